@@ -1,0 +1,504 @@
+//! The emulated loopback SAN device: NICs, port space, limits, fault switches, statistics
+//! (SPEC section 3).
+
+use crate::consts::{EPHEMERAL_FIRST, EPHEMERAL_LAST};
+use crate::error::{Result, WsaError};
+use crate::provider::Shared;
+use crate::socket::{SocketCell, State};
+use crate::stats::{DeviceStats, ListenerStats};
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
+use std::time::Duration;
+
+/// Limits of a device (SPEC D1). All of them can be changed at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Maximum open descriptors (default 65536).
+    pub max_descriptors: usize,
+    /// Maximum backlog; what `SOMAXCONN` means (default 4096).
+    pub max_backlog: u32,
+    /// Maximum caller data bytes per connect (default 256).
+    pub max_caller_data: usize,
+    /// Size of the callee data buffer a condition function gets (default 256).
+    pub max_callee_data: usize,
+    /// Maximum pending requests on the whole device (default 1 << 20).
+    pub max_pending: usize,
+    /// Time after which an unanswered connect is withdrawn (default: none, wait for ever).
+    pub connect_timeout: Option<Duration>,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_descriptors: 65536,
+            max_backlog: 4096,
+            max_caller_data: 256,
+            max_callee_data: 256,
+            max_pending: 1 << 20,
+            connect_timeout: None,
+        }
+    }
+}
+
+/// The fault switches of a device (SPEC D2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Every call on the device fails with `WSAENETDOWN`; blocked calls wake with it.
+    pub network_down: bool,
+    /// Allocating a pending request or a socket fails with `WSAENOBUFS`.
+    pub buffer_exhaustion: bool,
+    /// A lower descriptor limit, on top of `Limits::max_descriptors`.
+    pub descriptor_limit: Option<usize>,
+}
+
+/// How to build a device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceConfig {
+    /// The NICs (default: one, 127.0.0.1).
+    pub nics: Vec<Ipv4Addr>,
+    /// The limits.
+    pub limits: Limits,
+    /// Whether 0.0.0.0 binds to every NIC (SPEC B2; default on).
+    pub wildcard_bind: bool,
+}
+
+impl Default for DeviceConfig {
+    fn default() -> DeviceConfig {
+        DeviceConfig {
+            nics: vec![Ipv4Addr::LOCALHOST],
+            limits: Limits::default(),
+            wildcard_bind: true,
+        }
+    }
+}
+
+/// One (address, port) binding in the port table.
+struct Binding {
+    ip: Ipv4Addr,
+    socket: Arc<SocketCell>,
+}
+
+/// The sockets bound to one port number, on any NIC.
+#[derive(Default)]
+struct PortSlot {
+    bindings: Vec<Binding>,
+}
+
+impl PortSlot {
+    /// B1: the same address, or a wildcard on either side, conflicts.
+    fn conflicts(&self, ip: Ipv4Addr) -> bool {
+        self.bindings
+            .iter()
+            .any(|b| b.ip == ip || b.ip.is_unspecified() || ip.is_unspecified())
+    }
+}
+
+const NO_TIMEOUT: u64 = u64::MAX;
+
+/// Device state. Reads on the connect/accept path are single relaxed loads; the port table
+/// has one lock per port so no two listeners serialise each other.
+pub(crate) struct DeviceState {
+    nics: RwLock<Vec<Ipv4Addr>>,
+    wildcard_bind: AtomicBool,
+    max_descriptors: AtomicUsize,
+    max_backlog: AtomicU32,
+    max_caller_data: AtomicUsize,
+    max_callee_data: AtomicUsize,
+    max_pending: AtomicUsize,
+    connect_timeout_ns: AtomicU64,
+    network_down: AtomicBool,
+    buffer_exhaustion: AtomicBool,
+    descriptor_fault: AtomicUsize,
+    pub(crate) open: AtomicUsize,
+    pub(crate) pending: AtomicUsize,
+    pub(crate) refused_no_listener: AtomicU64,
+    pub(crate) timed_out: AtomicU64,
+    ports: Box<[Mutex<PortSlot>]>,
+    ephemeral_cursor: AtomicU32,
+    /// Live listeners, for device statistics; touched only by listen and close.
+    listeners: Mutex<HashMap<u64, Weak<SocketCell>>>,
+    /// Counters of listeners already closed.
+    retired: Mutex<ListenerStats>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl DeviceState {
+    pub(crate) fn new(config: DeviceConfig) -> DeviceState {
+        let l = config.limits;
+        DeviceState {
+            nics: RwLock::new(config.nics),
+            wildcard_bind: AtomicBool::new(config.wildcard_bind),
+            max_descriptors: AtomicUsize::new(l.max_descriptors),
+            max_backlog: AtomicU32::new(l.max_backlog.max(1)),
+            max_caller_data: AtomicUsize::new(l.max_caller_data),
+            max_callee_data: AtomicUsize::new(l.max_callee_data),
+            max_pending: AtomicUsize::new(l.max_pending),
+            connect_timeout_ns: AtomicU64::new(encode_timeout(l.connect_timeout)),
+            network_down: AtomicBool::new(false),
+            buffer_exhaustion: AtomicBool::new(false),
+            descriptor_fault: AtomicUsize::new(usize::MAX),
+            open: AtomicUsize::new(0),
+            pending: AtomicUsize::new(0),
+            refused_no_listener: AtomicU64::new(0),
+            timed_out: AtomicU64::new(0),
+            ports: (0..=u16::MAX as usize)
+                .map(|_| Mutex::new(PortSlot::default()))
+                .collect(),
+            ephemeral_cursor: AtomicU32::new(0),
+            listeners: Mutex::new(HashMap::new()),
+            retired: Mutex::new(ListenerStats::default()),
+        }
+    }
+
+    pub(crate) fn check_up(&self) -> Result<()> {
+        if self.network_down.load(Relaxed) {
+            Err(WsaError::NetDown)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn is_down(&self) -> bool {
+        self.network_down.load(Relaxed)
+    }
+
+    pub(crate) fn check_buffers(&self) -> Result<()> {
+        if self.buffer_exhaustion.load(Relaxed) {
+            Err(WsaError::NoBufs)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn descriptor_limit(&self) -> usize {
+        self.max_descriptors
+            .load(Relaxed)
+            .min(self.descriptor_fault.load(Relaxed))
+    }
+
+    /// L9: whether one more descriptor could be opened now.
+    pub(crate) fn descriptor_available(&self) -> bool {
+        self.open.load(Relaxed) < self.descriptor_limit()
+    }
+
+    /// Reserve one descriptor (S1: `WSAEMFILE` at the limit).
+    pub(crate) fn reserve_descriptor(&self) -> Result<()> {
+        let limit = self.descriptor_limit();
+        if self.open.fetch_add(1, Relaxed) >= limit {
+            self.open.fetch_sub(1, Relaxed);
+            return Err(WsaError::MFile);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn release_descriptor(&self) {
+        self.open.fetch_sub(1, Relaxed);
+    }
+
+    pub(crate) fn max_backlog(&self) -> u32 {
+        self.max_backlog.load(Relaxed)
+    }
+
+    pub(crate) fn max_caller_data(&self) -> usize {
+        self.max_caller_data.load(Relaxed)
+    }
+
+    pub(crate) fn max_callee_data(&self) -> usize {
+        self.max_callee_data.load(Relaxed)
+    }
+
+    pub(crate) fn connect_timeout(&self) -> Option<Duration> {
+        decode_timeout(self.connect_timeout_ns.load(Relaxed))
+    }
+
+    /// Count one more pending request, unless the device limit is reached (D1).
+    pub(crate) fn reserve_pending(&self) -> Result<()> {
+        if self.pending.fetch_add(1, Relaxed) >= self.max_pending.load(Relaxed) {
+            self.pending.fetch_sub(1, Relaxed);
+            return Err(WsaError::NoBufs);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn release_pending(&self, n: usize) {
+        if n > 0 {
+            self.pending.fetch_sub(n, Relaxed);
+        }
+    }
+
+    pub(crate) fn is_nic(&self, ip: Ipv4Addr) -> bool {
+        self.nics
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&ip)
+    }
+
+    /// B1, B2: bind `socket` to `addr` in the port table (port 0 picks an ephemeral port).
+    /// Returns the address actually bound. An implicit bind (C4) skips the NIC check: it binds
+    /// to the address the connect is aimed at.
+    pub(crate) fn bind_port(
+        &self,
+        socket: &Arc<SocketCell>,
+        addr: SocketAddrV4,
+        check_nic: bool,
+    ) -> Result<SocketAddrV4> {
+        let ip = *addr.ip();
+        if ip.is_unspecified() {
+            if !self.wildcard_bind.load(Relaxed) {
+                return Err(WsaError::AddrNotAvail);
+            }
+        } else if check_nic && !self.is_nic(ip) {
+            return Err(WsaError::AddrNotAvail);
+        }
+        if addr.port() != 0 {
+            let mut slot = lock(&self.ports[usize::from(addr.port())]);
+            if slot.conflicts(ip) {
+                return Err(WsaError::AddrInUse);
+            }
+            slot.bindings.push(Binding {
+                ip,
+                socket: socket.clone(),
+            });
+            return Ok(addr);
+        }
+        let span = u32::from(EPHEMERAL_LAST - EPHEMERAL_FIRST) + 1;
+        for _ in 0..span {
+            let offset = self.ephemeral_cursor.fetch_add(1, Relaxed) % span;
+            let port = EPHEMERAL_FIRST + offset as u16;
+            let mut slot = lock(&self.ports[usize::from(port)]);
+            if !slot.conflicts(ip) {
+                slot.bindings.push(Binding {
+                    ip,
+                    socket: socket.clone(),
+                });
+                return Ok(SocketAddrV4::new(ip, port));
+            }
+        }
+        Err(WsaError::NoBufs) // every ephemeral port of this NIC is taken
+    }
+
+    /// Free the binding `socket` holds on `addr` (K2: the port is free at once).
+    pub(crate) fn unbind_port(&self, socket: &SocketCell, addr: SocketAddrV4) {
+        let mut slot = lock(&self.ports[usize::from(addr.port())]);
+        slot.bindings
+            .retain(|b| !std::ptr::eq(Arc::as_ptr(&b.socket), socket));
+    }
+
+    /// The socket bound to `addr`, or to the wildcard on its port (B2).
+    pub(crate) fn socket_at(&self, addr: SocketAddrV4) -> Option<Arc<SocketCell>> {
+        let slot = lock(&self.ports[usize::from(addr.port())]);
+        let exact = slot.bindings.iter().find(|b| b.ip == *addr.ip());
+        exact
+            .or_else(|| slot.bindings.iter().find(|b| b.ip.is_unspecified()))
+            .map(|b| b.socket.clone())
+    }
+
+    pub(crate) fn register_listener(&self, socket: &Arc<SocketCell>) {
+        lock(&self.listeners).insert(socket.id.raw(), Arc::downgrade(socket));
+    }
+
+    /// A listener closed: keep its counters in the device totals.
+    pub(crate) fn retire_listener(&self, socket: &SocketCell, stats: ListenerStats) {
+        lock(&self.listeners).remove(&socket.id.raw());
+        self.retire(stats);
+    }
+
+    /// Add counters to the closed-listener totals (also for requests settled after close).
+    pub(crate) fn retire(&self, stats: ListenerStats) {
+        *lock(&self.retired) += ListenerStats {
+            queue_len: 0,
+            backlog: 0,
+            ..stats
+        };
+    }
+
+    fn stats(&self) -> DeviceStats {
+        let live: Vec<Arc<SocketCell>> = lock(&self.listeners)
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect();
+        let mut total = *lock(&self.retired);
+        for l in live {
+            if let State::Listening(q) = &l.lock().state {
+                total += q.snapshot();
+            }
+        }
+        DeviceStats {
+            listeners: total,
+            refused_no_listener: self.refused_no_listener.load(Relaxed),
+            timed_out: self.timed_out.load(Relaxed),
+            open_sockets: self.open.load(Relaxed) as u64,
+            pending: self.pending.load(Relaxed) as u64,
+        }
+    }
+}
+
+fn encode_timeout(t: Option<Duration>) -> u64 {
+    t.map_or(NO_TIMEOUT, |d| {
+        u64::try_from(d.as_nanos()).unwrap_or(NO_TIMEOUT - 1)
+    })
+}
+
+fn decode_timeout(ns: u64) -> Option<Duration> {
+    (ns != NO_TIMEOUT).then(|| Duration::from_nanos(ns))
+}
+
+/// A handle on a provider's device: NICs, limits, fault switches and statistics.
+///
+/// Cheap to clone; every clone controls the same device. Changes take effect at once,
+/// for calls already blocked too (SPEC D2).
+#[derive(Clone)]
+pub struct Device {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Device {
+    fn state(&self) -> &DeviceState {
+        &self.shared.device
+    }
+
+    /// The NIC addresses (SPEC D4: what `SIO_ADDRESS_LIST_QUERY` lists).
+    pub fn nics(&self) -> Vec<Ipv4Addr> {
+        self.state()
+            .nics
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Add a NIC. Adding one that exists, or 0.0.0.0, fails with `WSAEINVAL`.
+    pub fn add_nic(&self, ip: Ipv4Addr) -> Result<()> {
+        let mut nics = self
+            .state()
+            .nics
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if ip.is_unspecified() || nics.contains(&ip) {
+            return Err(WsaError::Inval);
+        }
+        nics.push(ip);
+        Ok(())
+    }
+
+    /// Remove a NIC. New binds to it fail; sockets already bound to it keep working.
+    /// Removing an address that is not a NIC fails with `WSAEADDRNOTAVAIL`.
+    pub fn remove_nic(&self, ip: Ipv4Addr) -> Result<()> {
+        let mut nics = self
+            .state()
+            .nics
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let before = nics.len();
+        nics.retain(|n| *n != ip);
+        if nics.len() == before {
+            Err(WsaError::AddrNotAvail)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whether 0.0.0.0 binds are allowed (SPEC B2).
+    pub fn wildcard_bind(&self) -> bool {
+        self.state().wildcard_bind.load(Relaxed)
+    }
+
+    /// Allow or refuse 0.0.0.0 binds (refused: `WSAEADDRNOTAVAIL`, as Windows Vista and later).
+    pub fn set_wildcard_bind(&self, on: bool) {
+        self.state().wildcard_bind.store(on, Relaxed);
+    }
+
+    /// The current limits.
+    pub fn limits(&self) -> Limits {
+        let s = self.state();
+        Limits {
+            max_descriptors: s.max_descriptors.load(Relaxed),
+            max_backlog: s.max_backlog.load(Relaxed),
+            max_caller_data: s.max_caller_data.load(Relaxed),
+            max_callee_data: s.max_callee_data.load(Relaxed),
+            max_pending: s.max_pending.load(Relaxed),
+            connect_timeout: s.connect_timeout(),
+        }
+    }
+
+    /// Replace the limits. `max_backlog` 0 is taken as 1. Existing backlogs are not changed;
+    /// the next listen applies the new maximum.
+    pub fn set_limits(&self, l: Limits) {
+        let s = self.state();
+        s.max_descriptors.store(l.max_descriptors, Relaxed);
+        s.max_backlog.store(l.max_backlog.max(1), Relaxed);
+        s.max_caller_data.store(l.max_caller_data, Relaxed);
+        s.max_callee_data.store(l.max_callee_data, Relaxed);
+        s.max_pending.store(l.max_pending, Relaxed);
+        s.connect_timeout_ns
+            .store(encode_timeout(l.connect_timeout), Relaxed);
+    }
+
+    /// Set only the connect timeout (SPEC D2).
+    pub fn set_connect_timeout(&self, timeout: Option<Duration>) {
+        self.state()
+            .connect_timeout_ns
+            .store(encode_timeout(timeout), Relaxed);
+    }
+
+    /// The fault switches now.
+    pub fn faults(&self) -> Faults {
+        let s = self.state();
+        let limit = s.descriptor_fault.load(Relaxed);
+        Faults {
+            network_down: s.network_down.load(Relaxed),
+            buffer_exhaustion: s.buffer_exhaustion.load(Relaxed),
+            descriptor_limit: (limit != usize::MAX).then_some(limit),
+        }
+    }
+
+    /// Set every fault switch at once.
+    pub fn set_faults(&self, f: Faults) {
+        self.set_buffer_exhaustion(f.buffer_exhaustion);
+        self.set_descriptor_limit(f.descriptor_limit);
+        self.set_network_down(f.network_down);
+    }
+
+    /// Take the device down or bring it back. Going down wakes every blocked call, which
+    /// fails with `WSAENETDOWN`; a blocked connect is withdrawn.
+    pub fn set_network_down(&self, down: bool) {
+        self.state().network_down.store(down, Relaxed);
+        if down {
+            self.shared.table.for_each(|cell| {
+                let g = cell.lock();
+                cell.wake(&g);
+            });
+        }
+    }
+
+    /// Make socket and pending-request allocation fail with `WSAENOBUFS`, or stop doing so.
+    pub fn set_buffer_exhaustion(&self, on: bool) {
+        self.state().buffer_exhaustion.store(on, Relaxed);
+    }
+
+    /// Impose a lower descriptor limit (descriptor exhaustion), or lift it with `None`.
+    pub fn set_descriptor_limit(&self, limit: Option<usize>) {
+        self.state()
+            .descriptor_fault
+            .store(limit.unwrap_or(usize::MAX), Relaxed);
+    }
+
+    /// Device-wide statistics (SPEC D3).
+    pub fn stats(&self) -> DeviceStats {
+        self.state().stats()
+    }
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("nics", &self.nics())
+            .field("limits", &self.limits())
+            .field("faults", &self.faults())
+            .finish()
+    }
+}

@@ -1,0 +1,140 @@
+//! Network event records (SPEC section 8) and the signalling trait behind them.
+
+use crate::consts::{FD_ACCEPT, FD_MAX_EVENTS};
+use std::fmt;
+use std::sync::Arc;
+
+/// An event object the engine signals when a selected network event is recorded.
+///
+/// capi maps it to an eventfd or to the switch's `WPUSetEvent` / `WPUResetEvent` upcalls;
+/// Python wraps an eventfd. The engine never calls it while holding a lock.
+pub trait Signal: Send + Sync {
+    /// Set the event object (`SetEvent` / `WPUSetEvent`).
+    fn set(&self);
+    /// Reset the event object (`ResetEvent` / `WPUResetEvent`).
+    fn reset(&self);
+}
+
+/// A shared event object as stored by an event selection.
+pub type EventHandle = Arc<dyn Signal>;
+
+/// What `WSPEnumNetworkEvents` returns: the recorded events and their error codes.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct NetworkEvents {
+    /// The `FD_*` bits reported.
+    pub events: u32,
+    /// `iErrorCode[i]`, meaningful only for the bits set in `events` (0 elsewhere).
+    pub error_codes: [i32; FD_MAX_EVENTS],
+}
+
+impl NetworkEvents {
+    /// The error recorded for event bit index `bit` (`FD_CONNECT_BIT`, ...), if reported.
+    pub fn error(&self, bit: usize) -> Option<i32> {
+        (bit < FD_MAX_EVENTS && self.events & (1 << bit) != 0).then(|| self.error_codes[bit])
+    }
+
+    /// Whether any of the `FD_*` bits in `mask` were reported.
+    pub fn contains(&self, mask: u32) -> bool {
+        self.events & mask != 0
+    }
+}
+
+impl fmt::Debug for NetworkEvents {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut m = f.debug_map();
+        for bit in 0..FD_MAX_EVENTS {
+            if let Some(code) = self.error(bit) {
+                m.entry(&event_name(bit), &code);
+            }
+        }
+        m.finish()
+    }
+}
+
+fn event_name(bit: usize) -> &'static str {
+    const NAMES: [&str; FD_MAX_EVENTS] = [
+        "FD_READ",
+        "FD_WRITE",
+        "FD_OOB",
+        "FD_ACCEPT",
+        "FD_CONNECT",
+        "FD_CLOSE",
+        "FD_QOS",
+        "FD_GROUP_QOS",
+        "FD_ROUTING_INTERFACE_CHANGE",
+        "FD_ADDRESS_LIST_CHANGE",
+    ];
+    NAMES[bit]
+}
+
+/// Per-socket event state: the selection and the internal network event record.
+#[derive(Default)]
+pub(crate) struct EventRecord {
+    pub(crate) mask: u32,
+    pub(crate) handle: Option<EventHandle>,
+    recorded: NetworkEvents,
+}
+
+impl EventRecord {
+    /// Record `bit` with `code`; returns the handle to signal when the event is selected.
+    /// A bit already recorded keeps its first code and is not signalled twice.
+    #[must_use]
+    pub(crate) fn record(&mut self, bit: usize, code: i32) -> Option<EventHandle> {
+        let flag = 1u32 << bit;
+        if self.recorded.events & flag != 0 {
+            return None;
+        }
+        self.recorded.events |= flag;
+        self.recorded.error_codes[bit] = code;
+        self.signal_for(flag)
+    }
+
+    /// Forget a recorded bit (FD_ACCEPT once the queue is empty).
+    pub(crate) fn clear(&mut self, flag: u32) {
+        self.recorded.events &= !flag;
+    }
+
+    /// The handle to signal if `flag` is selected.
+    pub(crate) fn signal_for(&self, flag: u32) -> Option<EventHandle> {
+        if self.mask & flag != 0 {
+            self.handle.clone()
+        } else {
+            None
+        }
+    }
+
+    /// SPEC E1: install a selection; signal at once if a selected event is already recorded.
+    #[must_use]
+    pub(crate) fn select(&mut self, handle: Option<EventHandle>, mask: u32) -> Option<EventHandle> {
+        self.mask = mask;
+        self.handle = handle;
+        if self.recorded.events & mask != 0 {
+            self.handle.clone()
+        } else {
+            None
+        }
+    }
+
+    /// SPEC E4: take the recorded events, leaving nothing to report twice.
+    pub(crate) fn take(&mut self) -> NetworkEvents {
+        std::mem::take(&mut self.recorded)
+    }
+
+    /// SPEC E2: the level-triggered FD_ACCEPT after a re-enabling accept. Returns the handle to
+    /// signal when requests are still queued.
+    #[must_use]
+    pub(crate) fn rearm_accept(&mut self, queued: bool) -> Option<EventHandle> {
+        if queued {
+            self.recorded.events |= FD_ACCEPT;
+            self.recorded.error_codes[crate::consts::FD_ACCEPT_BIT] = 0;
+            self.signal_for(FD_ACCEPT)
+        } else {
+            self.clear(FD_ACCEPT);
+            None
+        }
+    }
+
+    pub(crate) fn selected(&self) -> bool {
+        self.mask != 0
+    }
+}

@@ -1,0 +1,39 @@
+//! # wspsan-core
+//!
+//! The engine of wspsan: the connection-establishment half of a Winsock SAN service provider
+//! (socket, bind, listen, connect, conditional accept, events, close) over an emulated
+//! loopback SAN device. Every rule of the behaviour contract (`SPEC.md`) lives here; the C ABI
+//! and the Python module only translate.
+//!
+//! Start with [`Provider`]: it owns a descriptor table and a [`Device`]. Any number of
+//! providers can live in one process; none sees another's sockets.
+//!
+//! Design notes:
+//! - one state machine per socket, one lock per socket, one lock per port of the device;
+//!   no lock is global to the connect/accept path and none is held while user code runs
+//!   (condition functions, hooks, event signals);
+//! - descriptors are never reused, and every lookup returns `WSAENOTSOCK` rather than panic;
+//! - every failure is a [`WsaError`] with the Windows number.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod condition;
+pub mod consts;
+mod device;
+mod error;
+mod events;
+mod provider;
+mod socket;
+mod stats;
+mod table;
+mod timer;
+
+pub use condition::{Condition, ConditionRequest, Decision};
+pub use device::{Device, DeviceConfig, Faults, Limits};
+pub use error::{Result, WsaError};
+pub use events::{EventHandle, NetworkEvents, Signal};
+pub use provider::{
+    AcceptError, Accepted, ConnectParams, Provider, SockOpt, SocketHooks, Wait, effective_backlog,
+};
+pub use socket::{Descriptor, FlowSpec, Qos};
+pub use stats::{DeviceStats, ListenerStats};

@@ -1,0 +1,1171 @@
+//! The provider: a descriptor table plus its device, and every WSP operation on them.
+
+use crate::condition::{Condition, ConditionRequest, Decision};
+use crate::consts::{self, FD_ACCEPT, FD_ACCEPT_BIT, FD_ALL_EVENTS, FD_CLOSE_BIT};
+use crate::device::{Device, DeviceConfig, DeviceState};
+use crate::error::{Result, WsaError};
+use crate::events::{EventHandle, NetworkEvents};
+use crate::socket::{
+    Answer, Descriptor, ListenQueue, PendingRequest, Qos, SocketCell, SocketInner, State, answer,
+};
+use crate::stats::ListenerStats;
+use crate::table::Table;
+use crate::timer::Timer;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, MutexGuard, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+/// Called when the provider creates or closes a socket, so a C switch can run its
+/// `WPUCreateSocketHandle` / `WPUCloseSocketHandle` upcalls (SPEC X5, A11).
+///
+/// The engine calls these with no lock held.
+pub trait SocketHooks: Send + Sync {
+    /// A socket is being created (by `socket` or an accept). Return the switch's context
+    /// for it (kept and readable with [`Provider::context`]), or an error: the operation then
+    /// fails with that error and nothing is lost (an accept keeps the request queued).
+    fn created(&self, s: Descriptor) -> Result<u64>;
+    /// A socket that `created` accepted was closed; `context` is what `created` returned.
+    fn closed(&self, s: Descriptor, context: u64);
+}
+
+/// What a connect sends with its request (SPEC C5).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConnectParams<'a> {
+    /// Caller data for the condition function (at most the device's `max_caller_data`).
+    pub caller_data: Option<&'a [u8]>,
+    /// The quality of service asked for (`lpSQOS`).
+    pub qos: Option<&'a Qos>,
+}
+
+/// How a blocking call waits (timeouts and interruption for Rust and Python callers; the C
+/// ABI always waits without either).
+#[derive(Default)]
+pub struct Wait<'a> {
+    /// Give up after this long with `WSAETIMEDOUT` (a connect is then withdrawn).
+    pub timeout: Option<Duration>,
+    /// Polled about every 50 ms with no lock held; returning true abandons the wait with
+    /// `WSAEINTR` (Python uses it to let Ctrl-C through).
+    pub interrupt: Option<&'a mut dyn FnMut() -> bool>,
+}
+
+/// How often a wait with an `interrupt` hook polls it.
+const TICK: Duration = Duration::from_millis(50);
+
+/// A socket created by a successful accept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    /// The new connected socket.
+    pub socket: Descriptor,
+    /// The connector's address.
+    pub peer: SocketAddrV4,
+}
+
+/// A failed accept: the error, and the address of the request it examined, if any (SPEC A13:
+/// `addr` is filled whenever a request was examined).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AcceptError {
+    /// The error.
+    pub error: WsaError,
+    /// The connector's address of the request examined (rejected, deferred, invalid, withdrawn).
+    pub examined: Option<SocketAddrV4>,
+}
+
+impl From<WsaError> for AcceptError {
+    fn from(error: WsaError) -> AcceptError {
+        AcceptError {
+            error,
+            examined: None,
+        }
+    }
+}
+
+impl From<AcceptError> for WsaError {
+    fn from(e: AcceptError) -> WsaError {
+        e.error
+    }
+}
+
+impl std::fmt::Display for AcceptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for AcceptError {}
+
+/// A socket option readable with [`Provider::get_option`] (SPEC L8, C2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SockOpt {
+    /// `SO_ACCEPTCONN`: 1 while listening. Read-only.
+    AcceptConn,
+    /// `SO_ERROR`: the error of the last deferred connect; reading clears it. Read-only.
+    Error,
+    /// `SO_TYPE`: always `SOCK_STREAM`. Read-only.
+    Type,
+    /// `SO_SNDBUF`: kept and inherited by accepted sockets.
+    SndBuf,
+    /// `SO_RCVBUF`: kept and inherited by accepted sockets.
+    RcvBuf,
+    /// `SO_CONNDATALEN`: length of the callee data of the completed connect. Read-only.
+    ConnDataLen,
+}
+
+impl SockOpt {
+    /// Map a `(level, optname)` pair to an option. Both numberings work (SPEC section 1):
+    /// level 0xffff takes Windows option numbers, the platform's `SOL_SOCKET` its own.
+    pub fn from_level_name(level: i32, name: i32) -> Option<SockOpt> {
+        use consts::platform as p;
+        match (level, name) {
+            (consts::SOL_SOCKET, consts::SO_ACCEPTCONN) | (p::SOL_SOCKET, p::SO_ACCEPTCONN) => {
+                Some(SockOpt::AcceptConn)
+            }
+            (consts::SOL_SOCKET, consts::SO_ERROR) | (p::SOL_SOCKET, p::SO_ERROR) => {
+                Some(SockOpt::Error)
+            }
+            (consts::SOL_SOCKET, consts::SO_TYPE) | (p::SOL_SOCKET, p::SO_TYPE) => {
+                Some(SockOpt::Type)
+            }
+            (consts::SOL_SOCKET, consts::SO_SNDBUF) | (p::SOL_SOCKET, p::SO_SNDBUF) => {
+                Some(SockOpt::SndBuf)
+            }
+            (consts::SOL_SOCKET, consts::SO_RCVBUF) | (p::SOL_SOCKET, p::SO_RCVBUF) => {
+                Some(SockOpt::RcvBuf)
+            }
+            (consts::SOL_SOCKET, consts::SO_CONNDATALEN) => Some(SockOpt::ConnDataLen),
+            _ => None,
+        }
+    }
+}
+
+/// Shared state of one provider.
+pub(crate) struct Shared {
+    pub(crate) device: DeviceState,
+    pub(crate) table: Table,
+    pub(crate) timer: Timer,
+    hooks: RwLock<Option<Arc<dyn SocketHooks>>>,
+    has_hooks: AtomicBool,
+}
+
+/// One instance of the engine: a descriptor table plus its emulated SAN device.
+///
+/// Providers are independent: any number can live in one process and none sees another's
+/// sockets. Clones share the same provider. Every method may be called from any thread.
+///
+/// ```
+/// use std::net::{Ipv4Addr, SocketAddrV4};
+/// use wspsan_core::{ConnectParams, Decision, Provider};
+///
+/// let p = Provider::new();
+/// let listener = p.socket()?;
+/// p.bind(listener, SocketAddrV4::new(Ipv4Addr::LOCALHOST, 5000))?;
+/// p.listen(listener, 8)?;
+///
+/// // A non-blocking connect queues a request; the answer comes when accept decides.
+/// let client = p.socket()?;
+/// p.set_nonblocking(client, true)?;
+/// let err = p.connect(client, SocketAddrV4::new(Ipv4Addr::LOCALHOST, 5000),
+///                     ConnectParams { caller_data: Some(b"hello"), qos: None }).unwrap_err();
+/// assert_eq!(err, wspsan_core::WsaError::WouldBlock);
+///
+/// let accepted = p.accept(listener, Some(&mut |req: &mut wspsan_core::ConditionRequest<'_>| {
+///     assert_eq!(req.caller_data(), Some(&b"hello"[..]));
+///     req.set_callee_data(b"welcome");
+///     Decision::Accept
+/// }))?;
+/// assert_eq!(p.peer_name(client)?, SocketAddrV4::new(Ipv4Addr::LOCALHOST, 5000));
+/// assert_eq!(p.callee_data(client)?, b"welcome".to_vec());
+/// # p.close(accepted.socket)?; p.close(client)?; p.close(listener)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Provider {
+    shared: Arc<Shared>,
+}
+
+impl Default for Provider {
+    fn default() -> Provider {
+        Provider::new()
+    }
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("device", &self.device())
+            .finish()
+    }
+}
+
+/// Marks the current thread as running a condition function (SPEC A14).
+mod reentry {
+    use std::cell::Cell;
+    thread_local!(static DEPTH: Cell<u32> = const { Cell::new(0) });
+
+    pub(crate) fn active() -> bool {
+        DEPTH.with(|d| d.get() > 0)
+    }
+
+    pub(crate) struct Guard;
+    impl Guard {
+        pub(crate) fn enter() -> Guard {
+            DEPTH.with(|d| d.set(d.get() + 1));
+            Guard
+        }
+    }
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            DEPTH.with(|d| d.set(d.get() - 1));
+        }
+    }
+}
+
+fn signal_set(h: Option<EventHandle>) {
+    if let Some(h) = h {
+        h.set();
+    }
+}
+
+/// SPEC L5: the effective backlog for a requested value.
+pub fn effective_backlog(requested: i32, max: u32) -> u32 {
+    let max = max.max(1);
+    match requested {
+        consts::SOMAXCONN | consts::PLATFORM_SOMAXCONN => max,
+        n if n < 0 => (n.unsigned_abs()).clamp(200, 65535).min(max),
+        0 => 1,
+        n => (n as u32).min(max),
+    }
+}
+
+/// What happened to a request taken off the queue, for the listener's books.
+enum Settle {
+    Accepted,
+    Rejected,
+    Withdrawn,
+    /// Back to the head: deferred (counted) or not examined after all (not counted).
+    Restore {
+        req: PendingRequest,
+        deferred: bool,
+        exhausted: bool,
+    },
+}
+
+impl Shared {
+    /// Every WSP call starts here: A14 re-entry from a condition function, then D2 device down.
+    fn enter(&self) -> Result<()> {
+        if reentry::active() {
+            return Err(WsaError::InProgress);
+        }
+        self.device.check_up()
+    }
+
+    fn hooks(&self) -> Option<Arc<dyn SocketHooks>> {
+        if !self.has_hooks.load(Ordering::Acquire) {
+            return None;
+        }
+        self.hooks
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Make a socket (S1, A7, A11): reserve a descriptor, run the create hook, and return the
+    /// cell, not yet in the table.
+    fn new_socket(&self) -> Result<Arc<SocketCell>> {
+        self.device.check_buffers()?;
+        self.device.reserve_descriptor()?;
+        let id = self.table.allocate();
+        let context = match self.hooks() {
+            Some(h) => match h.created(id) {
+                Ok(c) => c,
+                Err(e) => {
+                    self.device.release_descriptor();
+                    return Err(e);
+                }
+            },
+            None => 0,
+        };
+        let cell = Arc::new(SocketCell::new(id));
+        cell.lock().context = context;
+        Ok(cell)
+    }
+
+    /// Undo `new_socket` for a socket that never reached the table.
+    fn discard_socket(&self, cell: &SocketCell) {
+        self.device.release_descriptor();
+        if let Some(h) = self.hooks() {
+            h.closed(cell.id, cell.lock().context);
+        }
+    }
+
+    /// Settle a request taken off `listener`'s queue: its counters, the queue and the
+    /// level-triggered FD_ACCEPT (E2). Returns the event handle to set.
+    fn settle(&self, listener: &SocketCell, outcome: Settle) -> Settled {
+        let mut g = listener.lock();
+        let SocketInner { state, events, .. } = &mut *g;
+        let State::Listening(q) = state else {
+            // The listener was closed while its condition function ran (K2).
+            drop(g);
+            let mut stats = ListenerStats::default();
+            let orphan = match outcome {
+                Settle::Accepted => {
+                    stats.accepted = 1;
+                    None
+                }
+                Settle::Rejected => {
+                    stats.rejected = 1;
+                    None
+                }
+                Settle::Withdrawn => {
+                    stats.withdrawn = 1;
+                    None
+                }
+                Settle::Restore { req, deferred, .. } => {
+                    stats.deferred = u64::from(deferred);
+                    stats.refused_by_close = 1;
+                    Some(req)
+                }
+            };
+            self.device.release_pending(1);
+            self.device.retire(stats);
+            return Settled { set: None, orphan };
+        };
+        q.examining -= 1;
+        match outcome {
+            Settle::Accepted => q.stats.accepted += 1,
+            Settle::Rejected => q.stats.rejected += 1,
+            Settle::Withdrawn => q.stats.withdrawn += 1,
+            Settle::Restore {
+                req,
+                deferred,
+                exhausted,
+            } => {
+                q.queue.push_front(req);
+                if deferred {
+                    // A9, E2: a CF_DEFER answer does not re-enable FD_ACCEPT.
+                    q.stats.deferred += 1;
+                    q.accept_enabled = false;
+                    return Settled::default();
+                }
+                q.exhausted |= exhausted;
+                q.accept_enabled = true;
+                return Settled {
+                    set: events.rearm_accept(true),
+                    orphan: None,
+                };
+            }
+        }
+        q.accept_enabled = true;
+        let set = events.rearm_accept(!q.queue.is_empty());
+        drop(g);
+        self.device.release_pending(1);
+        Settled { set, orphan: None }
+    }
+
+    /// A non-blocking connect's deadline passed (D2): withdraw it with `WSAETIMEDOUT`.
+    pub(crate) fn time_out(&self, cell: &SocketCell, attempt: u64) {
+        if answer(cell, attempt, Answer::Failed(WsaError::TimedOut)) {
+            self.device.timed_out.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[derive(Default)]
+struct Settled {
+    /// FD_ACCEPT to signal (E2).
+    set: Option<EventHandle>,
+    /// A restored request that had no queue to go back to: refuse it.
+    orphan: Option<PendingRequest>,
+}
+
+impl Provider {
+    /// A provider with the default device: one NIC, 127.0.0.1, and the default limits.
+    pub fn new() -> Provider {
+        Provider::with_config(DeviceConfig::default())
+    }
+
+    /// A provider whose device is built from `config`.
+    pub fn with_config(config: DeviceConfig) -> Provider {
+        Provider {
+            shared: Arc::new(Shared {
+                device: DeviceState::new(config),
+                table: Table::new(),
+                timer: Timer::default(),
+                hooks: RwLock::new(None),
+                has_hooks: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The provider's device: NICs, limits, fault switches, statistics.
+    pub fn device(&self) -> Device {
+        Device {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Install (or remove) the socket creation and close hooks (SPEC X5).
+    pub fn set_hooks(&self, hooks: Option<Arc<dyn SocketHooks>>) {
+        let mut slot = self
+            .shared
+            .hooks
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.shared
+            .has_hooks
+            .store(hooks.is_some(), Ordering::Release);
+        *slot = hooks;
+    }
+
+    /// `WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP)`: a new blocking socket (SPEC S1).
+    pub fn socket(&self) -> Result<Descriptor> {
+        self.socket_with(consts::AF_INET, consts::SOCK_STREAM, 0)
+    }
+
+    /// `WSPSocket` with explicit arguments, checked as SPEC S1 says.
+    pub fn socket_with(&self, af: i32, ty: i32, protocol: i32) -> Result<Descriptor> {
+        let sh = &*self.shared;
+        sh.enter()?;
+        if af != consts::AF_INET {
+            return Err(WsaError::AfNoSupport);
+        }
+        if ty != consts::SOCK_STREAM {
+            return Err(WsaError::SocktNoSupport);
+        }
+        if protocol != 0 && protocol != consts::IPPROTO_TCP {
+            return Err(WsaError::ProtoNoSupport);
+        }
+        let cell = sh.new_socket()?;
+        let id = cell.id;
+        sh.table.insert(cell);
+        Ok(id)
+    }
+
+    /// `WSPBind` (SPEC B1, B2). Port 0 picks a free port in 49152..65535.
+    pub fn bind(&self, s: Descriptor, addr: SocketAddrV4) -> Result<()> {
+        let sh = &*self.shared;
+        sh.enter()?;
+        let cell = sh.table.get(s)?;
+        let mut g = cell.lock();
+        match g.state {
+            State::Created => {}
+            State::Closed => return Err(WsaError::NotSock),
+            _ => return Err(WsaError::Inval),
+        }
+        let bound = sh.device.bind_port(&cell, addr, true)?;
+        g.local = Some(bound);
+        g.owns_port = true;
+        g.state = State::Bound;
+        Ok(())
+    }
+
+    /// `WSPListen` (SPEC L1 to L9). The backlog is never an error: see [`effective_backlog`].
+    pub fn listen(&self, s: Descriptor, backlog: i32) -> Result<()> {
+        let sh = &*self.shared;
+        sh.enter()?;
+        let cell = sh.table.get(s)?;
+        let eff = effective_backlog(backlog, sh.device.max_backlog());
+        let mut g = cell.lock();
+        let reset: Vec<PendingRequest> = match &mut g.state {
+            State::Created => return Err(WsaError::Inval),
+            State::Connecting { .. } | State::Connected { .. } | State::Disconnected => {
+                return Err(WsaError::IsConn);
+            }
+            State::Closed => return Err(WsaError::NotSock),
+            State::Bound => {
+                if !sh.device.descriptor_available() {
+                    return Err(WsaError::MFile); // L9
+                }
+                sh.device.check_buffers()?;
+                g.state = State::Listening(Box::new(ListenQueue::new(eff)));
+                drop(g);
+                sh.device.register_listener(&cell);
+                return Ok(());
+            }
+            State::Listening(q) => {
+                // L6: the latest backlog wins; the newest excess requests are reset.
+                q.backlog = eff;
+                let keep = (eff as usize)
+                    .saturating_sub(q.examining as usize)
+                    .min(q.queue.len());
+                let reset: Vec<PendingRequest> = q.queue.drain(keep..).rev().collect();
+                q.stats.reset += reset.len() as u64;
+                if sh.device.descriptor_available() {
+                    q.exhausted = false; // L9
+                }
+                reset
+            }
+        };
+        drop(g);
+        sh.device.release_pending(reset.len());
+        for r in reset {
+            answer(&r.connector, r.attempt, Answer::Failed(WsaError::ConnReset));
+        }
+        Ok(())
+    }
+
+    /// `WSPConnect` (SPEC C1 to C7). Returns the callee data.
+    ///
+    /// A blocking socket waits for the listener's answer; a non-blocking one fails with
+    /// `WSAEWOULDBLOCK` and the answer arrives as `FD_CONNECT` (and `SO_ERROR`).
+    pub fn connect(
+        &self,
+        s: Descriptor,
+        addr: SocketAddrV4,
+        params: ConnectParams<'_>,
+    ) -> Result<Vec<u8>> {
+        self.connect_with(s, addr, params, Wait::default())
+    }
+
+    /// [`connect`](Self::connect) with a timeout and an interruption hook for the wait.
+    pub fn connect_with(
+        &self,
+        s: Descriptor,
+        addr: SocketAddrV4,
+        params: ConnectParams<'_>,
+        wait: Wait<'_>,
+    ) -> Result<Vec<u8>> {
+        let sh = &self.shared;
+        sh.enter()?;
+        let cell = sh.table.get(s)?;
+        let mut g = cell.lock();
+        match g.state {
+            State::Created | State::Bound => {}
+            State::Listening(_) => return Err(WsaError::Inval),
+            State::Connecting { .. } => return Err(WsaError::Already),
+            State::Connected { .. } | State::Disconnected => return Err(WsaError::IsConn),
+            State::Closed => return Err(WsaError::NotSock),
+        }
+        if addr.ip().is_unspecified() || addr.port() == 0 {
+            return Err(WsaError::AddrNotAvail);
+        }
+        let caller_data = match params.caller_data {
+            Some(d) if d.len() > sh.device.max_caller_data() => return Err(WsaError::NoBufs),
+            Some(d) => Some(Box::<[u8]>::from(d)),
+            None => None,
+        };
+        sh.device.check_buffers()?;
+        if matches!(g.state, State::Created) {
+            // C4: bound implicitly to the NIC the target is on.
+            let local = sh
+                .device
+                .bind_port(&cell, SocketAddrV4::new(*addr.ip(), 0), false)?;
+            g.local = Some(local);
+            g.owns_port = true;
+            g.state = State::Bound;
+        }
+        let Some(listener) = sh.device.socket_at(addr) else {
+            sh.device
+                .refused_no_listener
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(WsaError::ConnRefused);
+        };
+        sh.device.reserve_pending()?;
+        let attempt = g.begin_attempt(&cell, addr);
+        let deferred = g.nonblocking;
+        let caller = g
+            .local
+            .unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+        drop(g);
+        let req = PendingRequest {
+            connector: cell.clone(),
+            attempt,
+            caller,
+            callee: addr,
+            caller_data,
+            qos: params.qos.map(|q| Box::new(q.clone())),
+        };
+        if let Err(e) = self.enqueue(&listener, req) {
+            sh.device.release_pending(1);
+            let mut g = cell.lock();
+            if cell.attempt.load(Ordering::Relaxed) == attempt {
+                g.withdraw(&cell); // C6: back to bound, may connect again
+            }
+            return Err(e);
+        }
+        if deferred {
+            if let Some(t) = sh.device.connect_timeout() {
+                sh.timer.schedule(sh, &cell, attempt, Instant::now() + t);
+            }
+            return Err(WsaError::WouldBlock);
+        }
+        self.wait_connect(&cell, attempt, wait)
+    }
+
+    /// Put a request in a listener's queue, or refuse it at once (L7, L9, C3).
+    fn enqueue(&self, listener: &SocketCell, req: PendingRequest) -> Result<()> {
+        let mut g = listener.lock();
+        let SocketInner { state, events, .. } = &mut *g;
+        let State::Listening(q) = state else {
+            self.shared
+                .device
+                .refused_no_listener
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(WsaError::ConnRefused);
+        };
+        if q.exhausted || q.len() >= q.backlog as usize {
+            q.stats.refused_full += 1; // L7: never queued, no event
+            return Err(WsaError::ConnRefused);
+        }
+        q.queue.push_back(req);
+        q.stats.queued += 1;
+        let set = if q.accept_enabled && events.mask & FD_ACCEPT != 0 {
+            events.record(FD_ACCEPT_BIT, 0)
+        } else {
+            None
+        };
+        if g.waiters > 0 {
+            listener.cv.notify_one();
+        }
+        drop(g);
+        signal_set(set);
+        Ok(())
+    }
+
+    /// C2: a blocking connect waits for the answer, the timeout, a close or the device going down.
+    fn wait_connect(&self, cell: &SocketCell, attempt: u64, mut wait: Wait<'_>) -> Result<Vec<u8>> {
+        let sh = &self.shared;
+        let timeout = match (sh.device.connect_timeout(), wait.timeout) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut g = cell.lock();
+        loop {
+            if let Some((a, result)) = g.outcome.take() {
+                if a == attempt {
+                    return result.map(|()| g.callee_data.to_vec());
+                }
+            }
+            if matches!(g.state, State::Closed) {
+                return Err(WsaError::Intr);
+            }
+            if cell.attempt.load(Ordering::Relaxed) != attempt {
+                return Err(WsaError::Intr);
+            }
+            if sh.device.is_down() {
+                g.withdraw(cell);
+                return Err(WsaError::NetDown);
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                g.withdraw(cell);
+                sh.device.timed_out.fetch_add(1, Ordering::Relaxed);
+                return Err(WsaError::TimedOut);
+            }
+            g = wait_on(cell, g, deadline.map(|d| d - now), wait.interrupt.is_some());
+            if let Some(interrupt) = wait.interrupt.as_mut() {
+                drop(g);
+                let stop = interrupt();
+                g = cell.lock();
+                if stop && g.outcome.is_none() {
+                    if cell.attempt.load(Ordering::Relaxed) == attempt {
+                        g.withdraw(cell);
+                    }
+                    return Err(WsaError::Intr);
+                }
+            }
+        }
+    }
+
+    /// `WSPAccept` (SPEC A1 to A15). `condition` `None` accepts unconditionally (A6).
+    ///
+    /// The condition runs on this thread with no provider lock held; calling the provider from
+    /// inside it fails with `WSAEINPROGRESS` (A14). If it panics, the request goes back to the
+    /// head of the queue and the panic continues.
+    pub fn accept(
+        &self,
+        s: Descriptor,
+        condition: Option<&mut Condition<'_>>,
+    ) -> Result<Accepted, AcceptError> {
+        self.accept_with(s, condition, Wait::default())
+    }
+
+    /// [`accept`](Self::accept) with a timeout and an interruption hook for the wait.
+    pub fn accept_with(
+        &self,
+        s: Descriptor,
+        condition: Option<&mut Condition<'_>>,
+        wait: Wait<'_>,
+    ) -> Result<Accepted, AcceptError> {
+        let sh = &*self.shared;
+        sh.enter()?;
+        let listener = sh.table.get(s)?;
+        let (req, selected) = self.take_request(&listener, wait)?;
+        let examined = Some(req.caller);
+        let fail = |error| AcceptError { error, examined };
+        if req.is_withdrawn() {
+            // A12: withdrawn before accept reached it.
+            signal_set(sh.settle(&listener, Settle::Withdrawn).set);
+            return Err(fail(WsaError::Acces));
+        }
+        let capacity = sh.device.max_callee_data();
+        let mut stack = [0u8; 256];
+        let mut heap = Vec::new();
+        let buf: &mut [u8] = if capacity <= stack.len() {
+            &mut stack[..capacity]
+        } else {
+            heap.resize(capacity, 0);
+            &mut heap
+        };
+        let (decision, callee_len) = match condition {
+            None => (Decision::Accept, 0),
+            Some(f) => {
+                let mut creq = ConditionRequest {
+                    caller: req.caller,
+                    callee: req.callee,
+                    caller_data: req.caller_data.as_deref(),
+                    qos: req.qos.as_deref(),
+                    callee_buf: buf,
+                    callee_len: 0,
+                    group: 0,
+                };
+                let run = {
+                    let _guard = reentry::Guard::enter();
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut creq)))
+                };
+                let (len, group) = (creq.callee_len, creq.group);
+                match run {
+                    Ok(d) if group != 0 => (Decision::Invalid(d.to_raw()), len),
+                    Ok(d) => (d, len),
+                    Err(panic) => {
+                        let _ = self.restore(&listener, req, false, false);
+                        std::panic::resume_unwind(panic);
+                    }
+                }
+            }
+        };
+        match decision {
+            Decision::Defer => {
+                self.restore(&listener, req, true, false).map_err(fail)?;
+                Err(fail(WsaError::TryAgain))
+            }
+            Decision::Abandon => {
+                self.restore(&listener, req, false, false).map_err(fail)?;
+                Err(fail(WsaError::Intr))
+            }
+            Decision::Reject | Decision::Invalid(_) => {
+                signal_set(sh.settle(&listener, Settle::Rejected).set);
+                answer(
+                    &req.connector,
+                    req.attempt,
+                    Answer::Failed(WsaError::ConnRefused),
+                );
+                Err(fail(if decision == Decision::Reject {
+                    WsaError::ConnRefused
+                } else {
+                    WsaError::Inval
+                }))
+            }
+            Decision::Accept => {
+                let new = match sh.new_socket() {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // A11: no descriptor or no memory: the request stays at the head.
+                        self.restore(&listener, req, false, e == WsaError::MFile)
+                            .map_err(fail)?;
+                        return Err(fail(e));
+                    }
+                };
+                {
+                    let lg = listener.lock();
+                    let mut ng = new.lock();
+                    ng.inherit(&lg);
+                    ng.local = Some(req.callee);
+                    ng.state = State::Connected {
+                        remote: req.caller,
+                        peer: Arc::downgrade(&req.connector),
+                    };
+                }
+                if let Some(h) = &selected {
+                    h.reset(); // E3, before E2 may set it again
+                }
+                let callee_data: Box<[u8]> = buf_slice(&stack, &heap, capacity, callee_len).into();
+                if !answer(
+                    &req.connector,
+                    req.attempt,
+                    Answer::Accepted {
+                        peer: Arc::downgrade(&new),
+                        callee_data,
+                    },
+                ) {
+                    // Withdrawn while the condition ran (A12).
+                    sh.discard_socket(&new);
+                    signal_set(sh.settle(&listener, Settle::Withdrawn).set);
+                    return Err(fail(WsaError::Acces));
+                }
+                signal_set(sh.settle(&listener, Settle::Accepted).set);
+                let socket = new.id;
+                sh.table.insert(new);
+                Ok(Accepted {
+                    socket,
+                    peer: req.caller,
+                })
+            }
+        }
+    }
+
+    /// Put an examined request back at the head of the queue. If the listener was closed in
+    /// the meantime, the request is refused (K2) and the accept fails with `WSAEINTR`.
+    fn restore(
+        &self,
+        listener: &SocketCell,
+        req: PendingRequest,
+        deferred: bool,
+        exhausted: bool,
+    ) -> Result<()> {
+        let settled = self.shared.settle(
+            listener,
+            Settle::Restore {
+                req,
+                deferred,
+                exhausted,
+            },
+        );
+        signal_set(settled.set);
+        if let Some(orphan) = settled.orphan {
+            answer(
+                &orphan.connector,
+                orphan.attempt,
+                Answer::Failed(WsaError::ConnRefused),
+            );
+            return Err(WsaError::Intr);
+        }
+        Ok(())
+    }
+
+    /// Take the head request off the queue, waiting if the socket blocks (A1, A2, A11, L9).
+    /// Also returns the listener's selected event object, for E3.
+    fn take_request(
+        &self,
+        listener: &SocketCell,
+        mut wait: Wait<'_>,
+    ) -> Result<(PendingRequest, Option<EventHandle>), AcceptError> {
+        let sh = &*self.shared;
+        let deadline = wait.timeout.map(|t| Instant::now() + t);
+        let mut waited = false;
+        let mut g = listener.lock();
+        loop {
+            let SocketInner {
+                state,
+                events,
+                nonblocking,
+                ..
+            } = &mut *g;
+            let q = match state {
+                State::Listening(q) => q,
+                State::Closed if waited => return Err(WsaError::Intr.into()), // A2: closed under us
+                State::Closed => return Err(WsaError::NotSock.into()),
+                _ => return Err(WsaError::Inval.into()), // A1
+            };
+            if !q.queue.is_empty() {
+                let refusal = if !sh.device.descriptor_available() {
+                    q.exhausted = true; // L9
+                    Some(WsaError::MFile)
+                } else {
+                    sh.device.check_buffers().err()
+                };
+                q.accept_enabled = true;
+                if let Some(e) = refusal {
+                    let set = events.rearm_accept(true); // E2: even a failing accept re-enables
+                    drop(g);
+                    signal_set(set);
+                    return Err(e.into());
+                }
+                q.exhausted = false; // L9: a descriptor is free again
+                let req = q.queue.pop_front().expect("queue is not empty");
+                q.examining += 1;
+                let selected = if events.selected() {
+                    events.handle.clone()
+                } else {
+                    None
+                };
+                return Ok((req, selected));
+            }
+            q.accept_enabled = true;
+            if sh.device.descriptor_available() {
+                q.exhausted = false;
+            }
+            if *nonblocking {
+                let _ = events.rearm_accept(false);
+                return Err(WsaError::WouldBlock.into());
+            }
+            if sh.device.is_down() {
+                return Err(WsaError::NetDown.into());
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return Err(WsaError::TimedOut.into());
+            }
+            g = wait_on(
+                listener,
+                g,
+                deadline.map(|d| d - now),
+                wait.interrupt.is_some(),
+            );
+            waited = true;
+            if let Some(interrupt) = wait.interrupt.as_mut() {
+                drop(g);
+                let stop = interrupt();
+                g = listener.lock();
+                if stop {
+                    return Err(WsaError::Intr.into());
+                }
+            }
+        }
+    }
+
+    /// `WSPCloseSocket` (SPEC K1 to K3).
+    pub fn close(&self, s: Descriptor) -> Result<()> {
+        let sh = &*self.shared;
+        sh.enter()?;
+        let cell = sh.table.remove(s)?;
+        self.destroy(&cell);
+        Ok(())
+    }
+
+    /// Close every socket of the provider (the C ABI's last `WSPCleanup`).
+    pub fn close_all(&self) {
+        for cell in self.shared.table.drain() {
+            self.destroy(&cell);
+        }
+    }
+
+    fn destroy(&self, cell: &Arc<SocketCell>) {
+        let sh = &*self.shared;
+        let (old, local, context) = {
+            let mut g = cell.lock();
+            cell.attempt.store(0, Ordering::Release); // C7: a pending request is withdrawn
+            let old = std::mem::replace(&mut g.state, State::Closed);
+            cell.wake(&g); // blocked accept or connect: WSAEINTR
+            (old, g.local.filter(|_| g.owns_port), g.context)
+        };
+        if let Some(local) = local {
+            sh.device.unbind_port(cell, local);
+        }
+        sh.device.release_descriptor();
+        match old {
+            State::Listening(mut q) => {
+                // K2: every queued request is refused.
+                let n = q.queue.len();
+                q.stats.refused_by_close += n as u64;
+                sh.device.retire_listener(cell, q.stats);
+                sh.device.release_pending(n);
+                for r in q.queue.drain(..) {
+                    answer(
+                        &r.connector,
+                        r.attempt,
+                        Answer::Failed(WsaError::ConnRefused),
+                    );
+                }
+            }
+            State::Connected { peer, .. } => {
+                if let Some(peer) = peer.upgrade() {
+                    peer_closed(&peer, cell);
+                }
+            }
+            _ => {}
+        }
+        if let Some(h) = sh.hooks() {
+            h.closed(cell.id, context);
+        }
+    }
+
+    /// `WSPGetSockName` (SPEC A15): `WSAEINVAL` when not bound.
+    pub fn sock_name(&self, s: Descriptor) -> Result<SocketAddrV4> {
+        self.with_socket(s, |g| g.local.ok_or(WsaError::Inval))
+    }
+
+    /// `WSPGetPeerName` (SPEC A15, K3): `WSAENOTCONN` unless connected.
+    pub fn peer_name(&self, s: Descriptor) -> Result<SocketAddrV4> {
+        self.with_socket(s, |g| match g.state {
+            State::Connected { remote, .. } => Ok(remote),
+            _ => Err(WsaError::NotConn),
+        })
+    }
+
+    /// `WSPGetSockOpt` for one option (SPEC L8, C2). `SO_ERROR` is cleared by reading it.
+    pub fn get_option(&self, s: Descriptor, opt: SockOpt) -> Result<i32> {
+        self.with_socket(s, |g| {
+            Ok(match opt {
+                SockOpt::AcceptConn => i32::from(matches!(g.state, State::Listening(_))),
+                SockOpt::Error => std::mem::take(&mut g.so_error),
+                SockOpt::Type => consts::SOCK_STREAM,
+                SockOpt::SndBuf => g.sndbuf,
+                SockOpt::RcvBuf => g.rcvbuf,
+                SockOpt::ConnDataLen => i32::try_from(g.callee_data.len()).unwrap_or(i32::MAX),
+            })
+        })
+    }
+
+    /// `WSPSetSockOpt` for one option. Read-only options fail with `WSAENOPROTOOPT` (L8);
+    /// a negative buffer size with `WSAEINVAL`.
+    pub fn set_option(&self, s: Descriptor, opt: SockOpt, value: i32) -> Result<()> {
+        self.with_socket(s, |g| {
+            let slot = match opt {
+                SockOpt::SndBuf => &mut g.sndbuf,
+                SockOpt::RcvBuf => &mut g.rcvbuf,
+                _ => return Err(WsaError::NoProtoOpt),
+            };
+            if value < 0 {
+                return Err(WsaError::Inval);
+            }
+            *slot = value;
+            Ok(())
+        })
+    }
+
+    /// The callee data the socket's completed connect received (`SO_CONNDATA`); empty if none.
+    pub fn callee_data(&self, s: Descriptor) -> Result<Vec<u8>> {
+        self.with_socket(s, |g| Ok(g.callee_data.to_vec()))
+    }
+
+    /// `FIONBIO` (SPEC E6): clearing it while an event selection is active fails with `WSAEINVAL`.
+    pub fn set_nonblocking(&self, s: Descriptor, on: bool) -> Result<()> {
+        self.with_socket(s, |g| {
+            if !on && g.events.selected() {
+                return Err(WsaError::Inval);
+            }
+            g.nonblocking = on;
+            Ok(())
+        })
+    }
+
+    /// Whether the socket is in non-blocking mode.
+    pub fn is_nonblocking(&self, s: Descriptor) -> Result<bool> {
+        self.with_socket(s, |g| Ok(g.nonblocking))
+    }
+
+    /// `WSPEventSelect` (SPEC E1): record the selection, make the socket non-blocking, keep
+    /// recorded events, and signal at once if a selected event is already recorded. A mask of
+    /// 0 cancels the selection. Bits outside the ten `FD_*` events: `WSAEINVAL`.
+    pub fn event_select(&self, s: Descriptor, event: Option<EventHandle>, mask: u32) -> Result<()> {
+        if mask & !FD_ALL_EVENTS != 0 {
+            self.shared.enter()?;
+            return Err(WsaError::Inval);
+        }
+        let set = self.with_socket(s, |g| {
+            g.nonblocking = true;
+            let SocketInner { state, events, .. } = g;
+            if let State::Listening(q) = state {
+                if mask & FD_ACCEPT != 0 && q.accept_enabled && !q.queue.is_empty() {
+                    let _ = events.record(FD_ACCEPT_BIT, 0);
+                }
+            }
+            Ok(events.select(event, mask))
+        })?;
+        signal_set(set);
+        Ok(())
+    }
+
+    /// `WSPEnumNetworkEvents` (SPEC E4): take the recorded events, clearing them, and reset
+    /// `reset` if given.
+    pub fn enum_network_events(
+        &self,
+        s: Descriptor,
+        reset: Option<&EventHandle>,
+    ) -> Result<NetworkEvents> {
+        let sh = &*self.shared;
+        sh.enter()?;
+        let cell = sh.table.get(s)?;
+        if let Some(h) = reset {
+            h.reset(); // before taking: a later event then stays signalled rather than lost
+        }
+        let mut g = cell.lock();
+        if matches!(g.state, State::Closed) {
+            return Err(WsaError::NotSock);
+        }
+        Ok(g.events.take())
+    }
+
+    /// `SIO_ADDRESS_LIST_QUERY` (SPEC D4): the device's NIC addresses.
+    pub fn address_list(&self) -> Result<Vec<Ipv4Addr>> {
+        self.shared.enter()?;
+        Ok(self.device().nics())
+    }
+
+    /// Statistics of one listening socket (SPEC D3); `WSAEINVAL` if it is not listening.
+    /// Readable while the device is down.
+    pub fn listener_stats(&self, s: Descriptor) -> Result<ListenerStats> {
+        let cell = self.shared.table.get(s)?;
+        let g = cell.lock();
+        match &g.state {
+            State::Listening(q) => Ok(q.snapshot()),
+            State::Closed => Err(WsaError::NotSock),
+            _ => Err(WsaError::Inval),
+        }
+    }
+
+    /// The context the create hook returned for this socket (SPEC X5), 0 without hooks.
+    pub fn context(&self, s: Descriptor) -> Result<u64> {
+        let cell = self.shared.table.get(s)?;
+        let g = cell.lock();
+        Ok(g.context)
+    }
+
+    /// Run `f` on a live socket's state after the common entry checks.
+    fn with_socket<T>(
+        &self,
+        s: Descriptor,
+        f: impl FnOnce(&mut SocketInner) -> Result<T>,
+    ) -> Result<T> {
+        let sh = &*self.shared;
+        sh.enter()?;
+        let cell = sh.table.get(s)?;
+        let mut g = cell.lock();
+        if matches!(g.state, State::Closed) {
+            return Err(WsaError::NotSock);
+        }
+        f(&mut g)
+    }
+}
+
+fn buf_slice<'b>(stack: &'b [u8], heap: &'b [u8], capacity: usize, len: usize) -> &'b [u8] {
+    if capacity <= stack.len() {
+        &stack[..len]
+    } else {
+        &heap[..len]
+    }
+}
+
+/// Block on a socket's condvar, counted as a waiter so wakers only notify when needed.
+fn wait_on<'g>(
+    cell: &SocketCell,
+    mut g: MutexGuard<'g, SocketInner>,
+    left: Option<Duration>,
+    ticking: bool,
+) -> MutexGuard<'g, SocketInner> {
+    let slice = match (left, ticking) {
+        (Some(l), true) => Some(l.min(TICK)),
+        (Some(l), false) => Some(l),
+        (None, true) => Some(TICK),
+        (None, false) => None,
+    };
+    g.waiters += 1;
+    let mut g = match slice {
+        Some(d) => {
+            cell.cv
+                .wait_timeout(g, d)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0
+        }
+        None => cell.cv.wait(g).unwrap_or_else(PoisonError::into_inner),
+    };
+    g.waiters -= 1;
+    g
+}
+
+/// K3: the other end of `peer`'s connection closed.
+fn peer_closed(peer: &SocketCell, closed: &SocketCell) {
+    let set = {
+        let mut g = peer.lock();
+        match &g.state {
+            State::Connected { peer: p, .. } if std::ptr::eq(p.as_ptr(), closed) => {
+                g.state = State::Disconnected;
+                g.events.record(FD_CLOSE_BIT, 0)
+            }
+            _ => None,
+        }
+    };
+    signal_set(set);
+}

@@ -1,0 +1,312 @@
+//! One socket: its state machine, its listen queue and the pending requests in it.
+
+use crate::error::WsaError;
+use crate::events::{EventHandle, EventRecord};
+use crate::stats::ListenerStats;
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::SocketAddrV4;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+
+/// A socket descriptor as the provider hands it out (`SOCKET` in C).
+///
+/// Values are never reused within a provider: a closed descriptor stays dead for good and
+/// every later call with it fails with `WSAENOTSOCK` (SPEC section 0, K1).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Descriptor(u64);
+
+impl Descriptor {
+    /// Wrap a raw value (from C or Python); it is checked when used.
+    pub const fn from_raw(raw: u64) -> Descriptor {
+        Descriptor(raw)
+    }
+
+    /// The raw value, as C and Python see it.
+    pub const fn raw(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Debug for Descriptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Descriptor({:#x})", self.0)
+    }
+}
+
+impl fmt::Display for Descriptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x}", self.0)
+    }
+}
+
+/// Quality of service flow parameters, as Windows' `FLOWSPEC` (eight 32-bit fields).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowSpec {
+    /// Bytes per second.
+    pub token_rate: u32,
+    /// Bytes.
+    pub token_bucket_size: u32,
+    /// Bytes per second.
+    pub peak_bandwidth: u32,
+    /// Microseconds.
+    pub latency: u32,
+    /// Microseconds.
+    pub delay_variation: u32,
+    /// `SERVICETYPE`.
+    pub service_type: u32,
+    /// Bytes.
+    pub max_sdu_size: u32,
+    /// Bytes.
+    pub minimum_policed_size: u32,
+}
+
+/// The quality of service a connector asks for (`QOS`), handed to the condition function.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Qos {
+    /// Sending flow.
+    pub sending: FlowSpec,
+    /// Receiving flow.
+    pub receiving: FlowSpec,
+    /// Provider-specific bytes (`ProviderSpecific`).
+    pub provider_specific: Vec<u8>,
+}
+
+/// A connect that reached a listener and waits in its queue (SPEC section 0).
+pub(crate) struct PendingRequest {
+    pub(crate) connector: Arc<SocketCell>,
+    /// The connector's attempt this request belongs to; a different current attempt means
+    /// the request was withdrawn (A12).
+    pub(crate) attempt: u64,
+    pub(crate) caller: SocketAddrV4,
+    pub(crate) callee: SocketAddrV4,
+    pub(crate) caller_data: Option<Box<[u8]>>,
+    pub(crate) qos: Option<Box<Qos>>,
+}
+
+impl PendingRequest {
+    pub(crate) fn is_withdrawn(&self) -> bool {
+        self.connector.attempt.load(Ordering::Acquire) != self.attempt
+    }
+}
+
+/// A listening socket's queue: requests, backlog and the exhaustion state (SPEC section 5).
+pub(crate) struct ListenQueue {
+    pub(crate) queue: VecDeque<PendingRequest>,
+    /// Requests taken off the queue by an accept whose condition function is running; they
+    /// still count against the backlog.
+    pub(crate) examining: u32,
+    pub(crate) backlog: u32,
+    /// L9: an accept failed with WSAEMFILE; new requests are refused until it clears.
+    pub(crate) exhausted: bool,
+    /// E2: FD_ACCEPT recording is enabled (cleared by a CF_DEFER answer).
+    pub(crate) accept_enabled: bool,
+    pub(crate) stats: ListenerStats,
+}
+
+impl ListenQueue {
+    pub(crate) fn new(backlog: u32) -> ListenQueue {
+        ListenQueue {
+            queue: VecDeque::new(),
+            examining: 0,
+            backlog,
+            exhausted: false,
+            accept_enabled: true,
+            stats: ListenerStats::default(),
+        }
+    }
+
+    /// Requests that count against the backlog (L7).
+    pub(crate) fn len(&self) -> usize {
+        self.queue.len() + self.examining as usize
+    }
+
+    pub(crate) fn snapshot(&self) -> ListenerStats {
+        ListenerStats {
+            queue_len: self.len() as u64,
+            backlog: u64::from(self.backlog),
+            ..self.stats
+        }
+    }
+}
+
+/// The state machine of one socket. Every SPEC state error comes from a match on this.
+pub(crate) enum State {
+    /// Made by `WSPSocket`, not bound.
+    Created,
+    /// Bound to a local address (explicitly or by a connect).
+    Bound,
+    /// Listening, with its queue.
+    Listening(Box<ListenQueue>),
+    /// A connect is pending.
+    Connecting {
+        remote: SocketAddrV4,
+        deferred: bool,
+    },
+    /// Connected (by connect or accept).
+    Connected {
+        remote: SocketAddrV4,
+        peer: Weak<SocketCell>,
+    },
+    /// Was connected; the other end has closed (K3).
+    Disconnected,
+    /// Closed: a dead end.
+    Closed,
+}
+
+/// Everything about a socket that its lock protects.
+pub(crate) struct SocketInner {
+    pub(crate) state: State,
+    pub(crate) local: Option<SocketAddrV4>,
+    /// Whether `local` holds an entry in the device's port table (accepted sockets share
+    /// their listener's port and hold none).
+    pub(crate) owns_port: bool,
+    pub(crate) nonblocking: bool,
+    pub(crate) events: EventRecord,
+    pub(crate) so_error: i32,
+    pub(crate) sndbuf: i32,
+    pub(crate) rcvbuf: i32,
+    /// Threads blocked on this socket's condvar.
+    pub(crate) waiters: u32,
+    /// The switch's context for this socket (from the create hook).
+    pub(crate) context: u64,
+    /// Callee data of the completed connect (`SO_CONNDATA`).
+    pub(crate) callee_data: Box<[u8]>,
+    /// The outcome of a blocking connect attempt, left for the waiting thread.
+    pub(crate) outcome: Option<(u64, Result<(), WsaError>)>,
+    attempt_seq: u64,
+}
+
+/// A socket: its lock, its condvar and the lock-free mirror of its current connect attempt.
+pub(crate) struct SocketCell {
+    pub(crate) id: Descriptor,
+    pub(crate) inner: Mutex<SocketInner>,
+    pub(crate) cv: Condvar,
+    /// The current connect attempt (0 = none). Written only under `inner`.
+    pub(crate) attempt: AtomicU64,
+}
+
+/// Default buffer size options (reported only; the emulated device moves no data).
+const DEFAULT_BUF: i32 = 65536;
+
+impl SocketCell {
+    pub(crate) fn new(id: Descriptor) -> SocketCell {
+        SocketCell {
+            id,
+            inner: Mutex::new(SocketInner {
+                state: State::Created,
+                local: None,
+                owns_port: false,
+                nonblocking: false,
+                events: EventRecord::default(),
+                so_error: 0,
+                sndbuf: DEFAULT_BUF,
+                rcvbuf: DEFAULT_BUF,
+                waiters: 0,
+                context: 0,
+                callee_data: Box::default(),
+                outcome: None,
+                attempt_seq: 0,
+            }),
+            cv: Condvar::new(),
+            attempt: AtomicU64::new(0),
+        }
+    }
+
+    /// Lock the socket. A panic elsewhere never leaves the engine unusable: poisoning is
+    /// ignored because every critical section leaves the state consistent before it can panic.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, SocketInner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wake the threads blocked on this socket, if any (a notify costs a syscall).
+    pub(crate) fn wake(&self, inner: &SocketInner) {
+        if inner.waiters > 0 {
+            self.cv.notify_all();
+        }
+    }
+}
+
+impl SocketInner {
+    /// Start a connect attempt and return its number.
+    pub(crate) fn begin_attempt(&mut self, cell: &SocketCell, remote: SocketAddrV4) -> u64 {
+        self.attempt_seq += 1;
+        let attempt = self.attempt_seq;
+        cell.attempt.store(attempt, Ordering::Release);
+        self.state = State::Connecting {
+            remote,
+            deferred: self.nonblocking,
+        };
+        self.outcome = None;
+        attempt
+    }
+
+    /// End the current attempt without an answer from the listener (withdrawn: timed out,
+    /// interrupted, device down). The queued request stays and accept will see it withdrawn.
+    pub(crate) fn withdraw(&mut self, cell: &SocketCell) {
+        cell.attempt.store(0, Ordering::Release);
+        if matches!(self.state, State::Connecting { .. }) {
+            self.state = State::Bound;
+        }
+    }
+
+    /// Inherit the listener's options (SPEC A7).
+    pub(crate) fn inherit(&mut self, listener: &SocketInner) {
+        self.nonblocking = listener.nonblocking;
+        self.sndbuf = listener.sndbuf;
+        self.rcvbuf = listener.rcvbuf;
+        let _ = self
+            .events
+            .select(listener.events.handle.clone(), listener.events.mask);
+    }
+}
+
+/// How a connect attempt ended, as delivered to the connector.
+pub(crate) enum Answer {
+    Accepted {
+        peer: Weak<SocketCell>,
+        callee_data: Box<[u8]>,
+    },
+    Failed(WsaError),
+}
+
+/// Deliver the listener's answer to the connector (SPEC C1). Returns false when the attempt
+/// was already withdrawn (A12), in which case nothing changed.
+pub(crate) fn answer(connector: &SocketCell, attempt: u64, answer: Answer) -> bool {
+    let signal: Option<EventHandle>;
+    {
+        let mut g = connector.lock();
+        if connector.attempt.load(Ordering::Relaxed) != attempt {
+            return false;
+        }
+        let State::Connecting { remote, deferred } = g.state else {
+            return false;
+        };
+        connector.attempt.store(0, Ordering::Release);
+        let result = match answer {
+            Answer::Accepted { peer, callee_data } => {
+                g.state = State::Connected { remote, peer };
+                g.callee_data = callee_data;
+                Ok(())
+            }
+            Answer::Failed(e) => {
+                g.state = State::Bound; // C6: may connect again
+                Err(e)
+            }
+        };
+        signal = if deferred {
+            // C2, E5: the non-blocking connect's answer arrives as FD_CONNECT and SO_ERROR.
+            let code = result.err().map_or(0, WsaError::code);
+            g.so_error = code;
+            g.events.record(crate::consts::FD_CONNECT_BIT, code)
+        } else {
+            g.outcome = Some((attempt, result));
+            None
+        };
+        connector.wake(&g);
+    }
+    if let Some(h) = signal {
+        h.set();
+    }
+    true
+}

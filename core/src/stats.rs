@@ -1,0 +1,63 @@
+//! Statistics counters (SPEC D3).
+
+use std::ops::AddAssign;
+
+/// Counters of one listening socket, or of a whole device (then summed over every listener
+/// it ever had, plus the device-only counters).
+///
+/// Every request that entered a queue ends in exactly one of `accepted`, `rejected`,
+/// `reset`, `withdrawn` or `refused_by_close`, or is still counted in `queue_len`:
+/// `queued == accepted + rejected + reset + withdrawn + refused_by_close + queue_len`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListenerStats {
+    /// Requests that entered the queue.
+    pub queued: u64,
+    /// Requests accepted (CF_ACCEPT or no condition).
+    pub accepted: u64,
+    /// Requests rejected by the condition (CF_REJECT or an invalid answer, SPEC A8, A10).
+    pub rejected: u64,
+    /// CF_DEFER answers (the request stayed queued; SPEC A9).
+    pub deferred: u64,
+    /// Connects refused at once because the queue was full or the listener exhausted (L7, L9).
+    pub refused_full: u64,
+    /// Requests reset by a backlog shrink (L6).
+    pub reset: u64,
+    /// Requests withdrawn by their connector (closed or timed out) and removed by accept (A12).
+    pub withdrawn: u64,
+    /// Requests refused because the listener was closed (K2).
+    pub refused_by_close: u64,
+    /// Requests in the queue now (including one being examined by a condition function).
+    pub queue_len: u64,
+    /// The effective backlog now (0 for a device total).
+    pub backlog: u64,
+}
+
+impl AddAssign for ListenerStats {
+    fn add_assign(&mut self, o: Self) {
+        self.queued += o.queued;
+        self.accepted += o.accepted;
+        self.rejected += o.rejected;
+        self.deferred += o.deferred;
+        self.refused_full += o.refused_full;
+        self.reset += o.reset;
+        self.withdrawn += o.withdrawn;
+        self.refused_by_close += o.refused_by_close;
+        self.queue_len += o.queue_len;
+        self.backlog += o.backlog;
+    }
+}
+
+/// Device-wide statistics: the listener counters summed, plus what only the device sees.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeviceStats {
+    /// Sum of every listener's counters (live and closed); `backlog` is the sum of live ones.
+    pub listeners: ListenerStats,
+    /// Connects refused because nothing listened on the address.
+    pub refused_no_listener: u64,
+    /// Connects that timed out (SPEC D2).
+    pub timed_out: u64,
+    /// Descriptors open now.
+    pub open_sockets: u64,
+    /// Pending requests on the device now.
+    pub pending: u64,
+}

@@ -1,1 +1,3 @@
-//! placeholder
+//! wspsan C ABI (libwspsan). See include/wspsan.h.
+
+pub mod eventfd;

@@ -66,11 +66,7 @@ pub struct DeviceConfig {
 
 impl Default for DeviceConfig {
     fn default() -> DeviceConfig {
-        DeviceConfig {
-            nics: vec![Ipv4Addr::LOCALHOST],
-            limits: Limits::default(),
-            wildcard_bind: true,
-        }
+        DeviceConfig { nics: vec![Ipv4Addr::LOCALHOST], limits: Limits::default(), wildcard_bind: true }
     }
 }
 
@@ -89,9 +85,7 @@ struct PortSlot {
 impl PortSlot {
     /// B1: the same address, or a wildcard on either side, conflicts.
     fn conflicts(&self, ip: Ipv4Addr) -> bool {
-        self.bindings
-            .iter()
-            .any(|b| b.ip == ip || b.ip.is_unspecified() || ip.is_unspecified())
+        self.bindings.iter().any(|b| b.ip == ip || b.ip.is_unspecified() || ip.is_unspecified())
     }
 }
 
@@ -146,9 +140,7 @@ impl DeviceState {
             pending: AtomicUsize::new(0),
             refused_no_listener: AtomicU64::new(0),
             timed_out: AtomicU64::new(0),
-            ports: (0..=u16::MAX as usize)
-                .map(|_| Mutex::new(PortSlot::default()))
-                .collect(),
+            ports: (0..=u16::MAX as usize).map(|_| Mutex::new(PortSlot::default())).collect(),
             ephemeral_cursor: AtomicU32::new(0),
             listeners: Mutex::new(HashMap::new()),
             retired: Mutex::new(ListenerStats::default()),
@@ -156,11 +148,7 @@ impl DeviceState {
     }
 
     pub(crate) fn check_up(&self) -> Result<()> {
-        if self.network_down.load(Relaxed) {
-            Err(WsaError::NetDown)
-        } else {
-            Ok(())
-        }
+        if self.network_down.load(Relaxed) { Err(WsaError::NetDown) } else { Ok(()) }
     }
 
     pub(crate) fn is_down(&self) -> bool {
@@ -168,17 +156,11 @@ impl DeviceState {
     }
 
     pub(crate) fn check_buffers(&self) -> Result<()> {
-        if self.buffer_exhaustion.load(Relaxed) {
-            Err(WsaError::NoBufs)
-        } else {
-            Ok(())
-        }
+        if self.buffer_exhaustion.load(Relaxed) { Err(WsaError::NoBufs) } else { Ok(()) }
     }
 
     fn descriptor_limit(&self) -> usize {
-        self.max_descriptors
-            .load(Relaxed)
-            .min(self.descriptor_fault.load(Relaxed))
+        self.max_descriptors.load(Relaxed).min(self.descriptor_fault.load(Relaxed))
     }
 
     /// L9: whether one more descriptor could be opened now.
@@ -232,10 +214,7 @@ impl DeviceState {
     }
 
     pub(crate) fn is_nic(&self, ip: Ipv4Addr) -> bool {
-        self.nics
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(&ip)
+        self.nics.read().unwrap_or_else(PoisonError::into_inner).contains(&ip)
     }
 
     /// B1, B2: bind `socket` to `addr` in the port table (port 0 picks an ephemeral port).
@@ -260,10 +239,7 @@ impl DeviceState {
             if slot.conflicts(ip) {
                 return Err(WsaError::AddrInUse);
             }
-            slot.bindings.push(Binding {
-                ip,
-                socket: socket.clone(),
-            });
+            slot.bindings.push(Binding { ip, socket: socket.clone() });
             return Ok(addr);
         }
         let span = u32::from(EPHEMERAL_LAST - EPHEMERAL_FIRST) + 1;
@@ -272,10 +248,7 @@ impl DeviceState {
             let port = EPHEMERAL_FIRST + offset as u16;
             let mut slot = lock(&self.ports[usize::from(port)]);
             if !slot.conflicts(ip) {
-                slot.bindings.push(Binding {
-                    ip,
-                    socket: socket.clone(),
-                });
+                slot.bindings.push(Binding { ip, socket: socket.clone() });
                 return Ok(SocketAddrV4::new(ip, port));
             }
         }
@@ -285,17 +258,14 @@ impl DeviceState {
     /// Free the binding `socket` holds on `addr` (K2: the port is free at once).
     pub(crate) fn unbind_port(&self, socket: &SocketCell, addr: SocketAddrV4) {
         let mut slot = lock(&self.ports[usize::from(addr.port())]);
-        slot.bindings
-            .retain(|b| !std::ptr::eq(Arc::as_ptr(&b.socket), socket));
+        slot.bindings.retain(|b| !std::ptr::eq(Arc::as_ptr(&b.socket), socket));
     }
 
     /// The socket bound to `addr`, or to the wildcard on its port (B2).
     pub(crate) fn socket_at(&self, addr: SocketAddrV4) -> Option<Arc<SocketCell>> {
         let slot = lock(&self.ports[usize::from(addr.port())]);
         let exact = slot.bindings.iter().find(|b| b.ip == *addr.ip());
-        exact
-            .or_else(|| slot.bindings.iter().find(|b| b.ip.is_unspecified()))
-            .map(|b| b.socket.clone())
+        exact.or_else(|| slot.bindings.iter().find(|b| b.ip.is_unspecified())).map(|b| b.socket.clone())
     }
 
     pub(crate) fn register_listener(&self, socket: &Arc<SocketCell>) {
@@ -310,18 +280,11 @@ impl DeviceState {
 
     /// Add counters to the closed-listener totals (also for requests settled after close).
     pub(crate) fn retire(&self, stats: ListenerStats) {
-        *lock(&self.retired) += ListenerStats {
-            queue_len: 0,
-            backlog: 0,
-            ..stats
-        };
+        *lock(&self.retired) += ListenerStats { queue_len: 0, backlog: 0, ..stats };
     }
 
     fn stats(&self) -> DeviceStats {
-        let live: Vec<Arc<SocketCell>> = lock(&self.listeners)
-            .values()
-            .filter_map(Weak::upgrade)
-            .collect();
+        let live: Vec<Arc<SocketCell>> = lock(&self.listeners).values().filter_map(Weak::upgrade).collect();
         let mut total = *lock(&self.retired);
         for l in live {
             if let State::Listening(q) = &l.lock().state {
@@ -339,9 +302,7 @@ impl DeviceState {
 }
 
 fn encode_timeout(t: Option<Duration>) -> u64 {
-    t.map_or(NO_TIMEOUT, |d| {
-        u64::try_from(d.as_nanos()).unwrap_or(NO_TIMEOUT - 1)
-    })
+    t.map_or(NO_TIMEOUT, |d| u64::try_from(d.as_nanos()).unwrap_or(NO_TIMEOUT - 1))
 }
 
 fn decode_timeout(ns: u64) -> Option<Duration> {
@@ -364,20 +325,12 @@ impl Device {
 
     /// The NIC addresses (SPEC D4: what `SIO_ADDRESS_LIST_QUERY` lists).
     pub fn nics(&self) -> Vec<Ipv4Addr> {
-        self.state()
-            .nics
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.state().nics.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Add a NIC. Adding one that exists, or 0.0.0.0, fails with `WSAEINVAL`.
     pub fn add_nic(&self, ip: Ipv4Addr) -> Result<()> {
-        let mut nics = self
-            .state()
-            .nics
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut nics = self.state().nics.write().unwrap_or_else(PoisonError::into_inner);
         if ip.is_unspecified() || nics.contains(&ip) {
             return Err(WsaError::Inval);
         }
@@ -388,18 +341,10 @@ impl Device {
     /// Remove a NIC. New binds to it fail; sockets already bound to it keep working.
     /// Removing an address that is not a NIC fails with `WSAEADDRNOTAVAIL`.
     pub fn remove_nic(&self, ip: Ipv4Addr) -> Result<()> {
-        let mut nics = self
-            .state()
-            .nics
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut nics = self.state().nics.write().unwrap_or_else(PoisonError::into_inner);
         let before = nics.len();
         nics.retain(|n| *n != ip);
-        if nics.len() == before {
-            Err(WsaError::AddrNotAvail)
-        } else {
-            Ok(())
-        }
+        if nics.len() == before { Err(WsaError::AddrNotAvail) } else { Ok(()) }
     }
 
     /// Whether 0.0.0.0 binds are allowed (SPEC B2).
@@ -434,15 +379,12 @@ impl Device {
         s.max_caller_data.store(l.max_caller_data, Relaxed);
         s.max_callee_data.store(l.max_callee_data, Relaxed);
         s.max_pending.store(l.max_pending, Relaxed);
-        s.connect_timeout_ns
-            .store(encode_timeout(l.connect_timeout), Relaxed);
+        s.connect_timeout_ns.store(encode_timeout(l.connect_timeout), Relaxed);
     }
 
     /// Set only the connect timeout (SPEC D2).
     pub fn set_connect_timeout(&self, timeout: Option<Duration>) {
-        self.state()
-            .connect_timeout_ns
-            .store(encode_timeout(timeout), Relaxed);
+        self.state().connect_timeout_ns.store(encode_timeout(timeout), Relaxed);
     }
 
     /// The fault switches now.
@@ -482,9 +424,7 @@ impl Device {
 
     /// Impose a lower descriptor limit (descriptor exhaustion), or lift it with `None`.
     pub fn set_descriptor_limit(&self, limit: Option<usize>) {
-        self.state()
-            .descriptor_fault
-            .store(limit.unwrap_or(usize::MAX), Relaxed);
+        self.state().descriptor_fault.store(limit.unwrap_or(usize::MAX), Relaxed);
     }
 
     /// Device-wide statistics (SPEC D3).

@@ -96,11 +96,7 @@ impl EventRecord {
 
     /// The handle to signal if `flag` is selected.
     pub(crate) fn signal_for(&self, flag: u32) -> Option<EventHandle> {
-        if self.mask & flag != 0 {
-            self.handle.clone()
-        } else {
-            None
-        }
+        if self.mask & flag != 0 { self.handle.clone() } else { None }
     }
 
     /// SPEC E1: install a selection; signal at once if a selected event is already recorded.
@@ -108,11 +104,7 @@ impl EventRecord {
     pub(crate) fn select(&mut self, handle: Option<EventHandle>, mask: u32) -> Option<EventHandle> {
         self.mask = mask;
         self.handle = handle;
-        if self.recorded.events & mask != 0 {
-            self.handle.clone()
-        } else {
-            None
-        }
+        if self.recorded.events & mask != 0 { self.handle.clone() } else { None }
     }
 
     /// SPEC E4: take the recorded events, leaving nothing to report twice.

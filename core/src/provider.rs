@@ -5,9 +5,7 @@ use crate::consts::{self, FD_ACCEPT, FD_ACCEPT_BIT, FD_ALL_EVENTS, FD_CLOSE_BIT}
 use crate::device::{Device, DeviceConfig, DeviceState};
 use crate::error::{Result, WsaError};
 use crate::events::{EventHandle, NetworkEvents};
-use crate::socket::{
-    Answer, Descriptor, ListenQueue, PendingRequest, Qos, SocketCell, SocketInner, State, answer,
-};
+use crate::socket::{Answer, Descriptor, ListenQueue, PendingRequest, Qos, SocketCell, SocketInner, State, answer};
 use crate::stats::ListenerStats;
 use crate::table::Table;
 use crate::timer::Timer;
@@ -73,10 +71,7 @@ pub struct AcceptError {
 
 impl From<WsaError> for AcceptError {
     fn from(error: WsaError) -> AcceptError {
-        AcceptError {
-            error,
-            examined: None,
-        }
+        AcceptError { error, examined: None }
     }
 }
 
@@ -120,18 +115,10 @@ impl SockOpt {
             (consts::SOL_SOCKET, consts::SO_ACCEPTCONN) | (p::SOL_SOCKET, p::SO_ACCEPTCONN) => {
                 Some(SockOpt::AcceptConn)
             }
-            (consts::SOL_SOCKET, consts::SO_ERROR) | (p::SOL_SOCKET, p::SO_ERROR) => {
-                Some(SockOpt::Error)
-            }
-            (consts::SOL_SOCKET, consts::SO_TYPE) | (p::SOL_SOCKET, p::SO_TYPE) => {
-                Some(SockOpt::Type)
-            }
-            (consts::SOL_SOCKET, consts::SO_SNDBUF) | (p::SOL_SOCKET, p::SO_SNDBUF) => {
-                Some(SockOpt::SndBuf)
-            }
-            (consts::SOL_SOCKET, consts::SO_RCVBUF) | (p::SOL_SOCKET, p::SO_RCVBUF) => {
-                Some(SockOpt::RcvBuf)
-            }
+            (consts::SOL_SOCKET, consts::SO_ERROR) | (p::SOL_SOCKET, p::SO_ERROR) => Some(SockOpt::Error),
+            (consts::SOL_SOCKET, consts::SO_TYPE) | (p::SOL_SOCKET, p::SO_TYPE) => Some(SockOpt::Type),
+            (consts::SOL_SOCKET, consts::SO_SNDBUF) | (p::SOL_SOCKET, p::SO_SNDBUF) => Some(SockOpt::SndBuf),
+            (consts::SOL_SOCKET, consts::SO_RCVBUF) | (p::SOL_SOCKET, p::SO_RCVBUF) => Some(SockOpt::RcvBuf),
             (consts::SOL_SOCKET, consts::SO_CONNDATALEN) => Some(SockOpt::ConnDataLen),
             _ => None,
         }
@@ -191,9 +178,7 @@ impl Default for Provider {
 
 impl std::fmt::Debug for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Provider")
-            .field("device", &self.device())
-            .finish()
+        f.debug_struct("Provider").field("device", &self.device()).finish()
     }
 }
 
@@ -263,10 +248,7 @@ impl Shared {
         if !self.has_hooks.load(Ordering::Acquire) {
             return None;
         }
-        self.hooks
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.hooks.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Make a socket (S1, A7, A11): reserve a descriptor, run the create hook, and return the
@@ -335,11 +317,7 @@ impl Shared {
             Settle::Accepted => q.stats.accepted += 1,
             Settle::Rejected => q.stats.rejected += 1,
             Settle::Withdrawn => q.stats.withdrawn += 1,
-            Settle::Restore {
-                req,
-                deferred,
-                exhausted,
-            } => {
+            Settle::Restore { req, deferred, exhausted } => {
                 q.queue.push_front(req);
                 if deferred {
                     // A9, E2: a CF_DEFER answer does not re-enable FD_ACCEPT.
@@ -349,10 +327,7 @@ impl Shared {
                 }
                 q.exhausted |= exhausted;
                 q.accept_enabled = true;
-                return Settled {
-                    set: events.rearm_accept(true),
-                    orphan: None,
-                };
+                return Settled { set: events.rearm_accept(true), orphan: None };
             }
         }
         q.accept_enabled = true;
@@ -399,21 +374,13 @@ impl Provider {
 
     /// The provider's device: NICs, limits, fault switches, statistics.
     pub fn device(&self) -> Device {
-        Device {
-            shared: self.shared.clone(),
-        }
+        Device { shared: self.shared.clone() }
     }
 
     /// Install (or remove) the socket creation and close hooks (SPEC X5).
     pub fn set_hooks(&self, hooks: Option<Arc<dyn SocketHooks>>) {
-        let mut slot = self
-            .shared
-            .hooks
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        self.shared
-            .has_hooks
-            .store(hooks.is_some(), Ordering::Release);
+        let mut slot = self.shared.hooks.write().unwrap_or_else(PoisonError::into_inner);
+        self.shared.has_hooks.store(hooks.is_some(), Ordering::Release);
         *slot = hooks;
     }
 
@@ -485,9 +452,7 @@ impl Provider {
             State::Listening(q) => {
                 // L6: the latest backlog wins; the newest excess requests are reset.
                 q.backlog = eff;
-                let keep = (eff as usize)
-                    .saturating_sub(q.examining as usize)
-                    .min(q.queue.len());
+                let keep = (eff as usize).saturating_sub(q.examining as usize).min(q.queue.len());
                 let reset: Vec<PendingRequest> = q.queue.drain(keep..).rev().collect();
                 q.stats.reset += reset.len() as u64;
                 if sh.device.descriptor_available() {
@@ -508,12 +473,7 @@ impl Provider {
     ///
     /// A blocking socket waits for the listener's answer; a non-blocking one fails with
     /// `WSAEWOULDBLOCK` and the answer arrives as `FD_CONNECT` (and `SO_ERROR`).
-    pub fn connect(
-        &self,
-        s: Descriptor,
-        addr: SocketAddrV4,
-        params: ConnectParams<'_>,
-    ) -> Result<Vec<u8>> {
+    pub fn connect(&self, s: Descriptor, addr: SocketAddrV4, params: ConnectParams<'_>) -> Result<Vec<u8>> {
         self.connect_with(s, addr, params, Wait::default())
     }
 
@@ -547,25 +507,19 @@ impl Provider {
         sh.device.check_buffers()?;
         if matches!(g.state, State::Created) {
             // C4: bound implicitly to the NIC the target is on.
-            let local = sh
-                .device
-                .bind_port(&cell, SocketAddrV4::new(*addr.ip(), 0), false)?;
+            let local = sh.device.bind_port(&cell, SocketAddrV4::new(*addr.ip(), 0), false)?;
             g.local = Some(local);
             g.owns_port = true;
             g.state = State::Bound;
         }
         let Some(listener) = sh.device.socket_at(addr) else {
-            sh.device
-                .refused_no_listener
-                .fetch_add(1, Ordering::Relaxed);
+            sh.device.refused_no_listener.fetch_add(1, Ordering::Relaxed);
             return Err(WsaError::ConnRefused);
         };
         sh.device.reserve_pending()?;
         let attempt = g.begin_attempt(&cell, addr);
         let deferred = g.nonblocking;
-        let caller = g
-            .local
-            .unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+        let caller = g.local.unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
         drop(g);
         let req = PendingRequest {
             connector: cell.clone(),
@@ -597,10 +551,7 @@ impl Provider {
         let mut g = listener.lock();
         let SocketInner { state, events, .. } = &mut *g;
         let State::Listening(q) = state else {
-            self.shared
-                .device
-                .refused_no_listener
-                .fetch_add(1, Ordering::Relaxed);
+            self.shared.device.refused_no_listener.fetch_add(1, Ordering::Relaxed);
             return Err(WsaError::ConnRefused);
         };
         if q.exhausted || q.len() >= q.backlog as usize {
@@ -609,11 +560,7 @@ impl Provider {
         }
         q.queue.push_back(req);
         q.stats.queued += 1;
-        let set = if q.accept_enabled && events.mask & FD_ACCEPT != 0 {
-            events.record(FD_ACCEPT_BIT, 0)
-        } else {
-            None
-        };
+        let set = if q.accept_enabled && events.mask & FD_ACCEPT != 0 { events.record(FD_ACCEPT_BIT, 0) } else { None };
         if g.waiters > 0 {
             listener.cv.notify_one();
         }
@@ -673,11 +620,7 @@ impl Provider {
     /// The condition runs on this thread with no provider lock held; calling the provider from
     /// inside it fails with `WSAEINPROGRESS` (A14). If it panics, the request goes back to the
     /// head of the queue and the panic continues.
-    pub fn accept(
-        &self,
-        s: Descriptor,
-        condition: Option<&mut Condition<'_>>,
-    ) -> Result<Accepted, AcceptError> {
+    pub fn accept(&self, s: Descriptor, condition: Option<&mut Condition<'_>>) -> Result<Accepted, AcceptError> {
         self.accept_with(s, condition, Wait::default())
     }
 
@@ -745,16 +688,14 @@ impl Provider {
                 Err(fail(WsaError::Intr))
             }
             Decision::Reject | Decision::Invalid(_) => {
-                signal_set(sh.settle(&listener, Settle::Rejected).set);
-                answer(
-                    &req.connector,
-                    req.attempt,
-                    Answer::Failed(WsaError::ConnRefused),
-                );
-                Err(fail(if decision == Decision::Reject {
-                    WsaError::ConnRefused
-                } else {
-                    WsaError::Inval
+                // A8, A10: the connector is refused, unless it withdrew while the condition ran.
+                let refused = answer(&req.connector, req.attempt, Answer::Failed(WsaError::ConnRefused));
+                let outcome = if refused { Settle::Rejected } else { Settle::Withdrawn };
+                signal_set(sh.settle(&listener, outcome).set);
+                Err(fail(match (refused, decision) {
+                    (false, _) => WsaError::Acces,
+                    (true, Decision::Reject) => WsaError::ConnRefused,
+                    (true, _) => WsaError::Inval,
                 }))
             }
             Decision::Accept => {
@@ -762,8 +703,7 @@ impl Provider {
                     Ok(c) => c,
                     Err(e) => {
                         // A11: no descriptor or no memory: the request stays at the head.
-                        self.restore(&listener, req, false, e == WsaError::MFile)
-                            .map_err(fail)?;
+                        self.restore(&listener, req, false, e == WsaError::MFile).map_err(fail)?;
                         return Err(fail(e));
                     }
                 };
@@ -772,23 +712,13 @@ impl Provider {
                     let mut ng = new.lock();
                     ng.inherit(&lg);
                     ng.local = Some(req.callee);
-                    ng.state = State::Connected {
-                        remote: req.caller,
-                        peer: Arc::downgrade(&req.connector),
-                    };
+                    ng.state = State::Connected { remote: req.caller, peer: Arc::downgrade(&req.connector) };
                 }
                 if let Some(h) = &selected {
                     h.reset(); // E3, before E2 may set it again
                 }
                 let callee_data: Box<[u8]> = buf_slice(&stack, &heap, capacity, callee_len).into();
-                if !answer(
-                    &req.connector,
-                    req.attempt,
-                    Answer::Accepted {
-                        peer: Arc::downgrade(&new),
-                        callee_data,
-                    },
-                ) {
+                if !answer(&req.connector, req.attempt, Answer::Accepted { peer: Arc::downgrade(&new), callee_data }) {
                     // Withdrawn while the condition ran (A12).
                     sh.discard_socket(&new);
                     signal_set(sh.settle(&listener, Settle::Withdrawn).set);
@@ -797,38 +727,18 @@ impl Provider {
                 signal_set(sh.settle(&listener, Settle::Accepted).set);
                 let socket = new.id;
                 sh.table.insert(new);
-                Ok(Accepted {
-                    socket,
-                    peer: req.caller,
-                })
+                Ok(Accepted { socket, peer: req.caller })
             }
         }
     }
 
     /// Put an examined request back at the head of the queue. If the listener was closed in
     /// the meantime, the request is refused (K2) and the accept fails with `WSAEINTR`.
-    fn restore(
-        &self,
-        listener: &SocketCell,
-        req: PendingRequest,
-        deferred: bool,
-        exhausted: bool,
-    ) -> Result<()> {
-        let settled = self.shared.settle(
-            listener,
-            Settle::Restore {
-                req,
-                deferred,
-                exhausted,
-            },
-        );
+    fn restore(&self, listener: &SocketCell, req: PendingRequest, deferred: bool, exhausted: bool) -> Result<()> {
+        let settled = self.shared.settle(listener, Settle::Restore { req, deferred, exhausted });
         signal_set(settled.set);
         if let Some(orphan) = settled.orphan {
-            answer(
-                &orphan.connector,
-                orphan.attempt,
-                Answer::Failed(WsaError::ConnRefused),
-            );
+            answer(&orphan.connector, orphan.attempt, Answer::Failed(WsaError::ConnRefused));
             return Err(WsaError::Intr);
         }
         Ok(())
@@ -846,12 +756,7 @@ impl Provider {
         let mut waited = false;
         let mut g = listener.lock();
         loop {
-            let SocketInner {
-                state,
-                events,
-                nonblocking,
-                ..
-            } = &mut *g;
+            let SocketInner { state, events, nonblocking, .. } = &mut *g;
             let q = match state {
                 State::Listening(q) => q,
                 State::Closed if waited => return Err(WsaError::Intr.into()), // A2: closed under us
@@ -875,11 +780,7 @@ impl Provider {
                 q.exhausted = false; // L9: a descriptor is free again
                 let req = q.queue.pop_front().expect("queue is not empty");
                 q.examining += 1;
-                let selected = if events.selected() {
-                    events.handle.clone()
-                } else {
-                    None
-                };
+                let selected = if events.selected() { events.handle.clone() } else { None };
                 return Ok((req, selected));
             }
             q.accept_enabled = true;
@@ -897,12 +798,7 @@ impl Provider {
             if deadline.is_some_and(|d| now >= d) {
                 return Err(WsaError::TimedOut.into());
             }
-            g = wait_on(
-                listener,
-                g,
-                deadline.map(|d| d - now),
-                wait.interrupt.is_some(),
-            );
+            g = wait_on(listener, g, deadline.map(|d| d - now), wait.interrupt.is_some());
             waited = true;
             if let Some(interrupt) = wait.interrupt.as_mut() {
                 drop(g);
@@ -952,11 +848,7 @@ impl Provider {
                 sh.device.retire_listener(cell, q.stats);
                 sh.device.release_pending(n);
                 for r in q.queue.drain(..) {
-                    answer(
-                        &r.connector,
-                        r.attempt,
-                        Answer::Failed(WsaError::ConnRefused),
-                    );
+                    answer(&r.connector, r.attempt, Answer::Failed(WsaError::ConnRefused));
                 }
             }
             State::Connected { peer, .. } => {
@@ -1060,11 +952,7 @@ impl Provider {
 
     /// `WSPEnumNetworkEvents` (SPEC E4): take the recorded events, clearing them, and reset
     /// `reset` if given.
-    pub fn enum_network_events(
-        &self,
-        s: Descriptor,
-        reset: Option<&EventHandle>,
-    ) -> Result<NetworkEvents> {
+    pub fn enum_network_events(&self, s: Descriptor, reset: Option<&EventHandle>) -> Result<NetworkEvents> {
         let sh = &*self.shared;
         sh.enter()?;
         let cell = sh.table.get(s)?;
@@ -1104,11 +992,7 @@ impl Provider {
     }
 
     /// Run `f` on a live socket's state after the common entry checks.
-    fn with_socket<T>(
-        &self,
-        s: Descriptor,
-        f: impl FnOnce(&mut SocketInner) -> Result<T>,
-    ) -> Result<T> {
+    fn with_socket<T>(&self, s: Descriptor, f: impl FnOnce(&mut SocketInner) -> Result<T>) -> Result<T> {
         let sh = &*self.shared;
         sh.enter()?;
         let cell = sh.table.get(s)?;
@@ -1121,11 +1005,7 @@ impl Provider {
 }
 
 fn buf_slice<'b>(stack: &'b [u8], heap: &'b [u8], capacity: usize, len: usize) -> &'b [u8] {
-    if capacity <= stack.len() {
-        &stack[..len]
-    } else {
-        &heap[..len]
-    }
+    if capacity <= stack.len() { &stack[..len] } else { &heap[..len] }
 }
 
 /// Block on a socket's condvar, counted as a waiter so wakers only notify when needed.
@@ -1143,12 +1023,7 @@ fn wait_on<'g>(
     };
     g.waiters += 1;
     let mut g = match slice {
-        Some(d) => {
-            cell.cv
-                .wait_timeout(g, d)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0
-        }
+        Some(d) => cell.cv.wait_timeout(g, d).unwrap_or_else(PoisonError::into_inner).0,
         None => cell.cv.wait(g).unwrap_or_else(PoisonError::into_inner),
     };
     g.waiters -= 1;

@@ -122,11 +122,7 @@ impl ListenQueue {
     }
 
     pub(crate) fn snapshot(&self) -> ListenerStats {
-        ListenerStats {
-            queue_len: self.len() as u64,
-            backlog: u64::from(self.backlog),
-            ..self.stats
-        }
+        ListenerStats { queue_len: self.len() as u64, backlog: u64::from(self.backlog), ..self.stats }
     }
 }
 
@@ -139,15 +135,9 @@ pub(crate) enum State {
     /// Listening, with its queue.
     Listening(Box<ListenQueue>),
     /// A connect is pending.
-    Connecting {
-        remote: SocketAddrV4,
-        deferred: bool,
-    },
+    Connecting { remote: SocketAddrV4, deferred: bool },
     /// Connected (by connect or accept).
-    Connected {
-        remote: SocketAddrV4,
-        peer: Weak<SocketCell>,
-    },
+    Connected { remote: SocketAddrV4, peer: Weak<SocketCell> },
     /// Was connected; the other end has closed (K3).
     Disconnected,
     /// Closed: a dead end.
@@ -233,10 +223,7 @@ impl SocketInner {
         self.attempt_seq += 1;
         let attempt = self.attempt_seq;
         cell.attempt.store(attempt, Ordering::Release);
-        self.state = State::Connecting {
-            remote,
-            deferred: self.nonblocking,
-        };
+        self.state = State::Connecting { remote, deferred: self.nonblocking };
         self.outcome = None;
         attempt
     }
@@ -255,18 +242,13 @@ impl SocketInner {
         self.nonblocking = listener.nonblocking;
         self.sndbuf = listener.sndbuf;
         self.rcvbuf = listener.rcvbuf;
-        let _ = self
-            .events
-            .select(listener.events.handle.clone(), listener.events.mask);
+        let _ = self.events.select(listener.events.handle.clone(), listener.events.mask);
     }
 }
 
 /// How a connect attempt ended, as delivered to the connector.
 pub(crate) enum Answer {
-    Accepted {
-        peer: Weak<SocketCell>,
-        callee_data: Box<[u8]>,
-    },
+    Accepted { peer: Weak<SocketCell>, callee_data: Box<[u8]> },
     Failed(WsaError),
 }
 

@@ -41,16 +41,11 @@ pub(crate) struct Table {
 
 impl Table {
     pub(crate) fn new() -> Table {
-        Table {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            next: AtomicU64::new(FIRST),
-        }
+        Table { shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(), next: AtomicU64::new(FIRST) }
     }
 
     fn shard(&self, id: u64) -> MutexGuard<'_, Shard> {
-        self.shards[((id / STEP) as usize) % SHARDS]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.shards[((id / STEP) as usize) % SHARDS].lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A fresh descriptor value, never handed out before.
@@ -65,27 +60,18 @@ impl Table {
 
     /// L1, A1, K1: an unknown or closed descriptor is `WSAENOTSOCK`.
     pub(crate) fn get(&self, s: Descriptor) -> Result<Arc<SocketCell>> {
-        self.shard(s.raw())
-            .get(&s.raw())
-            .cloned()
-            .ok_or(WsaError::NotSock)
+        self.shard(s.raw()).get(&s.raw()).cloned().ok_or(WsaError::NotSock)
     }
 
     pub(crate) fn remove(&self, s: Descriptor) -> Result<Arc<SocketCell>> {
-        self.shard(s.raw())
-            .remove(&s.raw())
-            .ok_or(WsaError::NotSock)
+        self.shard(s.raw()).remove(&s.raw()).ok_or(WsaError::NotSock)
     }
 
     /// Every live socket, collected first so `f` runs with no table lock held.
     pub(crate) fn for_each(&self, mut f: impl FnMut(&Arc<SocketCell>)) {
         for shard in self.shards.iter() {
-            let cells: Vec<Arc<SocketCell>> = shard
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .values()
-                .cloned()
-                .collect();
+            let cells: Vec<Arc<SocketCell>> =
+                shard.lock().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
             cells.iter().for_each(&mut f);
         }
     }
@@ -94,13 +80,7 @@ impl Table {
     pub(crate) fn drain(&self) -> Vec<Arc<SocketCell>> {
         let mut all = Vec::new();
         for shard in self.shards.iter() {
-            all.extend(
-                shard
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .drain()
-                    .map(|(_, c)| c),
-            );
+            all.extend(shard.lock().unwrap_or_else(PoisonError::into_inner).drain().map(|(_, c)| c));
         }
         all
     }

@@ -48,29 +48,14 @@ const IDLE: Duration = Duration::from_millis(500);
 
 impl Timer {
     /// Withdraw `attempt` of `cell` with `WSAETIMEDOUT` at `deadline` unless answered first.
-    pub(crate) fn schedule(
-        &self,
-        shared: &Arc<Shared>,
-        cell: &Arc<SocketCell>,
-        attempt: u64,
-        deadline: Instant,
-    ) {
+    pub(crate) fn schedule(&self, shared: &Arc<Shared>, cell: &Arc<SocketCell>, attempt: u64, deadline: Instant) {
         let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let earliest = st
-            .heap
-            .peek()
-            .is_none_or(|Reverse(e)| deadline < e.deadline);
-        st.heap.push(Reverse(Entry {
-            deadline,
-            cell: Arc::downgrade(cell),
-            attempt,
-        }));
+        let earliest = st.heap.peek().is_none_or(|Reverse(e)| deadline < e.deadline);
+        st.heap.push(Reverse(Entry { deadline, cell: Arc::downgrade(cell), attempt }));
         if !st.running {
             st.running = true;
             let weak = Arc::downgrade(shared);
-            let spawned = std::thread::Builder::new()
-                .name("wspsan-timer".into())
-                .spawn(move || run(weak));
+            let spawned = std::thread::Builder::new().name("wspsan-timer".into()).spawn(move || run(weak));
             if spawned.is_err() {
                 st.running = false; // no thread: the entry fires at the next schedule that can spawn one
             }
@@ -94,15 +79,9 @@ fn run(shared: Weak<Shared>) {
                 }
             }
             if due.is_empty() {
-                let wait = st.heap.peek().map_or(IDLE, |Reverse(e)| {
-                    e.deadline.saturating_duration_since(now).min(IDLE)
-                });
-                drop(
-                    timer
-                        .cv
-                        .wait_timeout(st, wait)
-                        .unwrap_or_else(PoisonError::into_inner),
-                );
+                let wait =
+                    st.heap.peek().map_or(IDLE, |Reverse(e)| e.deadline.saturating_duration_since(now).min(IDLE));
+                drop(timer.cv.wait_timeout(st, wait).unwrap_or_else(PoisonError::into_inner));
                 continue;
             }
         }

@@ -261,11 +261,16 @@ impl DeviceState {
         slot.bindings.retain(|b| !std::ptr::eq(Arc::as_ptr(&b.socket), socket));
     }
 
-    /// The socket bound to `addr`, or to the wildcard on its port (B2).
+    /// The socket bound to `addr`, or to the wildcard on its port when `addr` is one of the
+    /// device's NICs (B2: the wildcard stands for every NIC, not for any address).
     pub(crate) fn socket_at(&self, addr: SocketAddrV4) -> Option<Arc<SocketCell>> {
         let slot = lock(&self.ports[usize::from(addr.port())]);
-        let exact = slot.bindings.iter().find(|b| b.ip == *addr.ip());
-        exact.or_else(|| slot.bindings.iter().find(|b| b.ip.is_unspecified())).map(|b| b.socket.clone())
+        if let Some(b) = slot.bindings.iter().find(|b| b.ip == *addr.ip()) {
+            return Some(b.socket.clone());
+        }
+        let wildcard = slot.bindings.iter().find(|b| b.ip.is_unspecified())?.socket.clone();
+        drop(slot);
+        self.is_nic(*addr.ip()).then_some(wildcard)
     }
 
     pub(crate) fn register_listener(&self, socket: &Arc<SocketCell>) {

@@ -267,9 +267,7 @@ impl Shared {
             },
             None => 0,
         };
-        let cell = Arc::new(SocketCell::new(id));
-        cell.lock().context = context;
-        Ok(cell)
+        Ok(Arc::new(SocketCell::new(id, context)))
     }
 
     /// Undo `new_socket` for a socket that never reached the table.

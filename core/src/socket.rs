@@ -180,7 +180,7 @@ pub(crate) struct SocketCell {
 const DEFAULT_BUF: i32 = 65536;
 
 impl SocketCell {
-    pub(crate) fn new(id: Descriptor) -> SocketCell {
+    pub(crate) fn new(id: Descriptor, context: u64) -> SocketCell {
         SocketCell {
             id,
             inner: Mutex::new(SocketInner {
@@ -193,7 +193,7 @@ impl SocketCell {
                 sndbuf: DEFAULT_BUF,
                 rcvbuf: DEFAULT_BUF,
                 waiters: 0,
-                context: 0,
+                context,
                 callee_data: Box::default(),
                 outcome: None,
                 attempt_seq: 0,

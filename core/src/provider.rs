@@ -5,7 +5,7 @@ use crate::consts::{self, FD_ACCEPT, FD_ACCEPT_BIT, FD_ALL_EVENTS, FD_CLOSE_BIT}
 use crate::device::{Device, DeviceConfig, DeviceState};
 use crate::error::{Result, WsaError};
 use crate::events::{EventHandle, NetworkEvents};
-use crate::socket::{Answer, Descriptor, ListenQueue, PendingRequest, Qos, SocketCell, SocketInner, State, answer};
+use crate::socket::{Answer, Descriptor, Inherited, ListenQueue, PendingRequest, Qos, SocketCell, SocketInner, State, answer};
 use crate::stats::ListenerStats;
 use crate::table::Table;
 use crate::timer::Timer;
@@ -253,7 +253,7 @@ impl Shared {
 
     /// Make a socket (S1, A7, A11): reserve a descriptor, run the create hook, and return the
     /// cell, not yet in the table.
-    fn new_socket(&self) -> Result<Arc<SocketCell>> {
+    fn new_socket(&self, init: impl FnOnce(&mut SocketInner)) -> Result<Arc<SocketCell>> {
         self.device.check_buffers()?;
         self.device.reserve_descriptor()?;
         let id = self.table.allocate();
@@ -267,7 +267,7 @@ impl Shared {
             },
             None => 0,
         };
-        Ok(Arc::new(SocketCell::new(id, context)))
+        Ok(Arc::new(SocketCell::new(id, context, init)))
     }
 
     /// Undo `new_socket` for a socket that never reached the table.
@@ -400,7 +400,7 @@ impl Provider {
         if protocol != 0 && protocol != consts::IPPROTO_TCP {
             return Err(WsaError::ProtoNoSupport);
         }
-        let cell = sh.new_socket()?;
+        let cell = sh.new_socket(|_| {})?;
         let id = cell.id;
         sh.table.insert(cell);
         Ok(id)
@@ -632,7 +632,7 @@ impl Provider {
         let sh = &*self.shared;
         sh.enter()?;
         let listener = sh.table.get(s)?;
-        let (req, selected) = self.take_request(&listener, wait)?;
+        let (req, inherited) = self.take_request(&listener, wait)?;
         let examined = Some(req.caller);
         let fail = |error| AcceptError { error, examined };
         if req.is_withdrawn() {
@@ -697,7 +697,12 @@ impl Provider {
                 }))
             }
             Decision::Accept => {
-                let new = match sh.new_socket() {
+                let new = sh.new_socket(|ng| {
+                    ng.inherit(&inherited);
+                    ng.local = Some(req.callee);
+                    ng.state = State::Connected { remote: req.caller, peer: Arc::downgrade(&req.connector) };
+                });
+                let new = match new {
                     Ok(c) => c,
                     Err(e) => {
                         // A11: no descriptor or no memory: the request stays at the head.
@@ -705,14 +710,7 @@ impl Provider {
                         return Err(fail(e));
                     }
                 };
-                {
-                    let lg = listener.lock();
-                    let mut ng = new.lock();
-                    ng.inherit(&lg);
-                    ng.local = Some(req.callee);
-                    ng.state = State::Connected { remote: req.caller, peer: Arc::downgrade(&req.connector) };
-                }
-                if let Some(h) = &selected {
+                if let Some(h) = &inherited.handle {
                     h.reset(); // E3, before E2 may set it again
                 }
                 let callee_data: Box<[u8]> = buf_slice(&stack, &heap, capacity, callee_len).into();
@@ -748,7 +746,7 @@ impl Provider {
         &self,
         listener: &SocketCell,
         mut wait: Wait<'_>,
-    ) -> Result<(PendingRequest, Option<EventHandle>), AcceptError> {
+    ) -> Result<(PendingRequest, Inherited), AcceptError> {
         let sh = &*self.shared;
         let deadline = wait.timeout.map(|t| Instant::now() + t);
         let mut waited = false;
@@ -778,8 +776,8 @@ impl Provider {
                 q.exhausted = false; // L9: a descriptor is free again
                 let req = q.queue.pop_front().expect("queue is not empty");
                 q.examining += 1;
-                let selected = if events.selected() { events.handle.clone() } else { None };
-                return Ok((req, selected));
+                let inherited = g.options();
+                return Ok((req, inherited));
             }
             q.accept_enabled = true;
             if sh.device.descriptor_available() {

@@ -180,8 +180,8 @@ pub(crate) struct SocketCell {
 const DEFAULT_BUF: i32 = 65536;
 
 impl SocketCell {
-    pub(crate) fn new(id: Descriptor, context: u64) -> SocketCell {
-        SocketCell {
+    pub(crate) fn new(id: Descriptor, context: u64, init: impl FnOnce(&mut SocketInner)) -> SocketCell {
+        let mut cell = SocketCell {
             id,
             inner: Mutex::new(SocketInner {
                 state: State::Created,
@@ -200,7 +200,9 @@ impl SocketCell {
             }),
             cv: Condvar::new(),
             attempt: AtomicU64::new(0),
-        }
+        };
+        init(cell.inner.get_mut().unwrap_or_else(PoisonError::into_inner));
+        cell
     }
 
     /// Lock the socket. A panic elsewhere never leaves the engine unusable: poisoning is
@@ -237,13 +239,34 @@ impl SocketInner {
         }
     }
 
-    /// Inherit the listener's options (SPEC A7).
-    pub(crate) fn inherit(&mut self, listener: &SocketInner) {
-        self.nonblocking = listener.nonblocking;
-        self.sndbuf = listener.sndbuf;
-        self.rcvbuf = listener.rcvbuf;
-        let _ = self.events.select(listener.events.handle.clone(), listener.events.mask);
+    /// The options an accepted socket takes from this listener (SPEC A7).
+    pub(crate) fn options(&self) -> Inherited {
+        Inherited {
+            nonblocking: self.nonblocking,
+            sndbuf: self.sndbuf,
+            rcvbuf: self.rcvbuf,
+            mask: self.events.mask,
+            handle: if self.events.selected() { self.events.handle.clone() } else { None },
+        }
     }
+
+    /// Take a listener's options (SPEC A7: the event selection included).
+    pub(crate) fn inherit(&mut self, from: &Inherited) {
+        self.nonblocking = from.nonblocking;
+        self.sndbuf = from.sndbuf;
+        self.rcvbuf = from.rcvbuf;
+        let _ = self.events.select(from.handle.clone(), from.mask);
+    }
+}
+
+/// A listener's options, copied while its lock is held.
+pub(crate) struct Inherited {
+    nonblocking: bool,
+    sndbuf: i32,
+    rcvbuf: i32,
+    mask: u32,
+    /// The selected event object, if any (also what E3 resets).
+    pub(crate) handle: Option<EventHandle>,
 }
 
 /// How a connect attempt ended, as delivered to the connector.

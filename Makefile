@@ -37,11 +37,91 @@ rust-test: check-tools
 
 # ---------------------------------------------------------------------------------------------
 # C ABI (capi/, include/, tests/c/, examples/c/)
-c-test:
-	@echo "(C tests: not yet)"
+# The C tests link target/debug/libwspsan.a; every test program names the SPEC items it checks.
+C_BUILD      := build/c
+C_LIBDIR     := target/debug
+C_STD        := -std=c11 -Wall -Wextra -Werror -pedantic
+C_SANITIZE   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+C_LDLIBS     := -lpthread -ldl -lm -lrt
+C_TESTS      := $(basename $(notdir $(wildcard tests/c/test_*.c)))
+C_TEST_BINS  := $(addprefix $(C_BUILD)/,$(C_TESTS))
+C_VALGRIND   := test_accept test_switch
+C_HEADER_DEP := include/wspsan.h tests/c/harness.h
+PREFIX       ?= /usr/local
+INSTALL_PROFILE ?= release
+VALGRIND     ?= valgrind
+CXX          ?= g++
 
-demo-c:
-	@echo "(C demo: not yet)"
+.PHONY: c-lib c-header-check c-valgrind c-install-test
+
+c-lib: check-tools
+	$(CARGO) build -p wspsan-capi
+
+$(C_LIBDIR)/libwspsan.a: $(wildcard capi/Cargo.toml capi/src/*.rs core/Cargo.toml core/src/*.rs)
+	$(CARGO) build -p wspsan-capi
+
+# Regenerate include/wspsan.h from capi/src (cargo test checks that the committed one is current).
+header: check-tools
+	WSPSAN_WRITE_HEADER=1 $(CARGO) test -q -p wspsan-capi --test header
+
+# The header on its own, after the platform's socket headers, with WSPSAN_UNPREFIXED, and as C++.
+c-header-check: include/wspsan.h
+	@command -v $(CXX) >/dev/null || { echo "error: no C++ compiler ($(CXX)) found: install g++"; exit 1; }
+	@mkdir -p $(C_BUILD)
+	$(CC) $(C_STD) -Iinclude -c tests/c/header_alone.c -o $(C_BUILD)/header_alone.o
+	$(CC) $(C_STD) -Iinclude -c tests/c/header_after_platform.c -o $(C_BUILD)/header_after_platform.o
+	$(CXX) -x c++ -std=c++17 -Wall -Wextra -Werror -pedantic -Iinclude -c tests/c/header_alone.c \
+	    -o $(C_BUILD)/header_alone_cxx.o
+	$(CXX) -x c++ -std=c++17 -Wall -Wextra -Werror -pedantic -Iinclude -c tests/c/header_after_platform.c \
+	    -o $(C_BUILD)/header_after_platform_cxx.o
+	$(CXX) -x c++ -std=c++17 -Wall -Wextra -Werror -pedantic -Iinclude -c tests/c/test_signatures.c \
+	    -o $(C_BUILD)/test_signatures_cxx.o
+
+$(C_BUILD)/test_%: tests/c/test_%.c $(C_HEADER_DEP) $(C_LIBDIR)/libwspsan.a
+	@mkdir -p $(C_BUILD)
+	$(CC) $(C_STD) -g $(C_SANITIZE) -Iinclude $< $(C_LIBDIR)/libwspsan.a $(C_LDLIBS) -o $@
+
+# Built without sanitizers, for valgrind.
+$(C_BUILD)/vg_%: tests/c/test_%.c $(C_HEADER_DEP) $(C_LIBDIR)/libwspsan.a
+	@mkdir -p $(C_BUILD)
+	$(CC) $(C_STD) -g -O0 -Iinclude $< $(C_LIBDIR)/libwspsan.a $(C_LDLIBS) -o $@
+
+c-valgrind: $(addprefix $(C_BUILD)/vg_,$(patsubst test_%,%,$(C_VALGRIND)))
+	@command -v $(VALGRIND) >/dev/null || { echo "error: valgrind not found: install valgrind (Debian: apt install valgrind)"; exit 1; }
+	@for t in $^; do \
+	    echo "valgrind $$t"; \
+	    $(VALGRIND) -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect \
+	        --errors-for-leak-kinds=definite,indirect $$t > $$t.valgrind.log 2>&1 \
+	        || { cat $$t.valgrind.log; echo "error: valgrind reported errors in $$t"; exit 1; }; \
+	    tail -n 1 $$t.valgrind.log; \
+	done
+
+c-install-test: check-tools
+	tests/c/install_test.sh
+
+c-test: c-lib c-header-check $(C_TEST_BINS)
+	@for t in $(C_TEST_BINS); do \
+	    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $$t || { echo "error: $$t failed"; exit 1; }; \
+	done
+	$(MAKE) --no-print-directory c-valgrind
+	$(MAKE) --no-print-directory c-install-test
+	@echo "C tests: all passed"
+
+demo-c: c-lib
+	@mkdir -p $(C_BUILD)
+	$(CC) $(C_STD) -g -Iinclude examples/c/demo.c $(C_LIBDIR)/libwspsan.a $(C_LDLIBS) -o $(C_BUILD)/demo
+	$(C_BUILD)/demo
+
+# Install the libraries, the header and wspsan.pc under $(PREFIX) (DESTDIR is honoured).
+install: check-tools
+	$(CARGO) build -p wspsan-capi $(if $(filter release,$(INSTALL_PROFILE)),--release)
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 644 target/$(INSTALL_PROFILE)/libwspsan.a $(DESTDIR)$(PREFIX)/lib/libwspsan.a
+	install -m 755 target/$(INSTALL_PROFILE)/libwspsan.so $(DESTDIR)$(PREFIX)/lib/libwspsan.so
+	install -m 644 include/wspsan.h $(DESTDIR)$(PREFIX)/include/wspsan.h
+	sed -e 's|@PREFIX@|$(PREFIX)|g' \
+	    -e "s|@VERSION@|$$(sed -n 's/^#define WSPSAN_VERSION_STRING "\(.*\)"/\1/p' include/wspsan.h)|g" \
+	    capi/wspsan.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/wspsan.pc
 
 # ---------------------------------------------------------------------------------------------
 # Python (python/, tests/python/, examples/python/)

@@ -1,3 +1,37 @@
-//! wspsan C ABI (libwspsan). See include/wspsan.h.
+//! wspsan C ABI (libwspsan): the Winsock SAN provider's connection setup with the exact
+//! Windows WSP signatures, prefixed `wspsan_`. See include/wspsan.h (generated from this crate
+//! by cbindgen) and SPEC.md sections 1 and 2.
+//!
+//! Every export translates C arguments into a call on the engine (`wspsan-core`) and back,
+//! through the one boundary in [`boundary`]; no rule of the contract is decided here.
+// Windows names for Windows things: WSABUF, lpErrno, wspsan_WSPListen.
+#![allow(non_camel_case_types, non_snake_case, clippy::upper_case_acronyms)]
+// The safety contract of every export is the C one documented in the header.
+#![allow(clippy::missing_safety_doc)]
+// The Windows signatures have as many parameters as they have.
+#![allow(clippy::too_many_arguments)]
 
+mod accept;
+mod boundary;
+mod connect;
+mod device;
 pub mod eventfd;
+mod events;
+mod info;
+mod listen;
+mod options;
+mod socket;
+mod startup;
+pub mod types;
+
+pub use accept::wspsan_WSPAccept;
+pub use connect::wspsan_WSPConnect;
+pub use device::*;
+pub use events::{wspsan_WSACloseEvent, wspsan_WSACreateEvent, wspsan_WSPEnumNetworkEvents, wspsan_WSPEventSelect};
+pub use info::{wspsan_last_error_message, wspsan_strerror, wspsan_version};
+pub use listen::wspsan_WSPListen;
+pub use options::{wspsan_WSPGetSockOpt, wspsan_WSPIoctl, wspsan_WSPSetSockOpt};
+pub use socket::{
+    wspsan_WSPBind, wspsan_WSPCloseSocket, wspsan_WSPGetPeerName, wspsan_WSPGetSockName, wspsan_WSPSocket,
+};
+pub use startup::{wspsan_WSPCleanup, wspsan_WSPStartup, wspsan_switch_handle};

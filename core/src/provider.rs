@@ -5,7 +5,9 @@ use crate::consts::{self, FD_ACCEPT, FD_ACCEPT_BIT, FD_ALL_EVENTS, FD_CLOSE_BIT}
 use crate::device::{Device, DeviceConfig, DeviceState};
 use crate::error::{Result, WsaError};
 use crate::events::{EventHandle, NetworkEvents};
-use crate::socket::{Answer, Descriptor, Inherited, ListenQueue, PendingRequest, Qos, SocketCell, SocketInner, State, answer};
+use crate::socket::{
+    Answer, Descriptor, Inherited, ListenQueue, PendingRequest, Qos, SocketCell, SocketInner, State, answer,
+};
 use crate::stats::ListenerStats;
 use crate::table::Table;
 use crate::timer::Timer;

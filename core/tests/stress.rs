@@ -137,8 +137,7 @@ fn every_attempt_ends_in_one_outcome_both_sides_agree() {
                             assert!(prev.is_none(), "request {id} answered twice");
                         }
                         WsaError::TryAgain => assert!(seen.is_some()),
-                        WsaError::Acces | WsaError::TimedOut | WsaError::NotSock | WsaError::Intr => {
-                        }
+                        WsaError::Acces | WsaError::TimedOut | WsaError::NotSock | WsaError::Intr => {}
                         other => panic!("unexpected accept error {other:?}"),
                     },
                 }

@@ -1,0 +1,85 @@
+//! `WSPAccept` and the condition-function trampoline (SPEC A1 to A15).
+
+use crate::boundary::{AddrOut, descriptor, sockaddr_in, socket, write_qos, wsabuf_over, wsp};
+use crate::types::*;
+use core::ffi::c_int;
+use wspsan_core::{ConditionRequest, Decision};
+
+/// A pointer to the value, or NULL.
+fn nullable<T>(v: &mut Option<T>) -> *mut T {
+    v.as_mut().map_or(std::ptr::null_mut(), |v| v as *mut T)
+}
+
+/// Run a C condition function on one request (SPEC A5): WSABUFs over the two sockaddr_in, the
+/// caller data and QoS (NULL when none), `lpGQOS` NULL, the engine's callee-data buffer with its
+/// capacity as `len`, and `g` pointing at the request's group.
+fn run_condition(
+    f: unsafe extern "C" fn(LPWSABUF, LPWSABUF, LPQOS, LPQOS, LPWSABUF, LPWSABUF, *mut GROUP, DWORD_PTR) -> c_int,
+    callback_data: DWORD_PTR,
+    req: &mut ConditionRequest<'_>,
+) -> Decision {
+    let caller = sockaddr_in(req.caller_address());
+    let callee = sockaddr_in(req.callee_address());
+    let mut caller_id =
+        WSABUF { len: size_of::<libc::sockaddr_in>() as ULONG, buf: (&raw const caller).cast_mut().cast() };
+    let mut callee_id =
+        WSABUF { len: size_of::<libc::sockaddr_in>() as ULONG, buf: (&raw const callee).cast_mut().cast() };
+    // Copies: the C function gets writable buffers, as on Windows, and cannot touch the request.
+    let mut caller_bytes = req.caller_data().map(<[u8]>::to_vec);
+    let mut caller_data = caller_bytes.as_deref_mut().map(wsabuf_over);
+    let mut qos_copy = req.qos().cloned();
+    let mut qos = qos_copy.as_mut().map(write_qos);
+    let mut callee_data = wsabuf_over(req.callee_buffer_mut());
+    let group: *mut GROUP = req.group_mut();
+    // SAFETY: every pointer refers to a live local or to the request's buffers for the whole call,
+    // as the LPCONDITIONPROC contract states.
+    let raw = unsafe {
+        f(
+            &mut caller_id,
+            nullable(&mut caller_data),
+            nullable(&mut qos),
+            std::ptr::null_mut(),
+            &mut callee_id,
+            &mut callee_data,
+            group,
+            callback_data,
+        )
+    };
+    req.set_callee_len(callee_data.len as usize);
+    Decision::from_raw(raw)
+}
+
+/// Take the request at the head of the queue of `s`, run `lpfnCondition` (NULL accepts) and return the new socket (SPEC A1 to A15); `addr`/`*addrlen` get the peer of any request examined.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wspsan_WSPAccept(
+    s: SOCKET,
+    addr: *mut libc::sockaddr,
+    addrlen: LPINT,
+    lpfnCondition: LPCONDITIONPROC,
+    dwCallbackData: DWORD_PTR,
+    lpErrno: LPINT,
+) -> SOCKET {
+    // SAFETY: pointers checked by the boundary.
+    unsafe {
+        wsp("wspsan_WSPAccept", lpErrno, INVALID_SOCKET, |p| {
+            // A3: a short *addrlen fails before anything leaves the queue.
+            let out = AddrOut::optional(addr, addrlen)?;
+            let mut trampoline =
+                lpfnCondition.map(|f| move |req: &mut ConditionRequest<'_>| run_condition(f, dwCallbackData, req));
+            let condition = trampoline.as_mut().map(|t| t as &mut wspsan_core::Condition<'_>);
+            match p.accept(descriptor(s), condition) {
+                Ok(accepted) => {
+                    out.write(accepted.peer);
+                    Ok(socket(accepted.socket))
+                }
+                Err(e) => {
+                    // A13: the address of an examined request is reported on failure too.
+                    if let Some(peer) = e.examined {
+                        out.write(peer);
+                    }
+                    Err(e.error.into())
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,321 @@
+//! The one boundary every export goes through (model: rustls-ffi's `ffi_panic_boundary!`):
+//! panics are caught and reported as `WSAENETDOWN`, pointers are checked before use, and a
+//! failure is written to `*lpErrno` (and kept for `wspsan_last_error_message`) while a success
+//! leaves `*lpErrno` untouched (SPEC X3, X4).
+
+use crate::startup;
+use crate::types::{DWORD, LPINT, QOS, WSABUF};
+use core::ffi::c_int;
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use wspsan_core::{FlowSpec, Provider, Qos, WsaError};
+
+/// Why an export failed: a Winsock error and, for the last-error message, what was wrong.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) code: c_int,
+    detail: Option<Cow<'static, str>>,
+}
+
+impl Failure {
+    /// A failure with an explanation for `wspsan_last_error_message`.
+    pub(crate) fn new(error: WsaError, detail: impl Into<Cow<'static, str>>) -> Failure {
+        Failure { code: error.code(), detail: Some(detail.into()) }
+    }
+}
+
+impl From<WsaError> for Failure {
+    fn from(e: WsaError) -> Failure {
+        Failure { code: e.code(), detail: None }
+    }
+}
+
+/// The result every export body returns.
+pub(crate) type Outcome<T> = Result<T, Failure>;
+
+/// `WSAEFAULT` for a pointer or length argument.
+pub(crate) fn fault(detail: impl Into<Cow<'static, str>>) -> Failure {
+    Failure::new(WsaError::Fault, detail)
+}
+
+thread_local! {
+    /// The last failure on this thread: its code and its message.
+    static LAST_ERROR: RefCell<Option<(c_int, String)>> = const { RefCell::new(None) };
+}
+
+fn describe(code: c_int) -> String {
+    match WsaError::from_code(code) {
+        Some(e) => e.to_string(),
+        None => format!("error {code}"),
+    }
+}
+
+fn remember(function: &str, failure: &Failure) {
+    let mut message = format!("{function}: {}", describe(failure.code));
+    if let Some(detail) = &failure.detail {
+        message.push_str(" (");
+        message.push_str(detail);
+        message.push(')');
+    }
+    // try_with: a failure reported while the thread is exiting is not worth a panic.
+    let _ = LAST_ERROR.try_with(|slot| *slot.borrow_mut() = Some((failure.code, message)));
+}
+
+/// The message of this thread's last failure, if any.
+pub(crate) fn last_error() -> Option<(c_int, String)> {
+    LAST_ERROR.try_with(|slot| slot.borrow().clone()).ok().flatten()
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}
+
+/// The boundary: run `body`, turn a panic into `WSAENETDOWN`, remember any failure for this
+/// thread. Every export calls this, directly or through [`wsp`].
+pub(crate) fn guarded<T>(function: &'static str, body: impl FnOnce() -> Outcome<T>) -> Outcome<T> {
+    let result = match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(r) => r,
+        Err(payload) => Err(Failure::new(WsaError::NetDown, format!("panic caught: {}", panic_message(&*payload)))),
+    };
+    if let Err(f) = &result {
+        remember(function, f);
+    }
+    result
+}
+
+/// A WSP-style export: `*lpErrno` is written on failure only and `failed` returned
+/// (`SOCKET_ERROR`, `INVALID_SOCKET` or FALSE). A NULL `lpErrno` gives `failed` without
+/// running anything. `body` gets the started provider (SPEC X2: `WSANOTINITIALISED` otherwise).
+pub(crate) unsafe fn wsp<T>(
+    function: &'static str,
+    lp_errno: LPINT,
+    failed: T,
+    body: impl FnOnce(&'static Provider) -> Outcome<T>,
+) -> T {
+    if lp_errno.is_null() {
+        let _ = guarded(function, || -> Outcome<()> { Err(fault("lpErrno is NULL")) });
+        return failed;
+    }
+    match guarded(function, || body(startup::started()?)) {
+        Ok(v) => v,
+        Err(f) => {
+            // SAFETY: checked non-NULL above; the caller passes a valid int pointer.
+            unsafe { lp_errno.write(f.code) };
+            failed
+        }
+    }
+}
+
+/// A wspsan extension (device control, statistics): like [`wsp`] but usable before
+/// `WSPStartup`, on the process-wide provider.
+pub(crate) unsafe fn extension(
+    function: &'static str,
+    lp_errno: LPINT,
+    body: impl FnOnce(&'static Provider) -> Outcome<()>,
+) -> c_int {
+    if lp_errno.is_null() {
+        let _ = guarded(function, || -> Outcome<()> { Err(fault("lpErrno is NULL")) });
+        return crate::types::SOCKET_ERROR;
+    }
+    match guarded(function, || body(startup::provider())) {
+        Ok(()) => 0,
+        Err(f) => {
+            // SAFETY: checked non-NULL above.
+            unsafe { lp_errno.write(f.code) };
+            crate::types::SOCKET_ERROR
+        }
+    }
+}
+
+/// An output pointer: `WSAEFAULT` when NULL.
+pub(crate) unsafe fn out_ptr<'a, T>(p: *mut T, what: &'static str) -> Outcome<&'a mut T> {
+    // SAFETY: non-NULL pointers from C are taken as valid for T, as the API documents.
+    unsafe { p.as_mut() }.ok_or_else(|| fault(format!("{what} is NULL")))
+}
+
+/// An input pointer: `WSAEFAULT` when NULL.
+pub(crate) unsafe fn in_ptr<'a, T>(p: *const T, what: &'static str) -> Outcome<&'a T> {
+    // SAFETY: as out_ptr.
+    unsafe { p.as_ref() }.ok_or_else(|| fault(format!("{what} is NULL")))
+}
+
+/// The bytes of a WSABUF: `WSAEFAULT` when `buf` is NULL with a non-zero `len`.
+pub(crate) unsafe fn wsabuf_bytes<'a>(b: &WSABUF, what: &'static str) -> Outcome<&'a [u8]> {
+    if b.len == 0 {
+        return Ok(&[]);
+    }
+    if b.buf.is_null() {
+        return Err(fault(format!("{what}->buf is NULL with len {}", b.len)));
+    }
+    // SAFETY: the caller promises `len` readable bytes at `buf`.
+    Ok(unsafe { std::slice::from_raw_parts(b.buf.cast::<u8>(), b.len as usize) })
+}
+
+/// Length of `struct sockaddr_in`.
+pub(crate) const SOCKADDR_IN_LEN: c_int = size_of::<libc::sockaddr_in>() as c_int;
+
+/// Read an IPv4 address (SPEC B1, C3): `WSAEFAULT` for NULL or `namelen` < 16,
+/// `WSAEAFNOSUPPORT` for another family.
+pub(crate) unsafe fn read_sockaddr(name: *const libc::sockaddr, namelen: c_int) -> Outcome<SocketAddrV4> {
+    if name.is_null() {
+        return Err(fault("name is NULL"));
+    }
+    if namelen < SOCKADDR_IN_LEN {
+        return Err(fault(format!("namelen is {namelen}, a sockaddr_in needs {SOCKADDR_IN_LEN}")));
+    }
+    // SAFETY: at least 16 readable bytes, as namelen says; no alignment assumed.
+    let sin = unsafe { name.cast::<libc::sockaddr_in>().read_unaligned() };
+    if c_int::from(sin.sin_family) != libc::AF_INET {
+        return Err(Failure::new(WsaError::AfNoSupport, format!("address family {}, only AF_INET", sin.sin_family)));
+    }
+    Ok(SocketAddrV4::new(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)), u16::from_be(sin.sin_port)))
+}
+
+/// An address as the platform's `struct sockaddr_in`.
+pub(crate) fn sockaddr_in(a: SocketAddrV4) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: a.port().to_be(),
+        sin_addr: libc::in_addr { s_addr: u32::from(*a.ip()).to_be() },
+        sin_zero: [0; 8],
+    }
+}
+
+/// Where an export writes an address back: `name` and `*namelen`, checked up front (SPEC A3,
+/// A15) so that nothing is written when they are unusable.
+pub(crate) struct AddrOut {
+    name: *mut libc::sockaddr,
+    namelen: *mut c_int,
+}
+
+impl AddrOut {
+    /// Both pointers required, `*namelen` at least 16 (`WSPGetSockName`, `WSPGetPeerName`).
+    pub(crate) unsafe fn required(name: *mut libc::sockaddr, namelen: LPINT) -> Outcome<AddrOut> {
+        if name.is_null() || namelen.is_null() {
+            return Err(fault("name or namelen is NULL"));
+        }
+        // SAFETY: non-NULL, see the function's contract.
+        unsafe { AddrOut::optional(name, namelen) }
+    }
+
+    /// Written only when both are given (SPEC A3, A4): `*addrlen` < 16 is `WSAEFAULT`.
+    pub(crate) unsafe fn optional(name: *mut libc::sockaddr, namelen: LPINT) -> Outcome<AddrOut> {
+        if !name.is_null() && !namelen.is_null() {
+            // SAFETY: a valid int pointer from the caller.
+            let len = unsafe { namelen.read() };
+            if len < SOCKADDR_IN_LEN {
+                return Err(fault(format!("*addrlen is {len}, a sockaddr_in needs {SOCKADDR_IN_LEN}")));
+            }
+        }
+        Ok(AddrOut { name, namelen })
+    }
+
+    /// Write `a` and set the length to 16, if both pointers were given.
+    pub(crate) fn write(&self, a: SocketAddrV4) {
+        if self.name.is_null() || self.namelen.is_null() {
+            return;
+        }
+        // SAFETY: checked in the constructor: non-NULL and at least 16 bytes.
+        unsafe {
+            self.name.cast::<libc::sockaddr_in>().write_unaligned(sockaddr_in(a));
+            self.namelen.write(SOCKADDR_IN_LEN);
+        }
+    }
+}
+
+/// A C `QOS` as the engine takes it (`WSAEFAULT` for a NULL `ProviderSpecific.buf` with a length).
+pub(crate) unsafe fn read_qos(q: &QOS) -> Outcome<Qos> {
+    let flow = |f: &crate::types::FLOWSPEC| FlowSpec {
+        token_rate: f.TokenRate,
+        token_bucket_size: f.TokenBucketSize,
+        peak_bandwidth: f.PeakBandwidth,
+        latency: f.Latency,
+        delay_variation: f.DelayVariation,
+        service_type: f.ServiceType,
+        max_sdu_size: f.MaxSduSize,
+        minimum_policed_size: f.MinimumPolicedSize,
+    };
+    Ok(Qos {
+        sending: flow(&q.SendingFlowspec),
+        receiving: flow(&q.ReceivingFlowspec),
+        // SAFETY: the caller's QOS describes its own buffer.
+        provider_specific: unsafe { wsabuf_bytes(&q.ProviderSpecific, "lpSQOS->ProviderSpecific") }?.to_vec(),
+    })
+}
+
+/// The engine's QoS as the C `QOS` a condition function sees; `ProviderSpecific` points into `q`.
+pub(crate) fn write_qos(q: &mut Qos) -> QOS {
+    let flow = |f: &FlowSpec| crate::types::FLOWSPEC {
+        TokenRate: f.token_rate,
+        TokenBucketSize: f.token_bucket_size,
+        PeakBandwidth: f.peak_bandwidth,
+        Latency: f.latency,
+        DelayVariation: f.delay_variation,
+        ServiceType: f.service_type,
+        MaxSduSize: f.max_sdu_size,
+        MinimumPolicedSize: f.minimum_policed_size,
+    };
+    QOS {
+        SendingFlowspec: flow(&q.sending),
+        ReceivingFlowspec: flow(&q.receiving),
+        ProviderSpecific: wsabuf_over(&mut q.provider_specific),
+    }
+}
+
+/// A WSABUF over `bytes` (`buf` NULL when empty).
+pub(crate) fn wsabuf_over(bytes: &mut [u8]) -> WSABUF {
+    WSABUF {
+        len: bytes.len() as DWORD,
+        buf: if bytes.is_empty() { std::ptr::null_mut() } else { bytes.as_mut_ptr().cast() },
+    }
+}
+
+/// A descriptor from C as the engine names it.
+pub(crate) fn descriptor(s: crate::types::SOCKET) -> wspsan_core::Descriptor {
+    wspsan_core::Descriptor::from_raw(s as u64)
+}
+
+/// A descriptor from the engine as C sees it.
+pub(crate) fn socket(d: wspsan_core::Descriptor) -> crate::types::SOCKET {
+    d.raw() as crate::types::SOCKET
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{SOCKET_ERROR, WSPDATA, WSPPROC_TABLE, WSPUPCALLTABLE};
+
+    #[test]
+    fn a_panic_is_wsaenetdown_with_its_message_kept() {
+        // SPEC X4: the boundary catches the panic; lpErrno gets WSAENETDOWN; the message stays.
+        // SAFETY: zeroed plain C structs; live locals for every pointer.
+        let rc = unsafe {
+            let mut data: WSPDATA = std::mem::zeroed();
+            let mut table: WSPPROC_TABLE = std::mem::zeroed();
+            let upcalls: WSPUPCALLTABLE = std::mem::zeroed();
+            crate::wspsan_WSPStartup(0x0202, &mut data, std::ptr::null_mut(), upcalls, &mut table)
+        };
+        assert_eq!(rc, 0);
+        let mut err: c_int = 0;
+        let rc = unsafe {
+            wsp("test_export", &mut err, SOCKET_ERROR, |_| -> Outcome<c_int> { panic!("engine invariant broken") })
+        };
+        assert_eq!((rc, err), (SOCKET_ERROR, WsaError::NetDown.code()));
+        let (code, message) = last_error().expect("the failure is remembered");
+        assert_eq!(code, WsaError::NetDown.code());
+        assert!(message.contains("test_export"), "{message}");
+        assert!(message.contains("engine invariant broken"), "{message}");
+        // Success leaves lpErrno untouched (SPEC X3).
+        let mut untouched: c_int = 7;
+        let rc = unsafe { wsp("test_export", &mut untouched, SOCKET_ERROR, |_| Ok(0)) };
+        assert_eq!((rc, untouched), (0, 7));
+    }
+}

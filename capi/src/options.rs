@@ -1,0 +1,178 @@
+//! Options and ioctls: `WSPGetSockOpt`, `WSPSetSockOpt`, `WSPIoctl` (SPEC L8, C2, E6, D4).
+//! Both option numberings are the engine's (`SockOpt::from_level_name`).
+
+use crate::boundary::{Failure, descriptor, fault, out_ptr, sockaddr_in, wsp};
+use crate::types::*;
+use core::ffi::{c_char, c_int};
+use std::net::SocketAddrV4;
+use wspsan_core::{Descriptor, Provider, SockOpt, WsaError, consts};
+
+const INT_LEN: c_int = size_of::<c_int>() as c_int;
+
+/// An option the engine does not know: `WSAENOPROTOOPT`, once `s` is known to be a live socket
+/// (so that `WSAENOTSOCK` and the device state come first, as for every other call).
+fn unknown_option(p: &Provider, s: Descriptor, level: c_int, optname: c_int) -> Failure {
+    match p.is_nonblocking(s) {
+        Err(e) => e.into(),
+        Ok(_) => {
+            Failure::new(WsaError::NoProtoOpt, format!("option {optname:#x} at level {level:#x} is not supported"))
+        }
+    }
+}
+
+/// Read an option of `s` into `optval` (`*optlen` in = size, out = bytes written) (SPEC L8, C2): SO_ACCEPTCONN, SO_ERROR, SO_TYPE, SO_SNDBUF, SO_RCVBUF in either numbering, SO_CONNDATA and SO_CONNDATALEN at WSPSAN_SOL_SOCKET.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wspsan_WSPGetSockOpt(
+    s: SOCKET,
+    level: c_int,
+    optname: c_int,
+    optval: *mut c_char,
+    optlen: LPINT,
+    lpErrno: LPINT,
+) -> c_int {
+    // SAFETY: pointers checked by the boundary.
+    unsafe {
+        wsp("wspsan_WSPGetSockOpt", lpErrno, SOCKET_ERROR, |p| {
+            let optlen = out_ptr(optlen, "optlen")?;
+            let d = descriptor(s);
+            if (level, optname) == (consts::SOL_SOCKET, consts::SO_CONNDATA) {
+                let room = usize::try_from(*optlen).map_err(|_| fault(format!("*optlen is {}", *optlen)))?;
+                if optval.is_null() && room > 0 {
+                    return Err(fault("optval is NULL"));
+                }
+                let data = p.callee_data(d)?;
+                let n = data.len().min(room);
+                if n > 0 {
+                    std::ptr::copy_nonoverlapping(data.as_ptr(), optval.cast::<u8>(), n);
+                }
+                *optlen = n as c_int;
+                return Ok(0);
+            }
+            let Some(opt) = SockOpt::from_level_name(level, optname) else {
+                return Err(unknown_option(p, d, level, optname));
+            };
+            if optval.is_null() || *optlen < INT_LEN {
+                return Err(fault(format!("optval NULL or *optlen {} below {INT_LEN}", *optlen)));
+            }
+            let value = p.get_option(d, opt)?;
+            optval.cast::<c_int>().write_unaligned(value);
+            *optlen = INT_LEN;
+            Ok(0)
+        })
+    }
+}
+
+/// Set an option of `s` from an int at `optval` (`optlen` >= 4): SO_SNDBUF and SO_RCVBUF; read-only options give WSAENOPROTOOPT (SPEC L8).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wspsan_WSPSetSockOpt(
+    s: SOCKET,
+    level: c_int,
+    optname: c_int,
+    optval: *const c_char,
+    optlen: c_int,
+    lpErrno: LPINT,
+) -> c_int {
+    // SAFETY: pointers checked by the boundary.
+    unsafe {
+        wsp("wspsan_WSPSetSockOpt", lpErrno, SOCKET_ERROR, |p| {
+            let d = descriptor(s);
+            let Some(opt) = SockOpt::from_level_name(level, optname) else {
+                return Err(unknown_option(p, d, level, optname));
+            };
+            if optval.is_null() || optlen < INT_LEN {
+                return Err(fault(format!("optval NULL or optlen {optlen} below {INT_LEN}")));
+            }
+            p.set_option(d, opt, optval.cast::<c_int>().read_unaligned())?;
+            Ok(0)
+        })
+    }
+}
+
+/// Bytes `SIO_ADDRESS_LIST_QUERY` needs for `n` addresses: the list head and `n` entries, then
+/// the `n` sockaddr_in they point at, in the same buffer.
+fn address_list_size(n: usize) -> usize {
+    std::mem::offset_of!(SOCKET_ADDRESS_LIST, Address)
+        + n * (size_of::<SOCKET_ADDRESS>() + size_of::<libc::sockaddr_in>())
+}
+
+/// Write a `SOCKET_ADDRESS_LIST` into `out` (at least `address_list_size` bytes, any alignment),
+/// its `lpSockaddr` pointers pointing inside `out` (SPEC D4).
+unsafe fn write_address_list(out: *mut u8, nics: &[SocketAddrV4]) {
+    let head = std::mem::offset_of!(SOCKET_ADDRESS_LIST, Address);
+    let entries = out.wrapping_add(head).cast::<SOCKET_ADDRESS>();
+    let addrs = out.wrapping_add(head + nics.len() * size_of::<SOCKET_ADDRESS>()).cast::<libc::sockaddr_in>();
+    // SAFETY: every write lies within the size the caller checked; unaligned writes throughout.
+    unsafe {
+        out.cast::<c_int>().write_unaligned(nics.len() as c_int);
+        for (i, nic) in nics.iter().enumerate() {
+            let addr = addrs.add(i);
+            addr.write_unaligned(sockaddr_in(*nic));
+            entries.add(i).write_unaligned(SOCKET_ADDRESS {
+                lpSockaddr: addr.cast(),
+                iSockaddrLength: size_of::<libc::sockaddr_in>() as c_int,
+            });
+        }
+    }
+}
+
+/// Control `s` (SPEC E6, D4): FIONBIO (32-bit u_long in `lpvInBuffer`, either numbering) and SIO_ADDRESS_LIST_QUERY (too small a buffer: WSAEFAULT, needed size in `*lpcbBytesReturned`); unknown codes give WSAEINVAL, overlapped calls WSAEOPNOTSUPP.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wspsan_WSPIoctl(
+    s: SOCKET,
+    dwIoControlCode: DWORD,
+    lpvInBuffer: LPVOID,
+    cbInBuffer: DWORD,
+    lpvOutBuffer: LPVOID,
+    cbOutBuffer: DWORD,
+    lpcbBytesReturned: LPDWORD,
+    lpOverlapped: LPWSAOVERLAPPED,
+    lpCompletionRoutine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
+    lpThreadId: LPWSATHREADID,
+    lpErrno: LPINT,
+) -> c_int {
+    let _ = lpThreadId;
+    // SAFETY: pointers checked by the boundary.
+    unsafe {
+        wsp("wspsan_WSPIoctl", lpErrno, SOCKET_ERROR, |p| {
+            let d = descriptor(s);
+            if !lpOverlapped.is_null() || lpCompletionRoutine.is_some() {
+                return Err(Failure::new(WsaError::OpNotSupp, "overlapped ioctls are not supported"));
+            }
+            match dwIoControlCode {
+                consts::FIONBIO | consts::platform::FIONBIO => {
+                    if lpvInBuffer.is_null() || (cbInBuffer as usize) < size_of::<ULONG>() {
+                        return Err(fault("FIONBIO needs a 32-bit u_long in lpvInBuffer"));
+                    }
+                    let on = lpvInBuffer.cast::<ULONG>().read_unaligned() != 0;
+                    p.set_nonblocking(d, on)?;
+                    if let Some(n) = lpcbBytesReturned.as_mut() {
+                        *n = 0;
+                    }
+                    Ok(0)
+                }
+                consts::SIO_ADDRESS_LIST_QUERY => {
+                    let returned = out_ptr(lpcbBytesReturned, "lpcbBytesReturned")?;
+                    p.is_nonblocking(d)?; // a live socket first, as every call
+                    let nics: Vec<SocketAddrV4> =
+                        p.address_list()?.into_iter().map(|ip| SocketAddrV4::new(ip, 0)).collect();
+                    let needed = address_list_size(nics.len());
+                    if lpvOutBuffer.is_null() || (cbOutBuffer as usize) < needed {
+                        // D4: the needed size is reported with the failure.
+                        *returned = needed as DWORD;
+                        return Err(fault(format!(
+                            "{needed} bytes needed for {} addresses, {cbOutBuffer} given",
+                            nics.len()
+                        )));
+                    }
+                    write_address_list(lpvOutBuffer.cast(), &nics);
+                    *returned = needed as DWORD;
+                    Ok(0)
+                }
+                code => {
+                    p.is_nonblocking(d)?;
+                    Err(Failure::new(WsaError::Inval, format!("ioctl code {code:#x} is not supported")))
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,104 @@
+//! Sockets and their names: `WSPSocket`, `WSPBind`, `WSPCloseSocket`, `WSPGetSockName`,
+//! `WSPGetPeerName` (SPEC S1, B1, B2, K1 to K3, A15).
+
+use crate::boundary::{AddrOut, Failure, descriptor, read_sockaddr, socket, wsp};
+use crate::types::*;
+use core::ffi::c_int;
+use wspsan_core::WsaError;
+
+/// Create a socket (SPEC S1): AF_INET, SOCK_STREAM, protocol 0 or IPPROTO_TCP; `FROM_PROTOCOL_INFO` takes a value from `lpProtocolInfo`; `g` and `dwFlags` are ignored.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wspsan_WSPSocket(
+    af: c_int,
+    r#type: c_int,
+    protocol: c_int,
+    lpProtocolInfo: LPWSAPROTOCOL_INFOW,
+    g: GROUP,
+    dwFlags: DWORD,
+    lpErrno: LPINT,
+) -> SOCKET {
+    let _ = (g, dwFlags);
+    // SAFETY: pointers checked by the boundary.
+    unsafe {
+        wsp("wspsan_WSPSocket", lpErrno, INVALID_SOCKET, |p| {
+            let info = lpProtocolInfo.as_ref();
+            let pick = |value: c_int, from: fn(&WSAPROTOCOL_INFOW) -> c_int| {
+                if value != FROM_PROTOCOL_INFO {
+                    return Ok(value);
+                }
+                info.map(from)
+                    .ok_or_else(|| Failure::new(WsaError::Inval, "FROM_PROTOCOL_INFO with a NULL lpProtocolInfo"))
+            };
+            let af = pick(af, |i| i.iAddressFamily)?;
+            let ty = pick(r#type, |i| i.iSocketType)?;
+            let protocol = pick(protocol, |i| i.iProtocol)?;
+            Ok(socket(p.socket_with(af, ty, protocol)?))
+        })
+    }
+}
+
+/// Bind `s` to an address of the device or 0.0.0.0 (SPEC B1, B2); port 0 picks a free port.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wspsan_WSPBind(
+    s: SOCKET,
+    name: *const libc::sockaddr,
+    namelen: c_int,
+    lpErrno: LPINT,
+) -> c_int {
+    // SAFETY: pointers checked by the boundary.
+    unsafe {
+        wsp("wspsan_WSPBind", lpErrno, SOCKET_ERROR, |p| {
+            let addr = read_sockaddr(name, namelen)?;
+            p.bind(descriptor(s), addr)?;
+            Ok(0)
+        })
+    }
+}
+
+/// Close `s` (SPEC K1 to K3): a listener refuses its queue, a connector withdraws its request; the descriptor is dead for good.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wspsan_WSPCloseSocket(s: SOCKET, lpErrno: LPINT) -> c_int {
+    // SAFETY: pointers checked by the boundary.
+    unsafe {
+        wsp("wspsan_WSPCloseSocket", lpErrno, SOCKET_ERROR, |p| {
+            p.close(descriptor(s))?;
+            Ok(0)
+        })
+    }
+}
+
+/// The local address of `s` into `*name` (`*namelen` >= 16, set to 16) (SPEC A15); WSAEINVAL when unbound.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wspsan_WSPGetSockName(
+    s: SOCKET,
+    name: *mut libc::sockaddr,
+    namelen: LPINT,
+    lpErrno: LPINT,
+) -> c_int {
+    // SAFETY: pointers checked by the boundary.
+    unsafe {
+        wsp("wspsan_WSPGetSockName", lpErrno, SOCKET_ERROR, |p| {
+            let out = AddrOut::required(name, namelen)?;
+            out.write(p.sock_name(descriptor(s))?);
+            Ok(0)
+        })
+    }
+}
+
+/// The peer address of `s` into `*name` (`*namelen` >= 16, set to 16) (SPEC A15, K3); WSAENOTCONN unless connected.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wspsan_WSPGetPeerName(
+    s: SOCKET,
+    name: *mut libc::sockaddr,
+    namelen: LPINT,
+    lpErrno: LPINT,
+) -> c_int {
+    // SAFETY: pointers checked by the boundary.
+    unsafe {
+        wsp("wspsan_WSPGetPeerName", lpErrno, SOCKET_ERROR, |p| {
+            let out = AddrOut::required(name, namelen)?;
+            out.write(p.peer_name(descriptor(s))?);
+            Ok(0)
+        })
+    }
+}

@@ -1,0 +1,227 @@
+/* Event objects and network events through the C ABI: SPEC E1 to E6 (eventfds as WSAEVENT). */
+#include "harness.h"
+
+#include <sys/eventfd.h>
+
+static void select_rules(void) {
+    unsigned short port = h_port();
+    SOCKET l = h_listener(port, 5), c1, c2, a;
+    WSAEVENT ev = wspsan_WSACreateEvent();
+    WSANETWORKEVENTS ne;
+    int err = 0;
+    TEST("E1 select");
+    CHECK(ev != NULL);
+    CHECK(!h_is_set(ev));
+    /* SPEC E1: a connect that arrived before the selection is not missed. */
+    c1 = h_pending(port, NULL);
+    CHECK_OK(wspsan_WSPEventSelect(l, ev, FD_ACCEPT, &err));
+    CHECK(h_is_set(ev));
+    /* The selection made the listener non-blocking. */
+    memset(&ne, 0, sizeof ne);
+    CHECK_OK(wspsan_WSPEnumNetworkEvents(l, ev, &ne, &err));
+    CHECK_EQ(ne.lNetworkEvents, FD_ACCEPT);
+    CHECK_EQ(ne.iErrorCode[FD_ACCEPT_BIT], 0);
+    CHECK(!h_is_set(ev));
+    a = wspsan_WSPAccept(l, NULL, NULL, NULL, 0, &err);
+    CHECK(a != INVALID_SOCKET);
+    h_close(a);
+    CHECK_EQ(wspsan_WSPAccept(l, NULL, NULL, NULL, 0, &err), INVALID_SOCKET);
+    CHECK_EQ(err, WSAEWOULDBLOCK);
+    /* Bits outside the ten FD_* events: WSAEINVAL. */
+    CHECK_FAILS(wspsan_WSPEventSelect(l, ev, 1 << 12, &err), WSAEINVAL);
+    /* Selecting again does not clear recorded events; an already recorded one signals at once. */
+    c2 = h_pending(port, NULL);
+    CHECK(h_is_set(ev));
+    {
+        int err2 = 0;
+        uint64_t drained;
+        CHECK(read((int)(intptr_t)ev, &drained, sizeof drained) == 8);
+        CHECK(!h_is_set(ev));
+        CHECK_EQ(wspsan_WSPEventSelect(l, ev, FD_ACCEPT | FD_CLOSE, &err2), 0);
+    }
+    CHECK(h_is_set(ev));
+    CHECK_OK(wspsan_WSPEnumNetworkEvents(l, ev, &ne, &err));
+    CHECK_EQ(ne.lNetworkEvents, FD_ACCEPT);
+    h_close(c1);
+    h_close(c2);
+    h_close(l);
+    CHECK_EQ(wspsan_WSACloseEvent(ev), 1);
+    CHECK_EQ(wspsan_WSACloseEvent(NULL), 0);
+}
+
+static void level_triggered(void) {
+    unsigned short port = h_port();
+    SOCKET l = h_listener(port, 5), c1, c2, a;
+    WSAEVENT ev = wspsan_WSACreateEvent();
+    WSANETWORKEVENTS ne;
+    struct sockaddr_in peer;
+    int len = sizeof peer, err = 0;
+    TEST("E2 E3 level-triggered FD_ACCEPT");
+    CHECK_OK(wspsan_WSPEventSelect(l, ev, FD_ACCEPT, &err));
+    c1 = h_pending(port, NULL);
+    c2 = h_pending(port, NULL);
+    CHECK(h_is_set(ev));
+    CHECK_OK(wspsan_WSPEnumNetworkEvents(l, ev, &ne, &err));
+    CHECK(!h_is_set(ev));
+    /* SPEC E2, E3: a successful accept resets the event, then sets it again while requests remain. */
+    a = wspsan_WSPAccept(l, (struct sockaddr *)&peer, &len, NULL, 0, &err);
+    CHECK(a != INVALID_SOCKET);
+    CHECK(h_is_set(ev));
+    CHECK_OK(wspsan_WSPEnumNetworkEvents(l, ev, &ne, &err));
+    CHECK_EQ(ne.lNetworkEvents, FD_ACCEPT);
+    h_close(a);
+    /* A CF_DEFER answer does not re-enable FD_ACCEPT. */
+    CHECK_EQ(wspsan_WSPAccept(l, NULL, NULL, h_answer, CF_DEFER, &err), INVALID_SOCKET);
+    CHECK_EQ(err, WSATRY_AGAIN);
+    CHECK(!h_is_set(ev));
+    memset(&ne, 0, sizeof ne);
+    CHECK_OK(wspsan_WSPEnumNetworkEvents(l, ev, &ne, &err));
+    CHECK_EQ(ne.lNetworkEvents, 0);
+    /* The last accept leaves no FD_ACCEPT behind; the event object is reset (E3). */
+    a = wspsan_WSPAccept(l, NULL, NULL, NULL, 0, &err);
+    CHECK(a != INVALID_SOCKET);
+    CHECK(!h_is_set(ev));
+    CHECK_OK(wspsan_WSPEnumNetworkEvents(l, ev, &ne, &err));
+    CHECK_EQ(ne.lNetworkEvents, 0);
+    h_close(a);
+    h_close(c1);
+    h_close(c2);
+    h_close(l);
+    wspsan_WSACloseEvent(ev);
+}
+
+static void enumerate(void) {
+    unsigned short port = h_port();
+    SOCKET l = h_listener(port, 5), c;
+    WSAEVENT ev = wspsan_WSACreateEvent();
+    WSANETWORKEVENTS ne;
+    int i;
+    TEST("E4 enumerate");
+    CHECK_OK(wspsan_WSPEventSelect(l, ev, FD_ACCEPT, &err));
+    c = h_pending(port, NULL);
+    /* SPEC E4: reports and clears; iErrorCode written only for reported bits; nothing twice. */
+    memset(&ne, 0x5a, sizeof ne);
+    CHECK_OK(wspsan_WSPEnumNetworkEvents(l, ev, &ne, &err));
+    CHECK_EQ(ne.lNetworkEvents, FD_ACCEPT);
+    CHECK_EQ(ne.iErrorCode[FD_ACCEPT_BIT], 0);
+    for (i = 0; i < FD_MAX_EVENTS; i++)
+        if (i != FD_ACCEPT_BIT)
+            CHECK_EQ(ne.iErrorCode[i], 0x5a5a5a5a);
+    CHECK(!h_is_set(ev));
+    CHECK_OK(wspsan_WSPEnumNetworkEvents(l, NULL, &ne, &err));
+    CHECK_EQ(ne.lNetworkEvents, 0);
+    CHECK_FAILS(wspsan_WSPEnumNetworkEvents(l, ev, NULL, &err), WSAEFAULT);
+    CHECK_FAILS(wspsan_WSPEnumNetworkEvents(0x999990, ev, &ne, &err), WSAENOTSOCK);
+    h_close(c);
+    h_close(l);
+    wspsan_WSACloseEvent(ev);
+}
+
+static void connect_events(void) {
+    unsigned short port = h_port();
+    SOCKET l = h_listener(port, 5), c, a;
+    int fd = eventfd(0, EFD_NONBLOCK); /* any eventfd the caller made works */
+    WSAEVENT ev = (WSAEVENT)(intptr_t)fd;
+    WSANETWORKEVENTS ne;
+    int err = 0;
+    TEST("E5 FD_CONNECT");
+    c = h_pending(port, NULL);
+    a = wspsan_WSPAccept(l, NULL, NULL, NULL, 0, &err);
+    CHECK(a != INVALID_SOCKET);
+    /* SPEC E5: recorded while not selected, reported once selected, once. */
+    CHECK_OK(wspsan_WSPEventSelect(c, ev, FD_CONNECT, &err));
+    CHECK(h_is_set(ev));
+    CHECK_OK(wspsan_WSPEnumNetworkEvents(c, ev, &ne, &err));
+    CHECK_EQ(ne.lNetworkEvents, FD_CONNECT);
+    CHECK_EQ(ne.iErrorCode[FD_CONNECT_BIT], 0);
+    CHECK_OK(wspsan_WSPEnumNetworkEvents(c, ev, &ne, &err));
+    CHECK_EQ(ne.lNetworkEvents, 0);
+    h_close(a);
+    h_close(c);
+    h_close(l);
+    close(fd);
+}
+
+static void fionbio(void) {
+    SOCKET s = h_socket();
+    WSAEVENT ev = wspsan_WSACreateEvent();
+    uint32_t off = 0, on = 1;
+    uint64_t wide = 1;
+    DWORD n = 77;
+    unsigned short port = h_port();
+    SOCKET l = h_listener(port, 5);
+    TEST("E6 FIONBIO");
+    /* SPEC E6: FIONBIO in the Windows and the platform numbering. */
+    CHECK_OK(wspsan_WSPIoctl(l, WSPSAN_FIONBIO, &on, sizeof on, NULL, 0, &n, NULL, NULL, NULL, &err));
+    {
+        int err = 0;
+        CHECK_EQ(wspsan_WSPAccept(l, NULL, NULL, NULL, 0, &err), INVALID_SOCKET);
+        CHECK_EQ(err, WSAEWOULDBLOCK);
+    }
+    CHECK_OK(wspsan_WSPIoctl(l, FIONBIO, &off, sizeof off, NULL, 0, &n, NULL, NULL, NULL, &err));
+    CHECK_OK(wspsan_WSPIoctl(l, FIONBIO, &wide, sizeof wide, NULL, 0, NULL, NULL, NULL, NULL, &err));
+    {
+        int err = 0;
+        CHECK_EQ(wspsan_WSPAccept(l, NULL, NULL, NULL, 0, &err), INVALID_SOCKET);
+        CHECK_EQ(err, WSAEWOULDBLOCK);
+    }
+    CHECK_FAILS(wspsan_WSPIoctl(l, WSPSAN_FIONBIO, NULL, 4, NULL, 0, &n, NULL, NULL, NULL, &err), WSAEFAULT);
+    CHECK_FAILS(wspsan_WSPIoctl(l, WSPSAN_FIONBIO, &on, 2, NULL, 0, &n, NULL, NULL, NULL, &err), WSAEFAULT);
+    /* Clearing it while an event selection is active: WSAEINVAL. */
+    CHECK_OK(wspsan_WSPEventSelect(s, ev, FD_CONNECT, &err));
+    CHECK_FAILS(wspsan_WSPIoctl(s, WSPSAN_FIONBIO, &off, sizeof off, NULL, 0, &n, NULL, NULL, NULL, &err),
+                WSAEINVAL);
+    CHECK_OK(wspsan_WSPIoctl(s, WSPSAN_FIONBIO, &on, sizeof on, NULL, 0, &n, NULL, NULL, NULL, &err));
+    /* A mask of 0 cancels the selection; then blocking mode can come back. */
+    CHECK_OK(wspsan_WSPEventSelect(s, NULL, 0, &err));
+    CHECK_OK(wspsan_WSPIoctl(s, WSPSAN_FIONBIO, &off, sizeof off, NULL, 0, &n, NULL, NULL, NULL, &err));
+    /* Unknown ioctl codes: WSAEINVAL; overlapped calls: WSAEOPNOTSUPP. */
+    CHECK_FAILS(wspsan_WSPIoctl(s, 0x12345678u, NULL, 0, NULL, 0, &n, NULL, NULL, NULL, &err), WSAEINVAL);
+    {
+        WSAOVERLAPPED ov;
+        memset(&ov, 0, sizeof ov);
+        CHECK_FAILS(wspsan_WSPIoctl(s, WSPSAN_FIONBIO, &on, sizeof on, NULL, 0, &n, &ov, NULL, NULL, &err),
+                    WSAEOPNOTSUPP);
+    }
+    CHECK_FAILS(wspsan_WSPIoctl(0x999990, WSPSAN_FIONBIO, &on, sizeof on, NULL, 0, &n, NULL, NULL, NULL, &err),
+                WSAENOTSOCK);
+    h_close(s);
+    h_close(l);
+    wspsan_WSACloseEvent(ev);
+}
+
+static void options(void) {
+    SOCKET s = h_socket();
+    int v = 0, len = sizeof v;
+    TEST("options");
+    /* SO_TYPE in both numberings; SO_SNDBUF round trip; unknown options: WSAENOPROTOOPT. */
+    CHECK_OK(wspsan_WSPGetSockOpt(s, WSPSAN_SOL_SOCKET, WSPSAN_SO_TYPE, (char *)&v, &len, &err));
+    CHECK_EQ(v, SOCK_STREAM);
+    CHECK_OK(wspsan_WSPGetSockOpt(s, SOL_SOCKET, SO_TYPE, (char *)&v, &len, &err));
+    CHECK_EQ(v, SOCK_STREAM);
+    CHECK_FAILS(wspsan_WSPGetSockOpt(s, WSPSAN_SOL_SOCKET, 0x4242, (char *)&v, &len, &err), WSAENOPROTOOPT);
+    CHECK_FAILS(wspsan_WSPGetSockOpt(0x999990, WSPSAN_SOL_SOCKET, 0x4242, (char *)&v, &len, &err), WSAENOTSOCK);
+    len = 2;
+    CHECK_FAILS(wspsan_WSPGetSockOpt(s, WSPSAN_SOL_SOCKET, WSPSAN_SO_TYPE, (char *)&v, &len, &err), WSAEFAULT);
+    CHECK_EQ(len, 2);
+    CHECK_FAILS(wspsan_WSPGetSockOpt(s, WSPSAN_SOL_SOCKET, WSPSAN_SO_TYPE, (char *)&v, NULL, &err), WSAEFAULT);
+    v = 4096;
+    CHECK_OK(wspsan_WSPSetSockOpt(s, SOL_SOCKET, SO_RCVBUF, (char *)&v, sizeof v, &err));
+    v = 0;
+    len = sizeof v;
+    CHECK_OK(wspsan_WSPGetSockOpt(s, WSPSAN_SOL_SOCKET, WSPSAN_SO_RCVBUF, (char *)&v, &len, &err));
+    CHECK_EQ(v, 4096);
+    CHECK_FAILS(wspsan_WSPSetSockOpt(s, WSPSAN_SOL_SOCKET, WSPSAN_SO_RCVBUF, NULL, 4, &err), WSAEFAULT);
+    h_close(s);
+}
+
+int main(void) {
+    h_startup();
+    select_rules();
+    level_triggered();
+    enumerate();
+    connect_events();
+    fionbio();
+    options();
+    return h_summary("test_events");
+}

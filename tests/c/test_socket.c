@@ -1,0 +1,184 @@
+/* WSPSocket, WSPBind and WSPCloseSocket through the C ABI: SPEC S1, B1, B2, K1, K2, K3. */
+#include "harness.h"
+
+static void socket_arguments(void) {
+    int err = 0;
+    WSAPROTOCOL_INFOW info;
+    SOCKET s;
+    TEST("S1 arguments");
+    /* SPEC S1 */
+    CHECK_EQ(wspsan_WSPSocket(AF_INET6, SOCK_STREAM, 0, NULL, 0, 0, &err), INVALID_SOCKET);
+    CHECK_EQ(err, WSAEAFNOSUPPORT);
+    CHECK_EQ(wspsan_WSPSocket(AF_INET, SOCK_DGRAM, 0, NULL, 0, 0, &err), INVALID_SOCKET);
+    CHECK_EQ(err, WSAESOCKTNOSUPPORT);
+    CHECK_EQ(wspsan_WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_UDP, NULL, 0, 0, &err), INVALID_SOCKET);
+    CHECK_EQ(err, WSAEPROTONOSUPPORT);
+    err = 0;
+    s = wspsan_WSPSocket(AF_INET, SOCK_STREAM, 0, NULL, 0, 0, &err);
+    CHECK(s != INVALID_SOCKET && s != 0);
+    CHECK_EQ(err, 0);
+    h_close(s);
+    /* FROM_PROTOCOL_INFO takes the values from the protocol info. */
+    memset(&info, 0, sizeof info);
+    info.iAddressFamily = AF_INET;
+    info.iSocketType = SOCK_STREAM;
+    info.iProtocol = IPPROTO_TCP;
+    s = wspsan_WSPSocket(FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO, &info, 0, 0, &err);
+    CHECK(s != INVALID_SOCKET);
+    h_close(s);
+    CHECK_EQ(wspsan_WSPSocket(FROM_PROTOCOL_INFO, SOCK_STREAM, 0, NULL, 0, 0, &err), INVALID_SOCKET);
+    CHECK_EQ(err, WSAEINVAL);
+}
+
+static void descriptor_limit(void) {
+    int err = 0;
+    WSPSAN_DEVICE_STATS st;
+    SOCKET s;
+    TEST("S1 descriptor limit");
+    CHECK_OK(wspsan_device_stats(&st, &err));
+    /* SPEC S1: at the limit, WSAEMFILE. */
+    CHECK_OK(wspsan_device_set_descriptor_limit((int64_t)st.open_sockets, &err));
+    CHECK_EQ(wspsan_WSPSocket(AF_INET, SOCK_STREAM, 0, NULL, 0, 0, &err), INVALID_SOCKET);
+    CHECK_EQ(err, WSAEMFILE);
+    CHECK_OK(wspsan_device_set_descriptor_limit(-1, &err));
+    s = h_socket();
+    h_close(s);
+}
+
+static void bind_rules(void) {
+    unsigned short port = h_port();
+    struct sockaddr_in a = h_addr("127.0.0.1", port), any = h_addr("0.0.0.0", port);
+    struct sockaddr_in other = h_addr("10.9.9.9", port), got;
+    SOCKET s = h_socket(), t = h_socket(), u = h_socket();
+    int len = sizeof got;
+    TEST("B1 bind");
+    /* SPEC B1: NULL name or namelen < 16: WSAEFAULT. */
+    CHECK_FAILS(wspsan_WSPBind(s, NULL, sizeof a, &err), WSAEFAULT);
+    CHECK_FAILS(wspsan_WSPBind(s, (struct sockaddr *)&a, 15, &err), WSAEFAULT);
+    /* Family not AF_INET: WSAEAFNOSUPPORT. */
+    a.sin_family = AF_INET6;
+    CHECK_FAILS(wspsan_WSPBind(s, (struct sockaddr *)&a, sizeof a, &err), WSAEAFNOSUPPORT);
+    a.sin_family = AF_INET;
+    /* Not a NIC of the device: WSAEADDRNOTAVAIL. */
+    CHECK_FAILS(wspsan_WSPBind(s, (struct sockaddr *)&other, sizeof other, &err), WSAEADDRNOTAVAIL);
+    CHECK_OK(wspsan_WSPBind(s, (struct sockaddr *)&a, sizeof a, &err));
+    /* Already bound: WSAEINVAL. */
+    CHECK_FAILS(wspsan_WSPBind(s, (struct sockaddr *)&a, sizeof a, &err), WSAEINVAL);
+    /* Same address and port: WSAEADDRINUSE; the wildcard conflicts with every NIC. */
+    CHECK_FAILS(wspsan_WSPBind(t, (struct sockaddr *)&a, sizeof a, &err), WSAEADDRINUSE);
+    CHECK_FAILS(wspsan_WSPBind(t, (struct sockaddr *)&any, sizeof any, &err), WSAEADDRINUSE);
+    /* Port 0 takes a port in 49152..65535. */
+    a.sin_port = 0;
+    CHECK_OK(wspsan_WSPBind(u, (struct sockaddr *)&a, sizeof a, &err));
+    CHECK_OK(wspsan_WSPGetSockName(u, (struct sockaddr *)&got, &len, &err));
+    CHECK(ntohs(got.sin_port) >= 49152);
+    CHECK_EQ(len, 16);
+    h_close(s);
+    h_close(t);
+    h_close(u);
+    /* Closing frees the port at once (K2). */
+    s = h_bound("127.0.0.1", port);
+    h_close(s);
+}
+
+static void wildcard(void) {
+    unsigned short port = h_port();
+    struct sockaddr_in nic2 = h_addr("10.0.0.2", port), local, any = h_addr("0.0.0.0", port);
+    int len = sizeof local;
+    uint32_t ip;
+    SOCKET l, c, a;
+    TEST("B2 wildcard");
+    inet_pton(AF_INET, "10.0.0.2", &ip);
+    CHECK_OK(wspsan_device_add_nic(ip, &err));
+    /* SPEC B2: a wildcard listener gets requests for any NIC; the accepted socket's local address
+     * is the NIC the request was addressed to. */
+    l = h_bound("0.0.0.0", port);
+    CHECK_OK(wspsan_WSPListen(l, 5, &err));
+    c = h_socket();
+    h_nonblocking(c, 1);
+    CHECK_FAILS(wspsan_WSPConnect(c, (struct sockaddr *)&nic2, sizeof nic2, NULL, NULL, NULL, NULL, &err),
+                WSAEWOULDBLOCK);
+    {
+        int err = 0;
+        a = wspsan_WSPAccept(l, NULL, NULL, NULL, 0, &err);
+        CHECK(a != INVALID_SOCKET);
+    }
+    CHECK_OK(wspsan_WSPGetSockName(a, (struct sockaddr *)&local, &len, &err));
+    CHECK_EQ(local.sin_addr.s_addr, ip);
+    CHECK_EQ(ntohs(local.sin_port), port);
+    h_close(a);
+    h_close(c);
+    h_close(l);
+    /* The device option turns wildcard binds off. */
+    CHECK_OK(wspsan_device_set_wildcard_bind(0, &err));
+    l = h_socket();
+    CHECK_FAILS(wspsan_WSPBind(l, (struct sockaddr *)&any, sizeof any, &err), WSAEADDRNOTAVAIL);
+    CHECK_OK(wspsan_device_set_wildcard_bind(1, &err));
+    CHECK_OK(wspsan_WSPBind(l, (struct sockaddr *)&any, sizeof any, &err));
+    h_close(l);
+    CHECK_OK(wspsan_device_remove_nic(ip, &err));
+}
+
+static void close_rules(void) {
+    unsigned short port = h_port();
+    SOCKET l, c1, c2, a, s;
+    WSANETWORKEVENTS ne;
+    struct sockaddr_in peer;
+    int len = sizeof peer;
+    TEST("K1 close");
+    /* SPEC K1: unknown descriptor; closed descriptor is dead for good. */
+    CHECK_FAILS(wspsan_WSPCloseSocket(0x7777777, &err), WSAENOTSOCK);
+    s = h_socket();
+    CHECK_OK(wspsan_WSPCloseSocket(s, &err));
+    CHECK_FAILS(wspsan_WSPCloseSocket(s, &err), WSAENOTSOCK);
+    CHECK_FAILS(wspsan_WSPListen(s, 1, &err), WSAENOTSOCK);
+
+    TEST("K2 closing a listener");
+    /* SPEC K2: queued requests are refused; the port is free at once. */
+    l = h_listener(port, 5);
+    c1 = h_pending(port, NULL);
+    c2 = h_pending(port, NULL);
+    h_close(l);
+    CHECK_EQ(h_so_error(c1), WSAECONNREFUSED);
+    CHECK_EQ(h_so_error(c2), WSAECONNREFUSED);
+    l = h_listener(port, 5);
+    h_close(c1);
+    h_close(c2);
+
+    TEST("K3 closing a connector");
+    /* SPEC K3: closing the connector withdraws its request (accept: WSAEACCES). */
+    c1 = h_pending(port, NULL);
+    h_close(c1);
+    {
+        int err = 0;
+        CHECK_EQ(wspsan_WSPAccept(l, NULL, NULL, NULL, 0, &err), INVALID_SOCKET);
+        CHECK_EQ(err, WSAEACCES);
+    }
+    /* Closing one end of a connection records FD_CLOSE on the other; its peer name is gone. */
+    c1 = h_pending(port, NULL);
+    {
+        int err = 0;
+        a = wspsan_WSPAccept(l, NULL, NULL, NULL, 0, &err);
+        CHECK(a != INVALID_SOCKET);
+    }
+    CHECK_OK(wspsan_WSPGetPeerName(c1, (struct sockaddr *)&peer, &len, &err));
+    h_close(a);
+    CHECK_OK(wspsan_WSPEventSelect(c1, NULL, FD_CLOSE, &err));
+    memset(&ne, 0, sizeof ne);
+    CHECK_OK(wspsan_WSPEnumNetworkEvents(c1, NULL, &ne, &err));
+    CHECK(ne.lNetworkEvents & FD_CLOSE);
+    CHECK_EQ(ne.iErrorCode[FD_CLOSE_BIT], 0);
+    CHECK_FAILS(wspsan_WSPGetPeerName(c1, (struct sockaddr *)&peer, &len, &err), WSAENOTCONN);
+    h_close(c1);
+    h_close(l);
+}
+
+int main(void) {
+    h_startup();
+    socket_arguments();
+    descriptor_limit();
+    bind_rules();
+    wildcard();
+    close_rules();
+    return h_summary("test_socket");
+}

@@ -132,6 +132,24 @@ demo-py:
 	@echo "(Python demo: not yet)"
 
 # ---------------------------------------------------------------------------------------------
+# Benchmark (bench/, issue 6): cases 1 to 6 in Rust (release build), case 7 in Python from .venv.
+# Figures go to target/bench/ (results.json, python.json, scaling.svg); the chart is also copied
+# to docs/bench-scaling.svg for the README. BENCH_ARGS, e.g. "--runs 9 --run-ms 200 --cases 1,5".
+BENCH_ARGS    ?=
+BENCH_PY_ARGS ?=
+
+bench: check-tools
+	$(CARGO) run --release -p wspsan-bench -- $(BENCH_ARGS)
+	@echo "building the Python module for case 7 (make develop; log in target/bench/develop.log)"
+	@mkdir -p target/bench
+	@if $(MAKE) --no-print-directory develop >target/bench/develop.log 2>&1 \
+	    && $(VPY) -c 'import wspsan' 2>/dev/null; then \
+	    $(VPY) bench/python_bench.py $(BENCH_PY_ARGS); \
+	else \
+	    echo "Case 7: SKIPPED: the wspsan module could not be built into $(VENV) (see target/bench/develop.log)"; \
+	fi
+
+# ---------------------------------------------------------------------------------------------
 test: check-tools lint rust-test c-test py-test
 	@echo "make test: all checks passed"
 

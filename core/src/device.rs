@@ -416,8 +416,8 @@ impl Device {
         self.state().network_down.store(down, Relaxed);
         if down {
             self.shared.table.for_each(|cell| {
-                let g = cell.lock();
-                cell.wake(&g);
+                let sleepers = cell.changed(&cell.lock());
+                cell.notify(sleepers);
             });
         }
     }

@@ -258,15 +258,14 @@ impl Shared {
     fn new_socket(&self, init: impl FnOnce(&mut SocketInner)) -> Result<Arc<SocketCell>> {
         self.device.check_buffers()?;
         self.device.reserve_descriptor()?;
-        let id = self.table.allocate();
-        let context = match self.hooks() {
-            Some(h) => match h.created(id) {
-                Ok(c) => c,
-                Err(e) => {
-                    self.device.release_descriptor();
-                    return Err(e);
-                }
-            },
+        let id = self.table.allocate().inspect_err(|_| self.device.release_descriptor())?;
+        let context = match self.hooks().map(|h| h.created(id)) {
+            Some(Ok(c)) => c,
+            Some(Err(e)) => {
+                self.table.release(id);
+                self.device.release_descriptor();
+                return Err(e);
+            }
             None => 0,
         };
         Ok(Arc::new(SocketCell::new(id, context, init)))
@@ -274,6 +273,7 @@ impl Shared {
 
     /// Undo `new_socket` for a socket that never reached the table.
     fn discard_socket(&self, cell: &SocketCell) {
+        self.table.release(cell.id);
         self.device.release_descriptor();
         if let Some(h) = self.hooks() {
             h.closed(cell.id, cell.lock().context);
@@ -561,10 +561,11 @@ impl Provider {
         q.queue.push_back(req);
         q.stats.queued += 1;
         let set = if q.accept_enabled && events.mask & FD_ACCEPT != 0 { events.record(FD_ACCEPT_BIT, 0) } else { None };
-        if g.waiters > 0 {
-            listener.cv.notify_one();
-        }
+        let sleepers = listener.changed(&g);
         drop(g);
+        if sleepers {
+            listener.cv.notify_one(); // one request: one accept
+        }
         signal_set(set);
         Ok(())
     }
@@ -827,13 +828,14 @@ impl Provider {
 
     fn destroy(&self, cell: &Arc<SocketCell>) {
         let sh = &*self.shared;
-        let (old, local, context) = {
+        let (old, local, context, sleepers) = {
             let mut g = cell.lock();
             cell.attempt.store(0, Ordering::Release); // C7: a pending request is withdrawn
             let old = std::mem::replace(&mut g.state, State::Closed);
-            cell.wake(&g); // blocked accept or connect: WSAEINTR
-            (old, g.local.filter(|_| g.owns_port), g.context)
+            let sleepers = cell.changed(&g); // blocked accept or connect: WSAEINTR
+            (old, g.local.filter(|_| g.owns_port), g.context, sleepers)
         };
+        cell.notify(sleepers);
         if let Some(local) = local {
             sh.device.unbind_port(cell, local);
         }
@@ -1006,13 +1008,31 @@ fn buf_slice<'b>(stack: &'b [u8], heap: &'b [u8], capacity: usize, len: usize) -
     if capacity <= stack.len() { &stack[..len] } else { &heap[..len] }
 }
 
-/// Block on a socket's condvar, counted as a waiter so wakers only notify when needed.
+/// How long a waiter spins before it sleeps: a hand-off between two threads usually completes
+/// within microseconds, while a futex sleep and wake-up costs tens of them on a loaded machine.
+const SPIN: u32 = 2000;
+
+/// Wait for a change on a socket: spin briefly, then block on its condvar, counted as a waiter
+/// so wakers only notify when needed. The caller re-checks its condition on return.
 fn wait_on<'g>(
-    cell: &SocketCell,
+    cell: &'g SocketCell,
     mut g: MutexGuard<'g, SocketInner>,
     left: Option<Duration>,
     ticking: bool,
 ) -> MutexGuard<'g, SocketInner> {
+    g.spinners += 1;
+    let seen = cell.changes.load(Ordering::Relaxed);
+    drop(g);
+    let mut spins = 0;
+    while spins < SPIN && cell.changes.load(Ordering::Acquire) == seen {
+        std::hint::spin_loop();
+        spins += 1;
+    }
+    let mut g = cell.lock();
+    g.spinners -= 1;
+    if cell.changes.load(Ordering::Relaxed) != seen {
+        return g;
+    }
     let slice = match (left, ticking) {
         (Some(l), true) => Some(l.min(TICK)),
         (Some(l), false) => Some(l),

@@ -6,7 +6,7 @@ use crate::stats::ListenerStats;
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddrV4;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 
 /// A socket descriptor as the provider hands it out (`SOCKET` in C).
@@ -158,6 +158,8 @@ pub(crate) struct SocketInner {
     pub(crate) rcvbuf: i32,
     /// Threads blocked on this socket's condvar.
     pub(crate) waiters: u32,
+    /// Threads spinning on `SocketCell::changes` before they block.
+    pub(crate) spinners: u32,
     /// The switch's context for this socket (from the create hook).
     pub(crate) context: u64,
     /// Callee data of the completed connect (`SO_CONNDATA`).
@@ -174,6 +176,8 @@ pub(crate) struct SocketCell {
     pub(crate) cv: Condvar,
     /// The current connect attempt (0 = none). Written only under `inner`.
     pub(crate) attempt: AtomicU64,
+    /// Bumped under `inner` on every change a spinning waiter may be waiting for.
+    pub(crate) changes: AtomicU32,
 }
 
 /// Default buffer size options (reported only; the emulated device moves no data).
@@ -193,6 +197,7 @@ impl SocketCell {
                 sndbuf: DEFAULT_BUF,
                 rcvbuf: DEFAULT_BUF,
                 waiters: 0,
+                spinners: 0,
                 context,
                 callee_data: Box::default(),
                 outcome: None,
@@ -200,6 +205,7 @@ impl SocketCell {
             }),
             cv: Condvar::new(),
             attempt: AtomicU64::new(0),
+            changes: AtomicU32::new(0),
         };
         init(cell.inner.get_mut().unwrap_or_else(PoisonError::into_inner));
         cell
@@ -211,9 +217,20 @@ impl SocketCell {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Wake the threads blocked on this socket, if any (a notify costs a syscall).
-    pub(crate) fn wake(&self, inner: &SocketInner) {
-        if inner.waiters > 0 {
+    /// Record a change that blocked threads may be waiting for. Call with the lock held; returns
+    /// whether a thread sleeps on the condvar, to be notified once the lock is released (a thread
+    /// woken while the lock is still held would only block again on the mutex).
+    pub(crate) fn changed(&self, inner: &SocketInner) -> bool {
+        if inner.spinners > 0 {
+            self.changes.fetch_add(1, Ordering::Release);
+        }
+        inner.waiters > 0
+    }
+
+    /// Wake every thread blocked on this socket: call after releasing the lock, when
+    /// [`changed`](Self::changed) said so.
+    pub(crate) fn notify(&self, sleepers: bool) {
+        if sleepers {
             self.cv.notify_all();
         }
     }
@@ -227,6 +244,8 @@ impl SocketInner {
         cell.attempt.store(attempt, Ordering::Release);
         self.state = State::Connecting { remote, deferred: self.nonblocking };
         self.outcome = None;
+        // E5: FD_CONNECT reports this attempt; an older unreported result is stale now.
+        self.events.clear(crate::consts::FD_CONNECT);
         attempt
     }
 
@@ -279,6 +298,7 @@ pub(crate) enum Answer {
 /// was already withdrawn (A12), in which case nothing changed.
 pub(crate) fn answer(connector: &SocketCell, attempt: u64, answer: Answer) -> bool {
     let signal: Option<EventHandle>;
+    let sleepers;
     {
         let mut g = connector.lock();
         if connector.attempt.load(Ordering::Relaxed) != attempt {
@@ -308,8 +328,9 @@ pub(crate) fn answer(connector: &SocketCell, attempt: u64, answer: Answer) -> bo
             g.outcome = Some((attempt, result));
             None
         };
-        connector.wake(&g);
+        sleepers = connector.changed(&g);
     }
+    connector.notify(sleepers);
     if let Some(h) = signal {
         h.set();
     }

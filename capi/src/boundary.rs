@@ -40,9 +40,17 @@ pub(crate) fn fault(detail: impl Into<Cow<'static, str>>) -> Failure {
     Failure::new(WsaError::Fault, detail)
 }
 
+/// The last failure on a thread, kept raw: the message is formatted only when asked for, so a
+/// routine failure (a non-blocking connect's `WSAEWOULDBLOCK`) costs no allocation.
+struct LastError {
+    function: &'static str,
+    code: c_int,
+    detail: Option<Cow<'static, str>>,
+}
+
 thread_local! {
-    /// The last failure on this thread: its code and its message.
-    static LAST_ERROR: RefCell<Option<(c_int, String)>> = const { RefCell::new(None) };
+    /// The last failure on this thread.
+    static LAST_ERROR: RefCell<Option<LastError>> = const { RefCell::new(None) };
 }
 
 fn describe(code: c_int) -> String {
@@ -52,20 +60,28 @@ fn describe(code: c_int) -> String {
     }
 }
 
-fn remember(function: &str, failure: &Failure) {
-    let mut message = format!("{function}: {}", describe(failure.code));
-    if let Some(detail) = &failure.detail {
-        message.push_str(" (");
-        message.push_str(detail);
-        message.push(')');
-    }
+fn remember(function: &'static str, failure: Failure) {
+    let last = LastError { function, code: failure.code, detail: failure.detail };
     // try_with: a failure reported while the thread is exiting is not worth a panic.
-    let _ = LAST_ERROR.try_with(|slot| *slot.borrow_mut() = Some((failure.code, message)));
+    let _ = LAST_ERROR.try_with(|slot| *slot.borrow_mut() = Some(last));
 }
 
-/// The message of this thread's last failure, if any.
+/// The code and message of this thread's last failure, if any.
 pub(crate) fn last_error() -> Option<(c_int, String)> {
-    LAST_ERROR.try_with(|slot| slot.borrow().clone()).ok().flatten()
+    LAST_ERROR
+        .try_with(|slot| {
+            slot.borrow().as_ref().map(|e| {
+                let mut message = format!("{}: {}", e.function, describe(e.code));
+                if let Some(detail) = &e.detail {
+                    message.push_str(" (");
+                    message.push_str(detail);
+                    message.push(')');
+                }
+                (e.code, message)
+            })
+        })
+        .ok()
+        .flatten()
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -85,10 +101,11 @@ pub(crate) fn guarded<T>(function: &'static str, body: impl FnOnce() -> Outcome<
         Ok(r) => r,
         Err(payload) => Err(Failure::new(WsaError::NetDown, format!("panic caught: {}", panic_message(&*payload)))),
     };
-    if let Err(f) = &result {
+    result.map_err(|f| {
+        let code = f.code;
         remember(function, f);
-    }
-    result
+        Failure { code, detail: None }
+    })
 }
 
 /// A WSP-style export: `*lpErrno` is written on failure only and `failed` returned

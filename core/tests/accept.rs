@@ -1,0 +1,569 @@
+//! SPEC section 7: conditional accept.
+
+mod common;
+
+use common::*;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wspsan_core::consts::{FD_ACCEPT, FD_CONNECT};
+use wspsan_core::{
+    AcceptError, ConditionRequest, ConnectParams, Decision, Descriptor, Limits, Provider, Result, SockOpt, SocketHooks,
+    Wait, WsaError,
+};
+
+// SPEC A1
+#[test]
+fn accept_on_an_unknown_descriptor_or_a_socket_that_is_not_listening() {
+    let p = Provider::new();
+    let err = |r: std::result::Result<_, AcceptError>| r.map(|_| ()).unwrap_err();
+    assert_eq!(err(p.accept(Descriptor::from_raw(0), None)), AcceptError { error: WsaError::NotSock, examined: None });
+    assert_eq!(err(p.accept(Descriptor::from_raw(0x4242), None)).error, WsaError::NotSock);
+    let created = p.socket().unwrap();
+    assert_eq!(err(p.accept(created, None)).error, WsaError::Inval);
+    let bound = p.socket().unwrap();
+    p.bind(bound, lo(0)).unwrap();
+    assert_eq!(err(p.accept(bound, None)).error, WsaError::Inval);
+    let (l, addr) = listener(&p, 3);
+    let c = queued_connect(&p, addr);
+    assert_eq!(err(p.accept(c, None)).error, WsaError::Inval, "connecting");
+    let a = p.accept(l, None).unwrap();
+    assert_eq!(err(p.accept(c, None)).error, WsaError::Inval, "connected");
+    assert_eq!(err(p.accept(a.socket, None)).error, WsaError::Inval, "accepted");
+    p.close(l).unwrap();
+    assert_eq!(err(p.accept(l, None)).error, WsaError::NotSock, "closed");
+}
+
+// SPEC A2
+#[test]
+fn non_blocking_accept_on_an_empty_queue_gives_wsaewouldblock() {
+    let p = Provider::new();
+    let (l, _) = listener(&p, 3);
+    p.set_nonblocking(l, true).unwrap();
+    assert_eq!(p.accept(l, None).unwrap_err(), AcceptError { error: WsaError::WouldBlock, examined: None });
+}
+
+// SPEC A2, T1
+#[test]
+fn blocking_accept_waits_for_a_connect_from_another_thread() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 3);
+    let q = p.clone();
+    let waiting = bg(move || q.accept(l, None));
+    std::thread::sleep(SETTLE);
+    assert!(!waiting.finished());
+    let c = p.socket().unwrap();
+    let q = p.clone();
+    let connecting = bg(move || q.connect(c, addr, ConnectParams::default()));
+    let a = waiting.join().unwrap();
+    assert_eq!(connecting.join(), Ok(vec![]));
+    assert_eq!(a.peer, p.sock_name(c).unwrap());
+}
+
+// SPEC A2, K2, T1
+#[test]
+fn blocking_accept_wakes_with_wsaeintr_when_the_listener_is_closed() {
+    for (i, delay) in WAKE_DELAYS.iter().enumerate() {
+        let p = Provider::new();
+        let (l, addr) = listener(&p, 3);
+        let q = p.clone();
+        let waiting = bg(move || q.accept(l, None).map_err(|e| e.error));
+        std::thread::sleep(*delay);
+        p.close(l).unwrap();
+        let r = waiting.join();
+        if r == Err(WsaError::NotSock) && i + 1 < WAKE_DELAYS.len() {
+            continue; // closed before the accept started; retry with a longer delay
+        }
+        assert_eq!(r.map(|_| ()), Err(WsaError::Intr));
+        // the address is free at once
+        let again = p.socket().unwrap();
+        p.bind(again, addr).unwrap();
+        return;
+    }
+}
+
+// SPEC A2
+#[test]
+fn blocking_accept_with_a_timeout_or_an_interrupt_hook() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 3);
+    let w = Wait { timeout: Some(Duration::from_millis(20)), interrupt: None };
+    assert_eq!(p.accept_with(l, None, w).unwrap_err().error, WsaError::TimedOut);
+    let mut polls = 0;
+    let mut stop = || {
+        polls += 1;
+        polls >= 2
+    };
+    let w = Wait { timeout: None, interrupt: Some(&mut stop) };
+    assert_eq!(p.accept_with(l, None, w).unwrap_err().error, WsaError::Intr);
+    // still listening, nothing lost
+    let c = queued_connect(&p, addr);
+    assert_eq!(p.accept(l, None).unwrap().peer, p.sock_name(c).unwrap());
+}
+
+// SPEC A3, A4, A13
+#[test]
+fn the_peer_address_comes_with_the_result_and_a_failure_before_examining_leaves_the_request() {
+    // The C ABI checks `addr` / `addrlen` (A3, A4); through the Rust API the address is the
+    // `peer` of the result or the `examined` of the error, and a call that fails before it
+    // examines a request takes nothing off the queue.
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 3);
+    let c = queued_connect(&p, addr);
+    let caller = p.sock_name(c).unwrap();
+    p.device().set_buffer_exhaustion(true);
+    assert_eq!(p.accept(l, None).unwrap_err(), AcceptError { error: WsaError::NoBufs, examined: None });
+    p.device().set_buffer_exhaustion(false);
+    p.device().set_descriptor_limit(Some(p.device().stats().open_sockets as usize));
+    assert_eq!(p.accept(l, None).unwrap_err(), AcceptError { error: WsaError::MFile, examined: None });
+    p.device().set_descriptor_limit(None);
+    assert_eq!(p.listener_stats(l).unwrap().queue_len, 1, "the request stayed");
+    assert_eq!(p.peer_name(c), Err(WsaError::NotConn));
+    let a = p.accept(l, None).unwrap();
+    assert_eq!(a.peer, caller);
+    assert_eq!(p.peer_name(a.socket), Ok(caller));
+}
+
+// SPEC A5, T1
+#[test]
+fn the_condition_sees_the_request_and_runs_on_the_calling_thread_with_no_lock_held() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 3);
+    let c = queued_connect(&p, addr);
+    let caller = p.sock_name(c).unwrap();
+    let me = std::thread::current().id();
+    let q = p.clone();
+    let mut checked = false;
+    let a = p
+        .accept(
+            l,
+            Some(&mut |r: &mut ConditionRequest<'_>| {
+                assert_eq!(std::thread::current().id(), me);
+                assert_eq!(r.caller_address(), caller);
+                assert_eq!(r.callee_address(), addr);
+                assert_eq!(r.caller_data(), None, "no caller data sent: NULL");
+                assert_eq!(r.qos(), None, "no QoS sent: NULL");
+                assert_eq!(r.callee_data_capacity(), 256, "the device callee-data maximum");
+                assert_eq!(r.callee_data(), b"");
+                assert_eq!(*r.group_mut(), 0);
+                // another thread can use the listener, the connector and the device meanwhile
+                let q = q.clone();
+                let other = std::thread::spawn(move || {
+                    let d = q.socket().unwrap();
+                    q.set_nonblocking(d, true).unwrap();
+                    (
+                        q.connect(d, addr, ConnectParams::default()),
+                        q.get_option(l, SockOpt::AcceptConn),
+                        q.peer_name(c),
+                        q.listener_stats(l).map(|s| s.queue_len),
+                        q.device().stats().pending,
+                    )
+                });
+                let deadline = std::time::Instant::now() + LONG;
+                while !other.is_finished() {
+                    assert!(std::time::Instant::now() < deadline, "a lock is held while the condition runs");
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                let got = other.join().unwrap();
+                assert_eq!(got, (Err(WsaError::WouldBlock), Ok(1), Err(WsaError::NotConn), Ok(2), 2));
+                checked = true;
+                Decision::Accept
+            }),
+        )
+        .unwrap();
+    assert!(checked);
+    assert_eq!(a.peer, caller);
+}
+
+// SPEC A5
+#[test]
+fn the_callee_buffer_has_the_device_size() {
+    let p = Provider::new();
+    p.device().set_limits(Limits { max_callee_data: 1000, ..Limits::default() });
+    let (l, addr) = listener(&p, 3);
+    let c = queued_connect(&p, addr);
+    let big = [7u8; 1000];
+    p.accept(
+        l,
+        Some(&mut |r: &mut ConditionRequest<'_>| {
+            assert_eq!(r.callee_data_capacity(), 1000);
+            assert_eq!(r.set_callee_data(&big), 1000);
+            Decision::Accept
+        }),
+    )
+    .unwrap();
+    assert_eq!(p.callee_data(c), Ok(big.to_vec()));
+}
+
+// SPEC A6
+#[test]
+fn no_condition_accepts_unconditionally() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 3);
+    let c = queued_connect(&p, addr);
+    let a = p.accept(l, None).unwrap();
+    assert_eq!(a.peer, p.sock_name(c).unwrap());
+    assert_eq!(p.peer_name(c), Ok(addr));
+    assert_eq!(p.listener_stats(l).unwrap().accepted, 1);
+}
+
+// SPEC A7
+#[test]
+fn cf_accept_creates_a_connected_socket_with_the_listeners_options() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 3);
+    p.set_option(l, SockOpt::SndBuf, 1234).unwrap();
+    p.set_option(l, SockOpt::RcvBuf, 4321).unwrap();
+    p.set_nonblocking(l, true).unwrap();
+    let c = queued_connect(&p, addr);
+    let before = p.device().stats().open_sockets;
+    let a = accept_with_decision(&p, l, Decision::Accept).unwrap();
+    assert_ne!(a.socket, l);
+    assert_ne!(a.socket, c);
+    assert_eq!(p.device().stats().open_sockets, before + 1);
+    assert_eq!(p.get_option(a.socket, SockOpt::SndBuf), Ok(1234));
+    assert_eq!(p.get_option(a.socket, SockOpt::RcvBuf), Ok(4321));
+    assert_eq!(p.is_nonblocking(a.socket), Ok(true));
+    assert_eq!(p.get_option(a.socket, SockOpt::AcceptConn), Ok(0));
+    assert_eq!(p.get_option(a.socket, SockOpt::Type), Ok(wspsan_core::consts::SOCK_STREAM));
+    // it cannot listen or accept itself
+    assert_eq!(p.listen(a.socket, 1), Err(WsaError::IsConn));
+    assert_eq!(p.accept(a.socket, None).unwrap_err().error, WsaError::Inval);
+    // the listener stays listening and the queue is empty
+    assert_eq!(p.get_option(l, SockOpt::AcceptConn), Ok(1));
+    let s = p.listener_stats(l).unwrap();
+    assert_eq!((s.queue_len, s.accepted), (0, 1));
+    assert_eq!(p.accept(l, None).unwrap_err().error, WsaError::WouldBlock);
+    // the connect completed
+    assert_eq!(p.peer_name(c), Ok(addr));
+    assert_eq!(p.get_option(c, SockOpt::Error), Ok(0));
+}
+
+// SPEC A7, E1
+#[test]
+fn an_accepted_socket_inherits_the_event_selection() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 3);
+    let sig = CountingSignal::new();
+    p.event_select(l, Some(sig.handle()), FD_ACCEPT | wspsan_core::consts::FD_CLOSE).unwrap();
+    let c = queued_connect(&p, addr);
+    let a = p.accept(l, None).unwrap();
+    assert_eq!(p.is_nonblocking(a.socket), Ok(true));
+    assert_eq!(p.set_nonblocking(a.socket, false), Err(WsaError::Inval), "a selection is active");
+    let sets = sig.sets();
+    p.close(c).unwrap();
+    assert_eq!(sig.sets(), sets + 1, "FD_CLOSE on the accepted socket signals the listener's event");
+}
+
+// SPEC A8
+#[test]
+fn cf_reject_refuses_both_sides() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 3);
+    let c = queued_connect(&p, addr);
+    let d = queued_connect(&p, addr);
+    let caller = p.sock_name(c).unwrap();
+    let (r, seen) = accept_seeing(&p, l, Decision::Reject);
+    assert_eq!(r.unwrap_err(), AcceptError { error: WsaError::ConnRefused, examined: Some(caller) });
+    assert_eq!(seen, Some(caller));
+    assert_eq!(p.get_option(c, SockOpt::Error), Ok(WsaError::ConnRefused.code()));
+    assert_eq!(p.peer_name(c), Err(WsaError::NotConn));
+    let s = p.listener_stats(l).unwrap();
+    assert_eq!((s.queue_len, s.rejected), (1, 1));
+    assert_eq!(p.device().stats().open_sockets, 3, "no socket was created");
+    assert_eq!(p.accept(l, None).unwrap().peer, p.sock_name(d).unwrap(), "the next request is next");
+}
+
+// SPEC A9
+#[test]
+fn cf_defer_keeps_the_same_request_at_the_head() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 3);
+    let c = queued_connect(&p, addr);
+    let d = queued_connect(&p, addr);
+    let first = p.sock_name(c).unwrap();
+    for _ in 0..3 {
+        let (r, seen) = accept_seeing(&p, l, Decision::Defer);
+        assert_eq!(r.unwrap_err(), AcceptError { error: WsaError::TryAgain, examined: Some(first) });
+        assert_eq!(seen, Some(first), "the next accept sees the same request first");
+    }
+    // the connector keeps waiting
+    assert_eq!(p.enum_network_events(c, None).unwrap().events, 0);
+    assert_eq!(p.get_option(c, SockOpt::Error), Ok(0));
+    assert_eq!(p.peer_name(c), Err(WsaError::NotConn));
+    assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::Already));
+    let s = p.listener_stats(l).unwrap();
+    assert_eq!((s.queue_len, s.deferred, s.queued), (2, 3, 2));
+    let (r, seen) = accept_seeing(&p, l, Decision::Accept);
+    assert_eq!(seen, Some(first));
+    assert_eq!(r.unwrap().peer, first);
+    assert_eq!(p.accept(l, None).unwrap().peer, p.sock_name(d).unwrap());
+}
+
+// SPEC A9, C1
+#[test]
+fn cf_defer_keeps_a_blocking_connector_waiting() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 3);
+    let c = p.socket().unwrap();
+    let q = p.clone();
+    let waiting = bg(move || q.connect(c, addr, ConnectParams::default()));
+    assert!(wait_until(|| p.listener_stats(l).unwrap().queue_len == 1));
+    assert_eq!(accept_with_decision(&p, l, Decision::Defer).unwrap_err().error, WsaError::TryAgain);
+    std::thread::sleep(SETTLE);
+    assert!(!waiting.finished(), "a deferred connect is not answered");
+    p.accept(l, None).unwrap();
+    assert_eq!(waiting.join(), Ok(vec![]));
+}
+
+// SPEC A10
+#[test]
+fn an_invalid_answer_or_a_changed_group_refuses_the_request_with_wsaeinval() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 3);
+    let c = queued_connect(&p, addr);
+    let d = queued_connect(&p, addr);
+    let e = queued_connect(&p, addr);
+    for bad in [3, -1, 42, i32::MAX] {
+        assert_eq!(Decision::from_raw(bad), Decision::Invalid(bad));
+    }
+    let r = accept_with_decision(&p, l, Decision::Invalid(3)).unwrap_err();
+    assert_eq!(r, AcceptError { error: WsaError::Inval, examined: Some(p.sock_name(c).unwrap()) });
+    assert_eq!(p.get_option(c, SockOpt::Error), Ok(WsaError::ConnRefused.code()));
+    // *g set non-zero, whatever the answer
+    for (s, decision) in [(d, Decision::Accept), (e, Decision::Defer)] {
+        let r = p
+            .accept(
+                l,
+                Some(&mut |r: &mut ConditionRequest<'_>| {
+                    *r.group_mut() = 7;
+                    decision
+                }),
+            )
+            .unwrap_err();
+        assert_eq!(r, AcceptError { error: WsaError::Inval, examined: Some(p.sock_name(s).unwrap()) });
+        assert_eq!(p.get_option(s, SockOpt::Error), Ok(WsaError::ConnRefused.code()));
+        assert_eq!(p.peer_name(s), Err(WsaError::NotConn));
+    }
+    let st = p.listener_stats(l).unwrap();
+    assert_eq!((st.queue_len, st.rejected, st.accepted, st.deferred), (0, 3, 0, 0));
+    assert_eq!(p.device().stats().pending, 0, "every request was answered");
+}
+
+// SPEC A10
+#[test]
+fn an_invalid_answer_refuses_a_blocking_connector() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 3);
+    let c = p.socket().unwrap();
+    let q = p.clone();
+    let waiting = bg(move || q.connect(c, addr, ConnectParams::default()));
+    assert!(wait_until(|| p.listener_stats(l).unwrap().queue_len == 1));
+    assert_eq!(accept_with_decision(&p, l, Decision::from_raw(99)).unwrap_err().error, WsaError::Inval);
+    assert_eq!(waiting.join(), Err(WsaError::ConnRefused));
+}
+
+// SPEC A11, L9
+#[test]
+fn no_free_descriptor_gives_wsaemfile_and_the_request_stays_at_the_head() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 3);
+    let c = queued_connect(&p, addr);
+    let d = queued_connect(&p, addr);
+    p.device().set_limits(Limits { max_descriptors: p.device().stats().open_sockets as usize, ..Limits::default() });
+    let mut ran = false;
+    let r = p.accept(
+        l,
+        Some(&mut |_: &mut ConditionRequest<'_>| {
+            ran = true;
+            Decision::Accept
+        }),
+    );
+    assert_eq!(r.unwrap_err().error, WsaError::MFile);
+    assert!(!ran, "the provider limit is checked before the condition runs");
+    assert_eq!(p.listener_stats(l).unwrap().queue_len, 2);
+    p.device().set_limits(Limits::default());
+    assert_eq!(p.accept(l, None).unwrap().peer, p.sock_name(c).unwrap());
+    assert_eq!(p.accept(l, None).unwrap().peer, p.sock_name(d).unwrap());
+}
+
+/// Hooks that count creations and closes and fail creation on demand.
+#[derive(Default)]
+struct Hooks {
+    fail: AtomicBool,
+    created: AtomicUsize,
+    closed: Mutex<Vec<(Descriptor, u64)>>,
+}
+
+impl SocketHooks for Hooks {
+    fn created(&self, s: Descriptor) -> Result<u64> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(WsaError::MFile);
+        }
+        self.created.fetch_add(1, Ordering::SeqCst);
+        Ok(s.raw() + 1_000_000)
+    }
+
+    fn closed(&self, s: Descriptor, context: u64) {
+        self.closed.lock().unwrap().push((s, context));
+    }
+}
+
+// SPEC A11, L9
+#[test]
+fn a_failing_create_hook_keeps_the_request_queued() {
+    let p = Provider::new();
+    let hooks = Arc::new(Hooks::default());
+    p.set_hooks(Some(hooks.clone()));
+    let (l, addr) = listener(&p, 3);
+    assert_eq!(p.context(l), Ok(l.raw() + 1_000_000));
+    let c = queued_connect(&p, addr);
+    let caller = p.sock_name(c).unwrap();
+    hooks.fail.store(true, Ordering::SeqCst);
+    let open = p.device().stats().open_sockets;
+    let e = p.accept(l, None).unwrap_err();
+    assert_eq!(e.error, WsaError::MFile);
+    assert_eq!(p.device().stats().open_sockets, open, "no descriptor leaked");
+    assert_eq!(p.listener_stats(l).unwrap().queue_len, 1);
+    assert_eq!(p.peer_name(c), Err(WsaError::NotConn), "the connector still waits");
+    assert_eq!(p.socket(), Err(WsaError::MFile), "socket fails with the upcall's error too");
+    hooks.fail.store(false, Ordering::SeqCst);
+    // the listener is exhausted (L9) until this accept, which now succeeds with the same request
+    let a = p.accept(l, None).unwrap();
+    assert_eq!(a.peer, caller);
+    assert_eq!(p.context(a.socket), Ok(a.socket.raw() + 1_000_000));
+    p.close(a.socket).unwrap();
+    assert!(hooks.closed.lock().unwrap().contains(&(a.socket, a.socket.raw() + 1_000_000)));
+}
+
+// SPEC A12, D2
+#[test]
+fn a_request_that_timed_out_is_removed_by_accept_with_wsaeacces() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 3);
+    p.device().set_connect_timeout(Some(Duration::from_millis(10)));
+    let c = nb_connector(&p);
+    let sig = CountingSignal::new();
+    p.event_select(c, Some(sig.handle()), FD_CONNECT).unwrap();
+    assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    assert!(sig.wait_sets(1));
+    p.device().set_connect_timeout(None);
+    let d = queued_connect(&p, addr);
+    assert_eq!(p.listener_stats(l).unwrap().queue_len, 2, "the withdrawn request stays until accept reaches it");
+    let e = p.accept(l, None).unwrap_err();
+    assert_eq!(e, AcceptError { error: WsaError::Acces, examined: Some(p.sock_name(c).unwrap()) });
+    assert_eq!(p.accept(l, None).unwrap().peer, p.sock_name(d).unwrap());
+    let s = p.listener_stats(l).unwrap();
+    assert_eq!((s.withdrawn, s.accepted, s.queue_len), (1, 1, 0));
+}
+
+// SPEC A12, C7
+#[test]
+fn a_connector_closed_while_the_condition_runs_makes_accept_fail_with_wsaeacces() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 3);
+    let c = queued_connect(&p, addr);
+    let caller = p.sock_name(c).unwrap();
+    let open = p.device().stats().open_sockets;
+    let q = p.clone();
+    let e = p
+        .accept(
+            l,
+            Some(&mut |_: &mut ConditionRequest<'_>| {
+                let q = q.clone();
+                std::thread::spawn(move || q.close(c)).join().unwrap().unwrap();
+                Decision::Accept
+            }),
+        )
+        .unwrap_err();
+    assert_eq!(e, AcceptError { error: WsaError::Acces, examined: Some(caller) });
+    assert_eq!(p.device().stats().open_sockets, open - 1, "the connector closed; no accepted socket left");
+    let s = p.listener_stats(l).unwrap();
+    assert_eq!((s.withdrawn, s.accepted, s.queue_len), (1, 0, 0));
+    assert_eq!(p.device().stats().pending, 0);
+}
+
+// SPEC A13
+#[test]
+fn the_examined_address_is_reported_for_every_examined_request() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 5);
+    p.set_nonblocking(l, true).unwrap();
+    let c: Vec<SocketAddrV4> = (0..4).map(|_| p.sock_name(queued_connect(&p, addr)).unwrap()).collect();
+    assert_eq!(accept_with_decision(&p, l, Decision::Defer).unwrap_err().examined, Some(c[0]));
+    assert_eq!(accept_with_decision(&p, l, Decision::Reject).unwrap_err().examined, Some(c[0]));
+    assert_eq!(accept_with_decision(&p, l, Decision::Invalid(9)).unwrap_err().examined, Some(c[1]));
+    assert_eq!(accept_with_decision(&p, l, Decision::Accept).unwrap().peer, c[2]);
+    assert_eq!(accept_with_decision(&p, l, Decision::Abandon).unwrap_err().examined, Some(c[3]));
+    assert_eq!(p.accept(l, None).unwrap().peer, c[3], "an abandoned request stays at the head");
+    assert_eq!(p.accept(l, None).unwrap_err(), AcceptError { error: WsaError::WouldBlock, examined: None });
+}
+
+// SPEC A14
+#[test]
+fn calling_the_provider_inside_the_condition_gives_wsaeinprogress() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 3);
+    let c = queued_connect(&p, addr);
+    let other = p.socket().unwrap();
+    let mut got = Vec::new();
+    let a = p
+        .accept(
+            l,
+            Some(&mut |_: &mut ConditionRequest<'_>| {
+                got.push(p.socket().map(|_| ()));
+                got.push(p.bind(other, lo(0)));
+                got.push(p.listen(l, 1));
+                got.push(p.connect(other, addr, ConnectParams::default()).map(|_| ()));
+                got.push(p.accept(l, None).map(|_| ()).map_err(|e| e.error));
+                got.push(p.close(c));
+                got.push(p.close(l));
+                got.push(p.sock_name(l).map(|_| ()));
+                got.push(p.peer_name(c).map(|_| ()));
+                got.push(p.get_option(l, SockOpt::AcceptConn).map(|_| ()));
+                got.push(p.set_nonblocking(l, true));
+                got.push(p.event_select(l, None, 0));
+                got.push(p.enum_network_events(l, None).map(|_| ()));
+                got.push(p.address_list().map(|_| ()));
+                Decision::Accept
+            }),
+        )
+        .unwrap();
+    assert_eq!(got.len(), 14);
+    for (i, r) in got.iter().enumerate() {
+        assert_eq!(*r, Err(WsaError::InProgress), "call {i}");
+    }
+    // nothing happened: the listener still listens with its backlog, the connector is connected
+    assert_eq!(p.listener_stats(l).unwrap().backlog, 3);
+    assert_eq!(p.peer_name(c), Ok(addr));
+    assert_eq!(p.sock_name(other), Err(WsaError::Inval));
+    assert_eq!(p.is_nonblocking(l), Ok(false));
+    // and the provider works normally again on this thread
+    p.close(a.socket).unwrap();
+}
+
+// SPEC A15
+#[test]
+fn socket_and_peer_names_of_both_ends() {
+    let p = two_nic_provider();
+    let nic2 = Ipv4Addr::new(10, 0, 0, 1);
+    let l = listener_at(&p, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9300), 3);
+    let target = SocketAddrV4::new(nic2, 9300);
+    let c = queued_connect(&p, target);
+    assert_eq!(p.peer_name(c), Err(WsaError::NotConn), "a pending connect is not connected");
+    let a = p.accept(l, None).unwrap();
+    let caller = p.sock_name(c).unwrap();
+    assert_eq!(p.sock_name(a.socket), Ok(target), "NIC address and listener port");
+    assert_eq!(p.peer_name(a.socket), Ok(caller));
+    assert_eq!(p.peer_name(c), Ok(target));
+    assert_eq!(p.peer_name(l), Err(WsaError::NotConn), "a listener is not connected");
+    let unbound = p.socket().unwrap();
+    assert_eq!(p.sock_name(unbound), Err(WsaError::Inval));
+    assert_eq!(p.peer_name(unbound), Err(WsaError::NotConn));
+    let bound = p.socket().unwrap();
+    p.bind(bound, lo(0)).unwrap();
+    assert_eq!(p.peer_name(bound), Err(WsaError::NotConn));
+    assert_eq!(p.sock_name(Descriptor::from_raw(8)), Err(WsaError::NotSock));
+    assert_eq!(p.peer_name(Descriptor::from_raw(8)), Err(WsaError::NotSock));
+}

@@ -1,0 +1,209 @@
+//! SPEC section 9: close.
+
+mod common;
+
+use common::*;
+use std::collections::HashSet;
+use wspsan_core::consts::{FD_CLOSE, FD_CLOSE_BIT, FD_CONNECT, FD_CONNECT_BIT};
+use wspsan_core::{ConnectParams, Descriptor, Provider, SockOpt, WsaError};
+
+// SPEC K1
+#[test]
+fn close_on_an_unknown_descriptor_gives_wsaenotsock() {
+    let p = Provider::new();
+    for raw in [0, 1, 0x100, u64::MAX, u64::from(u32::MAX)] {
+        assert_eq!(p.close(Descriptor::from_raw(raw)), Err(WsaError::NotSock), "{raw:#x}");
+    }
+}
+
+// SPEC K1
+#[test]
+fn a_closed_descriptor_is_dead_for_good_and_never_reused() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 2);
+    let s = p.socket().unwrap();
+    p.close(s).unwrap();
+    assert_eq!(p.close(s), Err(WsaError::NotSock));
+    assert_eq!(p.bind(s, lo(0)), Err(WsaError::NotSock));
+    assert_eq!(p.listen(s, 1), Err(WsaError::NotSock));
+    assert_eq!(p.connect(s, addr, ConnectParams::default()), Err(WsaError::NotSock));
+    assert_eq!(p.accept(s, None).unwrap_err().error, WsaError::NotSock);
+    assert_eq!(p.sock_name(s), Err(WsaError::NotSock));
+    assert_eq!(p.peer_name(s), Err(WsaError::NotSock));
+    assert_eq!(p.get_option(s, SockOpt::Type), Err(WsaError::NotSock));
+    assert_eq!(p.set_option(s, SockOpt::SndBuf, 1), Err(WsaError::NotSock));
+    assert_eq!(p.set_nonblocking(s, true), Err(WsaError::NotSock));
+    assert_eq!(p.event_select(s, None, FD_CLOSE), Err(WsaError::NotSock));
+    assert_eq!(p.enum_network_events(s, None), Err(WsaError::NotSock));
+    assert_eq!(p.listener_stats(s), Err(WsaError::NotSock));
+    assert_eq!(p.context(s), Err(WsaError::NotSock));
+    // no later socket, made by socket or by accept, ever gets a closed value
+    let mut seen: HashSet<Descriptor> = [s, l].into_iter().collect();
+    for _ in 0..200 {
+        let t = p.socket().unwrap();
+        assert!(seen.insert(t), "{t} reused");
+        p.close(t).unwrap();
+    }
+    for _ in 0..20 {
+        let c = queued_connect(&p, addr);
+        let a = p.accept(l, None).unwrap();
+        assert!(seen.insert(c) && seen.insert(a.socket));
+        p.close(a.socket).unwrap();
+        p.close(c).unwrap();
+        assert_eq!(p.close(a.socket), Err(WsaError::NotSock));
+    }
+    assert_eq!(p.device().stats().open_sockets, 1);
+}
+
+// SPEC K2
+#[test]
+fn closing_a_listener_refuses_every_queued_request() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 5);
+    let mut nb = Vec::new();
+    for _ in 0..3 {
+        let c = nb_connector(&p);
+        let sig = CountingSignal::new();
+        p.event_select(c, Some(sig.handle()), FD_CONNECT).unwrap();
+        assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+        nb.push((c, sig));
+    }
+    let blocking = p.socket().unwrap();
+    let q = p.clone();
+    let waiting = bg(move || q.connect(blocking, addr, ConnectParams::default()));
+    assert!(wait_until(|| p.listener_stats(l).unwrap().queue_len == 4));
+    p.close(l).unwrap();
+    assert_eq!(waiting.join(), Err(WsaError::ConnRefused));
+    for (c, sig) in &nb {
+        assert_eq!(sig.sets(), 1);
+        let ev = p.enum_network_events(*c, None).unwrap();
+        assert_eq!(ev.error(FD_CONNECT_BIT), Some(WsaError::ConnRefused.code()));
+        assert_eq!(p.get_option(*c, SockOpt::Error), Ok(WsaError::ConnRefused.code()));
+        assert_eq!(p.peer_name(*c), Err(WsaError::NotConn));
+    }
+    let dev = p.device().stats();
+    assert_eq!((dev.listeners.refused_by_close, dev.pending), (4, 0));
+    // the address is free at once, and the refused connectors may connect again (C6)
+    let l2 = listener_at(&p, addr, 5);
+    let (c0, _) = &nb[0];
+    assert_eq!(p.connect(*c0, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    assert_eq!(p.accept(l2, None).unwrap().peer, p.sock_name(*c0).unwrap());
+}
+
+// SPEC K2
+#[test]
+fn connects_after_the_close_are_refused_as_nobody_listens() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 5);
+    p.close(l).unwrap();
+    let c = nb_connector(&p);
+    assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
+    assert_eq!(p.device().stats().refused_no_listener, 1);
+}
+
+// SPEC K2, A2
+#[test]
+fn closing_a_listener_wakes_every_blocked_accept() {
+    for (i, delay) in WAKE_DELAYS.iter().enumerate() {
+        let p = Provider::new();
+        let (l, _) = listener(&p, 5);
+        let waiting: Vec<_> = (0..3)
+            .map(|_| {
+                let q = p.clone();
+                bg(move || q.accept(l, None).map(|_| ()).map_err(|e| e.error))
+            })
+            .collect();
+        std::thread::sleep(*delay);
+        p.close(l).unwrap();
+        let results: Vec<_> = waiting.into_iter().map(Bg::join).collect();
+        if results.contains(&Err(WsaError::NotSock)) && i + 1 < WAKE_DELAYS.len() {
+            continue; // a thread had not started its accept yet
+        }
+        assert_eq!(results, vec![Err(WsaError::Intr); 3]);
+        return;
+    }
+}
+
+// SPEC K3, C7
+#[test]
+fn closing_a_connector_withdraws_its_pending_request() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 5);
+    let c = queued_connect(&p, addr);
+    p.close(c).unwrap();
+    assert_eq!(p.device().stats().pending, 1, "still queued until accept reaches it");
+    assert_eq!(p.accept(l, None).unwrap_err().error, WsaError::Acces);
+    assert_eq!(p.device().stats().pending, 0);
+}
+
+// SPEC K3
+#[test]
+fn closing_the_accepted_end_records_fd_close_on_the_connector() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 5);
+    let c = nb_connector(&p);
+    let sig = CountingSignal::new();
+    p.event_select(c, Some(sig.handle()), FD_CONNECT | FD_CLOSE).unwrap();
+    assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    let a = p.accept(l, None).unwrap();
+    assert_eq!(p.enum_network_events(c, None).unwrap().events, FD_CONNECT);
+    assert_eq!(p.peer_name(c), Ok(addr));
+    p.close(a.socket).unwrap();
+    assert_eq!(sig.sets(), 2);
+    let ev = p.enum_network_events(c, None).unwrap();
+    assert_eq!(ev.events, FD_CLOSE);
+    assert_eq!(ev.error(FD_CLOSE_BIT), Some(0));
+    assert_eq!(p.peer_name(c), Err(WsaError::NotConn));
+    assert_eq!(p.enum_network_events(c, None).unwrap().events, 0, "reported once");
+    // the socket itself stays usable until closed
+    assert_eq!(p.sock_name(c).map(|_| ()), Ok(()));
+    p.close(c).unwrap();
+}
+
+// SPEC K3
+#[test]
+fn closing_the_connector_records_fd_close_on_the_accepted_socket() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 5);
+    let c = p.socket().unwrap();
+    let q = p.clone();
+    let waiting = bg(move || q.connect(c, addr, ConnectParams::default()));
+    let a = p.accept(l, None).unwrap();
+    assert_eq!(waiting.join(), Ok(vec![]));
+    // FD_CLOSE is remembered while not selected (no selection inherited here)
+    p.close(c).unwrap();
+    assert_eq!(p.peer_name(a.socket), Err(WsaError::NotConn));
+    let sig = CountingSignal::new();
+    p.event_select(a.socket, Some(sig.handle()), FD_CLOSE).unwrap();
+    assert_eq!(sig.sets(), 1, "already recorded: signalled at once");
+    let ev = p.enum_network_events(a.socket, None).unwrap();
+    assert_eq!(ev.events, FD_CLOSE);
+    assert_eq!(ev.error(FD_CLOSE_BIT), Some(0));
+    // the listener is not affected
+    assert_eq!(p.get_option(l, SockOpt::AcceptConn), Ok(1));
+    assert_eq!(p.enum_network_events(l, None).unwrap().events, 0);
+}
+
+// SPEC K1
+#[test]
+fn descriptor_values_stay_unique_over_many_closes() {
+    // enough closes for the table to recycle its slots: values must still never repeat
+    let p = Provider::new();
+    let mut seen = HashSet::new();
+    let mut dead = Vec::new();
+    for i in 0..40_000 {
+        let s = p.socket().unwrap();
+        assert!(seen.insert(s), "{s} handed out twice");
+        p.close(s).unwrap();
+        if i % 4000 == 0 {
+            dead.push(s);
+        }
+    }
+    let live = p.socket().unwrap();
+    for s in dead {
+        assert_eq!(p.close(s), Err(WsaError::NotSock));
+        assert_eq!(p.sock_name(s), Err(WsaError::NotSock));
+    }
+    assert_eq!(p.device().stats().open_sockets, 1);
+    p.close(live).unwrap();
+}

@@ -1,0 +1,197 @@
+//! Small builders shared by the integration tests of wspsan-core (public API only).
+#![allow(dead_code)]
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use wspsan_core::{
+    AcceptError, Accepted, ConditionRequest, ConnectParams, Decision, Descriptor, DeviceConfig, EventHandle, Provider,
+    Signal, WsaError,
+};
+
+/// How long a test waits for something that must happen before it calls it a bug. Only bounds
+/// waits so a broken engine cannot hang the suite; never a performance assertion.
+pub const LONG: Duration = Duration::from_secs(10);
+
+/// A pause long enough for another thread to reach its blocking wait on a quiet machine. A test
+/// that uses it must stay correct when the pause turns out too short (it retries or asserts
+/// nothing that depends on it).
+pub const SETTLE: Duration = Duration::from_millis(50);
+
+/// `127.0.0.1:port`.
+pub fn lo(port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)
+}
+
+/// A provider with a device of two NICs: 127.0.0.1 and 10.0.0.1.
+pub fn two_nic_provider() -> Provider {
+    Provider::with_config(DeviceConfig {
+        nics: vec![Ipv4Addr::LOCALHOST, Ipv4Addr::new(10, 0, 0, 1)],
+        ..DeviceConfig::default()
+    })
+}
+
+/// A listening socket bound to 127.0.0.1 on an ephemeral port, and its address.
+pub fn listener(p: &Provider, backlog: i32) -> (Descriptor, SocketAddrV4) {
+    let l = p.socket().expect("socket");
+    p.bind(l, lo(0)).expect("bind");
+    p.listen(l, backlog).expect("listen");
+    let addr = p.sock_name(l).expect("sock_name");
+    (l, addr)
+}
+
+/// A listening socket bound to `addr`.
+pub fn listener_at(p: &Provider, addr: SocketAddrV4, backlog: i32) -> Descriptor {
+    let l = p.socket().expect("socket");
+    p.bind(l, addr).expect("bind");
+    p.listen(l, backlog).expect("listen");
+    l
+}
+
+/// A fresh non-blocking socket, not bound.
+pub fn nb_connector(p: &Provider) -> Descriptor {
+    let s = p.socket().expect("socket");
+    p.set_nonblocking(s, true).expect("FIONBIO");
+    s
+}
+
+/// A non-blocking socket whose connect to `to` is queued (the call gave `WSAEWOULDBLOCK`).
+pub fn queued_connect(p: &Provider, to: SocketAddrV4) -> Descriptor {
+    let s = nb_connector(p);
+    assert_eq!(p.connect(s, to, ConnectParams::default()), Err(WsaError::WouldBlock));
+    s
+}
+
+/// Accept with a condition that always gives `d`.
+pub fn accept_with_decision(p: &Provider, l: Descriptor, d: Decision) -> Result<Accepted, AcceptError> {
+    p.accept(l, Some(&mut |_: &mut ConditionRequest<'_>| d))
+}
+
+/// Accept and return the caller address the condition function saw (if it ran).
+pub fn accept_seeing(
+    p: &Provider,
+    l: Descriptor,
+    d: Decision,
+) -> (Result<Accepted, AcceptError>, Option<SocketAddrV4>) {
+    let mut seen = None;
+    let r = p.accept(
+        l,
+        Some(&mut |req: &mut ConditionRequest<'_>| {
+            seen = Some(req.caller_address());
+            d
+        }),
+    );
+    (r, seen)
+}
+
+/// An event object that counts `set` and `reset` calls and lets a test wait for a set.
+#[derive(Default)]
+pub struct CountingSignal {
+    sets: AtomicUsize,
+    resets: AtomicUsize,
+    lock: Mutex<()>,
+    cv: Condvar,
+}
+
+impl CountingSignal {
+    pub fn new() -> Arc<CountingSignal> {
+        Arc::new(CountingSignal::default())
+    }
+
+    /// The handle to give to `event_select` / `enum_network_events`.
+    pub fn handle(self: &Arc<Self>) -> EventHandle {
+        self.clone()
+    }
+
+    pub fn sets(&self) -> usize {
+        self.sets.load(Ordering::SeqCst)
+    }
+
+    pub fn resets(&self) -> usize {
+        self.resets.load(Ordering::SeqCst)
+    }
+
+    /// Wait (bounded by [`LONG`]) until at least `n` sets were counted; false if they never came.
+    pub fn wait_sets(&self, n: usize) -> bool {
+        let deadline = Instant::now() + LONG;
+        let mut g = self.lock.lock().unwrap();
+        while self.sets() < n {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            g = self.cv.wait_timeout(g, deadline - now).unwrap().0;
+        }
+        true
+    }
+}
+
+impl Signal for CountingSignal {
+    fn set(&self) {
+        let _g = self.lock.lock().unwrap();
+        self.sets.fetch_add(1, Ordering::SeqCst);
+        self.cv.notify_all();
+    }
+
+    fn reset(&self) {
+        self.resets.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A call running on another thread.
+pub struct Bg<T> {
+    rx: mpsc::Receiver<T>,
+    handle: Option<JoinHandle<()>>,
+}
+
+/// Run `f` on a new thread.
+pub fn bg<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Bg<T> {
+    let (tx, rx) = mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    Bg { rx, handle: Some(handle) }
+}
+
+impl<T> Bg<T> {
+    /// Whether the call has returned.
+    pub fn finished(&self) -> bool {
+        self.handle.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// The call's result; panics if it does not return within [`LONG`] (the thread is then
+    /// left behind) and passes on a panic of the thread.
+    pub fn join(mut self) -> T {
+        match self.rx.recv_timeout(LONG) {
+            Ok(v) => {
+                self.handle.take().expect("joined once").join().expect("thread");
+                v
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => match self.handle.take().expect("joined once").join() {
+                Err(panic) => std::panic::resume_unwind(panic),
+                Ok(()) => unreachable!("the thread sends before it ends"),
+            },
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("a blocking call did not return within {LONG:?}"),
+        }
+    }
+}
+
+/// Poll `cond` until it holds or [`LONG`] passes.
+pub fn wait_until(mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + LONG;
+    while !cond() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    true
+}
+
+/// Delays for tests that wake a blocked call from another thread: if the wake came before the
+/// call blocked (the call then fails the way a call on a dead socket fails), the test retries
+/// with the next, longer delay.
+pub const WAKE_DELAYS: [Duration; 4] =
+    [Duration::from_millis(30), Duration::from_millis(150), Duration::from_millis(600), Duration::from_millis(2000)];

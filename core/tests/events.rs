@@ -1,0 +1,285 @@
+//! SPEC section 8: network events and their signalling.
+
+mod common;
+
+use common::*;
+use wspsan_core::consts::{
+    FD_ACCEPT, FD_ACCEPT_BIT, FD_ALL_EVENTS, FD_CLOSE, FD_CLOSE_BIT, FD_CONNECT, FD_CONNECT_BIT, FD_MAX_EVENTS,
+    FD_READ, FD_WRITE,
+};
+use wspsan_core::{ConnectParams, Decision, Descriptor, NetworkEvents, Provider, SockOpt, WsaError};
+
+// SPEC E1, E6
+#[test]
+fn event_select_records_the_mask_and_makes_the_socket_non_blocking() {
+    let p = Provider::new();
+    let s = p.socket().unwrap();
+    assert_eq!(p.is_nonblocking(s), Ok(false));
+    let sig = CountingSignal::new();
+    p.event_select(s, Some(sig.handle()), FD_CONNECT | FD_CLOSE).unwrap();
+    assert_eq!(p.is_nonblocking(s), Ok(true));
+    assert_eq!(sig.sets(), 0, "nothing recorded, nothing signalled");
+    assert_eq!(p.set_nonblocking(s, false), Err(WsaError::Inval));
+    assert_eq!(p.set_nonblocking(s, true), Ok(()));
+    // bits outside the ten FD_* events
+    assert_eq!(p.event_select(s, Some(sig.handle()), 1 << FD_MAX_EVENTS), Err(WsaError::Inval));
+    assert_eq!(p.event_select(s, Some(sig.handle()), FD_ALL_EVENTS), Ok(()));
+    assert_eq!(p.event_select(Descriptor::from_raw(4), None, FD_READ), Err(WsaError::NotSock));
+    // a mask of 0 cancels the selection; the socket stays non-blocking until FIONBIO clears it
+    p.event_select(s, None, 0).unwrap();
+    assert_eq!(p.is_nonblocking(s), Ok(true));
+    assert_eq!(p.set_nonblocking(s, false), Ok(()));
+    assert_eq!(p.is_nonblocking(s), Ok(false));
+}
+
+// SPEC E1, E5
+#[test]
+fn selecting_an_event_already_recorded_signals_at_once_and_keeps_it() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 3);
+    let c = queued_connect(&p, addr); // FIONBIO only, no selection
+    p.accept(l, None).unwrap();
+    // FD_CONNECT is recorded but not selected: remembered
+    let sig = CountingSignal::new();
+    p.event_select(c, Some(sig.handle()), FD_READ | FD_WRITE).unwrap();
+    assert_eq!(sig.sets(), 0, "not in the new mask");
+    p.event_select(c, Some(sig.handle()), FD_CONNECT | FD_CLOSE).unwrap();
+    assert_eq!(sig.sets(), 1, "already recorded: signalled at once");
+    // selecting again does not clear the record
+    p.event_select(c, Some(sig.handle()), FD_CONNECT).unwrap();
+    assert_eq!(sig.sets(), 2);
+    let ev = p.enum_network_events(c, None).unwrap();
+    assert_eq!(ev.events, FD_CONNECT, "reported once selected");
+    assert_eq!(ev.error(FD_CONNECT_BIT), Some(0));
+    assert_eq!(p.enum_network_events(c, None).unwrap(), NetworkEvents::default(), "nothing twice");
+}
+
+// SPEC E1
+#[test]
+fn selecting_fd_accept_with_requests_queued_records_and_signals_at_once() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 3);
+    let c = queued_connect(&p, addr); // arrived before the selection
+    let sig = CountingSignal::new();
+    p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
+    assert_eq!(sig.sets(), 1, "the connect that arrived before the selection is not missed");
+    let ev = p.enum_network_events(l, Some(&sig.handle())).unwrap();
+    assert_eq!(ev.events, FD_ACCEPT);
+    assert_eq!(ev.error(FD_ACCEPT_BIT), Some(0));
+    assert_eq!(p.accept(l, None).unwrap().peer, p.sock_name(c).unwrap());
+    // an empty queue: nothing at selection time
+    let (l2, _) = listener(&p, 3);
+    let sig2 = CountingSignal::new();
+    p.event_select(l2, Some(sig2.handle()), FD_ACCEPT).unwrap();
+    assert_eq!(sig2.sets(), 0);
+    assert_eq!(p.enum_network_events(l2, None).unwrap().events, 0);
+}
+
+// SPEC E2, E3
+#[test]
+fn fd_accept_is_level_triggered_and_rearmed_by_accept() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 5);
+    let sig = CountingSignal::new();
+    let h = sig.handle();
+    p.event_select(l, Some(h.clone()), FD_ACCEPT).unwrap();
+    let c: Vec<_> = (0..3).map(|_| queued_connect(&p, addr)).collect();
+    assert_eq!(sig.sets(), 1, "recorded once, signalled once");
+    assert_eq!(p.enum_network_events(l, Some(&h)).unwrap().events, FD_ACCEPT);
+    assert_eq!(sig.resets(), 1);
+    // accept with requests left: reset (E3), then recorded and signalled again (E2)
+    assert_eq!(p.accept(l, None).unwrap().peer, p.sock_name(c[0]).unwrap());
+    assert_eq!((sig.sets(), sig.resets()), (2, 2));
+    assert_eq!(p.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
+    p.accept(l, None).unwrap();
+    assert_eq!((sig.sets(), sig.resets()), (3, 3));
+    // the last one: reset and nothing left to signal or report
+    p.accept(l, None).unwrap();
+    assert_eq!((sig.sets(), sig.resets()), (3, 4));
+    assert_eq!(p.enum_network_events(l, None).unwrap().events, 0);
+    // an empty non-blocking accept re-enables but records nothing
+    assert_eq!(p.accept(l, None).unwrap_err().error, WsaError::WouldBlock);
+    assert_eq!(p.enum_network_events(l, None).unwrap().events, 0);
+    let _d = queued_connect(&p, addr);
+    assert_eq!(sig.sets(), 4);
+    assert_eq!(p.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
+}
+
+// SPEC E2, E3
+#[test]
+fn a_failing_accept_rearms_fd_accept_but_does_not_reset_the_event() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 5);
+    let sig = CountingSignal::new();
+    p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
+    let _c = queued_connect(&p, addr);
+    let _d = queued_connect(&p, addr);
+    p.enum_network_events(l, None).unwrap();
+    assert_eq!((sig.sets(), sig.resets()), (1, 0));
+    assert_eq!(accept_with_decision(&p, l, Decision::Reject).unwrap_err().error, WsaError::ConnRefused);
+    assert_eq!(sig.resets(), 0, "only a successful accept resets the event (E3)");
+    assert_eq!(sig.sets(), 2, "a request is still queued: signalled again (E2)");
+    assert_eq!(p.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
+    // a failure before examining (no descriptor) re-enables too
+    p.device().set_descriptor_limit(Some(p.device().stats().open_sockets as usize));
+    assert_eq!(p.accept(l, None).unwrap_err().error, WsaError::MFile);
+    assert_eq!(sig.sets(), 3);
+    assert_eq!(p.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
+    p.device().set_descriptor_limit(None);
+    p.accept(l, None).unwrap();
+    assert_eq!((sig.sets(), sig.resets()), (3, 1));
+}
+
+// SPEC E2, A9
+#[test]
+fn a_deferring_accept_does_not_rearm_fd_accept() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 5);
+    let sig = CountingSignal::new();
+    p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
+    let c = queued_connect(&p, addr);
+    assert_eq!(p.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
+    assert_eq!(accept_with_decision(&p, l, Decision::Defer).unwrap_err().error, WsaError::TryAgain);
+    assert_eq!((sig.sets(), sig.resets()), (1, 0));
+    assert_eq!(p.enum_network_events(l, None).unwrap().events, 0, "not re-recorded after WSATRY_AGAIN");
+    // not even by a new request, until the next accept
+    let d = queued_connect(&p, addr);
+    assert_eq!(sig.sets(), 1);
+    assert_eq!(p.enum_network_events(l, None).unwrap().events, 0);
+    // nor by selecting again
+    p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
+    assert_eq!(sig.sets(), 1);
+    // the next accept (not deferring) re-enables it
+    assert_eq!(p.accept(l, None).unwrap().peer, p.sock_name(c).unwrap());
+    assert_eq!(sig.sets(), 2, "d is still queued");
+    assert_eq!(p.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
+    assert_eq!(p.accept(l, None).unwrap().peer, p.sock_name(d).unwrap());
+}
+
+// SPEC E3
+#[test]
+fn a_successful_accept_resets_the_event_before_returning() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 5);
+    let sig = CountingSignal::new();
+    p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
+    let _c = queued_connect(&p, addr);
+    assert_eq!((sig.sets(), sig.resets()), (1, 0));
+    p.accept(l, None).unwrap();
+    assert_eq!((sig.sets(), sig.resets()), (1, 1));
+    // a condition that accepts: same
+    let _d = queued_connect(&p, addr);
+    accept_with_decision(&p, l, Decision::Accept).unwrap();
+    assert_eq!((sig.sets(), sig.resets()), (2, 2));
+    // without a selection there is nothing to reset
+    let (l2, a2) = listener(&p, 5);
+    p.set_nonblocking(l2, true).unwrap();
+    let _e = queued_connect(&p, a2);
+    p.accept(l2, None).unwrap();
+    assert_eq!(sig.resets(), 2);
+}
+
+// SPEC E4
+#[test]
+fn enum_network_events_takes_and_clears_atomically() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 5);
+    let c = nb_connector(&p);
+    let sig = CountingSignal::new();
+    let h = sig.handle();
+    p.event_select(c, Some(h.clone()), FD_CONNECT | FD_CLOSE).unwrap();
+    assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    let a = p.accept(l, None).unwrap();
+    p.close(a.socket).unwrap();
+    assert_eq!(sig.sets(), 2);
+    // without an event object: nothing is reset
+    let ev = p.enum_network_events(c, None).unwrap();
+    assert_eq!(sig.resets(), 0);
+    assert_eq!(ev.events, FD_CONNECT | FD_CLOSE);
+    assert_eq!(ev.error(FD_CONNECT_BIT), Some(0));
+    assert_eq!(ev.error(FD_CLOSE_BIT), Some(0));
+    assert_eq!(ev.error(FD_ACCEPT_BIT), None, "not reported");
+    assert_eq!(ev.error_codes, [0; FD_MAX_EVENTS], "codes only for the reported bits");
+    assert!(ev.contains(FD_CLOSE));
+    assert!(!ev.contains(FD_ACCEPT));
+    // nothing twice; the event object is reset when given
+    let again = p.enum_network_events(c, Some(&h)).unwrap();
+    assert_eq!(again, NetworkEvents::default());
+    assert_eq!(sig.resets(), 1);
+    assert_eq!(p.enum_network_events(Descriptor::from_raw(4), None), Err(WsaError::NotSock));
+}
+
+// SPEC E4, E2
+#[test]
+fn an_error_code_is_written_only_for_its_bit() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 5);
+    let c = queued_connect(&p, addr);
+    accept_with_decision(&p, l, Decision::Reject).unwrap_err();
+    let ev = p.enum_network_events(c, None).unwrap();
+    assert_eq!(ev.events, FD_CONNECT);
+    let mut want = [0; FD_MAX_EVENTS];
+    want[FD_CONNECT_BIT] = WsaError::ConnRefused.code();
+    assert_eq!(ev.error_codes, want);
+}
+
+// SPEC E5
+#[test]
+fn fd_connect_is_recorded_once_per_attempt_and_remembered_until_selected() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 5);
+    let c = queued_connect(&p, addr);
+    accept_with_decision(&p, l, Decision::Reject).unwrap_err();
+    // not selected yet: remembered
+    let sig = CountingSignal::new();
+    p.event_select(c, Some(sig.handle()), FD_CONNECT).unwrap();
+    assert_eq!(sig.sets(), 1);
+    let ev = p.enum_network_events(c, None).unwrap();
+    assert_eq!(ev.error(FD_CONNECT_BIT), Some(WsaError::ConnRefused.code()));
+    // the next attempt records its own result, once
+    assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    assert_eq!(sig.sets(), 1, "nothing before the answer");
+    p.accept(l, None).unwrap();
+    assert_eq!(sig.sets(), 2);
+    let ev = p.enum_network_events(c, None).unwrap();
+    assert_eq!(ev.error(FD_CONNECT_BIT), Some(0));
+    assert_eq!(p.enum_network_events(c, None).unwrap().events, 0);
+}
+
+// SPEC E5, C6
+#[test]
+fn fd_connect_of_a_new_attempt_replaces_an_unreported_older_one() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 5);
+    let c = queued_connect(&p, addr);
+    accept_with_decision(&p, l, Decision::Reject).unwrap_err();
+    // the refusal is recorded but never enumerated; the socket connects again and is accepted
+    assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    p.accept(l, None).unwrap();
+    assert_eq!(p.peer_name(c), Ok(addr));
+    assert_eq!(p.get_option(c, SockOpt::Error), Ok(0));
+    let ev = p.enum_network_events(c, None).unwrap();
+    assert_eq!(
+        ev.error(FD_CONNECT_BIT),
+        Some(0),
+        "the connected socket must not report the previous attempt's WSAECONNREFUSED"
+    );
+}
+
+// SPEC E6
+#[test]
+fn fionbio_sets_and_clears_non_blocking_mode() {
+    let p = Provider::new();
+    let (l, _) = listener(&p, 5);
+    p.set_nonblocking(l, true).unwrap();
+    assert_eq!(p.is_nonblocking(l), Ok(true));
+    assert_eq!(p.accept(l, None).unwrap_err().error, WsaError::WouldBlock);
+    p.set_nonblocking(l, false).unwrap();
+    assert_eq!(p.is_nonblocking(l), Ok(false));
+    // clearing it while a selection is active
+    let sig = CountingSignal::new();
+    p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
+    assert_eq!(p.set_nonblocking(l, false), Err(WsaError::Inval));
+    assert_eq!(p.is_nonblocking(l), Ok(true));
+    assert_eq!(p.set_nonblocking(Descriptor::from_raw(4), true), Err(WsaError::NotSock));
+}

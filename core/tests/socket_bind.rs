@@ -1,0 +1,200 @@
+//! SPEC section 4: socket and bind.
+
+mod common;
+
+use common::*;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use wspsan_core::consts::{AF_INET, EPHEMERAL_FIRST, EPHEMERAL_LAST, IPPROTO_TCP, SOCK_STREAM};
+use wspsan_core::{ConditionRequest, ConnectParams, Decision, Descriptor, Limits, Provider, WsaError};
+
+const NIC2: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+
+// SPEC S1
+#[test]
+fn socket_checks_family_type_and_protocol() {
+    let p = Provider::new();
+    assert_eq!(p.socket_with(23, SOCK_STREAM, 0), Err(WsaError::AfNoSupport)); // AF_INET6
+    assert_eq!(p.socket_with(0, SOCK_STREAM, 0), Err(WsaError::AfNoSupport));
+    assert_eq!(p.socket_with(AF_INET, 2, 0), Err(WsaError::SocktNoSupport)); // SOCK_DGRAM
+    assert_eq!(p.socket_with(AF_INET, 0, 0), Err(WsaError::SocktNoSupport));
+    assert_eq!(p.socket_with(AF_INET, SOCK_STREAM, 17), Err(WsaError::ProtoNoSupport)); // IPPROTO_UDP
+    assert_eq!(p.socket_with(AF_INET, SOCK_STREAM, -1), Err(WsaError::ProtoNoSupport));
+    // the family is checked first, then the type
+    assert_eq!(p.socket_with(23, 2, 17), Err(WsaError::AfNoSupport));
+    assert_eq!(p.socket_with(AF_INET, 2, 17), Err(WsaError::SocktNoSupport));
+    let a = p.socket_with(AF_INET, SOCK_STREAM, 0).unwrap();
+    let b = p.socket_with(AF_INET, SOCK_STREAM, IPPROTO_TCP).unwrap();
+    assert_ne!(a, b);
+    assert_eq!(p.device().stats().open_sockets, 2, "failed calls open nothing");
+}
+
+// SPEC S1
+#[test]
+fn sockets_start_blocking_and_unbound_with_valid_descriptors() {
+    let p = Provider::new();
+    let s = p.socket().unwrap();
+    assert_eq!(p.is_nonblocking(s), Ok(false));
+    assert_eq!(p.sock_name(s), Err(WsaError::Inval));
+    assert_ne!(s.raw(), 0);
+    assert_ne!(s.raw(), u64::MAX, "never INVALID_SOCKET");
+    assert_ne!(s.raw(), u64::from(u32::MAX));
+}
+
+// SPEC S1
+#[test]
+fn socket_at_the_descriptor_limit_gives_wsaemfile() {
+    let p = Provider::new();
+    p.device().set_limits(Limits { max_descriptors: 1, ..Limits::default() });
+    let s = p.socket().unwrap();
+    assert_eq!(p.socket(), Err(WsaError::MFile));
+    assert_eq!(p.socket_with(AF_INET, SOCK_STREAM, IPPROTO_TCP), Err(WsaError::MFile));
+    p.close(s).unwrap();
+    p.socket().unwrap();
+}
+
+// SPEC B1
+#[test]
+fn bind_to_an_address_that_is_not_a_nic_gives_wsaeaddrnotavail() {
+    let p = Provider::new();
+    let s = p.socket().unwrap();
+    assert_eq!(p.bind(s, SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 2), 5000)), Err(WsaError::AddrNotAvail));
+    assert_eq!(p.bind(s, SocketAddrV4::new(NIC2, 5000)), Err(WsaError::AddrNotAvail));
+    assert_eq!(p.sock_name(s), Err(WsaError::Inval), "still unbound");
+    p.bind(s, lo(5000)).unwrap();
+    assert_eq!(p.sock_name(s), Ok(lo(5000)));
+}
+
+// SPEC B1
+#[test]
+fn bind_twice_gives_wsaeinval() {
+    let p = Provider::new();
+    let s = p.socket().unwrap();
+    p.bind(s, lo(5001)).unwrap();
+    assert_eq!(p.bind(s, lo(5002)), Err(WsaError::Inval));
+    assert_eq!(p.bind(s, lo(5001)), Err(WsaError::Inval));
+    assert_eq!(p.sock_name(s), Ok(lo(5001)));
+    // a listening or connecting socket is bound too
+    p.listen(s, 1).unwrap();
+    assert_eq!(p.bind(s, lo(5003)), Err(WsaError::Inval));
+    let c = queued_connect(&p, lo(5001));
+    assert_eq!(p.bind(c, lo(5004)), Err(WsaError::Inval));
+}
+
+// SPEC B1
+#[test]
+fn bind_conflicts_give_wsaeaddrinuse() {
+    let p = two_nic_provider();
+    let a = p.socket().unwrap();
+    let b = p.socket().unwrap();
+    p.bind(a, lo(6000)).unwrap();
+    assert_eq!(p.bind(b, lo(6000)), Err(WsaError::AddrInUse));
+    // wildcard on the same port conflicts with every NIC...
+    assert_eq!(p.bind(b, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 6000)), Err(WsaError::AddrInUse));
+    // ...another NIC on the same port does not
+    p.bind(b, SocketAddrV4::new(NIC2, 6000)).unwrap();
+
+    // and the reverse: a wildcard binding blocks every NIC on its port
+    let w = p.socket().unwrap();
+    p.bind(w, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 6001)).unwrap();
+    let x = p.socket().unwrap();
+    assert_eq!(p.bind(x, lo(6001)), Err(WsaError::AddrInUse));
+    assert_eq!(p.bind(x, SocketAddrV4::new(NIC2, 6001)), Err(WsaError::AddrInUse));
+    assert_eq!(p.bind(x, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 6001)), Err(WsaError::AddrInUse));
+    // the failed binds left x unbound
+    p.bind(x, lo(6002)).unwrap();
+
+    // closing frees the port at once
+    p.close(a).unwrap();
+    let y = p.socket().unwrap();
+    p.bind(y, lo(6000)).unwrap();
+}
+
+// SPEC B1
+#[test]
+fn port_zero_takes_a_free_ephemeral_port() {
+    let p = two_nic_provider();
+    let mut seen = std::collections::HashSet::new();
+    for ip in [Ipv4Addr::LOCALHOST, NIC2, Ipv4Addr::UNSPECIFIED] {
+        for _ in 0..20 {
+            let s = p.socket().unwrap();
+            p.bind(s, SocketAddrV4::new(ip, 0)).unwrap();
+            let a = p.sock_name(s).unwrap();
+            assert_eq!(*a.ip(), ip);
+            assert!((EPHEMERAL_FIRST..=EPHEMERAL_LAST).contains(&a.port()), "{a}");
+            assert!(seen.insert(a), "{a} handed out twice");
+        }
+    }
+    // an ephemeral port is never one taken on the same NIC (or by a wildcard)
+    let fixed = p.socket().unwrap();
+    p.bind(fixed, lo(EPHEMERAL_FIRST + 1000)).unwrap();
+    for _ in 0..50 {
+        let s = p.socket().unwrap();
+        p.bind(s, lo(0)).unwrap();
+        assert_ne!(p.sock_name(s).unwrap().port(), EPHEMERAL_FIRST + 1000);
+    }
+}
+
+// SPEC B2
+#[test]
+fn wildcard_listener_gets_requests_for_every_nic() {
+    let p = two_nic_provider();
+    let l = listener_at(&p, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7000), 5);
+    assert_eq!(p.sock_name(l), Ok(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7000)));
+    for nic in [Ipv4Addr::LOCALHOST, NIC2] {
+        let target = SocketAddrV4::new(nic, 7000);
+        let c = queued_connect(&p, target);
+        let mut callee = None;
+        let a = p
+            .accept(
+                l,
+                Some(&mut |r: &mut ConditionRequest<'_>| {
+                    callee = Some(r.callee_address());
+                    Decision::Accept
+                }),
+            )
+            .unwrap();
+        assert_eq!(callee, Some(target), "the condition sees the NIC the request was addressed to");
+        assert_eq!(p.sock_name(a.socket), Ok(target), "accepted socket's local address is that NIC");
+        assert_eq!(p.peer_name(c), Ok(target));
+        assert_eq!(*p.sock_name(c).unwrap().ip(), nic);
+    }
+}
+
+// SPEC B2
+#[test]
+fn a_specific_nic_listener_does_not_get_requests_for_another_nic() {
+    let p = two_nic_provider();
+    let (l, addr) = listener(&p, 5);
+    let c = nb_connector(&p);
+    let other = SocketAddrV4::new(NIC2, addr.port());
+    assert_eq!(p.connect(c, other, ConnectParams::default()), Err(WsaError::ConnRefused));
+    assert_eq!(p.listener_stats(l).unwrap().queued, 0);
+}
+
+// SPEC B2
+#[test]
+fn wildcard_binds_can_be_switched_off() {
+    let p = Provider::new();
+    let d = p.device();
+    d.set_wildcard_bind(false);
+    assert!(!d.wildcard_bind());
+    let s = p.socket().unwrap();
+    assert_eq!(p.bind(s, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7100)), Err(WsaError::AddrNotAvail));
+    assert_eq!(p.bind(s, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)), Err(WsaError::AddrNotAvail));
+    d.set_wildcard_bind(true);
+    p.bind(s, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7100)).unwrap();
+}
+
+// SPEC B1, K1
+#[test]
+fn bind_on_an_unknown_descriptor_gives_wsaenotsock() {
+    let p = Provider::new();
+    assert_eq!(p.bind(Descriptor::from_raw(0), lo(1)), Err(WsaError::NotSock));
+    assert_eq!(p.bind(Descriptor::from_raw(12345), lo(1)), Err(WsaError::NotSock));
+    let s = p.socket().unwrap();
+    p.close(s).unwrap();
+    assert_eq!(p.bind(s, lo(1)), Err(WsaError::NotSock));
+    // the port was not taken by the failed call
+    let t = p.socket().unwrap();
+    p.bind(t, lo(1)).unwrap();
+}

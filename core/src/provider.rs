@@ -7,6 +7,7 @@ use crate::error::{Result, WsaError};
 use crate::events::{EventHandle, NetworkEvents};
 use crate::socket::{
     Answer, Descriptor, Inherited, ListenQueue, PendingRequest, Qos, SocketCell, SocketInner, State, answer,
+    answer_then,
 };
 use crate::stats::ListenerStats;
 use crate::table::Table;
@@ -186,23 +187,24 @@ impl std::fmt::Debug for Provider {
 
 /// Marks the current thread as running a condition function (SPEC A14).
 mod reentry {
-    use std::cell::Cell;
-    thread_local!(static DEPTH: Cell<u32> = const { Cell::new(0) });
+    use std::cell::RefCell;
+    // The providers whose condition functions are running on this thread, innermost last.
+    thread_local!(static RUNNING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) });
 
-    pub(crate) fn active() -> bool {
-        DEPTH.with(|d| d.get() > 0)
+    pub(crate) fn active(provider: usize) -> bool {
+        RUNNING.with(|r| r.borrow().contains(&provider))
     }
 
     pub(crate) struct Guard;
     impl Guard {
-        pub(crate) fn enter() -> Guard {
-            DEPTH.with(|d| d.set(d.get() + 1));
+        pub(crate) fn enter(provider: usize) -> Guard {
+            RUNNING.with(|r| r.borrow_mut().push(provider));
             Guard
         }
     }
     impl Drop for Guard {
         fn drop(&mut self) {
-            DEPTH.with(|d| d.set(d.get() - 1));
+            RUNNING.with(|r| r.borrow_mut().pop());
         }
     }
 }
@@ -238,9 +240,15 @@ enum Settle {
 }
 
 impl Shared {
-    /// Every WSP call starts here: A14 re-entry from a condition function, then D2 device down.
+    /// This provider's identity for the A14 re-entry check (other providers stay callable).
+    fn id(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
+    /// Every WSP call starts here: A14 re-entry from one of this provider's condition
+    /// functions, then D2 device down.
     fn enter(&self) -> Result<()> {
-        if reentry::active() {
+        if reentry::active(self.id()) {
             return Err(WsaError::InProgress);
         }
         self.device.check_up()
@@ -339,9 +347,10 @@ impl Shared {
 
     /// A non-blocking connect's deadline passed (D2): withdraw it with `WSAETIMEDOUT`.
     pub(crate) fn time_out(&self, cell: &SocketCell, attempt: u64) {
-        if answer(cell, attempt, Answer::Failed(WsaError::TimedOut)) {
+        // D3 before E5: the count is up to date when FD_CONNECT wakes anyone.
+        answer_then(cell, attempt, Answer::Failed(WsaError::TimedOut), || {
             self.device.timed_out.fetch_add(1, Ordering::Relaxed);
-        }
+        });
     }
 }
 
@@ -665,7 +674,7 @@ impl Provider {
                     group: 0,
                 };
                 let run = {
-                    let _guard = reentry::Guard::enter();
+                    let _guard = reentry::Guard::enter(sh.id());
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut creq)))
                 };
                 let (len, group) = (creq.callee_len, creq.group);

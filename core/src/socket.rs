@@ -297,6 +297,11 @@ pub(crate) enum Answer {
 /// Deliver the listener's answer to the connector (SPEC C1). Returns false when the attempt
 /// was already withdrawn (A12), in which case nothing changed.
 pub(crate) fn answer(connector: &SocketCell, attempt: u64, answer: Answer) -> bool {
+    answer_then(connector, attempt, answer, || {})
+}
+
+/// [`answer`], running `then` once the answer is in place and before anyone is woken.
+pub(crate) fn answer_then(connector: &SocketCell, attempt: u64, answer: Answer, then: impl FnOnce()) -> bool {
     let signal: Option<EventHandle>;
     let sleepers;
     {
@@ -330,6 +335,7 @@ pub(crate) fn answer(connector: &SocketCell, attempt: u64, answer: Answer) -> bo
         };
         sleepers = connector.changed(&g);
     }
+    then();
     connector.notify(sleepers);
     if let Some(h) = signal {
         h.set();

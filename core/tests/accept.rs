@@ -543,6 +543,39 @@ fn calling_the_provider_inside_the_condition_gives_wsaeinprogress() {
     p.close(a.socket).unwrap();
 }
 
+// SPEC A14 (decided: the rule is per provider; independent providers never see each other)
+#[test]
+fn another_provider_stays_callable_inside_the_condition() {
+    let p = Provider::new();
+    let q = Provider::new();
+    let (l, addr) = listener(&p, 3);
+    let (ql, qaddr) = listener(&q, 3);
+    let _c = queued_connect(&p, addr);
+    let mut inner = None;
+    p.accept(
+        l,
+        Some(&mut |_: &mut ConditionRequest<'_>| {
+            // q works normally here; inside q's own condition both are refused (p's condition
+            // is still running further up this thread).
+            let qc = queued_connect(&q, qaddr);
+            let r = q.accept(
+                ql,
+                Some(&mut |_: &mut ConditionRequest<'_>| {
+                    assert_eq!(p.socket(), Err(WsaError::InProgress), "p's condition is still running");
+                    assert_eq!(q.socket(), Err(WsaError::InProgress));
+                    Decision::Accept
+                }),
+            );
+            inner = Some((r.map(|a| a.socket), qc));
+            Decision::Accept
+        }),
+    )
+    .unwrap();
+    let (accepted, qc) = inner.unwrap();
+    let accepted = accepted.expect("q accepted inside p's condition");
+    assert_eq!(q.peer_name(accepted), q.sock_name(qc));
+}
+
 // SPEC A15
 #[test]
 fn socket_and_peer_names_of_both_ends() {

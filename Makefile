@@ -125,11 +125,46 @@ install: check-tools
 
 # ---------------------------------------------------------------------------------------------
 # Python (python/, tests/python/, examples/python/)
-py-test:
-	@echo "(Python tests: not yet)"
+# .venv holds the pinned tools; the stamps make re-runs cheap: the tools are reinstalled only
+# when a pinned version changes, the module rebuilt only when a Rust source or manifest changes
+# (python/wspsan is installed editable, so its Python files are used in place).
+PYTEST_TIMEOUT_VERSION := 2.4.0
+PY_TOOLS_STAMP := $(VENV)/.tools-maturin$(MATURIN_VERSION)-pytest$(PYTEST_VERSION)-timeout$(PYTEST_TIMEOUT_VERSION)-mypy$(MYPY_VERSION)
+PY_MODULE_STAMP := $(VENV)/.wspsan-built
+PY_MODULE_INPUTS := Cargo.toml Cargo.lock $(wildcard core/Cargo.toml capi/Cargo.toml python/Cargo.toml \
+                    python/pyproject.toml core/src/*.rs capi/src/*.rs python/src/*.rs)
 
-demo-py:
-	@echo "(Python demo: not yet)"
+$(VPY):
+	$(PYTHON) -m venv $(VENV)
+
+$(PY_TOOLS_STAMP): | $(VPY)
+	$(VPY) -m pip install --disable-pip-version-check --quiet \
+	    maturin==$(MATURIN_VERSION) pytest==$(PYTEST_VERSION) \
+	    pytest-timeout==$(PYTEST_TIMEOUT_VERSION) mypy==$(MYPY_VERSION)
+	rm -f $(VENV)/.tools-*
+	touch $@
+
+venv: check-tools $(PY_TOOLS_STAMP)
+
+# maturin develop installs into the virtualenv named by VIRTUAL_ENV (editable: python/wspsan
+# is used in place, the extension is copied next to it).
+$(PY_MODULE_STAMP): $(PY_TOOLS_STAMP) $(PY_MODULE_INPUTS)
+	cd python && VIRTUAL_ENV=$(abspath $(VENV)) $(abspath $(VENV))/bin/maturin develop --release --quiet
+	touch $@
+
+develop: venv $(PY_MODULE_STAMP)
+
+# pytest (strict: tests/python/pytest.ini), the stubs checked against the module (stubtest), and
+# the tests and demo type-checked against the stubs; mypy's caches stay inside .venv (stubtest
+# keeps its own in the working directory).
+py-test: export MYPY_CACHE_DIR := $(abspath $(VENV))/.mypy_cache
+py-test: develop
+	$(VPY) -m pytest tests/python
+	cd $(VENV) && bin/python -m mypy.stubtest wspsan
+	$(VPY) -m mypy --strict tests/python examples/python
+
+demo-py: develop
+	$(VPY) examples/python/demo.py
 
 # ---------------------------------------------------------------------------------------------
 # Benchmark (bench/, issue 6): cases 1 to 6 in Rust (release build), case 7 in Python from .venv.

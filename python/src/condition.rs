@@ -1,0 +1,291 @@
+//! Condition functions written in Python (SPEC A5 to A10, A14), and the QoS they see.
+
+use crate::address::{repr, to_tuple};
+use crate::wait::Raised;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes};
+use std::net::SocketAddrV4;
+use wspsan_core::{ConditionRequest as CoreRequest, Decision};
+
+/// One direction of a QoS request, as Windows' `FLOWSPEC`.
+#[pyclass(frozen, get_all, eq, module = "wspsan")]
+#[derive(Clone, PartialEq)]
+pub(crate) struct FlowSpec {
+    token_rate: u32,
+    token_bucket_size: u32,
+    peak_bandwidth: u32,
+    latency: u32,
+    delay_variation: u32,
+    service_type: u32,
+    max_sdu_size: u32,
+    minimum_policed_size: u32,
+}
+
+#[pymethods]
+impl FlowSpec {
+    #[new]
+    #[pyo3(signature = (*, token_rate=0, token_bucket_size=0, peak_bandwidth=0, latency=0, delay_variation=0,
+                        service_type=0, max_sdu_size=0, minimum_policed_size=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        token_rate: u32,
+        token_bucket_size: u32,
+        peak_bandwidth: u32,
+        latency: u32,
+        delay_variation: u32,
+        service_type: u32,
+        max_sdu_size: u32,
+        minimum_policed_size: u32,
+    ) -> FlowSpec {
+        FlowSpec {
+            token_rate,
+            token_bucket_size,
+            peak_bandwidth,
+            latency,
+            delay_variation,
+            service_type,
+            max_sdu_size,
+            minimum_policed_size,
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "wspsan.FlowSpec(token_rate={}, token_bucket_size={}, peak_bandwidth={}, latency={}, \
+             delay_variation={}, service_type={}, max_sdu_size={}, minimum_policed_size={})",
+            self.token_rate,
+            self.token_bucket_size,
+            self.peak_bandwidth,
+            self.latency,
+            self.delay_variation,
+            self.service_type,
+            self.max_sdu_size,
+            self.minimum_policed_size
+        )
+    }
+}
+
+impl From<&FlowSpec> for wspsan_core::FlowSpec {
+    fn from(f: &FlowSpec) -> Self {
+        wspsan_core::FlowSpec {
+            token_rate: f.token_rate,
+            token_bucket_size: f.token_bucket_size,
+            peak_bandwidth: f.peak_bandwidth,
+            latency: f.latency,
+            delay_variation: f.delay_variation,
+            service_type: f.service_type,
+            max_sdu_size: f.max_sdu_size,
+            minimum_policed_size: f.minimum_policed_size,
+        }
+    }
+}
+
+impl From<&wspsan_core::FlowSpec> for FlowSpec {
+    fn from(f: &wspsan_core::FlowSpec) -> Self {
+        FlowSpec {
+            token_rate: f.token_rate,
+            token_bucket_size: f.token_bucket_size,
+            peak_bandwidth: f.peak_bandwidth,
+            latency: f.latency,
+            delay_variation: f.delay_variation,
+            service_type: f.service_type,
+            max_sdu_size: f.max_sdu_size,
+            minimum_policed_size: f.minimum_policed_size,
+        }
+    }
+}
+
+/// The quality of service a connect asks for (`QOS`); the condition function sees it as
+/// `request.qos`.
+#[pyclass(frozen, eq, module = "wspsan")]
+#[derive(Clone, PartialEq)]
+pub(crate) struct Qos(pub(crate) wspsan_core::Qos);
+
+#[pymethods]
+impl Qos {
+    #[new]
+    #[pyo3(signature = (sending=None, receiving=None, provider_specific=b"".to_vec()))]
+    fn new(sending: Option<&FlowSpec>, receiving: Option<&FlowSpec>, provider_specific: Vec<u8>) -> Qos {
+        Qos(wspsan_core::Qos {
+            sending: sending.map(Into::into).unwrap_or_default(),
+            receiving: receiving.map(Into::into).unwrap_or_default(),
+            provider_specific,
+        })
+    }
+
+    #[getter]
+    fn sending(&self) -> FlowSpec {
+        (&self.0.sending).into()
+    }
+
+    #[getter]
+    fn receiving(&self) -> FlowSpec {
+        (&self.0.receiving).into()
+    }
+
+    #[getter]
+    fn provider_specific<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.0.provider_specific)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "wspsan.Qos(sending={}, receiving={}, provider_specific={})",
+            self.sending().__repr__(),
+            self.receiving().__repr__(),
+            self.provider_specific(py).repr()?,
+        ))
+    }
+}
+
+/// One pending request as the condition function sees it (SPEC A5). Set `callee_data` to send
+/// bytes back to the connector (cut to `callee_data_capacity`).
+#[pyclass(module = "wspsan")]
+pub(crate) struct ConditionRequest {
+    caller: SocketAddrV4,
+    callee: SocketAddrV4,
+    caller_data: Option<Py<PyBytes>>,
+    qos: Option<Py<Qos>>,
+    #[pyo3(get)]
+    callback_data: Py<PyAny>,
+    #[pyo3(get)]
+    callee_data_capacity: usize,
+    callee_data: Py<PyBytes>,
+    /// `*g`: holds 0; any other value makes the answer invalid (SPEC A10).
+    #[pyo3(get, set)]
+    group: u32,
+}
+
+#[pymethods]
+impl ConditionRequest {
+    /// The connector's `(host, port)` (`lpCallerId`).
+    #[getter]
+    fn caller_address(&self) -> (String, u16) {
+        to_tuple(self.caller)
+    }
+
+    /// The local `(host, port)` the request was addressed to (`lpCalleeId`).
+    #[getter]
+    fn callee_address(&self) -> (String, u16) {
+        to_tuple(self.callee)
+    }
+
+    /// The caller data, or None when the connector sent none.
+    #[getter]
+    fn caller_data(&self, py: Python<'_>) -> Option<Py<PyBytes>> {
+        self.caller_data.as_ref().map(|b| b.clone_ref(py))
+    }
+
+    /// The connector's QoS, or None.
+    #[getter]
+    fn qos(&self, py: Python<'_>) -> Option<Py<Qos>> {
+        self.qos.as_ref().map(|q| q.clone_ref(py))
+    }
+
+    /// The bytes that go back to the connector (empty unless set).
+    #[getter]
+    fn callee_data(&self, py: Python<'_>) -> Py<PyBytes> {
+        self.callee_data.clone_ref(py)
+    }
+
+    #[setter]
+    fn set_callee_data(&mut self, py: Python<'_>, data: Vec<u8>) {
+        self.callee_data = PyBytes::new(py, &data).unbind();
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let data = match &self.caller_data {
+            Some(b) => b.bind(py).repr()?.to_string(),
+            None => "None".into(),
+        };
+        Ok(format!(
+            "<wspsan.ConditionRequest caller_address={} callee_address={} caller_data={data}>",
+            repr(self.caller),
+            repr(self.callee)
+        ))
+    }
+}
+
+/// The answer a Python value stands for: an `int` (or `CF` member) is a `CF_*` value, anything
+/// else (including `bool`, a likely mistake) is an invalid answer (SPEC A10).
+pub(crate) fn decision(value: &Bound<'_, PyAny>) -> Decision {
+    if value.is_instance_of::<PyBool>() {
+        return Decision::Invalid(i32::from(value.is_truthy().unwrap_or(false)));
+    }
+    match value.extract::<i64>() {
+        Ok(v) => i32::try_from(v).map_or(Decision::Invalid(-1), Decision::from_raw),
+        Err(_) => Decision::Invalid(-1),
+    }
+}
+
+/// One request as the engine or the C ABI hands it to a condition function.
+pub(crate) struct Request<'a> {
+    pub(crate) caller: SocketAddrV4,
+    pub(crate) callee: SocketAddrV4,
+    pub(crate) caller_data: Option<&'a [u8]>,
+    pub(crate) qos: Option<wspsan_core::Qos>,
+    pub(crate) callee_data_capacity: usize,
+}
+
+/// What the Python condition answered, with the callee data and group it left in the request.
+pub(crate) struct Answer<'py> {
+    pub(crate) value: Bound<'py, PyAny>,
+    pub(crate) callee_data: Vec<u8>,
+    pub(crate) group: u32,
+}
+
+/// Call a Python condition with a `ConditionRequest` for `req`.
+pub(crate) fn call<'py>(
+    py: Python<'py>,
+    condition: &Py<PyAny>,
+    callback_data: Py<PyAny>,
+    req: Request<'_>,
+) -> PyResult<Answer<'py>> {
+    let request = Py::new(
+        py,
+        ConditionRequest {
+            caller: req.caller,
+            callee: req.callee,
+            caller_data: req.caller_data.map(|d| PyBytes::new(py, d).unbind()),
+            qos: req.qos.map(|q| Py::new(py, Qos(q))).transpose()?,
+            callback_data,
+            callee_data_capacity: req.callee_data_capacity,
+            callee_data: PyBytes::new(py, b"").unbind(),
+            group: 0,
+        },
+    )?;
+    let value = condition.bind(py).call1((request.clone_ref(py),))?;
+    let r = request.borrow(py);
+    Ok(Answer { value, callee_data: r.callee_data.as_bytes(py).to_vec(), group: r.group })
+}
+
+/// Run a Python condition callable for one request of the engine. Called with the GIL released:
+/// takes it for the call. A Python exception is kept in `raised` and the request abandoned
+/// (it stays at the head of the queue).
+pub(crate) fn run(
+    condition: &Py<PyAny>,
+    callback_data: &Py<PyAny>,
+    req: &mut CoreRequest<'_>,
+    raised: &Raised,
+) -> Decision {
+    Python::attach(|py| {
+        let view = Request {
+            caller: req.caller_address(),
+            callee: req.callee_address(),
+            caller_data: req.caller_data(),
+            qos: req.qos().cloned(),
+            callee_data_capacity: req.callee_data_capacity(),
+        };
+        match call(py, condition, callback_data.clone_ref(py), view) {
+            Ok(answer) => {
+                req.set_callee_data(&answer.callee_data);
+                *req.group_mut() = answer.group;
+                decision(&answer.value)
+            }
+            Err(e) => {
+                raised.store(e);
+                Decision::Abandon
+            }
+        }
+    })
+}

@@ -1,0 +1,126 @@
+//! `WSAError(OSError)` and one subclass per Winsock code, built at import from core's table of
+//! codes, so a code the engine knows always has its class.
+
+use pyo3::exceptions::{
+    PyBlockingIOError, PyConnectionAbortedError, PyConnectionRefusedError, PyConnectionResetError, PyInterruptedError,
+    PyOSError, PyTimeoutError,
+};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyTuple, PyType};
+use std::collections::HashMap;
+use std::net::SocketAddrV4;
+use wspsan_core::{AcceptError, WsaError};
+
+struct Classes {
+    base: Py<PyType>,
+    by_code: HashMap<i32, Py<PyType>>,
+}
+
+static CLASSES: PyOnceLock<Classes> = PyOnceLock::new();
+
+/// The builtin a code's class also derives from, so `except ConnectionRefusedError` works.
+fn builtin_base(py: Python<'_>, e: WsaError) -> Option<Bound<'_, PyType>> {
+    Some(match e {
+        WsaError::ConnRefused => py.get_type::<PyConnectionRefusedError>(),
+        WsaError::WouldBlock => py.get_type::<PyBlockingIOError>(),
+        WsaError::ConnReset => py.get_type::<PyConnectionResetError>(),
+        WsaError::ConnAborted => py.get_type::<PyConnectionAbortedError>(),
+        WsaError::TimedOut => py.get_type::<PyTimeoutError>(),
+        WsaError::Intr => py.get_type::<PyInterruptedError>(),
+        _ => return None,
+    })
+}
+
+/// The Python class name of a code: the core variant name plus `Error`
+/// (`WSAECONNREFUSED` -> `ConnRefusedError`).
+pub(crate) fn class_name(e: WsaError) -> String {
+    format!("{e:?}Error")
+}
+
+/// `WSAError.winerror`: the Winsock code, the same number as `errno`.
+#[pyfunction]
+fn winerror<'py>(exc: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    exc.getattr("errno")
+}
+
+fn new_class<'py>(
+    py: Python<'py>,
+    name: &str,
+    bases: Bound<'py, PyTuple>,
+    doc: &str,
+    extra: &[(&str, Bound<'py, PyAny>)],
+) -> PyResult<Bound<'py, PyType>> {
+    let ns = PyDict::new(py);
+    ns.set_item("__module__", "wspsan")?;
+    ns.set_item("__doc__", doc)?;
+    for (k, v) in extra {
+        ns.set_item(*k, v)?;
+    }
+    let class = py.get_type::<PyType>().call1((name, bases, ns))?;
+    Ok(class.cast_into::<PyType>()?)
+}
+
+/// Build the classes and add them to the module.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    let classes = CLASSES.get_or_try_init(py, || -> PyResult<Classes> {
+        let property = py.import("builtins")?.getattr("property")?.call1((wrap_pyfunction!(winerror, py)?,))?;
+        let base = new_class(
+            py,
+            "WSAError",
+            PyTuple::new(py, [py.get_type::<PyOSError>()])?,
+            "A Winsock error. `errno` and `winerror` hold the WSAE code, `strerror` its name and a \
+             sentence; `address` is the connector's address when a failed accept examined a request \
+             (SPEC A13), else None.",
+            &[("winerror", property), ("address", py.None().into_bound(py))],
+        )?;
+        let mut by_code = HashMap::new();
+        for &e in WsaError::ALL {
+            let mut bases = vec![base.clone()];
+            bases.extend(builtin_base(py, e));
+            let doc = format!("{} ({}): {}", e.name(), e.code(), e.message());
+            let class = new_class(py, &class_name(e), PyTuple::new(py, bases)?, &doc, &[])?;
+            by_code.insert(e.code(), class.unbind());
+        }
+        Ok(Classes { base: base.unbind(), by_code })
+    })?;
+    m.add("WSAError", classes.base.bind(py))?;
+    for &e in WsaError::ALL {
+        m.add(class_name(e).as_str(), classes.by_code[&e.code()].bind(py))?;
+    }
+    Ok(())
+}
+
+/// The exception for a Winsock error, with `address` set when an accept examined a request.
+pub(crate) fn to_pyerr(e: WsaError, address: Option<SocketAddrV4>) -> PyErr {
+    Python::attach(|py| {
+        let make = || -> PyResult<PyErr> {
+            let classes = CLASSES.get(py).expect("the module registers its exception classes at import");
+            let class = classes.by_code.get(&e.code()).unwrap_or(&classes.base).bind(py);
+            let exc = class.call1((e.code(), format!("{}: {}", e.name(), e.message())))?;
+            if let Some(a) = address {
+                exc.setattr("address", crate::address::to_tuple(a))?;
+            }
+            Ok(PyErr::from_value(exc))
+        };
+        make().unwrap_or_else(|err| err)
+    })
+}
+
+/// `?`-friendly conversion of engine results into Python exceptions.
+pub(crate) trait OrRaise<T> {
+    fn or_raise(self) -> PyResult<T>;
+}
+
+impl<T> OrRaise<T> for Result<T, WsaError> {
+    fn or_raise(self) -> PyResult<T> {
+        self.map_err(|e| to_pyerr(e, None))
+    }
+}
+
+impl<T> OrRaise<T> for Result<T, AcceptError> {
+    fn or_raise(self) -> PyResult<T> {
+        self.map_err(|e| to_pyerr(e.error, e.examined))
+    }
+}

@@ -1,0 +1,329 @@
+//! `wspsan.Provider` and its device: NICs, limits, fault switches, statistics (SPEC D1 to D3).
+
+use crate::address::{parse_ip, repr_list, timeout};
+use crate::errors::OrRaise;
+use crate::socket::Socket;
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use wspsan_core::{DeviceConfig, Limits as CoreLimits, consts};
+
+/// A field's text in a record's repr.
+trait FieldRepr {
+    fn field_repr(&self) -> String;
+}
+
+macro_rules! plain_repr {
+    ($($t:ty),*) => { $(impl FieldRepr for $t { fn field_repr(&self) -> String { self.to_string() } })* };
+}
+plain_repr!(u32, u64, usize, f64);
+
+impl FieldRepr for bool {
+    fn field_repr(&self) -> String {
+        if *self { "True" } else { "False" }.into()
+    }
+}
+
+impl<T: FieldRepr> FieldRepr for Option<T> {
+    fn field_repr(&self) -> String {
+        self.as_ref().map_or_else(|| "None".into(), FieldRepr::field_repr)
+    }
+}
+
+/// A small read-only record class with a repr, `==` and `as_dict()`.
+macro_rules! record {
+    ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident: $ty:ty,)* }) => {
+        $(#[$doc])*
+        #[pyclass(frozen, get_all, eq, module = "wspsan")]
+        #[derive(Clone, Debug, PartialEq)]
+        pub(crate) struct $name { $($(#[$fdoc])* pub(crate) $field: $ty,)* }
+
+        #[pymethods]
+        impl $name {
+            fn __repr__(&self) -> String {
+                let fields = [$(format!("{}={}", stringify!($field), self.$field.field_repr())),*];
+                format!("wspsan.{}({})", stringify!($name), fields.join(", "))
+            }
+
+            /// The fields as a dict.
+            fn as_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+                let d = PyDict::new(py);
+                $(d.set_item(stringify!($field), self.$field)?;)*
+                Ok(d)
+            }
+        }
+    };
+}
+
+record! {
+    /// Counters of one listening socket (SPEC D3).
+    ListenerStats {
+        queued: u64,
+        accepted: u64,
+        rejected: u64,
+        deferred: u64,
+        refused_full: u64,
+        reset: u64,
+        withdrawn: u64,
+        refused_by_close: u64,
+        queue_len: u64,
+        backlog: u64,
+    }
+}
+
+record! {
+    /// Device-wide counters (SPEC D3): every listener's counters summed (closed ones included;
+    /// `backlog` sums the live ones), plus what only the device sees.
+    DeviceStats {
+        queued: u64,
+        accepted: u64,
+        rejected: u64,
+        deferred: u64,
+        refused_full: u64,
+        reset: u64,
+        withdrawn: u64,
+        refused_by_close: u64,
+        queue_len: u64,
+        backlog: u64,
+        refused_no_listener: u64,
+        timed_out: u64,
+        open_sockets: u64,
+        pending: u64,
+    }
+}
+
+record! {
+    /// The limits of a device (SPEC D1). `connect_timeout` is in seconds, None for no timeout.
+    Limits {
+        max_descriptors: usize,
+        max_backlog: u32,
+        max_caller_data: usize,
+        max_callee_data: usize,
+        max_pending: usize,
+        connect_timeout: Option<f64>,
+    }
+}
+
+impl From<wspsan_core::ListenerStats> for ListenerStats {
+    fn from(s: wspsan_core::ListenerStats) -> Self {
+        ListenerStats {
+            queued: s.queued,
+            accepted: s.accepted,
+            rejected: s.rejected,
+            deferred: s.deferred,
+            refused_full: s.refused_full,
+            reset: s.reset,
+            withdrawn: s.withdrawn,
+            refused_by_close: s.refused_by_close,
+            queue_len: s.queue_len,
+            backlog: s.backlog,
+        }
+    }
+}
+
+impl From<wspsan_core::DeviceStats> for DeviceStats {
+    fn from(d: wspsan_core::DeviceStats) -> Self {
+        let s = d.listeners;
+        DeviceStats {
+            queued: s.queued,
+            accepted: s.accepted,
+            rejected: s.rejected,
+            deferred: s.deferred,
+            refused_full: s.refused_full,
+            reset: s.reset,
+            withdrawn: s.withdrawn,
+            refused_by_close: s.refused_by_close,
+            queue_len: s.queue_len,
+            backlog: s.backlog,
+            refused_no_listener: d.refused_no_listener,
+            timed_out: d.timed_out,
+            open_sockets: d.open_sockets,
+            pending: d.pending,
+        }
+    }
+}
+
+impl From<CoreLimits> for Limits {
+    fn from(l: CoreLimits) -> Self {
+        Limits {
+            max_descriptors: l.max_descriptors,
+            max_backlog: l.max_backlog,
+            max_caller_data: l.max_caller_data,
+            max_callee_data: l.max_callee_data,
+            max_pending: l.max_pending,
+            connect_timeout: l.connect_timeout.map(|d| d.as_secs_f64()),
+        }
+    }
+}
+
+/// Apply `name=value` limit changes (the keywords of `Provider()` and `Device.set_limits()`).
+fn change_limits(limits: &mut CoreLimits, changes: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+    for (key, value) in changes.into_iter().flat_map(|d| d.iter()) {
+        let key: String = key.extract()?;
+        match key.as_str() {
+            "max_descriptors" => limits.max_descriptors = value.extract()?,
+            "max_backlog" => limits.max_backlog = value.extract()?,
+            "max_caller_data" => limits.max_caller_data = value.extract()?,
+            "max_callee_data" => limits.max_callee_data = value.extract()?,
+            "max_pending" => limits.max_pending = value.extract()?,
+            "connect_timeout" => limits.connect_timeout = timeout(value.extract()?)?,
+            _ => return Err(PyTypeError::new_err(format!("unknown device limit {key:?}"))),
+        }
+    }
+    Ok(())
+}
+
+/// An independent provider: a descriptor table plus its own emulated SAN device. Providers
+/// never see each other's sockets.
+#[pyclass(frozen, module = "wspsan")]
+pub(crate) struct Provider(pub(crate) wspsan_core::Provider);
+
+#[pymethods]
+impl Provider {
+    #[new]
+    #[pyo3(signature = (nics=None, *, wildcard_bind=true, **limits))]
+    fn new(nics: Option<Vec<String>>, wildcard_bind: bool, limits: Option<&Bound<'_, PyDict>>) -> PyResult<Provider> {
+        let mut config = DeviceConfig { wildcard_bind, ..DeviceConfig::default() };
+        if let Some(nics) = nics {
+            config.nics = nics.iter().map(|n| parse_ip(n)).collect::<PyResult<_>>()?;
+        }
+        change_limits(&mut config.limits, limits)?;
+        Ok(Provider(wspsan_core::Provider::with_config(config)))
+    }
+
+    /// The provider's device.
+    #[getter]
+    fn device(&self) -> Device {
+        Device(self.0.device())
+    }
+
+    /// A new blocking socket (`WSPSocket`, SPEC S1).
+    #[pyo3(signature = (family=consts::AF_INET, r#type=consts::SOCK_STREAM, proto=0))]
+    fn socket(&self, family: i32, r#type: i32, proto: i32) -> PyResult<Socket> {
+        let fd = self.0.socket_with(family, r#type, proto).or_raise()?;
+        Ok(Socket::new(self.0.clone(), fd))
+    }
+
+    /// Device-wide statistics (SPEC D3).
+    fn stats(&self) -> DeviceStats {
+        self.0.device().stats().into()
+    }
+
+    fn __repr__(&self) -> String {
+        let d = self.0.device();
+        format!("<wspsan.Provider nics={} open_sockets={}>", repr_list(&d.nics()), d.stats().open_sockets)
+    }
+}
+
+/// A provider's emulated SAN device: NICs, limits and fault switches, all changeable at run
+/// time (SPEC D1, D2).
+#[pyclass(frozen, module = "wspsan")]
+pub(crate) struct Device(wspsan_core::Device);
+
+#[pymethods]
+impl Device {
+    /// The NIC addresses.
+    #[getter]
+    fn nics(&self) -> Vec<String> {
+        self.0.nics().iter().map(ToString::to_string).collect()
+    }
+
+    /// Add a NIC (an existing one or 0.0.0.0: WSAEINVAL).
+    fn add_nic(&self, address: &str) -> PyResult<()> {
+        self.0.add_nic(parse_ip(address)?).or_raise()
+    }
+
+    /// Remove a NIC (not a NIC: WSAEADDRNOTAVAIL). Sockets bound to it keep working.
+    fn remove_nic(&self, address: &str) -> PyResult<()> {
+        self.0.remove_nic(parse_ip(address)?).or_raise()
+    }
+
+    /// The current limits.
+    #[getter]
+    fn limits(&self) -> Limits {
+        self.0.limits().into()
+    }
+
+    /// Change some limits, by keyword (`max_backlog=8`, `connect_timeout=0.5`, ...).
+    #[pyo3(signature = (**changes))]
+    fn set_limits(&self, changes: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+        let mut limits = self.0.limits();
+        change_limits(&mut limits, changes)?;
+        self.0.set_limits(limits);
+        Ok(())
+    }
+
+    /// Fault switch: every call fails with WSAENETDOWN, blocked calls wake with it.
+    #[getter]
+    fn network_down(&self) -> bool {
+        self.0.faults().network_down
+    }
+
+    #[setter]
+    fn set_network_down(&self, on: bool) {
+        self.0.set_network_down(on);
+    }
+
+    /// Fault switch: socket and pending-request allocation fails with WSAENOBUFS.
+    #[getter]
+    fn buffer_exhaustion(&self) -> bool {
+        self.0.faults().buffer_exhaustion
+    }
+
+    #[setter]
+    fn set_buffer_exhaustion(&self, on: bool) {
+        self.0.set_buffer_exhaustion(on);
+    }
+
+    /// Fault switch: a lower descriptor limit (descriptor exhaustion), or None.
+    #[getter]
+    fn descriptor_limit(&self) -> Option<usize> {
+        self.0.faults().descriptor_limit
+    }
+
+    #[setter]
+    fn set_descriptor_limit(&self, limit: Option<usize>) {
+        self.0.set_descriptor_limit(limit);
+    }
+
+    /// Seconds after which an unanswered connect is withdrawn (WSAETIMEDOUT), or None.
+    #[getter]
+    fn connect_timeout(&self) -> Option<f64> {
+        self.0.limits().connect_timeout.map(|d| d.as_secs_f64())
+    }
+
+    #[setter]
+    fn set_connect_timeout(&self, seconds: Option<f64>) -> PyResult<()> {
+        self.0.set_connect_timeout(timeout(seconds)?);
+        Ok(())
+    }
+
+    /// Whether 0.0.0.0 binds to every NIC (SPEC B2); off: WSAEADDRNOTAVAIL.
+    #[getter]
+    fn wildcard_bind(&self) -> bool {
+        self.0.wildcard_bind()
+    }
+
+    #[setter]
+    fn set_wildcard_bind(&self, on: bool) {
+        self.0.set_wildcard_bind(on);
+    }
+
+    /// Device-wide statistics (SPEC D3).
+    fn stats(&self) -> DeviceStats {
+        self.0.stats().into()
+    }
+
+    fn __repr__(&self) -> String {
+        let f = self.0.faults();
+        format!(
+            "<wspsan.Device nics={} {} network_down={} buffer_exhaustion={} descriptor_limit={} wildcard_bind={}>",
+            repr_list(&self.0.nics()),
+            self.limits().__repr__(),
+            f.network_down.field_repr(),
+            f.buffer_exhaustion.field_repr(),
+            f.descriptor_limit.field_repr(),
+            self.0.wildcard_bind().field_repr(),
+        )
+    }
+}

@@ -1,0 +1,278 @@
+//! `wspsan.Socket`: one descriptor of a provider, with the `socket`-module look.
+
+use crate::address::{parse, repr, timeout, to_tuple};
+use crate::condition::{self, Qos};
+use crate::errors::OrRaise;
+use crate::event::Event;
+use crate::provider::ListenerStats;
+use crate::wait::{Blocked, blocking, finish};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use std::sync::atomic::{AtomicBool, Ordering};
+use wspsan_core::consts::FD_MAX_EVENTS;
+use wspsan_core::{ConnectParams, Descriptor, Provider, SockOpt, WsaError};
+
+/// A socket of a `wspsan.Provider`. Sockets start blocking; every blocking call releases the
+/// GIL and lets signal handlers (Ctrl-C) run. Closed when closed explicitly, at the end of a
+/// `with` block, or when garbage-collected.
+#[pyclass(frozen, module = "wspsan")]
+pub(crate) struct Socket {
+    provider: Provider,
+    fd: Descriptor,
+    closed: AtomicBool,
+}
+
+impl Socket {
+    pub(crate) fn new(provider: Provider, fd: Descriptor) -> Socket {
+        Socket { provider, fd, closed: AtomicBool::new(false) }
+    }
+
+    fn do_connect(
+        &self,
+        py: Python<'_>,
+        address: &Bound<'_, PyAny>,
+        caller_data: Option<Vec<u8>>,
+        qos: Option<&Qos>,
+        timeout_s: Option<f64>,
+    ) -> PyResult<Blocked<Vec<u8>, WsaError>> {
+        let (addr, wait_for) = (parse(address)?, timeout(timeout_s)?);
+        let qos = qos.map(|q| q.0.clone());
+        let (p, fd) = (&self.provider, self.fd);
+        Ok(blocking(py, wait_for, |wait, _| {
+            let params = ConnectParams { caller_data: caller_data.as_deref(), qos: qos.as_ref() };
+            p.connect_with(fd, addr, params, wait)
+        }))
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            let _ = self.provider.close(self.fd);
+        }
+    }
+}
+
+#[pymethods]
+impl Socket {
+    /// Bind to `(host, port)` (`WSPBind`, SPEC B1, B2). Port 0 picks a free port.
+    fn bind(&self, address: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.provider.bind(self.fd, parse(address)?).or_raise()
+    }
+
+    /// Listen (`WSPListen`, SPEC L1 to L9). Any backlog is legal: `SOMAXCONN`,
+    /// `SOMAXCONN_HINT(n)`, 0, huge values are mapped as SPEC L5 says.
+    fn listen(&self, backlog: i32) -> PyResult<()> {
+        self.provider.listen(self.fd, backlog).or_raise()
+    }
+
+    /// Connect (`WSPConnect`, SPEC C1 to C7) and return the callee data the listener's
+    /// condition function sent back. A blocking socket waits for the listener's answer (or
+    /// `timeout` seconds: TimedOutError); a non-blocking one raises WouldBlockError and the
+    /// answer arrives as FD_CONNECT.
+    #[pyo3(signature = (address, caller_data=None, qos=None, timeout=None))]
+    fn connect<'py>(
+        &self,
+        py: Python<'py>,
+        address: &Bound<'_, PyAny>,
+        caller_data: Option<Vec<u8>>,
+        qos: Option<PyRef<'_, Qos>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let out = self.do_connect(py, address, caller_data, qos.as_deref(), timeout)?;
+        let data = finish(out, OrRaise::or_raise)?;
+        Ok(PyBytes::new(py, &data))
+    }
+
+    /// Like `connect`, but returns 0 or the WSAE code instead of raising a WSAError.
+    #[pyo3(signature = (address, caller_data=None, qos=None, timeout=None))]
+    fn connect_ex(
+        &self,
+        py: Python<'_>,
+        address: &Bound<'_, PyAny>,
+        caller_data: Option<Vec<u8>>,
+        qos: Option<PyRef<'_, Qos>>,
+        timeout: Option<f64>,
+    ) -> PyResult<i32> {
+        let out = self.do_connect(py, address, caller_data, qos.as_deref(), timeout)?;
+        finish(out, |r| Ok(r.map_or_else(WsaError::code, |_| 0)))
+    }
+
+    /// Accept (`WSPAccept`, SPEC A1 to A15): returns `(socket, (host, port))`.
+    ///
+    /// `condition(request)` decides: `CF_ACCEPT`, `CF_REJECT` (ConnRefusedError) or `CF_DEFER`
+    /// (TryAgainError, the request stays first); anything else is an invalid answer
+    /// (InvalError, the request is refused). An exception raised by the condition propagates
+    /// and the request stays at the head of the queue. A failed accept that examined a request
+    /// sets the exception's `address` to the connector's address.
+    #[pyo3(signature = (condition=None, callback_data=None, timeout=None))]
+    fn accept<'py>(
+        &self,
+        py: Python<'py>,
+        condition: Option<Py<PyAny>>,
+        callback_data: Option<Py<PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<(Socket, (String, u16))> {
+        let wait_for = crate::address::timeout(timeout)?;
+        let callback_data = callback_data.unwrap_or_else(|| py.None());
+        let (p, fd) = (&self.provider, self.fd);
+        let out = blocking(py, wait_for, |wait, raised| match &condition {
+            Some(f) => {
+                let mut run =
+                    |req: &mut wspsan_core::ConditionRequest<'_>| condition::run(f, &callback_data, req, raised);
+                p.accept_with(fd, Some(&mut run), wait)
+            }
+            None => p.accept_with(fd, None, wait),
+        });
+        let accepted = finish(out, OrRaise::or_raise)?;
+        Ok((Socket::new(self.provider.clone(), accepted.socket), to_tuple(accepted.peer)))
+    }
+
+    /// Blocking (True) or non-blocking (False) mode (`FIONBIO`, SPEC E6).
+    fn setblocking(&self, flag: bool) -> PyResult<()> {
+        self.provider.set_nonblocking(self.fd, !flag).or_raise()
+    }
+
+    /// Whether the socket is in blocking mode.
+    fn getblocking(&self) -> PyResult<bool> {
+        Ok(!self.provider.is_nonblocking(self.fd).or_raise()?)
+    }
+
+    /// The local `(host, port)` (`WSPGetSockName`; not bound: InvalError).
+    fn getsockname(&self) -> PyResult<(String, u16)> {
+        self.provider.sock_name(self.fd).map(to_tuple).or_raise()
+    }
+
+    /// The peer's `(host, port)` (`WSPGetPeerName`; not connected: NotConnError).
+    fn getpeername(&self) -> PyResult<(String, u16)> {
+        self.provider.peer_name(self.fd).map(to_tuple).or_raise()
+    }
+
+    /// Read an option (`WSPGetSockOpt`). Both numberings work: `SOL_SOCKET` (0xffff) with the
+    /// Windows option numbers, the platform's `socket.SOL_SOCKET` with its own.
+    fn getsockopt(&self, level: i32, optname: i32) -> PyResult<i32> {
+        self.provider.get_option(self.fd, option(level, optname)?).or_raise()
+    }
+
+    /// Set an option (`WSPSetSockOpt`); read-only options raise NoProtoOptError.
+    fn setsockopt(&self, level: i32, optname: i32, value: i32) -> PyResult<()> {
+        self.provider.set_option(self.fd, option(level, optname)?, value).or_raise()
+    }
+
+    /// The callee data the socket's completed connect received (`SO_CONNDATA`).
+    fn callee_data<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(PyBytes::new(py, &self.provider.callee_data(self.fd).or_raise()?))
+    }
+
+    /// Select network events (`WSPEventSelect`, SPEC E1): the socket becomes non-blocking and
+    /// `event` is set whenever an event of `mask` is recorded. A mask of 0 cancels.
+    fn event_select(&self, event: Option<PyRef<'_, Event>>, mask: u32) -> PyResult<()> {
+        self.provider.event_select(self.fd, event.map(|e| e.handle()), mask).or_raise()
+    }
+
+    /// Take the recorded network events (`WSPEnumNetworkEvents`, SPEC E4), clearing them, and
+    /// reset `event` if given.
+    #[pyo3(signature = (event=None))]
+    fn enum_network_events(&self, event: Option<PyRef<'_, Event>>) -> PyResult<NetworkEvents> {
+        let handle = event.map(|e| e.handle());
+        let ev = self.provider.enum_network_events(self.fd, handle.as_ref()).or_raise()?;
+        Ok(NetworkEvents { events: ev.events, error_codes: ev.error_codes })
+    }
+
+    /// Statistics of this listening socket (SPEC D3); not listening: InvalError.
+    fn stats(&self) -> PyResult<ListenerStats> {
+        self.provider.listener_stats(self.fd).map(Into::into).or_raise()
+    }
+
+    /// Close (`WSPCloseSocket`, SPEC K1 to K3). Closing twice is harmless; any other use of a
+    /// closed socket raises NotSockError.
+    fn close(&self) -> PyResult<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.provider.close(self.fd).or_raise().inspect_err(|_| self.closed.store(false, Ordering::Release))
+    }
+
+    /// The descriptor value (`SOCKET`), also after close.
+    fn fileno(&self) -> u64 {
+        self.fd.raw()
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(&self, _ty: &Bound<'_, PyAny>, _value: &Bound<'_, PyAny>, _tb: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.close()
+    }
+
+    fn __repr__(&self) -> String {
+        if self.closed.load(Ordering::Acquire) {
+            return format!("<wspsan.Socket [closed] fd={}>", self.fd);
+        }
+        let p = &self.provider;
+        let mut text = format!("<wspsan.Socket fd={}", self.fd);
+        if let Ok(a) = p.sock_name(self.fd) {
+            text += &format!(" laddr={}", repr(a));
+        }
+        if let Ok(a) = p.peer_name(self.fd) {
+            text += &format!(" raddr={}", repr(a));
+        }
+        if p.get_option(self.fd, SockOpt::AcceptConn) == Ok(1) {
+            text += " listening";
+        }
+        if p.is_nonblocking(self.fd) == Ok(true) {
+            text += " non-blocking";
+        }
+        text + ">"
+    }
+}
+
+fn option(level: i32, optname: i32) -> PyResult<SockOpt> {
+    SockOpt::from_level_name(level, optname).ok_or(WsaError::NoProtoOpt).or_raise()
+}
+
+/// What `enum_network_events` returns: the reported `FD_*` bits and their error codes.
+#[pyclass(frozen, eq, module = "wspsan")]
+#[derive(PartialEq)]
+pub(crate) struct NetworkEvents {
+    events: u32,
+    error_codes: [i32; FD_MAX_EVENTS],
+}
+
+#[pymethods]
+impl NetworkEvents {
+    /// The reported `FD_*` flags (`lNetworkEvents`).
+    #[getter]
+    fn events(&self) -> u32 {
+        self.events
+    }
+
+    /// `iErrorCode`: ten codes indexed by `FD_*_BIT`, meaningful only for reported events.
+    #[getter]
+    fn error_codes(&self) -> [i32; FD_MAX_EVENTS] {
+        self.error_codes
+    }
+
+    /// The error code reported with event `flag` (`FD_CONNECT`, ...), or None if not reported.
+    fn error(&self, flag: u32) -> PyResult<Option<i32>> {
+        if !flag.is_power_of_two() || flag.trailing_zeros() as usize >= FD_MAX_EVENTS {
+            return Err(PyValueError::new_err("flag must be one FD_* event"));
+        }
+        Ok((self.events & flag != 0).then(|| self.error_codes[flag.trailing_zeros() as usize]))
+    }
+
+    fn __contains__(&self, flag: u32) -> bool {
+        self.events & flag != 0
+    }
+
+    fn __bool__(&self) -> bool {
+        self.events != 0
+    }
+
+    fn __repr__(&self) -> String {
+        let core = wspsan_core::NetworkEvents { events: self.events, error_codes: self.error_codes };
+        format!("wspsan.NetworkEvents({core:?})").replace('"', "")
+    }
+}

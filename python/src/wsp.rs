@@ -1,0 +1,875 @@
+#![allow(non_snake_case)] // the C names: wsp.WSPListen mirrors wspsan_WSPListen
+//! `wspsan.wsp`: the C ABI called exactly as C calls it, on the process-wide provider that C
+//! code in this process also uses (the `wspsan_*` exports of this very library).
+//!
+//! Every WSP function returns `(result, error)`: the C return value and `*lpErrno`, which starts
+//! at 0 and so stays 0 unless the call failed (SPEC X3), followed by the output parameters.
+//! `None` for an optional pointer argument passes NULL. Blocking calls release the GIL (the C
+//! ABI cannot be interrupted: close the socket or take the device down to wake them).
+
+use crate::condition::{self, Request};
+use crate::event::Event;
+use crate::provider::{DeviceStats, ListenerStats};
+use crate::wait::Raised;
+use core::ffi::{c_char, c_int};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyTuple};
+use std::ffi::CStr;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::{Mutex, PoisonError};
+use wspsan::types::*;
+use wspsan::{WSPSAN_DEVICE_STATS, WSPSAN_FAULTS, WSPSAN_LIMITS, WSPSAN_LISTENER_STATS};
+use wspsan_core::consts;
+
+/// `(result, error)`.
+type Outcome<T> = (T, c_int);
+
+/// An address the C side wrote, as `(host, port)`, or None.
+type Written = Option<(String, u16)>;
+
+const SOCKADDR_IN_LEN: c_int = size_of::<libc::sockaddr_in>() as c_int;
+
+/// A `sockaddr_in` for `(host, port)` inside a buffer large enough for any `namelen` the C
+/// side might trust (it reads 16 bytes at most).
+fn sockaddr_buffer(address: &Bound<'_, PyAny>, family: c_int) -> PyResult<libc::sockaddr_storage> {
+    let tuple = address.cast::<PyTuple>().map_err(|_| PyTypeError::new_err("an address is a (host, port) tuple"))?;
+    let host: String = tuple.get_item(0)?.extract()?;
+    let port: u16 = tuple.get_item(1)?.extract()?;
+    let ip = crate::address::parse_ip(&host)?;
+    // SAFETY: all-zero bytes are a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let sin = libc::sockaddr_in {
+        sin_family: family as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr { s_addr: u32::from(ip).to_be() },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned.
+    unsafe { (&raw mut storage).cast::<libc::sockaddr_in>().write(sin) };
+    Ok(storage)
+}
+
+/// The address in a `sockaddr_in` the C side wrote, or None if it left the family at 0.
+fn written_address(sin: &libc::sockaddr_in) -> Written {
+    (c_int::from(sin.sin_family) == libc::AF_INET).then(|| {
+        let a = SocketAddrV4::new(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)), u16::from_be(sin.sin_port));
+        crate::address::to_tuple(a)
+    })
+}
+
+fn zeroed_sockaddr_in() -> libc::sockaddr_in {
+    // SAFETY: all-zero bytes are a valid sockaddr_in (family 0: "not written").
+    unsafe { std::mem::zeroed() }
+}
+
+/// A `WSAEVENT` value from Python: an `Event`, a raw handle value (an eventfd), or None (NULL).
+fn event_handle(event: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
+    let Some(event) = event else { return Ok(0) };
+    if let Ok(e) = event.cast::<Event>() {
+        return Ok(e.get().fd() as usize);
+    }
+    event.extract().map_err(|_| PyTypeError::new_err("an event is a wspsan.Event, an int or None"))
+}
+
+/// NULL or a pointer to the value.
+fn nullable<T>(v: &mut Option<T>) -> *mut T {
+    v.as_mut().map_or(std::ptr::null_mut(), |v| v as *mut T)
+}
+
+/// NULL or a pointer to the address buffer.
+fn sockaddr_ptr(storage: &Option<libc::sockaddr_storage>) -> *const libc::sockaddr {
+    storage.as_ref().map_or(std::ptr::null(), |st| (st as *const libc::sockaddr_storage).cast())
+}
+
+fn qos_struct(q: &wspsan_core::Qos, provider_specific: &mut [u8]) -> QOS {
+    let flow = |f: &wspsan_core::FlowSpec| FLOWSPEC {
+        TokenRate: f.token_rate,
+        TokenBucketSize: f.token_bucket_size,
+        PeakBandwidth: f.peak_bandwidth,
+        Latency: f.latency,
+        DelayVariation: f.delay_variation,
+        ServiceType: f.service_type,
+        MaxSduSize: f.max_sdu_size,
+        MinimumPolicedSize: f.minimum_policed_size,
+    };
+    QOS {
+        SendingFlowspec: flow(&q.sending),
+        ReceivingFlowspec: flow(&q.receiving),
+        ProviderSpecific: WSABUF { len: provider_specific.len() as ULONG, buf: provider_specific.as_mut_ptr().cast() },
+    }
+}
+
+/// # Safety
+/// `b` is NULL or a WSABUF over `len` readable bytes.
+unsafe fn wsabuf_slice<'a>(b: LPWSABUF) -> Option<&'a [u8]> {
+    // SAFETY: as the caller promises.
+    let b = unsafe { b.as_ref() }?;
+    if b.len == 0 || b.buf.is_null() {
+        return Some(&[]);
+    }
+    // SAFETY: as the caller promises.
+    Some(unsafe { std::slice::from_raw_parts(b.buf.cast::<u8>(), b.len as usize) })
+}
+
+/// # Safety
+/// `b` is NULL or a WSABUF over a `sockaddr_in`.
+unsafe fn wsabuf_address(b: LPWSABUF) -> SocketAddrV4 {
+    // SAFETY: as the caller promises.
+    match unsafe { wsabuf_slice(b) } {
+        Some(bytes) if bytes.len() >= size_of::<libc::sockaddr_in>() => {
+            // SAFETY: at least a sockaddr_in's bytes.
+            let sin = unsafe { bytes.as_ptr().cast::<libc::sockaddr_in>().read_unaligned() };
+            SocketAddrV4::new(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)), u16::from_be(sin.sin_port))
+        }
+        _ => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+    }
+}
+
+/// # Safety
+/// `q` is NULL or a valid QOS.
+unsafe fn read_qos(q: LPQOS) -> Option<wspsan_core::Qos> {
+    // SAFETY: as the caller promises.
+    let q = unsafe { q.as_ref() }?;
+    let flow = |f: &FLOWSPEC| wspsan_core::FlowSpec {
+        token_rate: f.TokenRate,
+        token_bucket_size: f.TokenBucketSize,
+        peak_bandwidth: f.PeakBandwidth,
+        latency: f.Latency,
+        delay_variation: f.DelayVariation,
+        service_type: f.ServiceType,
+        max_sdu_size: f.MaxSduSize,
+        minimum_policed_size: f.MinimumPolicedSize,
+    };
+    let provider_specific = q.ProviderSpecific;
+    Some(wspsan_core::Qos {
+        sending: flow(&q.SendingFlowspec),
+        receiving: flow(&q.ReceivingFlowspec),
+        // SAFETY: the QOS's own buffer.
+        provider_specific: unsafe { wsabuf_slice(&raw const provider_specific as LPWSABUF) }
+            .unwrap_or_default()
+            .to_vec(),
+    })
+}
+
+/// Call a `wspsan_*` export with a fresh `lpErrno`, the GIL released: the C ABI may block, take
+/// its own locks, or call back into Python (conditions, upcalls) from this or another thread.
+macro_rules! c_abi {
+    ($py:expr, $f:ident($($arg:expr),*)) => {
+        $py.detach(|| {
+            let mut err: c_int = 0;
+            // SAFETY: every pointer argument is NULL or points at a live local of the caller for
+            // the whole call, as the export's contract asks; lpErrno is valid.
+            (unsafe { wspsan::$f($($arg,)* &mut err) }, err)
+        })
+    };
+}
+
+/// What `WSPAccept` hands the condition trampoline through `dwCallbackData`.
+struct ConditionContext<'a> {
+    condition: &'a Py<PyAny>,
+    callback_data: DWORD_PTR,
+    raised: &'a Raised,
+}
+
+/// The `LPCONDITIONPROC` behind `WSPAccept(condition=...)`: shows the C arguments to the Python
+/// callable as a `ConditionRequest` and writes back `lpCalleeData` and `*g`. A Python exception
+/// answers CF_DEFER (the request stays first) and is raised from `WSPAccept`.
+unsafe extern "C" fn condition_trampoline(
+    lpCallerId: LPWSABUF,
+    lpCallerData: LPWSABUF,
+    lpSQOS: LPQOS,
+    _lpGQOS: LPQOS,
+    lpCalleeId: LPWSABUF,
+    lpCalleeData: LPWSABUF,
+    g: *mut GROUP,
+    dwCallbackData: DWORD_PTR,
+) -> c_int {
+    // SAFETY: WSPAccept passes the context pointer it was given, alive for the whole call.
+    let ctx = unsafe { &*(dwCallbackData as *const ConditionContext<'_>) };
+    // SAFETY: the provider's arguments, valid during the call (SPEC A5).
+    let callee_buf = unsafe { lpCalleeData.as_mut() };
+    let req = Request {
+        caller: unsafe { wsabuf_address(lpCallerId) },
+        callee: unsafe { wsabuf_address(lpCalleeId) },
+        caller_data: if lpCallerData.is_null() { None } else { unsafe { wsabuf_slice(lpCallerData) } },
+        qos: unsafe { read_qos(lpSQOS) },
+        callee_data_capacity: callee_buf.as_ref().map_or(0, |b| b.len as usize),
+    };
+    Python::attach(|py| {
+        match condition::call(py, ctx.condition, ctx.callback_data.into_pyobject(py)?.into_any().unbind(), req) {
+            Ok(answer) => {
+                if let Some(b) = callee_buf {
+                    let n = answer.callee_data.len().min(b.len as usize);
+                    if n > 0 && !b.buf.is_null() {
+                        // SAFETY: the provider's buffer holds `len` bytes.
+                        unsafe { std::ptr::copy_nonoverlapping(answer.callee_data.as_ptr(), b.buf.cast::<u8>(), n) };
+                    }
+                    b.len = n as ULONG;
+                }
+                if !g.is_null() {
+                    // SAFETY: the provider's GROUP.
+                    unsafe { g.write(answer.group) };
+                }
+                Ok::<c_int, PyErr>(condition::decision(&answer.value).to_raw())
+            }
+            Err(e) => {
+                ctx.raised.store(e);
+                Ok(consts::CF_DEFER)
+            }
+        }
+    })
+    .unwrap_or(consts::CF_DEFER)
+}
+
+/// The switch's upcalls as Python callables (`WSPStartup(upcalls=...)`).
+static UPCALLS: Mutex<Option<Py<PyAny>>> = Mutex::new(None);
+
+fn upcall(
+    name: &str,
+    args: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyTuple>>,
+) -> Result<Py<PyAny>, c_int> {
+    Python::attach(|py| {
+        let target = UPCALLS.lock().unwrap_or_else(PoisonError::into_inner).as_ref().map(|u| u.clone_ref(py));
+        let Some(target) = target else { return Err(WSAEINVAL) };
+        let result = args(py).and_then(|a| target.bind(py).call_method1(name, a));
+        result.map(Bound::unbind).map_err(|e| {
+            // A WSAError is the switch's answer; anything else is a bug worth seeing.
+            match e.value(py).getattr("winerror").and_then(|w| w.extract::<c_int>()) {
+                Ok(code) => code,
+                Err(_) => {
+                    e.write_unraisable(py, None);
+                    WSAENOBUFS
+                }
+            }
+        })
+    })
+}
+
+unsafe extern "C" fn upcall_create_socket_handle(catalog: DWORD, context: DWORD_PTR, lpErrno: LPINT) -> SOCKET {
+    let made = upcall("create_socket_handle", |py| PyTuple::new(py, [catalog as usize, context]))
+        .and_then(|h| Python::attach(|py| h.extract::<SOCKET>(py).map_err(|_| WSAEINVAL)));
+    match made {
+        Ok(handle) => handle,
+        Err(code) => {
+            // SAFETY: the provider passes a valid lpErrno.
+            unsafe { lpErrno.write(code) };
+            INVALID_SOCKET
+        }
+    }
+}
+
+unsafe extern "C" fn upcall_close_socket_handle(s: SOCKET, lpErrno: LPINT) -> c_int {
+    match upcall("close_socket_handle", |py| PyTuple::new(py, [s])) {
+        Ok(_) => 0,
+        Err(code) => {
+            // SAFETY: as above.
+            unsafe { lpErrno.write(code) };
+            SOCKET_ERROR
+        }
+    }
+}
+
+unsafe extern "C" fn upcall_set_event(h: WSAEVENT, lpErrno: LPINT) -> BOOL {
+    match upcall("set_event", |py| PyTuple::new(py, [h as usize])) {
+        Ok(_) => WSPSAN_TRUE,
+        Err(code) => {
+            // SAFETY: as above.
+            unsafe { lpErrno.write(code) };
+            WSPSAN_FALSE
+        }
+    }
+}
+
+unsafe extern "C" fn upcall_reset_event(h: WSAEVENT, lpErrno: LPINT) -> BOOL {
+    match upcall("reset_event", |py| PyTuple::new(py, [h as usize])) {
+        Ok(_) => WSPSAN_TRUE,
+        Err(code) => {
+            // SAFETY: as above.
+            unsafe { lpErrno.write(code) };
+            WSPSAN_FALSE
+        }
+    }
+}
+
+fn has_method(upcalls: Option<&Bound<'_, PyAny>>, name: &str) -> bool {
+    upcalls.is_some_and(|u| u.getattr(name).is_ok_and(|m| !m.is_none()))
+}
+
+/// The names of the non-NULL members of a procedure table, Windows order.
+fn filled(t: &WSPPROC_TABLE) -> Vec<&'static str> {
+    macro_rules! names {
+        ($($m:ident),*) => { [$((stringify!($m), t.$m.is_some())),*] };
+    }
+    names!(
+        lpWSPAccept,
+        lpWSPAddressToString,
+        lpWSPAsyncSelect,
+        lpWSPBind,
+        lpWSPCancelBlockingCall,
+        lpWSPCleanup,
+        lpWSPCloseSocket,
+        lpWSPConnect,
+        lpWSPDuplicateSocket,
+        lpWSPEnumNetworkEvents,
+        lpWSPEventSelect,
+        lpWSPGetOverlappedResult,
+        lpWSPGetPeerName,
+        lpWSPGetSockName,
+        lpWSPGetSockOpt,
+        lpWSPGetQOSByName,
+        lpWSPIoctl,
+        lpWSPJoinLeaf,
+        lpWSPListen,
+        lpWSPRecv,
+        lpWSPRecvDisconnect,
+        lpWSPRecvFrom,
+        lpWSPSelect,
+        lpWSPSend,
+        lpWSPSendDisconnect,
+        lpWSPSendTo,
+        lpWSPSetSockOpt,
+        lpWSPShutdown,
+        lpWSPSocket,
+        lpWSPStringToAddress
+    )
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect()
+}
+
+/// `WSPStartup(wVersionRequested, ...)`: returns `(result, info)`, `info` a dict of the
+/// `WSPDATA` (`version`, `high_version`, `description`) and `proc_table`, the names of the
+/// filled members, or None on failure. `upcalls`: an object whose methods
+/// `create_socket_handle(catalog_entry, context) -> handle`, `close_socket_handle(handle)`,
+/// `set_event(handle)`, `reset_event(handle)` become the upcall table's members (the missing
+/// ones are NULL); raising a WSAError from one fails the upcall with its code.
+#[pyfunction]
+#[pyo3(signature = (version=0x0202, upcalls=None))]
+fn WSPStartup<'py>(
+    py: Python<'py>,
+    version: WORD,
+    upcalls: Option<&Bound<'py, PyAny>>,
+) -> PyResult<(c_int, Option<Bound<'py, PyDict>>)> {
+    // SAFETY: all-zero bytes are valid for these plain C structs (NULL function pointers).
+    let (mut data, mut table, mut table_in): (WSPDATA, WSPPROC_TABLE, WSPUPCALLTABLE) =
+        unsafe { (std::mem::zeroed(), std::mem::zeroed(), std::mem::zeroed()) };
+    if let Some(u) = upcalls {
+        *UPCALLS.lock().unwrap_or_else(PoisonError::into_inner) = Some(u.clone().unbind());
+        if has_method(upcalls, "create_socket_handle") {
+            table_in.lpWPUCreateSocketHandle = Some(upcall_create_socket_handle);
+        }
+        if has_method(upcalls, "close_socket_handle") {
+            table_in.lpWPUCloseSocketHandle = Some(upcall_close_socket_handle);
+        }
+        if has_method(upcalls, "set_event") {
+            table_in.lpWPUSetEvent = Some(upcall_set_event);
+        }
+        if has_method(upcalls, "reset_event") {
+            table_in.lpWPUResetEvent = Some(upcall_reset_event);
+        }
+    }
+    let rc = py.detach(|| {
+        // SAFETY: valid pointers to locals, NULL protocol info.
+        unsafe { wspsan::wspsan_WSPStartup(version, &mut data, std::ptr::null_mut(), table_in, &mut table) }
+    });
+    if rc != 0 {
+        return Ok((rc, None));
+    }
+    let info = PyDict::new(py);
+    info.set_item("version", data.wVersion)?;
+    info.set_item("high_version", data.wHighVersion)?;
+    let end = data.szDescription.iter().position(|&c| c == 0).unwrap_or(data.szDescription.len());
+    info.set_item("description", String::from_utf16_lossy(&data.szDescription[..end]))?;
+    info.set_item("proc_table", PyTuple::new(py, filled(&table))?)?;
+    Ok((rc, Some(info)))
+}
+
+/// `WSPCleanup()`.
+#[pyfunction]
+fn WSPCleanup(py: Python<'_>) -> Outcome<c_int> {
+    c_abi!(py, wspsan_WSPCleanup())
+}
+
+/// `WSPSocket(af, type, protocol, NULL, 0, flags)`: `(socket or INVALID_SOCKET, error)`.
+#[pyfunction]
+#[pyo3(signature = (af=consts::AF_INET, r#type=consts::SOCK_STREAM, protocol=0, flags=0))]
+fn WSPSocket(py: Python<'_>, af: c_int, r#type: c_int, protocol: c_int, flags: DWORD) -> Outcome<SOCKET> {
+    c_abi!(py, wspsan_WSPSocket(af, r#type, protocol, std::ptr::null_mut(), 0, flags))
+}
+
+/// `WSPBind(s, &sockaddr_in, namelen)`; `address` None passes NULL.
+#[pyfunction]
+#[pyo3(signature = (s, address, namelen=SOCKADDR_IN_LEN, family=libc::AF_INET))]
+fn WSPBind(
+    py: Python<'_>,
+    s: SOCKET,
+    address: Option<&Bound<'_, PyAny>>,
+    namelen: c_int,
+    family: c_int,
+) -> PyResult<Outcome<c_int>> {
+    let storage = address.map(|a| sockaddr_buffer(a, family)).transpose()?;
+    Ok(c_abi!(py, wspsan_WSPBind(s, sockaddr_ptr(&storage), namelen)))
+}
+
+/// `WSPListen(s, backlog)`.
+#[pyfunction]
+fn WSPListen(py: Python<'_>, s: SOCKET, backlog: c_int) -> Outcome<c_int> {
+    c_abi!(py, wspsan_WSPListen(s, backlog))
+}
+
+/// `WSPConnect(s, &sockaddr_in, namelen, lpCallerData, lpCalleeData, lpSQOS, NULL)`:
+/// `(result, error, callee_data)`. `caller_data` None passes NULL; `callee_len` is the size of
+/// the callee-data buffer (None: NULL) and `callee_data` what the call left in it (`len` bytes).
+#[pyfunction]
+#[pyo3(signature = (s, address, caller_data=None, callee_len=None, qos=None, namelen=SOCKADDR_IN_LEN, family=libc::AF_INET))]
+#[allow(clippy::too_many_arguments)]
+fn WSPConnect<'py>(
+    py: Python<'py>,
+    s: SOCKET,
+    address: Option<&Bound<'_, PyAny>>,
+    caller_data: Option<Vec<u8>>,
+    callee_len: Option<ULONG>,
+    qos: Option<PyRef<'_, crate::condition::Qos>>,
+    namelen: c_int,
+    family: c_int,
+) -> PyResult<(c_int, c_int, Option<Bound<'py, PyBytes>>)> {
+    let storage = address.map(|a| sockaddr_buffer(a, family)).transpose()?;
+    let qos = qos.map(|q| q.0.clone());
+    let (rc, err, callee) = py.detach(move || {
+        let mut caller_data = caller_data;
+        let mut qos = qos;
+        let mut callee_bytes = callee_len.map(|n| vec![0u8; n as usize]);
+        let name = storage.as_ref().map_or(std::ptr::null(), |st| (st as *const libc::sockaddr_storage).cast());
+        let mut caller_buf =
+            caller_data.as_mut().map(|d| WSABUF { len: d.len() as ULONG, buf: d.as_mut_ptr().cast::<c_char>() });
+        let mut callee_buf =
+            callee_bytes.as_mut().map(|d| WSABUF { len: d.len() as ULONG, buf: d.as_mut_ptr().cast::<c_char>() });
+        let mut provider_specific = qos.as_ref().map(|q| q.provider_specific.clone()).unwrap_or_default();
+        let mut qos_c = qos.as_mut().map(|q| qos_struct(q, &mut provider_specific));
+        let mut err = 0;
+        // SAFETY: NULL or live buffers for the whole call, a valid lpErrno.
+        let rc = unsafe {
+            wspsan::wspsan_WSPConnect(
+                s,
+                name,
+                namelen,
+                caller_buf.as_mut().map_or(std::ptr::null_mut(), |b| b as *mut WSABUF),
+                callee_buf.as_mut().map_or(std::ptr::null_mut(), |b| b as *mut WSABUF),
+                qos_c.as_mut().map_or(std::ptr::null_mut(), |q| q as *mut QOS),
+                std::ptr::null_mut(),
+                &mut err,
+            )
+        };
+        let callee = callee_bytes.map(|mut d| {
+            d.truncate(callee_buf.map_or(0, |b| b.len as usize));
+            d
+        });
+        (rc, err, callee)
+    });
+    Ok((rc, err, callee.map(|d| PyBytes::new(py, &d))))
+}
+
+/// `WSPAccept(s, addr, addrlen, lpfnCondition, dwCallbackData)`:
+/// `(socket or INVALID_SOCKET, error, address, addrlen)`. `addr` False passes a NULL `addr`,
+/// `addrlen` None a NULL `addrlen`; `address` is what the call wrote into `addr` (None if it
+/// wrote nothing) and `addrlen` the value `*addrlen` holds afterwards. `condition(request)` is
+/// called as the condition function with `request.callback_data` = `callback_data`; an
+/// exception raised by it answers CF_DEFER and is raised here.
+#[pyfunction]
+#[pyo3(signature = (s, condition=None, callback_data=0, addr=true, addrlen=Some(SOCKADDR_IN_LEN)))]
+fn WSPAccept(
+    py: Python<'_>,
+    s: SOCKET,
+    condition: Option<Py<PyAny>>,
+    callback_data: DWORD_PTR,
+    addr: bool,
+    addrlen: Option<c_int>,
+) -> PyResult<(SOCKET, c_int, Written, Option<c_int>)> {
+    let raised = Raised::default();
+    let (socket, err, sin, len) = py.detach(|| {
+        let mut sin = zeroed_sockaddr_in();
+        let mut len = addrlen;
+        let context = condition.as_ref().map(|c| ConditionContext { condition: c, callback_data, raised: &raised });
+        let (proc, data): (LPCONDITIONPROC, DWORD_PTR) = match &context {
+            Some(ctx) => (Some(condition_trampoline), ctx as *const ConditionContext<'_> as DWORD_PTR),
+            None => (None, callback_data),
+        };
+        let mut err = 0;
+        // SAFETY: NULL or live locals for the whole call, a valid lpErrno; the context outlives it.
+        let socket = unsafe {
+            wspsan::wspsan_WSPAccept(
+                s,
+                if addr { (&raw mut sin).cast() } else { std::ptr::null_mut() },
+                len.as_mut().map_or(std::ptr::null_mut(), |l| l as *mut c_int),
+                proc,
+                data,
+                &mut err,
+            )
+        };
+        (socket, err, sin, len)
+    });
+    if let Some(e) = raised.take() {
+        return Err(e);
+    }
+    Ok((socket, err, written_address(&sin), len))
+}
+
+/// `WSPCloseSocket(s)`.
+#[pyfunction]
+fn WSPCloseSocket(py: Python<'_>, s: SOCKET) -> Outcome<c_int> {
+    c_abi!(py, wspsan_WSPCloseSocket(s))
+}
+
+/// `WSPGetSockName` or `WSPGetPeerName` into a zeroed `sockaddr_in`.
+macro_rules! name_call {
+    ($py:expr, $f:ident, $s:expr, $namelen:expr) => {{
+        let mut sin = zeroed_sockaddr_in();
+        let mut len: Option<c_int> = $namelen;
+        let (rc, err) = c_abi!($py, $f($s, (&raw mut sin).cast(), nullable(&mut len)));
+        (rc, err, written_address(&sin))
+    }};
+}
+
+/// `WSPGetSockName(s, &sockaddr_in, &namelen)`: `(result, error, address)`.
+#[pyfunction]
+#[pyo3(signature = (s, namelen=Some(SOCKADDR_IN_LEN)))]
+fn WSPGetSockName(py: Python<'_>, s: SOCKET, namelen: Option<c_int>) -> (c_int, c_int, Written) {
+    name_call!(py, wspsan_WSPGetSockName, s, namelen)
+}
+
+/// `WSPGetPeerName(s, &sockaddr_in, &namelen)`: `(result, error, address)`.
+#[pyfunction]
+#[pyo3(signature = (s, namelen=Some(SOCKADDR_IN_LEN)))]
+fn WSPGetPeerName(py: Python<'_>, s: SOCKET, namelen: Option<c_int>) -> (c_int, c_int, Written) {
+    name_call!(py, wspsan_WSPGetPeerName, s, namelen)
+}
+
+/// `WSPGetSockOpt(s, level, optname, optval, &optlen)`: `(result, error, optval)`, `optval` the
+/// first `*optlen` bytes of the buffer afterwards (an int option is 4 little-endian bytes).
+/// `optlen` None passes NULL.
+#[pyfunction]
+#[pyo3(signature = (s, level, optname, optlen=Some(4)))]
+fn WSPGetSockOpt<'py>(
+    py: Python<'py>,
+    s: SOCKET,
+    level: c_int,
+    optname: c_int,
+    optlen: Option<c_int>,
+) -> (c_int, c_int, Bound<'py, PyBytes>) {
+    let mut buf = vec![0u8; optlen.unwrap_or(0).clamp(0, 1 << 16) as usize];
+    let mut len = optlen;
+    let (rc, err) = c_abi!(
+        py,
+        wspsan_WSPGetSockOpt(
+            s,
+            level,
+            optname,
+            if buf.is_empty() { std::ptr::null_mut() } else { buf.as_mut_ptr().cast() },
+            nullable(&mut len)
+        )
+    );
+    let n = len.unwrap_or(0).clamp(0, buf.len() as c_int) as usize;
+    (rc, err, PyBytes::new(py, &buf[..n]))
+}
+
+/// `WSPSetSockOpt(s, level, optname, optval, optlen)`: `optval` an int (4 bytes) or bytes,
+/// None passes NULL; `optlen` defaults to its length.
+#[pyfunction]
+#[pyo3(signature = (s, level, optname, optval, optlen=None))]
+fn WSPSetSockOpt(
+    py: Python<'_>,
+    s: SOCKET,
+    level: c_int,
+    optname: c_int,
+    optval: Option<&Bound<'_, PyAny>>,
+    optlen: Option<c_int>,
+) -> PyResult<Outcome<c_int>> {
+    let bytes: Option<Vec<u8>> = match optval {
+        None => None,
+        Some(v) => Some(match v.extract::<c_int>() {
+            Ok(i) => i.to_le_bytes().to_vec(),
+            Err(_) => v.extract::<Vec<u8>>().map_err(|_| PyTypeError::new_err("optval is an int, bytes or None"))?,
+        }),
+    };
+    let len = optlen.unwrap_or_else(|| bytes.as_ref().map_or(0, |b| b.len() as c_int));
+    if bytes.as_ref().is_some_and(|b| len > b.len() as c_int) {
+        return Err(PyValueError::new_err("optlen is larger than optval"));
+    }
+    let optval = |b: &Option<Vec<u8>>| b.as_ref().map_or(std::ptr::null(), |b| b.as_ptr().cast());
+    Ok(c_abi!(py, wspsan_WSPSetSockOpt(s, level, optname, optval(&bytes), len)))
+}
+
+/// `WSPIoctl(s, code, in, cbIn, out, cbOut, &cbReturned, NULL, NULL, NULL)`:
+/// `(result, error, out, bytes_returned)`; `out` is the whole output buffer of `out_len` bytes
+/// (None: a NULL buffer), `in_buffer` None passes NULL.
+#[pyfunction]
+#[pyo3(signature = (s, code, in_buffer=None, out_len=None))]
+fn WSPIoctl<'py>(
+    py: Python<'py>,
+    s: SOCKET,
+    code: DWORD,
+    in_buffer: Option<Vec<u8>>,
+    out_len: Option<DWORD>,
+) -> (c_int, c_int, Option<Bound<'py, PyBytes>>, DWORD) {
+    let mut input = in_buffer;
+    let mut output = out_len.map(|n| vec![0u8; n as usize]);
+    let mut returned: DWORD = 0;
+    let (rc, err) = c_abi!(
+        py,
+        wspsan_WSPIoctl(
+            s,
+            code,
+            input.as_mut().map_or(std::ptr::null_mut(), |b| b.as_mut_ptr().cast()),
+            input.as_ref().map_or(0, |b| b.len() as DWORD),
+            output.as_mut().map_or(std::ptr::null_mut(), |b| b.as_mut_ptr().cast()),
+            output.as_ref().map_or(0, |b| b.len() as DWORD),
+            &mut returned,
+            std::ptr::null_mut(),
+            None,
+            std::ptr::null_mut()
+        )
+    );
+    (rc, err, output.map(|b| PyBytes::new(py, &b)), returned)
+}
+
+/// `WSPEventSelect(s, hEventObject, lNetworkEvents)`; `event` a `wspsan.Event` (keep it alive
+/// while selected), a raw handle, or None.
+#[pyfunction]
+fn WSPEventSelect(py: Python<'_>, s: SOCKET, event: Option<&Bound<'_, PyAny>>, mask: LONG) -> PyResult<Outcome<c_int>> {
+    let h = event_handle(event)?;
+    Ok(c_abi!(py, wspsan_WSPEventSelect(s, h as WSAEVENT, mask)))
+}
+
+/// `WSPEnumNetworkEvents(s, hEventObject, &WSANETWORKEVENTS)`:
+/// `(result, error, events, error_codes)`; `iErrorCode` starts as ten -1 values, so an entry the
+/// call did not write reads -1 (SPEC E4).
+#[pyfunction]
+#[pyo3(signature = (s, event=None))]
+fn WSPEnumNetworkEvents(
+    py: Python<'_>,
+    s: SOCKET,
+    event: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(c_int, c_int, LONG, [c_int; FD_MAX_EVENTS])> {
+    let h = event_handle(event)?;
+    let mut out = WSANETWORKEVENTS { lNetworkEvents: 0, iErrorCode: [-1; FD_MAX_EVENTS] };
+    let (rc, err) = c_abi!(py, wspsan_WSPEnumNetworkEvents(s, h as WSAEVENT, &mut out));
+    Ok((rc, err, out.lNetworkEvents, out.iErrorCode))
+}
+
+/// `wspsan_WSACreateEvent()`: the new eventfd as an int (0: failed). Close it with
+/// `WSACloseEvent`.
+#[pyfunction]
+fn WSACreateEvent() -> usize {
+    wspsan::wspsan_WSACreateEvent() as usize
+}
+
+/// `wspsan_WSACloseEvent(hEvent)`.
+#[pyfunction]
+fn WSACloseEvent(event: usize) -> bool {
+    // SAFETY: the caller gives up the handle.
+    (unsafe { wspsan::wspsan_WSACloseEvent(event as WSAEVENT) }) != WSPSAN_FALSE
+}
+
+/// `wspsan_switch_handle(s, &handle)`: `(result, error, handle)` (SPEC X5).
+#[pyfunction]
+fn switch_handle(py: Python<'_>, s: SOCKET) -> (c_int, c_int, SOCKET) {
+    let mut handle: SOCKET = 0;
+    let (rc, err) = c_abi!(py, wspsan_switch_handle(s, &mut handle));
+    (rc, err, handle)
+}
+
+/// `wspsan_strerror(code)`.
+#[pyfunction]
+fn strerror(code: c_int) -> String {
+    // SAFETY: a static NUL-terminated string.
+    unsafe { CStr::from_ptr(wspsan::wspsan_strerror(code)) }.to_string_lossy().into_owned()
+}
+
+/// `wspsan_last_error_message()`: this thread's last failure, with its detail ("" if none).
+#[pyfunction]
+fn last_error_message() -> String {
+    let mut needed: usize = 0;
+    // SAFETY: asking for the length only.
+    unsafe { wspsan::wspsan_last_error_message(std::ptr::null_mut(), 0, &mut needed) };
+    let mut buf = vec![0u8; needed + 1];
+    // SAFETY: a buffer of the length given.
+    unsafe { wspsan::wspsan_last_error_message(buf.as_mut_ptr().cast(), buf.len(), std::ptr::null_mut()) };
+    CStr::from_bytes_until_nul(&buf).map(|c| c.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// `wspsan_version()`.
+#[pyfunction]
+fn version() -> String {
+    // SAFETY: a static NUL-terminated string.
+    unsafe { CStr::from_ptr(wspsan::wspsan_version()) }.to_string_lossy().into_owned()
+}
+
+fn s_addr(address: &str) -> PyResult<u32> {
+    Ok(u32::from(crate::address::parse_ip(address)?).to_be())
+}
+
+/// `wspsan_device_add_nic(s_addr)`.
+#[pyfunction]
+fn device_add_nic(py: Python<'_>, address: &str) -> PyResult<Outcome<c_int>> {
+    let a = s_addr(address)?;
+    Ok(c_abi!(py, wspsan_device_add_nic(a)))
+}
+
+/// `wspsan_device_remove_nic(s_addr)`.
+#[pyfunction]
+fn device_remove_nic(py: Python<'_>, address: &str) -> PyResult<Outcome<c_int>> {
+    let a = s_addr(address)?;
+    Ok(c_abi!(py, wspsan_device_remove_nic(a)))
+}
+
+fn limits_dict<'py>(py: Python<'py>, l: &WSPSAN_LIMITS) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("max_descriptors", l.max_descriptors)?;
+    d.set_item("max_pending", l.max_pending)?;
+    d.set_item("max_backlog", l.max_backlog)?;
+    d.set_item("max_caller_data", l.max_caller_data)?;
+    d.set_item("max_callee_data", l.max_callee_data)?;
+    d.set_item("connect_timeout_ms", l.connect_timeout_ms)?;
+    Ok(d)
+}
+
+/// `wspsan_device_get_limits(&limits)`: `(result, error, limits)`, a dict of `WSPSAN_LIMITS`.
+#[pyfunction]
+fn device_get_limits(py: Python<'_>) -> PyResult<(c_int, c_int, Bound<'_, PyDict>)> {
+    let mut l = WSPSAN_LIMITS::default();
+    let (rc, err) = c_abi!(py, wspsan_device_get_limits(&mut l));
+    Ok((rc, err, limits_dict(py, &l)?))
+}
+
+/// `wspsan_device_set_limits(&limits)`: the fields given by keyword, the others as they are now.
+#[pyfunction]
+#[pyo3(signature = (**fields))]
+fn device_set_limits(py: Python<'_>, fields: Option<&Bound<'_, PyDict>>) -> PyResult<Outcome<c_int>> {
+    let mut l = WSPSAN_LIMITS::default();
+    let (rc, err) = c_abi!(py, wspsan_device_get_limits(&mut l));
+    if rc != 0 {
+        return Ok((rc, err));
+    }
+    for (k, v) in fields.into_iter().flat_map(|d| d.iter()) {
+        match k.extract::<String>()?.as_str() {
+            "max_descriptors" => l.max_descriptors = v.extract()?,
+            "max_pending" => l.max_pending = v.extract()?,
+            "max_backlog" => l.max_backlog = v.extract()?,
+            "max_caller_data" => l.max_caller_data = v.extract()?,
+            "max_callee_data" => l.max_callee_data = v.extract()?,
+            "connect_timeout_ms" => l.connect_timeout_ms = v.extract()?,
+            other => return Err(PyTypeError::new_err(format!("WSPSAN_LIMITS has no field {other:?}"))),
+        }
+    }
+    Ok(c_abi!(py, wspsan_device_set_limits(&l)))
+}
+
+/// `wspsan_device_set_connect_timeout(ms)` (0: none).
+#[pyfunction]
+fn device_set_connect_timeout(py: Python<'_>, ms: u32) -> Outcome<c_int> {
+    c_abi!(py, wspsan_device_set_connect_timeout(ms))
+}
+
+/// `wspsan_device_set_wildcard_bind(on)`.
+#[pyfunction]
+fn device_set_wildcard_bind(py: Python<'_>, on: bool) -> Outcome<c_int> {
+    c_abi!(py, wspsan_device_set_wildcard_bind(c_int::from(on)))
+}
+
+/// `wspsan_device_set_network_down(on)`.
+#[pyfunction]
+fn device_set_network_down(py: Python<'_>, on: bool) -> Outcome<c_int> {
+    c_abi!(py, wspsan_device_set_network_down(c_int::from(on)))
+}
+
+/// `wspsan_device_set_buffer_exhaustion(on)`.
+#[pyfunction]
+fn device_set_buffer_exhaustion(py: Python<'_>, on: bool) -> Outcome<c_int> {
+    c_abi!(py, wspsan_device_set_buffer_exhaustion(c_int::from(on)))
+}
+
+/// `wspsan_device_set_descriptor_limit(limit)` (negative: lifted).
+#[pyfunction]
+fn device_set_descriptor_limit(py: Python<'_>, limit: i64) -> Outcome<c_int> {
+    c_abi!(py, wspsan_device_set_descriptor_limit(limit))
+}
+
+/// `wspsan_device_get_faults(&faults)`: `(result, error, faults)`, a dict of `WSPSAN_FAULTS`.
+#[pyfunction]
+fn device_get_faults(py: Python<'_>) -> PyResult<(c_int, c_int, Bound<'_, PyDict>)> {
+    let mut f = WSPSAN_FAULTS::default();
+    let (rc, err) = c_abi!(py, wspsan_device_get_faults(&mut f));
+    let d = PyDict::new(py);
+    d.set_item("network_down", f.network_down)?;
+    d.set_item("buffer_exhaustion", f.buffer_exhaustion)?;
+    d.set_item("descriptor_limit", f.descriptor_limit)?;
+    Ok((rc, err, d))
+}
+
+fn listener_stats(s: &WSPSAN_LISTENER_STATS) -> ListenerStats {
+    ListenerStats {
+        queued: s.queued,
+        accepted: s.accepted,
+        rejected: s.rejected,
+        deferred: s.deferred,
+        refused_full: s.refused_full,
+        reset: s.reset,
+        withdrawn: s.withdrawn,
+        refused_by_close: s.refused_by_close,
+        queue_len: s.queue_len,
+        backlog: s.backlog,
+    }
+}
+
+/// `wspsan_device_stats(&stats)`: `(result, error, stats)` (SPEC D3).
+#[pyfunction]
+fn device_stats(py: Python<'_>) -> (c_int, c_int, DeviceStats) {
+    let mut d = WSPSAN_DEVICE_STATS::default();
+    let (rc, err) = c_abi!(py, wspsan_device_stats(&mut d));
+    let l = listener_stats(&d.listeners);
+    let stats = DeviceStats {
+        queued: l.queued,
+        accepted: l.accepted,
+        rejected: l.rejected,
+        deferred: l.deferred,
+        refused_full: l.refused_full,
+        reset: l.reset,
+        withdrawn: l.withdrawn,
+        refused_by_close: l.refused_by_close,
+        queue_len: l.queue_len,
+        backlog: l.backlog,
+        refused_no_listener: d.refused_no_listener,
+        timed_out: d.timed_out,
+        open_sockets: d.open_sockets,
+        pending: d.pending,
+    };
+    (rc, err, stats)
+}
+
+/// `wspsan_device_listener_stats(s, &stats)`: `(result, error, stats)` (SPEC D3).
+#[pyfunction]
+fn device_listener_stats(py: Python<'_>, s: SOCKET) -> (c_int, c_int, ListenerStats) {
+    let mut l = WSPSAN_LISTENER_STATS::default();
+    let (rc, err) = c_abi!(py, wspsan_device_listener_stats(s, &mut l));
+    (rc, err, listener_stats(&l))
+}
+
+/// Build `wspsan.wsp` and register it so `import wspsan.wsp` works.
+pub(crate) fn register(parent: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = parent.py();
+    let m = PyModule::new(py, "wspsan.wsp")?;
+    m.add("__doc__", "The C ABI of wspsan called as C calls it, on the process-wide provider.")?;
+    macro_rules! add {
+        ($($f:ident),* $(,)?) => { $(m.add_function(wrap_pyfunction!($f, &m)?)?;)* };
+    }
+    add!(WSPStartup, WSPCleanup, WSPSocket, WSPBind, WSPListen, WSPConnect, WSPAccept, WSPCloseSocket);
+    add!(WSPGetSockName, WSPGetPeerName, WSPGetSockOpt, WSPSetSockOpt, WSPIoctl, WSPEventSelect);
+    add!(WSPEnumNetworkEvents, WSACreateEvent, WSACloseEvent, switch_handle, strerror, last_error_message, version);
+    add!(device_add_nic, device_remove_nic, device_get_limits, device_set_limits, device_set_connect_timeout);
+    add!(device_set_wildcard_bind, device_set_network_down, device_set_buffer_exhaustion);
+    add!(device_set_descriptor_limit, device_get_faults, device_stats, device_listener_stats);
+    parent.add("wsp", &m)?;
+    py.import("sys")?.getattr("modules")?.set_item("wspsan.wsp", &m)?;
+    Ok(())
+}

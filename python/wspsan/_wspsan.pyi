@@ -1,0 +1,544 @@
+"""The native part of wspsan (private: import ``wspsan``). Every Winsock rule lives in the engine."""
+
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any, Final, TypeAlias, final
+
+from typing_extensions import Self
+
+from . import wsp as wsp
+
+__all__ = [
+    "AF_INET",
+    "AccesError",
+    "AddrInUseError",
+    "AddrNotAvailError",
+    "AfNoSupportError",
+    "AlreadyError",
+    "CF_ACCEPT",
+    "CF_DEFER",
+    "CF_REJECT",
+    "ConditionRequest",
+    "ConnAbortedError",
+    "ConnRefusedError",
+    "ConnResetError",
+    "Device",
+    "DeviceStats",
+    "Event",
+    "FD_ACCEPT",
+    "FD_ACCEPT_BIT",
+    "FD_ALL_EVENTS",
+    "FD_CLOSE",
+    "FD_CLOSE_BIT",
+    "FD_CONNECT",
+    "FD_CONNECT_BIT",
+    "FD_MAX_EVENTS",
+    "FD_OOB",
+    "FD_OOB_BIT",
+    "FD_READ",
+    "FD_READ_BIT",
+    "FD_WRITE",
+    "FD_WRITE_BIT",
+    "FIONBIO",
+    "FaultError",
+    "FlowSpec",
+    "INVALID_SOCKET",
+    "IPPROTO_TCP",
+    "InProgressError",
+    "IntrError",
+    "InvalError",
+    "IsConnError",
+    "Limits",
+    "ListenerStats",
+    "MFileError",
+    "NetDownError",
+    "NetworkEvents",
+    "NoBufsError",
+    "NoProtoOptError",
+    "NotConnError",
+    "NotInitialisedError",
+    "NotSockError",
+    "OpNotSuppError",
+    "ProtoNoSupportError",
+    "PrototypeError",
+    "Provider",
+    "Qos",
+    "SIO_ADDRESS_LIST_QUERY",
+    "SOCKET_ERROR",
+    "SOCK_STREAM",
+    "SOL_SOCKET",
+    "SOMAXCONN",
+    "SOMAXCONN_HINT",
+    "SO_ACCEPTCONN",
+    "SO_CONNDATA",
+    "SO_CONNDATALEN",
+    "SO_ERROR",
+    "SO_RCVBUF",
+    "SO_SNDBUF",
+    "SO_TYPE",
+    "Socket",
+    "SocktNoSupportError",
+    "TimedOutError",
+    "TryAgainError",
+    "VerNotSupportedError",
+    "WSAEACCES",
+    "WSAEADDRINUSE",
+    "WSAEADDRNOTAVAIL",
+    "WSAEAFNOSUPPORT",
+    "WSAEALREADY",
+    "WSAECONNABORTED",
+    "WSAECONNREFUSED",
+    "WSAECONNRESET",
+    "WSAEFAULT",
+    "WSAEINPROGRESS",
+    "WSAEINTR",
+    "WSAEINVAL",
+    "WSAEISCONN",
+    "WSAEMFILE",
+    "WSAENETDOWN",
+    "WSAENOBUFS",
+    "WSAENOPROTOOPT",
+    "WSAENOTCONN",
+    "WSAENOTSOCK",
+    "WSAEOPNOTSUPP",
+    "WSAEPROTONOSUPPORT",
+    "WSAEPROTOTYPE",
+    "WSAESOCKTNOSUPPORT",
+    "WSAETIMEDOUT",
+    "WSAEWOULDBLOCK",
+    "WSAError",
+    "WSANOTINITIALISED",
+    "WSATRY_AGAIN",
+    "WSAVERNOTSUPPORTED",
+    "WouldBlockError",
+    "wsp",
+    "__version__",
+]
+
+__version__: str
+
+# Constants (SPEC section 1): Windows values, and every WSAE code by name.
+AF_INET: Final = 2
+CF_ACCEPT: Final = 0
+CF_DEFER: Final = 2
+CF_REJECT: Final = 1
+FD_ACCEPT: Final = 0x8
+FD_ACCEPT_BIT: Final = 3
+FD_ALL_EVENTS: Final = 0x3ff
+FD_CLOSE: Final = 0x20
+FD_CLOSE_BIT: Final = 5
+FD_CONNECT: Final = 0x10
+FD_CONNECT_BIT: Final = 4
+FD_MAX_EVENTS: Final = 10
+FD_OOB: Final = 0x4
+FD_OOB_BIT: Final = 2
+FD_READ: Final = 0x1
+FD_READ_BIT: Final = 0
+FD_WRITE: Final = 0x2
+FD_WRITE_BIT: Final = 1
+FIONBIO: Final = 0x8004667e
+INVALID_SOCKET: Final = 0xffffffffffffffff
+IPPROTO_TCP: Final = 6
+SIO_ADDRESS_LIST_QUERY: Final = 0x48000016
+SOCKET_ERROR: Final = -1
+SOCK_STREAM: Final = 1
+SOL_SOCKET: Final = 0xffff
+SOMAXCONN: Final = 0x7fffffff
+SO_ACCEPTCONN: Final = 0x2
+SO_CONNDATA: Final = 0x7000
+SO_CONNDATALEN: Final = 0x7004
+SO_ERROR: Final = 0x1007
+SO_RCVBUF: Final = 0x1002
+SO_SNDBUF: Final = 0x1001
+SO_TYPE: Final = 0x1008
+WSAEACCES: Final = 10013
+WSAEADDRINUSE: Final = 10048
+WSAEADDRNOTAVAIL: Final = 10049
+WSAEAFNOSUPPORT: Final = 10047
+WSAEALREADY: Final = 10037
+WSAECONNABORTED: Final = 10053
+WSAECONNREFUSED: Final = 10061
+WSAECONNRESET: Final = 10054
+WSAEFAULT: Final = 10014
+WSAEINPROGRESS: Final = 10036
+WSAEINTR: Final = 10004
+WSAEINVAL: Final = 10022
+WSAEISCONN: Final = 10056
+WSAEMFILE: Final = 10024
+WSAENETDOWN: Final = 10050
+WSAENOBUFS: Final = 10055
+WSAENOPROTOOPT: Final = 10042
+WSAENOTCONN: Final = 10057
+WSAENOTSOCK: Final = 10038
+WSAEOPNOTSUPP: Final = 10045
+WSAEPROTONOSUPPORT: Final = 10043
+WSAEPROTOTYPE: Final = 10041
+WSAESOCKTNOSUPPORT: Final = 10044
+WSAETIMEDOUT: Final = 10060
+WSAEWOULDBLOCK: Final = 10035
+WSANOTINITIALISED: Final = 10093
+WSATRY_AGAIN: Final = 11002
+WSAVERNOTSUPPORTED: Final = 10092
+
+def SOMAXCONN_HINT(b: int) -> int:
+    """``SOMAXCONN_HINT(b)``: a backlog of ``b`` clamped into 200..65535 (SPEC L5)."""
+
+# Errors: WSAError and one subclass per code, named after the code.
+
+class WSAError(OSError):
+    """A Winsock error: ``errno`` and ``winerror`` hold the WSAE code."""
+
+    address: tuple[str, int] | None
+    @property
+    def winerror(self) -> int: ...
+
+class AccesError(WSAError):
+    """WSAEACCES (10013): The connection request was withdrawn or timed out before it was accepted."""
+
+class AddrInUseError(WSAError):
+    """WSAEADDRINUSE (10048): The address and port are already in use."""
+
+class AddrNotAvailError(WSAError):
+    """WSAEADDRNOTAVAIL (10049): The address is not available on this device."""
+
+class AfNoSupportError(WSAError):
+    """WSAEAFNOSUPPORT (10047): The address family is not supported."""
+
+class AlreadyError(WSAError):
+    """WSAEALREADY (10037): A connect is already in progress on this socket."""
+
+class ConnAbortedError(WSAError, ConnectionAbortedError):
+    """WSAECONNABORTED (10053): The connection was aborted."""
+
+class ConnRefusedError(WSAError, ConnectionRefusedError):
+    """WSAECONNREFUSED (10061): The connection was refused."""
+
+class ConnResetError(WSAError, ConnectionResetError):
+    """WSAECONNRESET (10054): The connection request was reset by the listener."""
+
+class FaultError(WSAError):
+    """WSAEFAULT (10014): A pointer or length argument is not valid."""
+
+class InProgressError(WSAError):
+    """WSAEINPROGRESS (10036): A blocking operation is in progress on this thread."""
+
+class IntrError(WSAError, InterruptedError):
+    """WSAEINTR (10004): A blocking operation was interrupted by closing the socket."""
+
+class InvalError(WSAError):
+    """WSAEINVAL (10022): An invalid argument was supplied or the socket is in the wrong state."""
+
+class IsConnError(WSAError):
+    """WSAEISCONN (10056): The socket is already connected."""
+
+class MFileError(WSAError):
+    """WSAEMFILE (10024): No more socket descriptors are available."""
+
+class NetDownError(WSAError):
+    """WSAENETDOWN (10050): The network (the SAN device) is down."""
+
+class NoBufsError(WSAError):
+    """WSAENOBUFS (10055): No buffer space is available."""
+
+class NoProtoOptError(WSAError):
+    """WSAENOPROTOOPT (10042): The option is unknown or not supported for this operation."""
+
+class NotConnError(WSAError):
+    """WSAENOTCONN (10057): The socket is not connected."""
+
+class NotInitialisedError(WSAError):
+    """WSANOTINITIALISED (10093): WSPStartup has not been called."""
+
+class NotSockError(WSAError):
+    """WSAENOTSOCK (10038): The descriptor is not a socket."""
+
+class OpNotSuppError(WSAError):
+    """WSAEOPNOTSUPP (10045): The operation is not supported by this provider."""
+
+class ProtoNoSupportError(WSAError):
+    """WSAEPROTONOSUPPORT (10043): The protocol is not supported."""
+
+class PrototypeError(WSAError):
+    """WSAEPROTOTYPE (10041): The protocol is the wrong type for the socket."""
+
+class SocktNoSupportError(WSAError):
+    """WSAESOCKTNOSUPPORT (10044): The socket type is not supported."""
+
+class TimedOutError(WSAError, TimeoutError):
+    """WSAETIMEDOUT (10060): The connection attempt timed out."""
+
+class TryAgainError(WSAError):
+    """WSATRY_AGAIN (11002): The connection request was deferred; try again."""
+
+class VerNotSupportedError(WSAError):
+    """WSAVERNOTSUPPORTED (10092): The requested Winsock version is not supported."""
+
+class WouldBlockError(WSAError, BlockingIOError):
+    """WSAEWOULDBLOCK (10035): The operation would block on a non-blocking socket."""
+
+# Provider and device (SPEC D1 to D3).
+
+@final
+class Limits:
+    """The limits of a device (SPEC D1)."""
+
+    @property
+    def max_descriptors(self) -> int: ...
+    @property
+    def max_backlog(self) -> int: ...
+    @property
+    def max_caller_data(self) -> int: ...
+    @property
+    def max_callee_data(self) -> int: ...
+    @property
+    def max_pending(self) -> int: ...
+    @property
+    def connect_timeout(self) -> float | None: ...
+    def as_dict(self) -> dict[str, Any]: ...
+
+@final
+class ListenerStats:
+    """Counters of one listening socket (SPEC D3)."""
+
+    @property
+    def queued(self) -> int: ...
+    @property
+    def accepted(self) -> int: ...
+    @property
+    def rejected(self) -> int: ...
+    @property
+    def deferred(self) -> int: ...
+    @property
+    def refused_full(self) -> int: ...
+    @property
+    def reset(self) -> int: ...
+    @property
+    def withdrawn(self) -> int: ...
+    @property
+    def refused_by_close(self) -> int: ...
+    @property
+    def queue_len(self) -> int: ...
+    @property
+    def backlog(self) -> int: ...
+    def as_dict(self) -> dict[str, int]: ...
+
+@final
+class DeviceStats:
+    """Device-wide counters (SPEC D3): the listener counters summed, plus device-only ones."""
+
+    @property
+    def queued(self) -> int: ...
+    @property
+    def accepted(self) -> int: ...
+    @property
+    def rejected(self) -> int: ...
+    @property
+    def deferred(self) -> int: ...
+    @property
+    def refused_full(self) -> int: ...
+    @property
+    def reset(self) -> int: ...
+    @property
+    def withdrawn(self) -> int: ...
+    @property
+    def refused_by_close(self) -> int: ...
+    @property
+    def queue_len(self) -> int: ...
+    @property
+    def backlog(self) -> int: ...
+    @property
+    def refused_no_listener(self) -> int: ...
+    @property
+    def timed_out(self) -> int: ...
+    @property
+    def open_sockets(self) -> int: ...
+    @property
+    def pending(self) -> int: ...
+    def as_dict(self) -> dict[str, int]: ...
+
+@final
+class Device:
+    """A provider's emulated SAN device: NICs, limits and fault switches (SPEC D1, D2)."""
+
+    @property
+    def nics(self) -> list[str]: ...
+    def add_nic(self, address: str) -> None: ...
+    def remove_nic(self, address: str) -> None: ...
+    @property
+    def limits(self) -> Limits: ...
+    def set_limits(
+        self,
+        *,
+        max_descriptors: int = ...,
+        max_backlog: int = ...,
+        max_caller_data: int = ...,
+        max_callee_data: int = ...,
+        max_pending: int = ...,
+        connect_timeout: float | None = ...,
+    ) -> None: ...
+    network_down: bool
+    buffer_exhaustion: bool
+    descriptor_limit: int | None
+    connect_timeout: float | None
+    wildcard_bind: bool
+    def stats(self) -> DeviceStats: ...
+
+@final
+class Provider:
+    """An independent provider with its own device; providers never see each other's sockets."""
+
+    def __new__(
+        cls,
+        nics: Sequence[str] | None = None,
+        *,
+        wildcard_bind: bool = True,
+        max_descriptors: int = ...,
+        max_backlog: int = ...,
+        max_caller_data: int = ...,
+        max_callee_data: int = ...,
+        max_pending: int = ...,
+        connect_timeout: float | None = ...,
+    ) -> Self: ...
+    @property
+    def device(self) -> Device: ...
+    def socket(self, family: int = ..., type: int = ..., proto: int = 0) -> Socket: ...
+    def stats(self) -> DeviceStats: ...
+
+# Events (SPEC section 8).
+
+@final
+class Event:
+    """An event object on an eventfd: ``fileno()`` is readable while the event is set."""
+
+    def __new__(cls) -> Self: ...
+    def fileno(self) -> int: ...
+    def set(self) -> None: ...
+    def reset(self) -> None: ...
+    def is_set(self) -> bool: ...
+
+@final
+class NetworkEvents:
+    """What ``Socket.enum_network_events`` returns (SPEC E4)."""
+
+    @property
+    def events(self) -> int: ...
+    @property
+    def error_codes(self) -> list[int]: ...
+    def error(self, flag: int) -> int | None: ...
+    def __contains__(self, flag: int) -> bool: ...
+    def __bool__(self) -> bool: ...
+
+# Conditional accept (SPEC A5 to A10).
+
+@final
+class FlowSpec:
+    """One direction of a QoS request, as Windows' ``FLOWSPEC``."""
+
+    def __new__(
+        cls,
+        *,
+        token_rate: int = 0,
+        token_bucket_size: int = 0,
+        peak_bandwidth: int = 0,
+        latency: int = 0,
+        delay_variation: int = 0,
+        service_type: int = 0,
+        max_sdu_size: int = 0,
+        minimum_policed_size: int = 0,
+    ) -> Self: ...
+    @property
+    def token_rate(self) -> int: ...
+    @property
+    def token_bucket_size(self) -> int: ...
+    @property
+    def peak_bandwidth(self) -> int: ...
+    @property
+    def latency(self) -> int: ...
+    @property
+    def delay_variation(self) -> int: ...
+    @property
+    def service_type(self) -> int: ...
+    @property
+    def max_sdu_size(self) -> int: ...
+    @property
+    def minimum_policed_size(self) -> int: ...
+
+@final
+class Qos:
+    """The quality of service a connect asks for (``QOS``)."""
+
+    def __new__(
+        cls, sending: FlowSpec | None = None, receiving: FlowSpec | None = None, provider_specific: bytes = ...
+    ) -> Self: ...
+    @property
+    def sending(self) -> FlowSpec: ...
+    @property
+    def receiving(self) -> FlowSpec: ...
+    @property
+    def provider_specific(self) -> bytes: ...
+
+@final
+class ConditionRequest:
+    """One pending request as a condition function sees it (SPEC A5)."""
+
+    @property
+    def caller_address(self) -> tuple[str, int]: ...
+    @property
+    def callee_address(self) -> tuple[str, int]: ...
+    @property
+    def caller_data(self) -> bytes | None: ...
+    @property
+    def qos(self) -> Qos | None: ...
+    @property
+    def callback_data(self) -> Any: ...
+    @property
+    def callee_data_capacity(self) -> int: ...
+    callee_data: bytes
+    group: int
+
+_Condition: TypeAlias = Callable[[ConditionRequest], object]
+
+# Sockets.
+
+@final
+class Socket:
+    """A socket of a Provider; blocking calls release the GIL and let Ctrl-C through."""
+
+    def bind(self, address: tuple[str, int]) -> None: ...
+    def listen(self, backlog: int) -> None: ...
+    def connect(
+        self,
+        address: tuple[str, int],
+        caller_data: bytes | None = None,
+        qos: Qos | None = None,
+        timeout: float | None = None,
+    ) -> bytes: ...
+    def connect_ex(
+        self,
+        address: tuple[str, int],
+        caller_data: bytes | None = None,
+        qos: Qos | None = None,
+        timeout: float | None = None,
+    ) -> int: ...
+    def accept(
+        self,
+        condition: _Condition | None = None,
+        callback_data: Any = None,
+        timeout: float | None = None,
+    ) -> tuple[Socket, tuple[str, int]]: ...
+    def setblocking(self, flag: bool) -> None: ...
+    def getblocking(self) -> bool: ...
+    def getsockname(self) -> tuple[str, int]: ...
+    def getpeername(self) -> tuple[str, int]: ...
+    def getsockopt(self, level: int, optname: int) -> int: ...
+    def setsockopt(self, level: int, optname: int, value: int) -> None: ...
+    def callee_data(self) -> bytes: ...
+    def event_select(self, event: Event | None, mask: int) -> None: ...
+    def enum_network_events(self, event: Event | None = None) -> NetworkEvents: ...
+    def stats(self) -> ListenerStats: ...
+    def close(self) -> None: ...
+    def fileno(self) -> int: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self, ty: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None: ...

@@ -1,0 +1,110 @@
+"""The C ABI of wspsan called as C calls it, on the process-wide provider.
+
+Every WSP function returns ``(result, error)``: the C return value and ``*lpErrno`` (0 unless
+the call failed, SPEC X3), followed by its output parameters. ``None`` for an optional pointer
+argument passes NULL. Blocking calls release the GIL but cannot be interrupted (close the socket
+or take the device down to wake them).
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from wspsan._wspsan import ConditionRequest, DeviceStats, Event, ListenerStats, Qos
+
+__all__ = [
+    "WSACloseEvent",
+    "WSACreateEvent",
+    "WSPAccept",
+    "WSPBind",
+    "WSPCleanup",
+    "WSPCloseSocket",
+    "WSPConnect",
+    "WSPEnumNetworkEvents",
+    "WSPEventSelect",
+    "WSPGetPeerName",
+    "WSPGetSockName",
+    "WSPGetSockOpt",
+    "WSPIoctl",
+    "WSPListen",
+    "WSPSetSockOpt",
+    "WSPSocket",
+    "WSPStartup",
+    "__doc__",
+    "device_add_nic",
+    "device_get_faults",
+    "device_get_limits",
+    "device_listener_stats",
+    "device_remove_nic",
+    "device_set_buffer_exhaustion",
+    "device_set_connect_timeout",
+    "device_set_descriptor_limit",
+    "device_set_limits",
+    "device_set_network_down",
+    "device_set_wildcard_bind",
+    "device_stats",
+    "last_error_message",
+    "strerror",
+    "switch_handle",
+    "version",
+]
+
+
+def WSPStartup(version: int = 0x0202, upcalls: Any = None) -> tuple[int, dict[str, Any] | None]: ...
+def WSPCleanup() -> tuple[int, int]: ...
+def WSPSocket(af: int = ..., type: int = ..., protocol: int = 0, flags: int = 0) -> tuple[int, int]: ...
+def WSPBind(s: int, address: tuple[str, int] | None, namelen: int = ..., family: int = ...) -> tuple[int, int]: ...
+def WSPListen(s: int, backlog: int) -> tuple[int, int]: ...
+def WSPConnect(
+    s: int,
+    address: tuple[str, int] | None,
+    caller_data: bytes | None = None,
+    callee_len: int | None = None,
+    qos: Qos | None = None,
+    namelen: int = ...,
+    family: int = ...,
+) -> tuple[int, int, bytes | None]: ...
+def WSPAccept(
+    s: int,
+    condition: Callable[[ConditionRequest], object] | None = None,
+    callback_data: int = 0,
+    addr: bool = True,
+    addrlen: int | None = ...,
+) -> tuple[int, int, tuple[str, int] | None, int | None]: ...
+def WSPCloseSocket(s: int) -> tuple[int, int]: ...
+def WSPGetSockName(s: int, namelen: int | None = ...) -> tuple[int, int, tuple[str, int] | None]: ...
+def WSPGetPeerName(s: int, namelen: int | None = ...) -> tuple[int, int, tuple[str, int] | None]: ...
+def WSPGetSockOpt(s: int, level: int, optname: int, optlen: int | None = ...) -> tuple[int, int, bytes]: ...
+def WSPSetSockOpt(
+    s: int, level: int, optname: int, optval: int | bytes | None, optlen: int | None = None
+) -> tuple[int, int]: ...
+def WSPIoctl(
+    s: int, code: int, in_buffer: bytes | None = None, out_len: int | None = None
+) -> tuple[int, int, bytes | None, int]: ...
+def WSPEventSelect(s: int, event: Event | int | None, mask: int) -> tuple[int, int]: ...
+def WSPEnumNetworkEvents(s: int, event: Event | int | None = None) -> tuple[int, int, int, list[int]]: ...
+def WSACreateEvent() -> int: ...
+def WSACloseEvent(event: int) -> bool: ...
+def switch_handle(s: int) -> tuple[int, int, int]: ...
+def strerror(code: int) -> str: ...
+def last_error_message() -> str: ...
+def version() -> str: ...
+def device_add_nic(address: str) -> tuple[int, int]: ...
+def device_remove_nic(address: str) -> tuple[int, int]: ...
+def device_get_limits() -> tuple[int, int, dict[str, int]]: ...
+def device_set_limits(
+    *,
+    max_descriptors: int = ...,
+    max_pending: int = ...,
+    max_backlog: int = ...,
+    max_caller_data: int = ...,
+    max_callee_data: int = ...,
+    connect_timeout_ms: int = ...,
+) -> tuple[int, int]: ...
+def device_set_connect_timeout(ms: int) -> tuple[int, int]: ...
+def device_set_wildcard_bind(on: bool) -> tuple[int, int]: ...
+def device_set_network_down(on: bool) -> tuple[int, int]: ...
+def device_set_buffer_exhaustion(on: bool) -> tuple[int, int]: ...
+def device_set_descriptor_limit(limit: int) -> tuple[int, int]: ...
+def device_get_faults() -> tuple[int, int, dict[str, int]]: ...
+def device_stats() -> tuple[int, int, DeviceStats]: ...
+def device_listener_stats(s: int) -> tuple[int, int, ListenerStats]: ...

@@ -1,0 +1,75 @@
+"""Small builders shared by the tests: a listener, a pending non-blocking connect, threads."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import wspsan
+
+HOST = "127.0.0.1"
+
+
+def listener(p: wspsan.Provider, backlog: int = 8, address: tuple[str, int] = (HOST, 0)) -> wspsan.Socket:
+    """A socket bound to `address` and listening with `backlog`."""
+    s = p.socket()
+    s.bind(address)
+    s.listen(backlog)
+    return s
+
+
+def pending(
+    p: wspsan.Provider,
+    target: tuple[str, int],
+    caller_data: bytes | None = None,
+    qos: wspsan.Qos | None = None,
+) -> wspsan.Socket:
+    """A non-blocking connector whose request now waits in `target`'s queue."""
+    c = p.socket()
+    c.setblocking(False)
+    with pytest.raises(wspsan.WouldBlockError):
+        c.connect(target, caller_data, qos)
+    return c
+
+
+def connected_pair(
+    p: wspsan.Provider, server: wspsan.Socket, target: tuple[str, int] | None = None
+) -> tuple[wspsan.Socket, wspsan.Socket]:
+    """(connector, accepted) connected through `server` (reached at `target`)."""
+    c = pending(p, target or server.getsockname())
+    a, _ = server.accept()
+    return c, a
+
+
+def connect_result(c: wspsan.Socket) -> int | None:
+    """The FD_CONNECT error code recorded on `c`, or None if no answer arrived yet."""
+    return c.enum_network_events().error(wspsan.FD_CONNECT)
+
+
+class Background:
+    """Run `fn` in a thread and keep its result or exception."""
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
+        self.thread.start()
+
+    def _run(self, fn: Callable[[], Any]) -> None:
+        try:
+            self.result = fn()
+        except BaseException as e:  # noqa: BLE001  (kept for the test to inspect)
+            self.error = e
+
+    def join(self, timeout: float = 10.0) -> Any:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "background call did not finish"
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+    def done(self) -> bool:
+        return not self.thread.is_alive()

@@ -1,0 +1,111 @@
+"""WSPCloseSocket (SPEC K1 to K3) and the Python socket life cycle."""
+
+from __future__ import annotations
+
+import gc
+import time
+
+import pytest
+
+import wspsan
+from helpers import HOST, Background, connect_result, listener, pending
+
+
+def test_closed_descriptor_is_dead_for_good() -> None:
+    # SPEC K1
+    p = wspsan.Provider()
+    s = listener(p)
+    s.close()
+    s.close()  # closing twice is harmless in Python, like socket.socket
+    for call in (
+        lambda: s.listen(1),
+        lambda: s.getsockname(),
+        lambda: s.setblocking(False),
+        lambda: s.getsockopt(wspsan.SOL_SOCKET, wspsan.SO_TYPE),
+        lambda: s.enum_network_events(),
+        lambda: s.event_select(None, 0),
+    ):
+        with pytest.raises(wspsan.NotSockError):
+            call()
+    newer = p.socket()
+    assert newer.fileno() != s.fileno()
+
+
+def test_closing_a_listener_refuses_the_queue_and_frees_the_port() -> None:
+    # SPEC K2
+    p = wspsan.Provider()
+    s = listener(p, 8, (HOST, 7100))
+    queued = [pending(p, (HOST, 7100)) for _ in range(3)]
+    blocking_sock = p.socket()
+    blocked_connect = Background(lambda: blocking_sock.connect((HOST, 7100)))
+    while s.stats().queue_len < 4:
+        time.sleep(0.005)
+    s.close()
+    assert [connect_result(c) for c in queued] == [wspsan.WSAECONNREFUSED] * 3
+    with pytest.raises(ConnectionRefusedError):
+        blocked_connect.join()
+    again = listener(p, 8, (HOST, 7100))  # the address is free at once
+    assert p.stats().refused_by_close == 4
+    del again
+
+
+def test_closing_a_listener_wakes_blocked_accepts() -> None:
+    # SPEC K2, A2
+    p = wspsan.Provider()
+    s = listener(p)
+    waiters = [Background(lambda: s.accept()) for _ in range(3)]
+    time.sleep(0.1)
+    s.close()
+    for w in waiters:
+        with pytest.raises(wspsan.IntrError):
+            w.join()
+
+
+def test_closing_a_connector_withdraws_its_request() -> None:
+    # SPEC K3, A12
+    p = wspsan.Provider()
+    s = listener(p)
+    c = pending(p, s.getsockname())
+    c.close()
+    with pytest.raises(wspsan.AccesError):
+        s.accept()
+
+
+def test_closing_one_end_records_fd_close_on_the_other() -> None:
+    # SPEC K3
+    p = wspsan.Provider()
+    s = listener(p)
+    c = pending(p, s.getsockname())
+    a, _ = s.accept()
+    ev = wspsan.Event()
+    a.event_select(ev, wspsan.FD_CLOSE)
+    c.close()
+    assert ev.is_set()
+    events = a.enum_network_events(ev)
+    assert events.events == wspsan.FD_CLOSE and events.error(wspsan.FD_CLOSE) == 0
+    with pytest.raises(wspsan.NotConnError):
+        a.getpeername()
+    # and the other way round
+    c2 = pending(p, s.getsockname())
+    a2, _ = s.accept()
+    a2.close()
+    assert c2.enum_network_events().error(wspsan.FD_CLOSE) == 0
+    with pytest.raises(wspsan.NotConnError):
+        c2.getpeername()
+
+
+def test_with_block_and_garbage_collection_close() -> None:
+    # SPEC K1 (the Python life cycle: close at the end of `with`, or when collected)
+    p = wspsan.Provider()
+    with p.socket() as s:
+        s.bind((HOST, 7200))
+        assert p.stats().open_sockets == 1
+    assert p.stats().open_sockets == 0
+    with pytest.raises(wspsan.NotSockError):
+        s.getsockname()
+    t = p.socket()
+    t.bind((HOST, 7200))
+    del t
+    gc.collect()
+    assert p.stats().open_sockets == 0
+    p.socket().bind((HOST, 7200))  # the port is free again

@@ -1,0 +1,121 @@
+"""WSPSocket and WSPBind (SPEC S1, B1, B2)."""
+
+from __future__ import annotations
+
+import pytest
+
+import wspsan
+from helpers import HOST, listener, pending
+
+
+def test_socket_arguments() -> None:
+    # SPEC S1
+    p = wspsan.Provider()
+    with pytest.raises(wspsan.AfNoSupportError):
+        p.socket(family=23)
+    with pytest.raises(wspsan.SocktNoSupportError):
+        p.socket(type=2)
+    with pytest.raises(wspsan.ProtoNoSupportError):
+        p.socket(proto=17)
+    s = p.socket(wspsan.AF_INET, wspsan.SOCK_STREAM, wspsan.IPPROTO_TCP)
+    assert s.getblocking()  # sockets start blocking
+    assert s.getsockopt(wspsan.SOL_SOCKET, wspsan.SO_TYPE) == wspsan.SOCK_STREAM
+
+
+def test_socket_at_the_descriptor_limit() -> None:
+    # SPEC S1
+    p = wspsan.Provider(max_descriptors=1)
+    s = p.socket()
+    with pytest.raises(wspsan.MFileError):
+        p.socket()
+    s.close()
+    p.socket()
+
+
+def test_descriptors_are_never_reused() -> None:
+    # SPEC section 0, K1
+    p = wspsan.Provider()
+    seen = set()
+    for _ in range(100):
+        s = p.socket()
+        assert s.fileno() not in (0, wspsan.INVALID_SOCKET)
+        assert s.fileno() not in seen
+        seen.add(s.fileno())
+        s.close()
+
+
+def test_bind_errors() -> None:
+    # SPEC B1
+    p = wspsan.Provider()
+    s = p.socket()
+    with pytest.raises(wspsan.AddrNotAvailError):
+        s.bind(("10.9.9.9", 5000))
+    s.bind((HOST, 5000))
+    with pytest.raises(wspsan.InvalError):
+        s.bind((HOST, 5001))  # already bound
+    with pytest.raises(wspsan.AddrInUseError):
+        p.socket().bind((HOST, 5000))
+    assert s.getsockname() == (HOST, 5000)
+
+
+def test_wildcard_conflicts_both_ways() -> None:
+    # SPEC B1
+    p = wspsan.Provider(nics=(HOST, "10.0.0.1"))
+    nic = p.socket()  # kept: a socket that is garbage-collected is closed
+    nic.bind(("10.0.0.1", 6000))
+    with pytest.raises(wspsan.AddrInUseError):
+        p.socket().bind(("0.0.0.0", 6000))
+    w = p.socket()
+    w.bind(("0.0.0.0", 6002))
+    for ip in (HOST, "10.0.0.1"):
+        with pytest.raises(wspsan.AddrInUseError):
+            p.socket().bind((ip, 6002))
+    # different ports never conflict, nor the same port on two NICs
+    a, b = p.socket(), p.socket()
+    a.bind((HOST, 6003))
+    b.bind(("10.0.0.1", 6003))
+
+
+def test_port_zero_takes_an_ephemeral_port() -> None:
+    # SPEC B1
+    p = wspsan.Provider()
+    ports = set()
+    socks = []
+    for _ in range(20):
+        s = p.socket()
+        s.bind((HOST, 0))
+        port = s.getsockname()[1]
+        assert 49152 <= port <= 65535
+        ports.add(port)
+        socks.append(s)
+    assert len(ports) == 20
+
+
+def test_wildcard_listener_serves_every_nic() -> None:
+    # SPEC B2
+    p = wspsan.Provider(nics=(HOST, "10.0.0.1"))
+    s = listener(p, 8, ("0.0.0.0", 7000))
+    assert s.getsockname() == ("0.0.0.0", 7000)
+    c1 = pending(p, (HOST, 7000))
+    c2 = pending(p, ("10.0.0.1", 7000))
+    callees = []
+
+    def note(r: wspsan.ConditionRequest) -> int:
+        callees.append(r.callee_address)
+        return wspsan.CF_ACCEPT
+
+    a1, _ = s.accept(note)
+    a2, _ = s.accept(note)
+    assert callees == [(HOST, 7000), ("10.0.0.1", 7000)]
+    assert a1.getsockname() == (HOST, 7000)  # the NIC the request was addressed to
+    assert a2.getsockname() == ("10.0.0.1", 7000)
+    assert c2.getpeername() == ("10.0.0.1", 7000)
+    assert c1.getsockname()[0] == HOST and c2.getsockname()[0] == "10.0.0.1"
+
+
+def test_wildcard_bind_switched_off() -> None:
+    # SPEC B2
+    p = wspsan.Provider()
+    p.device.wildcard_bind = False
+    with pytest.raises(wspsan.AddrNotAvailError):
+        p.socket().bind(("0.0.0.0", 0))

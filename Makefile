@@ -28,9 +28,12 @@ check-tools:
 
 # ---------------------------------------------------------------------------------------------
 # rust
-lint: check-tools
+# The python crate is not a default member (it needs libpython's headers via PYO3_PYTHON), so it
+# is linted on its own once .venv exists.
+lint: check-tools venv
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy -p wspsan-python --all-targets -- -D warnings
 
 rust-test: check-tools
 	$(CARGO) test
@@ -103,13 +106,19 @@ c-test: c-lib c-header-check $(C_TEST_BINS)
 	@for t in $(C_TEST_BINS); do \
 	    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $$t || { echo "error: $$t failed"; exit 1; }; \
 	done
+	@echo "README quick start (examples/c/quickstart.c)"
+	$(CC) $(C_STD) -g $(C_SANITIZE) -Iinclude examples/c/quickstart.c $(C_LIBDIR)/libwspsan.a $(C_LDLIBS) \
+	    -o $(C_BUILD)/quickstart
+	$(C_BUILD)/quickstart
 	$(MAKE) --no-print-directory c-valgrind
 	$(MAKE) --no-print-directory c-install-test
 	@echo "C tests: all passed"
 
-demo-c: c-lib
+# The demo links the release library, as a user would.
+demo-c: check-tools
+	$(CARGO) build --release -p wspsan-capi
 	@mkdir -p $(C_BUILD)
-	$(CC) $(C_STD) -g -Iinclude examples/c/demo.c $(C_LIBDIR)/libwspsan.a $(C_LDLIBS) -o $(C_BUILD)/demo
+	$(CC) $(C_STD) -O2 -Iinclude examples/c/demo.c target/release/libwspsan.a $(C_LDLIBS) -o $(C_BUILD)/demo
 	$(C_BUILD)/demo
 
 # Install the libraries, the header and wspsan.pc under $(PREFIX) (DESTDIR is honoured).
@@ -162,6 +171,7 @@ py-test: develop
 	$(VPY) -m pytest tests/python
 	cd $(VENV) && bin/python -m mypy.stubtest wspsan
 	$(VPY) -m mypy --strict tests/python examples/python
+	$(VPY) examples/python/quickstart.py >/dev/null
 
 demo-py: develop
 	$(VPY) examples/python/demo.py

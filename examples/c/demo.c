@@ -1,6 +1,6 @@
 /* wspsan C demo: a server and its clients on the emulated SAN, told as a story.
  *
- *   make demo-c      (builds against target/debug/libwspsan.a and runs it)
+ *   make demo-c      (builds against target/release/libwspsan.a and runs it)
  *
  * The server listens with a backlog of 2 and watches FD_ACCEPT on an eventfd; three clients
  * connect with caller data; the third is refused at once because the queue is full; the

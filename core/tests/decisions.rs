@@ -1,0 +1,180 @@
+//! The points SPEC.md leaves open, as wspsan decided them (README, "Where wspsan decided").
+
+mod common;
+
+use common::*;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::thread;
+use wspsan_core::consts::{FD_ACCEPT, FD_CONNECT, FD_CONNECT_BIT};
+use wspsan_core::{ConditionRequest, ConnectParams, Decision, Limits, Provider, SockOpt, WsaError};
+
+// SPEC C3, E5 (decided: an immediate failure is reported by the call only, no FD_CONNECT)
+#[test]
+fn an_immediate_connect_failure_records_no_fd_connect() {
+    let p = Provider::new();
+    let (_l, addr) = listener(&p, 1);
+    let full = queued_connect(&p, addr);
+    let c = nb_connector(&p);
+    let sig = CountingSignal::new();
+    p.event_select(c, Some(sig.handle()), FD_CONNECT).unwrap();
+    assert_eq!(p.connect(c, lo(1), ConnectParams::default()), Err(WsaError::ConnRefused)); // nobody there
+    assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::ConnRefused)); // queue full
+    assert_eq!(p.enum_network_events(c, None).unwrap().events, 0);
+    assert_eq!(sig.sets(), 0);
+    assert_eq!(p.get_option(c, SockOpt::Error), Ok(0));
+    p.close(full).unwrap();
+}
+
+// SPEC E2 (decided: while a deferred request is at the head, arrivals do not signal FD_ACCEPT)
+#[test]
+fn arrivals_behind_a_deferred_request_do_not_signal_until_the_next_accept() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 5);
+    let sig = CountingSignal::new();
+    p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
+    let _first = queued_connect(&p, addr);
+    assert_eq!(sig.sets(), 1);
+    assert!(p.enum_network_events(l, None).unwrap().contains(FD_ACCEPT));
+    assert_eq!(accept_with_decision(&p, l, Decision::Defer).unwrap_err().error, WsaError::TryAgain);
+    let _second = queued_connect(&p, addr);
+    assert_eq!(sig.sets(), 1, "no FD_ACCEPT while the deferred request waits at the head");
+    assert_eq!(p.enum_network_events(l, None).unwrap().events, 0);
+    // the next accept (any answer but CF_DEFER) re-enables, and a request is still queued
+    p.accept(l, None).unwrap();
+    assert!(p.enum_network_events(l, None).unwrap().contains(FD_ACCEPT));
+    // and a new arrival after the enumeration signals again (level-triggered per arrival)
+    let before = sig.sets();
+    let _third = queued_connect(&p, addr);
+    assert!(sig.sets() > before);
+}
+
+// SPEC E2, E3 (decided: an accept that leaves the queue empty clears a recorded FD_ACCEPT)
+#[test]
+fn an_accept_that_empties_the_queue_clears_fd_accept() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 5);
+    let sig = CountingSignal::new();
+    p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
+    let _c = queued_connect(&p, addr);
+    p.accept(l, None).unwrap();
+    assert!(sig.resets() >= 1, "E3: the successful accept reset the event object");
+    assert_eq!(p.enum_network_events(l, None).unwrap().events, 0, "nothing waits: no FD_ACCEPT");
+}
+
+// SPEC A12, K2 (decided: a listener closed while the condition runs: CF_ACCEPT completes)
+#[test]
+fn a_listener_closed_during_the_condition_still_completes_an_accept() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 5);
+    let c = queued_connect(&p, addr);
+    let closer = p.clone();
+    let a = p
+        .accept(
+            l,
+            Some(&mut |_: &mut ConditionRequest<'_>| {
+                let p = closer.clone();
+                thread::spawn(move || p.close(l)).join().unwrap().unwrap();
+                Decision::Accept
+            }),
+        )
+        .expect("the accept had taken the request before the close");
+    assert_eq!(p.peer_name(c), Ok(addr));
+    assert_eq!(p.peer_name(a.socket), p.sock_name(c));
+    let st = p.device().stats().listeners;
+    assert_eq!((st.queued, st.accepted, st.queue_len), (1, 1, 0));
+}
+
+// SPEC A9, K2 (decided: CF_DEFER on a listener closed meanwhile refuses the connector, WSAEINTR)
+#[test]
+fn a_listener_closed_during_a_deferring_condition_refuses_the_request() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 5);
+    let c = queued_connect(&p, addr);
+    let closer = p.clone();
+    let e = p
+        .accept(
+            l,
+            Some(&mut |_: &mut ConditionRequest<'_>| {
+                let p = closer.clone();
+                thread::spawn(move || p.close(l)).join().unwrap().unwrap();
+                Decision::Defer
+            }),
+        )
+        .unwrap_err();
+    assert_eq!(e.error, WsaError::Intr);
+    assert_eq!(p.enum_network_events(c, None).unwrap().error(FD_CONNECT_BIT), Some(WsaError::ConnRefused.code()));
+    let st = p.device().stats();
+    assert_eq!((st.listeners.refused_by_close, st.pending), (1, 0));
+}
+
+// SPEC C4 (decided: running out of ephemeral ports gives WSAENOBUFS)
+#[test]
+fn ephemeral_port_exhaustion_gives_wsaenobufs() {
+    let p = Provider::new();
+    let span = 65535 - 49152 + 1;
+    for _ in 0..span {
+        let s = p.socket().unwrap();
+        p.bind(s, lo(0)).unwrap();
+    }
+    let s = p.socket().unwrap();
+    assert_eq!(p.bind(s, lo(0)), Err(WsaError::NoBufs));
+    assert_eq!(p.connect(s, lo(9), ConnectParams::default()), Err(WsaError::NoBufs), "implicit bind too");
+}
+
+// SPEC B2, C3 (decided: an address that is not a NIC has nobody listening: WSAECONNREFUSED)
+#[test]
+fn a_connect_to_an_address_that_is_not_a_nic_is_refused_even_by_a_wildcard_listener() {
+    let p = Provider::new();
+    let _l = listener_at(&p, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7100), 5);
+    let c = nb_connector(&p);
+    let elsewhere = SocketAddrV4::new(Ipv4Addr::new(10, 9, 9, 9), 7100);
+    assert_eq!(p.connect(c, elsewhere, ConnectParams::default()), Err(WsaError::ConnRefused));
+    assert_eq!(p.device().stats().refused_no_listener, 1);
+    assert_eq!(p.connect(c, lo(7100), ConnectParams::default()), Err(WsaError::WouldBlock));
+}
+
+// SPEC C2 (decided: SO_ERROR is cleared by reading it, as Windows documents)
+#[test]
+fn reading_so_error_clears_it() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 5);
+    let c = queued_connect(&p, addr);
+    accept_with_decision(&p, l, Decision::Reject).unwrap_err();
+    assert_eq!(p.get_option(c, SockOpt::Error), Ok(WsaError::ConnRefused.code()));
+    assert_eq!(p.get_option(c, SockOpt::Error), Ok(0));
+}
+
+// SPEC D1, D2 (decided: no connect timeout by default)
+#[test]
+fn the_default_device_has_no_connect_timeout() {
+    let p = Provider::new();
+    assert_eq!(p.device().limits().connect_timeout, None);
+    assert_eq!(Limits::default().connect_timeout, None);
+}
+
+// SPEC D2, K1 (decided: with the device down close fails too; the socket survives it)
+#[test]
+fn close_fails_while_the_device_is_down_and_works_after() {
+    let p = Provider::new();
+    let s = p.socket().unwrap();
+    p.device().set_network_down(true);
+    assert_eq!(p.close(s), Err(WsaError::NetDown));
+    p.device().set_network_down(false);
+    assert_eq!(p.close(s), Ok(()));
+    assert_eq!(p.close(s), Err(WsaError::NotSock));
+}
+
+// SPEC D1, B1 (decided: removing a NIC affects new binds only)
+#[test]
+fn removing_a_nic_keeps_sockets_bound_to_it_working() {
+    let p = two_nic_provider();
+    let nic2 = Ipv4Addr::new(10, 0, 0, 1);
+    let l = listener_at(&p, SocketAddrV4::new(nic2, 7200), 5);
+    p.device().remove_nic(nic2).unwrap();
+    assert_eq!(p.device().remove_nic(nic2), Err(WsaError::AddrNotAvail));
+    let s = p.socket().unwrap();
+    assert_eq!(p.bind(s, SocketAddrV4::new(nic2, 7201)), Err(WsaError::AddrNotAvail));
+    let c = queued_connect(&p, SocketAddrV4::new(nic2, 7200));
+    p.accept(l, None).unwrap();
+    assert_eq!(p.peer_name(c), Ok(SocketAddrV4::new(nic2, 7200)));
+}

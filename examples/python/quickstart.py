@@ -19,5 +19,5 @@ with p.socket() as server, p.socket() as client:
 try:
     p.socket().connect(("127.0.0.1", 5001))
 except ConnectionRefusedError as e:  # wspsan.ConnRefusedError
-    print(e.winerror, e.strerror)
+    print(e.errno, e.strerror)  # .errno and .winerror hold the WSAE code
 print(p.stats())

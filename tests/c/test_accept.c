@@ -53,11 +53,16 @@ static void blocking(void) {
     CHECK_EQ(h_so_error(c), 0);
     h_close(b.result);
     h_close(c);
-    /* Closing the listener from another thread wakes it with WSAEINTR (K2). */
-    pthread_create(&t, NULL, accept_thread, &b);
-    h_sleep_ms(200); /* let it block first: a close before the call would give WSAENOTSOCK */
-    h_close(b.l);
-    pthread_join(t, NULL);
+    /* Closing the listener from another thread wakes it with WSAEINTR (K2). A close that lands
+     * before the accept started blocking gives WSAENOTSOCK instead: try again, waiting longer. */
+    for (int wait_ms = 50; wait_ms <= 3200; wait_ms *= 2) {
+        pthread_create(&t, NULL, accept_thread, &b);
+        h_sleep_ms(wait_ms);
+        h_close(b.l);
+        pthread_join(t, NULL);
+        if (b.err != WSAENOTSOCK) break;
+        b.l = h_listener(h_port(), 5);
+    }
     CHECK_EQ(b.result, INVALID_SOCKET);
     CHECK_EQ(b.err, WSAEINTR);
     /* The device going down wakes it with WSAENETDOWN (D2). */

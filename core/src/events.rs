@@ -7,7 +7,8 @@ use std::sync::Arc;
 /// An event object the engine signals when a selected network event is recorded.
 ///
 /// capi maps it to an eventfd or to the switch's `WPUSetEvent` / `WPUResetEvent` upcalls;
-/// Python wraps an eventfd. The engine never calls it while holding a lock.
+/// Python wraps an eventfd. The engine never calls it while holding a lock, and a panic in it
+/// is contained (treated like a `SetEvent` that failed): the engine's state is already complete.
 pub trait Signal: Send + Sync {
     /// Set the event object (`SetEvent` / `WPUSetEvent`).
     fn set(&self);
@@ -17,6 +18,23 @@ pub trait Signal: Send + Sync {
 
 /// A shared event object as stored by an event selection.
 pub type EventHandle = Arc<dyn Signal>;
+
+/// Run a user callback (a [`Signal`], a hook) so that a panic in it cannot unwind through the
+/// engine's bookkeeping: the panic is contained here. A signal that panics is treated like a
+/// `SetEvent` that failed; the engine's state is already complete when it runs.
+pub(crate) fn contain<T>(f: impl FnOnce() -> T) -> Option<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()
+}
+
+/// Set an event object, containing a panic.
+pub(crate) fn fire_set(h: &EventHandle) {
+    contain(|| h.set());
+}
+
+/// Reset an event object, containing a panic.
+pub(crate) fn fire_reset(h: &EventHandle) {
+    contain(|| h.reset());
+}
 
 /// What `WSPEnumNetworkEvents` returns: the recorded events and their error codes.
 #[derive(Clone, Copy, PartialEq, Eq, Default)]

@@ -4,7 +4,7 @@ use crate::condition::{Condition, ConditionRequest, Decision};
 use crate::consts::{self, FD_ACCEPT, FD_ACCEPT_BIT, FD_ALL_EVENTS, FD_CLOSE_BIT};
 use crate::device::{Device, DeviceConfig, DeviceState};
 use crate::error::{Result, WsaError};
-use crate::events::{EventHandle, NetworkEvents};
+use crate::events::{EventHandle, NetworkEvents, contain};
 use crate::socket::{
     Answer, Descriptor, Inherited, ListenQueue, PendingRequest, Qos, SocketCell, SocketInner, State, answer,
     answer_then,
@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 /// Called when the provider creates or closes a socket, so a C switch can run its
 /// `WPUCreateSocketHandle` / `WPUCloseSocketHandle` upcalls (SPEC X5, A11).
 ///
-/// The engine calls these with no lock held.
+/// The engine calls these with no lock held. A panic in `created` fails the operation with
+/// `WSAENETDOWN` (SPEC X4) and nothing is lost; a panic in `closed` is contained.
 pub trait SocketHooks: Send + Sync {
     /// A socket is being created (by `socket` or an accept). Return the switch's context
     /// for it (kept and readable with [`Provider::context`]), or an error: the operation then
@@ -211,7 +212,7 @@ mod reentry {
 
 fn signal_set(h: Option<EventHandle>) {
     if let Some(h) = h {
-        h.set();
+        crate::events::fire_set(&h);
     }
 }
 
@@ -267,7 +268,9 @@ impl Shared {
         self.device.check_buffers()?;
         self.device.reserve_descriptor()?;
         let id = self.table.allocate().inspect_err(|_| self.device.release_descriptor())?;
-        let context = match self.hooks().map(|h| h.created(id)) {
+        // A panicking hook fails the operation like any panic at the boundary (X4).
+        let created = self.hooks().map(|h| contain(|| h.created(id)).unwrap_or(Err(WsaError::NetDown)));
+        let context = match created {
             Some(Ok(c)) => c,
             Some(Err(e)) => {
                 self.table.release(id);
@@ -284,7 +287,8 @@ impl Shared {
         self.table.release(cell.id);
         self.device.release_descriptor();
         if let Some(h) = self.hooks() {
-            h.closed(cell.id, cell.lock().context);
+            let context = cell.lock().context;
+            contain(|| h.closed(cell.id, context));
         }
     }
 
@@ -723,7 +727,7 @@ impl Provider {
                     }
                 };
                 if let Some(h) = &inherited.handle {
-                    h.reset(); // E3, before E2 may set it again
+                    crate::events::fire_reset(h); // E3, before E2 may set it again
                 }
                 let callee_data: Box<[u8]> = buf_slice(&stack, &heap, capacity, callee_len).into();
                 if !answer(&req.connector, req.attempt, Answer::Accepted { peer: Arc::downgrade(&new), callee_data }) {
@@ -868,7 +872,7 @@ impl Provider {
             _ => {}
         }
         if let Some(h) = sh.hooks() {
-            h.closed(cell.id, context);
+            contain(|| h.closed(cell.id, context));
         }
     }
 
@@ -966,7 +970,7 @@ impl Provider {
         sh.enter()?;
         let cell = sh.table.get(s)?;
         if let Some(h) = reset {
-            h.reset(); // before taking: a later event then stays signalled rather than lost
+            crate::events::fire_reset(h); // before taking: a later event then stays signalled rather than lost
         }
         let mut g = cell.lock();
         if matches!(g.state, State::Closed) {

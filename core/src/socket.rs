@@ -338,7 +338,7 @@ pub(crate) fn answer_then(connector: &SocketCell, attempt: u64, answer: Answer, 
     then();
     connector.notify(sleepers);
     if let Some(h) = signal {
-        h.set();
+        crate::events::fire_set(&h);
     }
     true
 }

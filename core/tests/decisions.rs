@@ -178,3 +178,56 @@ fn removing_a_nic_keeps_sockets_bound_to_it_working() {
     p.accept(l, None).unwrap();
     assert_eq!(p.peer_name(c), Ok(SocketAddrV4::new(nic2, 7200)));
 }
+
+struct PanickingSignal;
+impl wspsan_core::Signal for PanickingSignal {
+    fn set(&self) {
+        panic!("set exploded");
+    }
+    fn reset(&self) {
+        panic!("reset exploded");
+    }
+}
+
+struct PanickingHooks;
+impl wspsan_core::SocketHooks for PanickingHooks {
+    fn created(&self, _: wspsan_core::Descriptor) -> wspsan_core::Result<u64> {
+        panic!("create upcall exploded");
+    }
+    fn closed(&self, _: wspsan_core::Descriptor, _: u64) {}
+}
+
+// SPEC X4, T2 (decided: a panicking Signal is contained; the connect still ends in one outcome)
+#[test]
+fn a_panicking_event_object_loses_nothing() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 5);
+    let sig: wspsan_core::EventHandle = std::sync::Arc::new(PanickingSignal);
+    p.event_select(l, Some(sig.clone()), FD_ACCEPT).unwrap();
+    let c = nb_connector(&p);
+    p.event_select(c, Some(sig.clone()), FD_CONNECT).unwrap();
+    assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    let a = p.accept(l, None).unwrap(); // E3 reset and E2 set both panic inside
+    assert_eq!(p.peer_name(c), Ok(addr));
+    assert_eq!(p.enum_network_events(c, Some(&sig)).unwrap().error(FD_CONNECT_BIT), Some(0));
+    let st = p.device().stats();
+    assert_eq!((st.listeners.accepted, st.pending), (1, 0));
+    p.close(a.socket).unwrap();
+}
+
+// SPEC X4, X5, A11 (decided: a panicking create hook fails with WSAENETDOWN, nothing leaks)
+#[test]
+fn a_panicking_create_hook_fails_the_call_and_keeps_the_request() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 5);
+    let c = queued_connect(&p, addr);
+    let open = p.device().stats().open_sockets;
+    p.set_hooks(Some(std::sync::Arc::new(PanickingHooks)));
+    assert_eq!(p.socket(), Err(WsaError::NetDown));
+    assert_eq!(p.accept(l, None).unwrap_err().error, WsaError::NetDown);
+    assert_eq!(p.device().stats().open_sockets, open, "no descriptor leaked");
+    assert_eq!(p.listener_stats(l).unwrap().queue_len, 1, "the request stays queued");
+    p.set_hooks(None);
+    p.accept(l, None).unwrap();
+    assert_eq!(p.peer_name(c), Ok(addr));
+}

@@ -656,41 +656,15 @@ impl Provider {
             signal_set(sh.settle(&listener, Settle::Withdrawn).set);
             return Err(fail(WsaError::Acces));
         }
-        let capacity = sh.device.max_callee_data();
-        let mut stack = [0u8; 256];
-        let mut heap = Vec::new();
-        let buf: &mut [u8] = if capacity <= stack.len() {
-            &mut stack[..capacity]
-        } else {
-            heap.resize(capacity, 0);
-            &mut heap
-        };
-        let (decision, callee_len) = match condition {
-            None => (Decision::Accept, 0),
-            Some(f) => {
-                let mut creq = ConditionRequest {
-                    caller: req.caller,
-                    callee: req.callee,
-                    caller_data: req.caller_data.as_deref(),
-                    qos: req.qos.as_deref(),
-                    callee_buf: buf,
-                    callee_len: 0,
-                    group: 0,
-                };
-                let run = {
-                    let _guard = reentry::Guard::enter(sh.id());
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut creq)))
-                };
-                let (len, group) = (creq.callee_len, creq.group);
-                match run {
-                    Ok(d) if group != 0 => (Decision::Invalid(d.to_raw()), len),
-                    Ok(d) => (d, len),
-                    Err(panic) => {
-                        let _ = self.restore(&listener, req, false, false);
-                        std::panic::resume_unwind(panic);
-                    }
+        let (decision, callee_data) = match condition {
+            None => (Decision::Accept, Box::default()),
+            Some(f) => match run_condition(sh, f, &req) {
+                Ok(answer) => answer,
+                Err(panic) => {
+                    let _ = self.restore(&listener, req, false, false);
+                    std::panic::resume_unwind(panic);
                 }
-            }
+            },
         };
         match decision {
             Decision::Defer => {
@@ -729,7 +703,6 @@ impl Provider {
                 if let Some(h) = &inherited.handle {
                     crate::events::fire_reset(h); // E3, before E2 may set it again
                 }
-                let callee_data: Box<[u8]> = buf_slice(&stack, &heap, capacity, callee_len).into();
                 if !answer(&req.connector, req.attempt, Answer::Accepted { peer: Arc::downgrade(&new), callee_data }) {
                     // Withdrawn while the condition ran (A12).
                     sh.discard_socket(&new);
@@ -1017,8 +990,38 @@ impl Provider {
     }
 }
 
-fn buf_slice<'b>(stack: &'b [u8], heap: &'b [u8], capacity: usize, len: usize) -> &'b [u8] {
-    if capacity <= stack.len() { &stack[..len] } else { &heap[..len] }
+/// Run a condition function on a request (SPEC A5, A10) with a callee-data buffer of the
+/// device's size; returns its decision and the callee data it wrote, or its panic.
+fn run_condition(
+    sh: &Shared,
+    f: &mut Condition<'_>,
+    req: &PendingRequest,
+) -> std::thread::Result<(Decision, Box<[u8]>)> {
+    let capacity = sh.device.max_callee_data();
+    let mut stack = [0u8; 256];
+    let mut heap = Vec::new();
+    let buf: &mut [u8] = if capacity <= stack.len() {
+        &mut stack[..capacity]
+    } else {
+        heap.resize(capacity, 0);
+        &mut heap
+    };
+    let mut creq = ConditionRequest {
+        caller: req.caller,
+        callee: req.callee,
+        caller_data: req.caller_data.as_deref(),
+        qos: req.qos.as_deref(),
+        callee_buf: buf,
+        callee_len: 0,
+        group: 0,
+    };
+    let decision = {
+        let _guard = reentry::Guard::enter(sh.id());
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut creq)))?
+    };
+    // A10: a group changed to non-zero makes any answer invalid.
+    let decision = if creq.group != 0 { Decision::Invalid(decision.to_raw()) } else { decision };
+    Ok((decision, Box::from(creq.callee_data())))
 }
 
 /// How long a waiter spins before it sleeps: a hand-off between two threads usually completes

@@ -748,6 +748,9 @@ impl Provider {
                 State::Closed => return Err(WsaError::NotSock.into()),
                 _ => return Err(WsaError::Inval.into()), // A1
             };
+            if waited && sh.device.is_down() {
+                return Err(WsaError::NetDown.into()); // D2: a blocked accept wakes with it
+            }
             if !q.queue.is_empty() {
                 let refusal = if !sh.device.descriptor_available() {
                     q.exhausted = true; // L9

@@ -436,7 +436,8 @@ mod tests {
     #[test]
     fn heap_growth_is_counted() {
         let (v, bytes) = crate::alloc::measure(|| vec![0u8; 1 << 24]);
-        assert!(bytes >= 1 << 24, "{bytes}");
+        // Other tests run in this process at the same time and allocate or free a little.
+        assert!(bytes.abs_diff(1 << 24) < 1 << 20, "{bytes}");
         drop(v);
     }
 }

@@ -162,7 +162,10 @@ pub unsafe extern "C" fn wspsan_WSPCleanup(lpErrno: LPINT) -> c_int {
                     // Last cleanup: new calls see WSANOTINITIALISED from now on; the sockets are
                     // closed with the session's upcalls still installed, then the session ends.
                     g.started.store(0, Ordering::Release);
-                    p.close_all();
+                    if let Err(e) = p.close_all() {
+                        g.started.store(1, Ordering::Release); // A14: from a condition function
+                        return Err(e.into());
+                    }
                     p.set_hooks(None);
                     session.upcalls = None;
                     session.catalog_entry = 0;

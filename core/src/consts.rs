@@ -98,3 +98,24 @@ pub mod platform {
 pub const EPHEMERAL_FIRST: u16 = 49152;
 /// Last ephemeral port.
 pub const EPHEMERAL_LAST: u16 = 65535;
+
+/// The `WSPIoctl` codes the provider implements, in either numbering (SPEC section 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ioctl {
+    /// `FIONBIO` (0x8004667E, or the platform's 0x5421): set or clear non-blocking mode (E6).
+    NonBlocking,
+    /// `SIO_ADDRESS_LIST_QUERY`: list the device's NICs (D4).
+    AddressListQuery,
+}
+
+impl Ioctl {
+    /// The ioctl for a code; any other code is `WSAEINVAL`, as the WSPIoctl page says (WinOF
+    /// answers `WSAENOPROTOOPT`).
+    pub fn from_code(code: u32) -> crate::Result<Ioctl> {
+        match code {
+            FIONBIO | platform::FIONBIO => Ok(Ioctl::NonBlocking),
+            SIO_ADDRESS_LIST_QUERY => Ok(Ioctl::AddressListQuery),
+            _ => Err(crate::WsaError::Inval),
+        }
+    }
+}

@@ -64,6 +64,19 @@ pub struct DeviceConfig {
     pub wildcard_bind: bool,
 }
 
+impl DeviceConfig {
+    /// Check the NIC list: 0.0.0.0 or an address given twice is `WSAEINVAL` (the same rule as
+    /// [`Device::add_nic`]).
+    pub fn validate(&self) -> Result<()> {
+        for (i, ip) in self.nics.iter().enumerate() {
+            if ip.is_unspecified() || self.nics[..i].contains(ip) {
+                return Err(WsaError::Inval);
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for DeviceConfig {
     fn default() -> DeviceConfig {
         DeviceConfig { nics: vec![Ipv4Addr::LOCALHOST], limits: Limits::default(), wildcard_bind: true }

@@ -249,10 +249,13 @@ impl Shared {
     /// Every WSP call starts here: A14 re-entry from one of this provider's condition
     /// functions, then D2 device down.
     fn enter(&self) -> Result<()> {
-        if reentry::active(self.id()) {
-            return Err(WsaError::InProgress);
-        }
+        self.check_reentry()?;
         self.device.check_up()
+    }
+
+    /// A14: `WSAEINPROGRESS` inside one of this provider's condition functions.
+    fn check_reentry(&self) -> Result<()> {
+        if reentry::active(self.id()) { Err(WsaError::InProgress) } else { Ok(()) }
     }
 
     fn hooks(&self) -> Option<Arc<dyn SocketHooks>> {
@@ -373,7 +376,15 @@ impl Provider {
     }
 
     /// A provider whose device is built from `config`.
-    pub fn with_config(config: DeviceConfig) -> Provider {
+    /// NICs that [`DeviceConfig::validate`] would refuse (0.0.0.0, repeats) are left out.
+    pub fn with_config(mut config: DeviceConfig) -> Provider {
+        let mut nics = Vec::with_capacity(config.nics.len());
+        for ip in config.nics {
+            if !ip.is_unspecified() && !nics.contains(&ip) {
+                nics.push(ip);
+            }
+        }
+        config.nics = nics;
         Provider {
             shared: Arc::new(Shared {
                 device: DeviceState::new(config),
@@ -512,7 +523,8 @@ impl Provider {
         if addr.ip().is_unspecified() || addr.port() == 0 {
             return Err(WsaError::AddrNotAvail);
         }
-        let caller_data = match params.caller_data {
+        // A5: caller data of length 0 is no caller data (the condition sees NULL).
+        let caller_data = match params.caller_data.filter(|d| !d.is_empty()) {
             Some(d) if d.len() > sh.device.max_caller_data() => return Err(WsaError::NoBufs),
             Some(d) => Some(Box::<[u8]>::from(d)),
             None => None,
@@ -809,10 +821,24 @@ impl Provider {
     }
 
     /// Close every socket of the provider (the C ABI's last `WSPCleanup`).
-    pub fn close_all(&self) {
+    ///
+    /// Fails only with `WSAEINPROGRESS` when called from one of this provider's condition
+    /// functions (A14); the device being down does not stop it.
+    pub fn close_all(&self) -> Result<()> {
+        self.shared.check_reentry()?;
         for cell in self.shared.table.drain() {
             self.destroy(&cell);
         }
+        Ok(())
+    }
+
+    /// Close a socket whatever the device state, for an owner that is going away and cannot
+    /// try again later (Python's garbage collector). Fails only for an unknown descriptor
+    /// (`WSAENOTSOCK`); `close` is the WSP call with the SPEC's entry checks.
+    pub fn discard(&self, s: Descriptor) -> Result<()> {
+        let cell = self.shared.table.remove(s)?;
+        self.destroy(&cell);
+        Ok(())
     }
 
     fn destroy(&self, cell: &Arc<SocketCell>) {
@@ -877,6 +903,20 @@ impl Provider {
                 SockOpt::ConnDataLen => i32::try_from(g.callee_data.len()).unwrap_or(i32::MAX),
             })
         })
+    }
+
+    /// `WSPGetSockOpt` by level and option number, in either numbering (SPEC section 1): the
+    /// entry checks and the socket come first, then an unknown option is `WSAENOPROTOOPT`.
+    pub fn get_option_raw(&self, s: Descriptor, level: i32, name: i32) -> Result<i32> {
+        self.with_socket(s, |_| Ok(()))?;
+        self.get_option(s, SockOpt::from_level_name(level, name).ok_or(WsaError::NoProtoOpt)?)
+    }
+
+    /// `WSPSetSockOpt` by level and option number, checked in the order of
+    /// [`get_option_raw`](Self::get_option_raw).
+    pub fn set_option_raw(&self, s: Descriptor, level: i32, name: i32, value: i32) -> Result<()> {
+        self.with_socket(s, |_| Ok(()))?;
+        self.set_option(s, SockOpt::from_level_name(level, name).ok_or(WsaError::NoProtoOpt)?, value)
     }
 
     /// `WSPSetSockOpt` for one option. Read-only options fail with `WSAENOPROTOOPT` (L8);
@@ -974,7 +1014,9 @@ impl Provider {
     }
 
     /// The context the create hook returned for this socket (SPEC X5), 0 without hooks.
+    /// Fails with `WSAEINPROGRESS` from inside one of this provider's condition functions (A14).
     pub fn context(&self, s: Descriptor) -> Result<u64> {
+        self.shared.check_reentry()?;
         let cell = self.shared.table.get(s)?;
         let g = cell.lock();
         Ok(g.context)

@@ -231,3 +231,86 @@ fn a_panicking_create_hook_fails_the_call_and_keeps_the_request() {
     p.accept(l, None).unwrap();
     assert_eq!(p.peer_name(c), Ok(addr));
 }
+
+// SPEC C5, A5 (decided: caller data of length 0 is no caller data)
+#[test]
+fn empty_caller_data_reaches_the_condition_as_none() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 5);
+    let c = nb_connector(&p);
+    let data: &[u8] = b"";
+    assert_eq!(p.connect(c, addr, ConnectParams { caller_data: Some(data), qos: None }), Err(WsaError::WouldBlock));
+    let mut seen: Option<Option<Vec<u8>>> = None;
+    p.accept(
+        l,
+        Some(&mut |r: &mut ConditionRequest<'_>| {
+            seen = Some(r.caller_data().map(<[u8]>::to_vec));
+            Decision::Accept
+        }),
+    )
+    .unwrap();
+    assert_eq!(seen, Some(None));
+}
+
+// SPEC L8, section 1 (options by number: entry checks and the socket before WSAENOPROTOOPT)
+#[test]
+fn raw_options_check_the_socket_before_the_option() {
+    use wspsan_core::consts::{SO_ACCEPTCONN, SOL_SOCKET, platform};
+    let p = Provider::new();
+    let (l, _) = listener(&p, 5);
+    assert_eq!(p.get_option_raw(l, SOL_SOCKET, SO_ACCEPTCONN), Ok(1));
+    assert_eq!(p.get_option_raw(l, platform::SOL_SOCKET, platform::SO_ACCEPTCONN), Ok(1));
+    assert_eq!(p.get_option_raw(l, SOL_SOCKET, 0x4242), Err(WsaError::NoProtoOpt));
+    assert_eq!(p.set_option_raw(l, SOL_SOCKET, SO_ACCEPTCONN, 0), Err(WsaError::NoProtoOpt));
+    p.close(l).unwrap();
+    assert_eq!(p.get_option_raw(l, SOL_SOCKET, 0x4242), Err(WsaError::NotSock));
+}
+
+// SPEC E6, D4, section 1 (ioctl codes in both numberings; unknown: WSAEINVAL)
+#[test]
+fn ioctl_codes_in_both_numberings() {
+    use wspsan_core::consts::{FIONBIO, Ioctl, SIO_ADDRESS_LIST_QUERY, platform};
+    assert_eq!(Ioctl::from_code(FIONBIO), Ok(Ioctl::NonBlocking));
+    assert_eq!(Ioctl::from_code(platform::FIONBIO), Ok(Ioctl::NonBlocking));
+    assert_eq!(Ioctl::from_code(SIO_ADDRESS_LIST_QUERY), Ok(Ioctl::AddressListQuery));
+    assert_eq!(Ioctl::from_code(0x1234), Err(WsaError::Inval));
+}
+
+// SPEC A14, K1 (decided: close_all and the switch context obey A14; discard ignores the device)
+#[test]
+fn cleanup_obeys_a14_and_discard_works_while_the_device_is_down() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 5);
+    let _c = queued_connect(&p, addr);
+    let mut inside = None;
+    p.accept(
+        l,
+        Some(&mut |_: &mut ConditionRequest<'_>| {
+            inside = Some((p.close_all(), p.context(l)));
+            Decision::Accept
+        }),
+    )
+    .unwrap();
+    assert_eq!(inside, Some((Err(WsaError::InProgress), Err(WsaError::InProgress))));
+    let s = p.socket().unwrap();
+    p.device().set_network_down(true);
+    assert_eq!(p.close(s), Err(WsaError::NetDown));
+    assert_eq!(p.discard(s), Ok(()));
+    assert_eq!(p.discard(s), Err(WsaError::NotSock));
+    p.device().set_network_down(false);
+    assert_eq!(p.close_all(), Ok(()));
+    assert_eq!(p.device().stats().open_sockets, 0);
+}
+
+// SPEC D1 (decided: a NIC list with 0.0.0.0 or a repeat is invalid; with_config drops them)
+#[test]
+fn nic_lists_are_validated() {
+    use wspsan_core::DeviceConfig;
+    let bad = DeviceConfig { nics: vec![Ipv4Addr::LOCALHOST, Ipv4Addr::UNSPECIFIED], ..DeviceConfig::default() };
+    assert_eq!(bad.validate(), Err(WsaError::Inval));
+    let twice = DeviceConfig { nics: vec![Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST], ..DeviceConfig::default() };
+    assert_eq!(twice.validate(), Err(WsaError::Inval));
+    assert_eq!(Provider::with_config(twice).device().nics(), vec![Ipv4Addr::LOCALHOST]);
+    assert_eq!(Provider::with_config(bad).device().nics(), vec![Ipv4Addr::LOCALHOST]);
+    assert_eq!(DeviceConfig::default().validate(), Ok(()));
+}

@@ -125,6 +125,11 @@ impl EventRecord {
         if self.recorded.events & mask != 0 { self.handle.clone() } else { None }
     }
 
+    /// The handle to set when a selected event is recorded (after a reset raced with it).
+    pub(crate) fn pending_signal(&self) -> Option<EventHandle> {
+        if self.recorded.events & self.mask != 0 { self.handle.clone() } else { None }
+    }
+
     /// SPEC E4: take the recorded events, leaving nothing to report twice.
     pub(crate) fn take(&mut self) -> NetworkEvents {
         std::mem::take(&mut self.recorded)

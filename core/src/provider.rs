@@ -982,17 +982,22 @@ impl Provider {
     /// `WSPEnumNetworkEvents` (SPEC E4): take the recorded events, clearing them, and reset
     /// `reset` if given.
     pub fn enum_network_events(&self, s: Descriptor, reset: Option<&EventHandle>) -> Result<NetworkEvents> {
-        let sh = &*self.shared;
-        sh.enter()?;
-        let cell = sh.table.get(s)?;
+        self.shared.enter()?;
+        let cell = self.shared.table.get(s)?;
+        let taken = {
+            let mut g = cell.lock();
+            if matches!(g.state, State::Closed) {
+                return Err(WsaError::NotSock);
+            }
+            g.events.take()
+        };
         if let Some(h) = reset {
-            crate::events::fire_reset(h); // before taking: a later event then stays signalled rather than lost
+            crate::events::fire_reset(h);
+            // An event recorded between the take and the reset must not be left unsignalled.
+            let again = cell.lock().events.pending_signal();
+            signal_set(again);
         }
-        let mut g = cell.lock();
-        if matches!(g.state, State::Closed) {
-            return Err(WsaError::NotSock);
-        }
-        Ok(g.events.take())
+        Ok(taken)
     }
 
     /// `SIO_ADDRESS_LIST_QUERY` (SPEC D4): the device's NIC addresses.

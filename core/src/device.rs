@@ -3,6 +3,7 @@
 
 use crate::consts::{EPHEMERAL_FIRST, EPHEMERAL_LAST};
 use crate::error::{Result, WsaError};
+use crate::pad::CacheLine;
 use crate::provider::Shared;
 use crate::socket::{SocketCell, State};
 use crate::stats::{DeviceStats, ListenerStats};
@@ -118,8 +119,10 @@ pub(crate) struct DeviceState {
     network_down: AtomicBool,
     buffer_exhaustion: AtomicBool,
     descriptor_fault: AtomicUsize,
-    pub(crate) open: AtomicUsize,
-    pub(crate) pending: AtomicUsize,
+    /// Written by every socket create and close, on any thread: kept off the read-mostly lines.
+    pub(crate) open: CacheLine<AtomicUsize>,
+    /// Written by every connect and every accept.
+    pub(crate) pending: CacheLine<AtomicUsize>,
     pub(crate) refused_no_listener: AtomicU64,
     pub(crate) timed_out: AtomicU64,
     ports: Box<[Mutex<PortSlot>]>,
@@ -149,8 +152,8 @@ impl DeviceState {
             network_down: AtomicBool::new(false),
             buffer_exhaustion: AtomicBool::new(false),
             descriptor_fault: AtomicUsize::new(usize::MAX),
-            open: AtomicUsize::new(0),
-            pending: AtomicUsize::new(0),
+            open: CacheLine(AtomicUsize::new(0)),
+            pending: CacheLine(AtomicUsize::new(0)),
             refused_no_listener: AtomicU64::new(0),
             timed_out: AtomicU64::new(0),
             ports: (0..=u16::MAX as usize).map(|_| Mutex::new(PortSlot::default())).collect(),

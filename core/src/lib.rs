@@ -22,6 +22,7 @@ pub mod consts;
 mod device;
 mod error;
 mod events;
+mod pad;
 mod provider;
 mod socket;
 mod stats;

@@ -9,6 +9,7 @@
 //! by one per `REUSE_AFTER` closes at most: 2^38 generations would take years at full speed.
 
 use crate::error::{Result, WsaError};
+use crate::pad::CacheLine;
 use crate::socket::{Descriptor, SocketCell};
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -35,9 +36,9 @@ type Chunk = Box<[Slot]>;
 
 pub(crate) struct Table {
     chunks: Box<[OnceLock<Chunk>]>,
-    fresh: AtomicU32,
+    fresh: CacheLine<AtomicU32>,
     /// Freed indexes, oldest first; an index goes back to list `index % FREE_LISTS`.
-    free: Box<[Mutex<VecDeque<u32>>]>,
+    free: Box<[CacheLine<Mutex<VecDeque<u32>>>]>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -76,8 +77,8 @@ impl Table {
     pub(crate) fn new() -> Table {
         Table {
             chunks: (0..CHUNKS).map(|_| OnceLock::new()).collect(),
-            fresh: AtomicU32::new(0),
-            free: (0..FREE_LISTS).map(|_| Mutex::new(VecDeque::new())).collect(),
+            fresh: CacheLine(AtomicU32::new(0)),
+            free: (0..FREE_LISTS).map(|_| CacheLine(Mutex::new(VecDeque::new()))).collect(),
         }
     }
 

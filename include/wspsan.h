@@ -1102,13 +1102,13 @@ int wspsan_device_listener_stats(SOCKET s,
                                  struct WSPSAN_LISTENER_STATS *out,
                                  LPINT lpErrno);
 
-// Select `lNetworkEvents` (FD_* bits, 0 cancels) on `s` to signal `hEventObject`; makes `s` non-blocking and signals at once for events already recorded (SPEC E1).
+// Select `lNetworkEvents` (FD_* bits, 0 cancels) on `s` to signal `hEventObject` (an eventfd, or any handle when the switch gives WPUSetEvent and WPUResetEvent; else WSAEINVAL); makes `s` non-blocking and signals at once for events already recorded (SPEC E1). The provider signals its own duplicate of the eventfd, so the caller may close its handle at any time.
 int wspsan_WSPEventSelect(SOCKET s,
                           WSAEVENT hEventObject,
                           LONG lNetworkEvents,
                           LPINT lpErrno);
 
-// Report and clear the events recorded on `s` into `*lpNetworkEvents` (iErrorCode written only for reported bits), resetting `hEventObject` when not NULL (SPEC E4).
+// Report and clear the events recorded on `s` into `*lpNetworkEvents` (iErrorCode written only for reported bits), resetting `hEventObject` when not NULL (SPEC E4): the provider's duplicate when it is the handle `s` selected, else the eventfd it holds (WSAEINVAL if none).
 int wspsan_WSPEnumNetworkEvents(SOCKET s,
                                 WSAEVENT hEventObject,
                                 LPWSANETWORKEVENTS lpNetworkEvents,
@@ -1165,7 +1165,7 @@ int wspsan_WSPIoctl(SOCKET s,
                     LPWSATHREADID lpThreadId,
                     LPINT lpErrno);
 
-// Create a socket (SPEC S1): AF_INET, SOCK_STREAM, protocol 0 or IPPROTO_TCP; `FROM_PROTOCOL_INFO` takes a value from `lpProtocolInfo`; `g` and `dwFlags` are ignored.
+// Create a socket (SPEC S1): AF_INET, SOCK_STREAM, protocol 0 or IPPROTO_TCP; `FROM_PROTOCOL_INFO` takes a value from `lpProtocolInfo` (NULL: WSAEFAULT); `g` and `dwFlags` are ignored.
 SOCKET wspsan_WSPSocket(int af,
                         int type,
                         int protocol,
@@ -1196,14 +1196,14 @@ int wspsan_WSPGetPeerName(SOCKET s,
                           LPINT namelen,
                           LPINT lpErrno);
 
-// Start the provider (SPEC X1): fills `*lpWSPData` and every entry of `*lpProcTable`; returns 0 or the error code (WSAVERNOTSUPPORTED below 2.2, WSAEFAULT for NULL pointers).
+// Start the provider (SPEC X1): fills `*lpWSPData` and every entry of `*lpProcTable`; returns 0 or the error code (WSAVERNOTSUPPORTED below 2.2, WSAEFAULT for NULL pointers, WSAEINPROGRESS from an upcall made by the last WSPCleanup; on another thread a startup waits for that cleanup to end).
 int wspsan_WSPStartup(WORD wVersionRequested,
                       LPWSPDATA lpWSPData,
                       LPWSAPROTOCOL_INFOW lpProtocolInfo,
                       struct WSPUPCALLTABLE UpcallTable,
                       LPWSPPROC_TABLE lpProcTable);
 
-// Undo one `WSPStartup` (SPEC X1, X2); the last one closes every socket (descriptors are never reused).
+// Undo one `WSPStartup` (SPEC X1, X2); the last one closes every socket (descriptors are never reused), with no lock held while the switch's upcalls run; from a condition function it fails with WSAEINPROGRESS and undoes nothing (A14).
 int wspsan_WSPCleanup(LPINT lpErrno);
 
 // The switch's handle for socket `s` (SPEC X5): what `WPUCreateSocketHandle` returned, or `s` itself when the switch gave no `lpWPUCreateSocketHandle`.

@@ -1,14 +1,10 @@
 //! `WSPAccept` and the condition-function trampoline (SPEC A1 to A15).
 
-use crate::boundary::{AddrOut, descriptor, sockaddr_in, socket, write_qos, wsabuf_over, wsp};
+use crate::boundary::{AddrOut, descriptor, socket, wsp};
+use crate::convert::{nullable, qos_to_c, sockaddr_in, wsabuf_over};
 use crate::types::*;
 use core::ffi::c_int;
 use wspsan_core::{ConditionRequest, Decision};
-
-/// A pointer to the value, or NULL.
-fn nullable<T>(v: &mut Option<T>) -> *mut T {
-    v.as_mut().map_or(std::ptr::null_mut(), |v| v as *mut T)
-}
 
 /// Run a C condition function on one request (SPEC A5): WSABUFs over the two sockaddr_in, the
 /// caller data and QoS (NULL when none), `lpGQOS` NULL, the engine's callee-data buffer with its
@@ -18,17 +14,16 @@ fn run_condition(
     callback_data: DWORD_PTR,
     req: &mut ConditionRequest<'_>,
 ) -> Decision {
-    let caller = sockaddr_in(req.caller_address());
-    let callee = sockaddr_in(req.callee_address());
-    let mut caller_id =
-        WSABUF { len: size_of::<libc::sockaddr_in>() as ULONG, buf: (&raw const caller).cast_mut().cast() };
-    let mut callee_id =
-        WSABUF { len: size_of::<libc::sockaddr_in>() as ULONG, buf: (&raw const callee).cast_mut().cast() };
+    // Writable locals: the C function may write through lpCallerId / lpCalleeId.
+    let mut caller = sockaddr_in(req.caller_address());
+    let mut callee = sockaddr_in(req.callee_address());
+    let mut caller_id = WSABUF { len: size_of::<libc::sockaddr_in>() as ULONG, buf: (&raw mut caller).cast() };
+    let mut callee_id = WSABUF { len: size_of::<libc::sockaddr_in>() as ULONG, buf: (&raw mut callee).cast() };
     // Copies: the C function gets writable buffers, as on Windows, and cannot touch the request.
     let mut caller_bytes = req.caller_data().map(<[u8]>::to_vec);
     let mut caller_data = caller_bytes.as_deref_mut().map(wsabuf_over);
     let mut qos_copy = req.qos().cloned();
-    let mut qos = qos_copy.as_mut().map(write_qos);
+    let mut qos = qos_copy.as_mut().map(qos_to_c);
     let mut callee_data = wsabuf_over(req.callee_buffer_mut());
     let group: *mut GROUP = req.group_mut();
     // SAFETY: every pointer refers to a live local or to the request's buffers for the whole call,

@@ -3,14 +3,15 @@
 //! failure is written to `*lpErrno` (and kept for `wspsan_last_error_message`) while a success
 //! leaves `*lpErrno` untouched (SPEC X3, X4).
 
+use crate::convert::{self, sockaddr_in};
 use crate::startup;
-use crate::types::{DWORD, LPINT, QOS, WSABUF};
+use crate::types::{LPINT, QOS, WSABUF};
 use core::ffi::c_int;
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use wspsan_core::{FlowSpec, Provider, Qos, WsaError};
+use wspsan_core::{Provider, Qos, WsaError};
 
 /// Why an export failed: a Winsock error and, for the last-error message, what was wrong.
 #[derive(Debug)]
@@ -166,14 +167,8 @@ pub(crate) unsafe fn in_ptr<'a, T>(p: *const T, what: &'static str) -> Outcome<&
 
 /// The bytes of a WSABUF: `WSAEFAULT` when `buf` is NULL with a non-zero `len`.
 pub(crate) unsafe fn wsabuf_bytes<'a>(b: &WSABUF, what: &'static str) -> Outcome<&'a [u8]> {
-    if b.len == 0 {
-        return Ok(&[]);
-    }
-    if b.buf.is_null() {
-        return Err(fault(format!("{what}->buf is NULL with len {}", b.len)));
-    }
-    // SAFETY: the caller promises `len` readable bytes at `buf`.
-    Ok(unsafe { std::slice::from_raw_parts(b.buf.cast::<u8>(), b.len as usize) })
+    // SAFETY: the caller promises `len` readable bytes at a non-NULL `buf`.
+    unsafe { convert::wsabuf_slice(b) }.ok_or_else(|| fault(format!("{what}->buf is NULL with len {}", b.len)))
 }
 
 /// Length of `struct sockaddr_in`.
@@ -193,17 +188,7 @@ pub(crate) unsafe fn read_sockaddr(name: *const libc::sockaddr, namelen: c_int) 
     if c_int::from(sin.sin_family) != libc::AF_INET {
         return Err(Failure::new(WsaError::AfNoSupport, format!("address family {}, only AF_INET", sin.sin_family)));
     }
-    Ok(SocketAddrV4::new(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)), u16::from_be(sin.sin_port)))
-}
-
-/// An address as the platform's `struct sockaddr_in`.
-pub(crate) fn sockaddr_in(a: SocketAddrV4) -> libc::sockaddr_in {
-    libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: a.port().to_be(),
-        sin_addr: libc::in_addr { s_addr: u32::from(*a.ip()).to_be() },
-        sin_zero: [0; 8],
-    }
+    Ok(convert::socket_addr(&sin))
 }
 
 /// Where an export writes an address back: `name` and `*namelen`, checked up front (SPEC A3,
@@ -250,49 +235,9 @@ impl AddrOut {
 
 /// A C `QOS` as the engine takes it (`WSAEFAULT` for a NULL `ProviderSpecific.buf` with a length).
 pub(crate) unsafe fn read_qos(q: &QOS) -> Outcome<Qos> {
-    let flow = |f: &crate::types::FLOWSPEC| FlowSpec {
-        token_rate: f.TokenRate,
-        token_bucket_size: f.TokenBucketSize,
-        peak_bandwidth: f.PeakBandwidth,
-        latency: f.Latency,
-        delay_variation: f.DelayVariation,
-        service_type: f.ServiceType,
-        max_sdu_size: f.MaxSduSize,
-        minimum_policed_size: f.MinimumPolicedSize,
-    };
-    Ok(Qos {
-        sending: flow(&q.SendingFlowspec),
-        receiving: flow(&q.ReceivingFlowspec),
-        // SAFETY: the caller's QOS describes its own buffer.
-        provider_specific: unsafe { wsabuf_bytes(&q.ProviderSpecific, "lpSQOS->ProviderSpecific") }?.to_vec(),
-    })
-}
-
-/// The engine's QoS as the C `QOS` a condition function sees; `ProviderSpecific` points into `q`.
-pub(crate) fn write_qos(q: &mut Qos) -> QOS {
-    let flow = |f: &FlowSpec| crate::types::FLOWSPEC {
-        TokenRate: f.token_rate,
-        TokenBucketSize: f.token_bucket_size,
-        PeakBandwidth: f.peak_bandwidth,
-        Latency: f.latency,
-        DelayVariation: f.delay_variation,
-        ServiceType: f.service_type,
-        MaxSduSize: f.max_sdu_size,
-        MinimumPolicedSize: f.minimum_policed_size,
-    };
-    QOS {
-        SendingFlowspec: flow(&q.sending),
-        ReceivingFlowspec: flow(&q.receiving),
-        ProviderSpecific: wsabuf_over(&mut q.provider_specific),
-    }
-}
-
-/// A WSABUF over `bytes` (`buf` NULL when empty).
-pub(crate) fn wsabuf_over(bytes: &mut [u8]) -> WSABUF {
-    WSABUF {
-        len: bytes.len() as DWORD,
-        buf: if bytes.is_empty() { std::ptr::null_mut() } else { bytes.as_mut_ptr().cast() },
-    }
+    // SAFETY: the caller's QOS describes its own buffer.
+    unsafe { convert::qos_from_c(q) }
+        .ok_or_else(|| fault(format!("lpSQOS->ProviderSpecific.buf is NULL with len {}", q.ProviderSpecific.len)))
 }
 
 /// A descriptor from C as the engine names it.

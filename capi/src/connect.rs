@@ -5,21 +5,40 @@ use crate::types::*;
 use core::ffi::c_int;
 use wspsan_core::ConnectParams;
 
-/// The caller's callee-data buffer, checked before the connect starts (SPEC C5).
-unsafe fn callee_buffer<'a>(b: LPWSABUF) -> Outcome<Option<(&'a mut WSABUF, &'a mut [u8])>> {
-    // SAFETY: NULL or the caller's WSABUF.
-    let Some(b) = (unsafe { b.as_mut() }) else {
-        return Ok(None);
-    };
-    let bytes: &mut [u8] = if b.len == 0 {
-        &mut []
-    } else if b.buf.is_null() {
-        return Err(fault(format!("lpCalleeData->buf is NULL with len {}", b.len)));
-    } else {
-        // SAFETY: the caller promises `len` writable bytes at `buf`.
-        unsafe { std::slice::from_raw_parts_mut(b.buf.cast::<u8>(), b.len as usize) }
-    };
-    Ok(Some((b, bytes)))
+/// The caller's callee-data buffer, checked before the connect starts (SPEC C5) and kept as raw
+/// pointers: it may overlap the caller data, so no Rust reference to it lives across the call.
+struct CalleeBuffer {
+    wsabuf: LPWSABUF,
+    buf: *mut u8,
+    len: usize,
+}
+
+impl CalleeBuffer {
+    /// NULL gives `None`; a NULL `buf` with a length is `WSAEFAULT`.
+    unsafe fn new(b: LPWSABUF) -> Outcome<Option<CalleeBuffer>> {
+        if b.is_null() {
+            return Ok(None);
+        }
+        // SAFETY: the caller's WSABUF, read by value.
+        let WSABUF { len, buf } = unsafe { b.read() };
+        if len != 0 && buf.is_null() {
+            return Err(fault(format!("lpCalleeData->buf is NULL with len {len}")));
+        }
+        Ok(Some(CalleeBuffer { wsabuf: b, buf: buf.cast(), len: len as usize }))
+    }
+
+    /// C5: the first `len` bytes of `data`, and `len` = the bytes written.
+    unsafe fn fill(&self, data: &[u8]) {
+        let n = data.len().min(self.len);
+        // SAFETY: `len` writable bytes at `buf`, as the caller promised; ptr::copy allows the
+        // buffer to overlap anything of the caller's; the WSABUF is written through its pointer.
+        unsafe {
+            if n > 0 {
+                std::ptr::copy(data.as_ptr(), self.buf, n);
+            }
+            (&raw mut (*self.wsabuf).len).write(n as ULONG);
+        }
+    }
 }
 
 /// Connect `s` to a listener (SPEC C1 to C7): blocking waits for the condition function's answer; non-blocking fails with WSAEWOULDBLOCK and answers by FD_CONNECT / SO_ERROR; `lpCalleeData->len` in = buffer size, out = bytes written.
@@ -39,22 +58,20 @@ pub unsafe extern "C" fn wspsan_WSPConnect(
     unsafe {
         wsp("wspsan_WSPConnect", lpErrno, SOCKET_ERROR, |p| {
             let addr = read_sockaddr(name, namelen)?;
-            // C5: no caller data when the WSABUF is NULL or empty.
+            // Copied before the call: the caller's buffers may overlap the callee-data buffer.
             let caller_data = match lpCallerData.as_ref() {
-                Some(b) => Some(wsabuf_bytes(b, "lpCallerData")?).filter(|d| !d.is_empty()),
+                Some(b) => Some(wsabuf_bytes(b, "lpCallerData")?.to_vec()),
                 None => None,
             };
             let qos = match lpSQOS.as_ref() {
                 Some(q) => Some(read_qos(q)?),
                 None => None,
             };
-            let callee = callee_buffer(lpCalleeData)?;
-            let data = p.connect(descriptor(s), addr, ConnectParams { caller_data, qos: qos.as_ref() })?;
-            if let Some((wsabuf, buffer)) = callee {
-                // C5: too small a buffer keeps the first `len` bytes.
-                let n = data.len().min(buffer.len());
-                buffer[..n].copy_from_slice(&data[..n]);
-                wsabuf.len = n as ULONG;
+            let callee = CalleeBuffer::new(lpCalleeData)?;
+            let params = ConnectParams { caller_data: caller_data.as_deref(), qos: qos.as_ref() };
+            let data = p.connect(descriptor(s), addr, params)?;
+            if let Some(callee) = callee {
+                callee.fill(&data);
             }
             Ok(0)
         })

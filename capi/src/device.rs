@@ -110,6 +110,35 @@ impl From<DeviceStats> for WSPSAN_DEVICE_STATS {
     }
 }
 
+impl From<WSPSAN_LISTENER_STATS> for ListenerStats {
+    fn from(s: WSPSAN_LISTENER_STATS) -> Self {
+        ListenerStats {
+            queued: s.queued,
+            accepted: s.accepted,
+            rejected: s.rejected,
+            deferred: s.deferred,
+            refused_full: s.refused_full,
+            reset: s.reset,
+            withdrawn: s.withdrawn,
+            refused_by_close: s.refused_by_close,
+            queue_len: s.queue_len,
+            backlog: s.backlog,
+        }
+    }
+}
+
+impl From<WSPSAN_DEVICE_STATS> for DeviceStats {
+    fn from(s: WSPSAN_DEVICE_STATS) -> Self {
+        DeviceStats {
+            listeners: s.listeners.into(),
+            refused_no_listener: s.refused_no_listener,
+            timed_out: s.timed_out,
+            open_sockets: s.open_sockets,
+            pending: s.pending,
+        }
+    }
+}
+
 /// An IPv4 address given as `struct in_addr`'s `s_addr` (network byte order).
 fn ip(s_addr: u32) -> Ipv4Addr {
     Ipv4Addr::from(u32::from_be(s_addr))

@@ -1,11 +1,12 @@
 //! Event objects on Linux: eventfds (SPEC section 8). `WSAEVENT` holds the fd,
-//! `(WSAEVENT)(intptr_t)fd`. Shared by the C ABI and the Python module.
+//! `(WSAEVENT)(intptr_t)fd`; the provider signals its own duplicate of it
+//! ([`EventFd::duplicate`]). Shared by the C ABI and the Python module.
 
 use std::os::fd::RawFd;
 use wspsan_core::Signal;
 
-/// A signal that writes to (set) or drains (reset) an eventfd it does not own: the caller's
-/// `WSAEVENT`. Any eventfd works, including ones the caller made with `eventfd(2)`.
+/// A signal that writes to (set) or drains (reset) an eventfd it does not own. The number must
+/// stay open for as long as the signal is used: an [`EventFd`] owns its number for that reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FdSignal(pub RawFd);
 
@@ -47,6 +48,28 @@ impl EventFd {
         self.0
     }
 
+    /// An owned, close-on-exec duplicate of the caller's eventfd `fd`, so that signalling it
+    /// never reaches whatever reuses the number once the caller closes `fd`. Any eventfd works,
+    /// including ones made with `eventfd(2)`; anything else (another kind of file, a closed
+    /// number) is `InvalidInput`.
+    pub fn duplicate(fd: RawFd) -> std::io::Result<EventFd> {
+        if fd < 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
+        }
+        // SAFETY: fcntl on a number we do not own makes a new descriptor or fails.
+        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+        if dup < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let owned = EventFd(dup);
+        // Checked on the duplicate, which nobody else can close or reuse meanwhile.
+        if is_eventfd(dup) {
+            Ok(owned)
+        } else {
+            Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("fd {fd} is not an eventfd")))
+        }
+    }
+
     /// Give up ownership: the caller closes the fd (`wspsan_WSACloseEvent`).
     pub fn into_raw(self) -> RawFd {
         let fd = self.0;
@@ -65,6 +88,14 @@ impl EventFd {
         // SAFETY: one pollfd on the stack, zero timeout.
         unsafe { libc::poll(&mut pfd, 1, 0) == 1 && pfd.revents & libc::POLLIN != 0 }
     }
+}
+
+/// Whether `fd` is an open eventfd of this process: `/proc/self/fd/<fd>` links to
+/// `anon_inode:[eventfd]`.
+pub fn is_eventfd(fd: RawFd) -> bool {
+    fd >= 0
+        && std::fs::read_link(format!("/proc/self/fd/{fd}"))
+            .is_ok_and(|target| target.as_os_str() == "anon_inode:[eventfd]")
 }
 
 impl Drop for EventFd {

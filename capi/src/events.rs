@@ -2,70 +2,119 @@
 //! `wspsan_WSACreateEvent`, `wspsan_WSACloseEvent` (SPEC section 8).
 
 use crate::boundary::{Failure, Outcome, descriptor, fault, guarded, out_ptr, wsp};
-use crate::eventfd::{EventFd, FdSignal};
+use crate::eventfd::EventFd;
 use crate::startup;
 use crate::types::*;
 use core::ffi::c_int;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 use wspsan_core::{EventHandle, Signal, WsaError};
 
-/// A `WSAEVENT` as the engine signals it: through the switch's `WPUSetEvent` / `WPUResetEvent`
-/// when its upcall table has them, else by writing or draining the eventfd the handle holds.
-struct EventObject {
-    handle: usize,
-    set: LPWPUSETEVENT,
-    reset: LPWPURESETEVENT,
+type SetEvent = unsafe extern "C" fn(WSAEVENT, LPINT) -> BOOL;
+
+/// A `WSAEVENT` as the engine signals it.
+enum EventObject {
+    /// Through the switch's `WPUSetEvent` / `WPUResetEvent` on the handle it passed, when the
+    /// session's upcall table has both (one without the other is not used at all).
+    Switch { handle: usize, set: SetEvent, reset: SetEvent },
+    /// By writing or draining the provider's own duplicate of the caller's eventfd: closing or
+    /// reusing the caller's number can never redirect a signal to another file.
+    Fd(EventFd),
+}
+
+/// The session's `WPUSetEvent` / `WPUResetEvent`, only as a pair.
+fn switch_pair() -> Option<(SetEvent, SetEvent)> {
+    let u = startup::upcalls()?;
+    Some((u.lpWPUSetEvent?, u.lpWPUResetEvent?))
 }
 
 impl EventObject {
-    /// The event object for `h` (NULL: none), with the upcalls of the session in force.
-    fn from_handle(h: WSAEVENT) -> Outcome<Option<EventHandle>> {
-        if h.is_null() {
-            return Ok(None);
-        }
-        let upcalls = startup::upcalls();
-        let set = upcalls.and_then(|u| u.lpWPUSetEvent);
-        let reset = upcalls.and_then(|u| u.lpWPUResetEvent);
+    /// The event object for a non-NULL handle: the switch's upcalls, else a duplicate of the
+    /// eventfd it holds (`WSAEINVAL` if it holds none).
+    fn new(h: WSAEVENT) -> Outcome<EventObject> {
         let handle = h as usize;
-        if (set.is_none() || reset.is_none()) && c_int::try_from(handle).is_err() {
-            return Err(Failure::new(
-                WsaError::Inval,
-                format!("event handle {handle:#x} does not hold a file descriptor"),
-            ));
+        if let Some((set, reset)) = switch_pair() {
+            return Ok(EventObject::Switch { handle, set, reset });
         }
-        Ok(Some(Arc::new(EventObject { handle, set, reset })))
-    }
-
-    fn fd(&self) -> FdSignal {
-        FdSignal(self.handle as c_int)
+        let fd = c_int::try_from(handle)
+            .map_err(|_| Failure::new(WsaError::Inval, format!("event handle {handle:#x} is not an eventfd")))?;
+        EventFd::duplicate(fd)
+            .map(EventObject::Fd)
+            .map_err(|e| Failure::new(WsaError::Inval, format!("event handle {handle:#x} is not an eventfd ({e})")))
     }
 }
 
 impl Signal for EventObject {
     fn set(&self) {
-        match self.set {
-            Some(set) => {
+        match self {
+            EventObject::Switch { handle, set, .. } => {
                 let mut err = 0;
                 // SAFETY: the switch's upcall on the handle it passed in.
-                unsafe { set(self.handle as WSAEVENT, &mut err) };
+                unsafe { set(*handle as WSAEVENT, &mut err) };
             }
-            None => self.fd().set(),
+            EventObject::Fd(fd) => fd.set(),
         }
     }
 
     fn reset(&self) {
-        match self.reset {
-            Some(reset) => {
+        match self {
+            EventObject::Switch { handle, reset, .. } => {
                 let mut err = 0;
                 // SAFETY: as in set.
-                unsafe { reset(self.handle as WSAEVENT, &mut err) };
+                unsafe { reset(*handle as WSAEVENT, &mut err) };
             }
-            None => self.fd().reset(),
+            EventObject::Fd(fd) => fd.reset(),
         }
     }
 }
 
-/// Select `lNetworkEvents` (FD_* bits, 0 cancels) on `s` to signal `hEventObject`; makes `s` non-blocking and signals at once for events already recorded (SPEC E1).
+/// Each socket's selected eventfd, by the handle value the switch selected it with, so that
+/// `WSPEnumNetworkEvents` given that value resets the provider's duplicate. Weak: the engine's
+/// selection owns the object, and its duplicate is closed when the selection ends.
+struct Selected {
+    by_socket: HashMap<SOCKET, (usize, Weak<EventObject>)>,
+    /// Entries whose selection ended are dropped when the map reaches this size.
+    prune_at: usize,
+}
+
+static SELECTED: LazyLock<Mutex<Selected>> =
+    LazyLock::new(|| Mutex::new(Selected { by_socket: HashMap::new(), prune_at: 64 }));
+
+fn selected() -> std::sync::MutexGuard<'static, Selected> {
+    SELECTED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Remember what socket `s` now selects (an eventfd object, or nothing to remember).
+fn remember(s: SOCKET, handle: usize, event: Option<&Arc<EventObject>>) {
+    let mut sel = selected();
+    match event {
+        Some(e) if matches!(**e, EventObject::Fd(_)) => {
+            sel.by_socket.insert(s, (handle, Arc::downgrade(e)));
+            if sel.by_socket.len() >= sel.prune_at {
+                sel.by_socket.retain(|_, (_, w)| w.strong_count() > 0);
+                sel.prune_at = (sel.by_socket.len() * 2).max(64);
+            }
+        }
+        _ => {
+            sel.by_socket.remove(&s);
+        }
+    }
+}
+
+/// The event object `WSPEnumNetworkEvents` resets for handle `h` on socket `s`: the switch's
+/// upcalls; the provider's duplicate when `h` is the value `s` selected; else a duplicate of
+/// the eventfd `h` holds now (`WSAEINVAL` if it holds none).
+fn for_reset(s: SOCKET, h: WSAEVENT) -> Outcome<Arc<EventObject>> {
+    if switch_pair().is_none() {
+        let found = selected().by_socket.get(&s).filter(|(v, _)| *v == h as usize).and_then(|(_, w)| w.upgrade());
+        if let Some(e) = found {
+            return Ok(e);
+        }
+    }
+    Ok(Arc::new(EventObject::new(h)?))
+}
+
+/// Select `lNetworkEvents` (FD_* bits, 0 cancels) on `s` to signal `hEventObject` (an eventfd, or any handle when the switch gives WPUSetEvent and WPUResetEvent; else WSAEINVAL); makes `s` non-blocking and signals at once for events already recorded (SPEC E1). The provider signals its own duplicate of the eventfd, so the caller may close its handle at any time.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPEventSelect(
     s: SOCKET,
@@ -76,14 +125,16 @@ pub unsafe extern "C" fn wspsan_WSPEventSelect(
     // SAFETY: pointers checked by the boundary.
     unsafe {
         wsp("wspsan_WSPEventSelect", lpErrno, SOCKET_ERROR, |p| {
-            let event = EventObject::from_handle(hEventObject)?;
-            p.event_select(descriptor(s), event, lNetworkEvents as u32)?;
+            let event = if hEventObject.is_null() { None } else { Some(Arc::new(EventObject::new(hEventObject)?)) };
+            let handle = event.clone().map(|e| e as EventHandle);
+            p.event_select(descriptor(s), handle, lNetworkEvents as u32)?;
+            remember(s, hEventObject as usize, event.as_ref());
             Ok(0)
         })
     }
 }
 
-/// Report and clear the events recorded on `s` into `*lpNetworkEvents` (iErrorCode written only for reported bits), resetting `hEventObject` when not NULL (SPEC E4).
+/// Report and clear the events recorded on `s` into `*lpNetworkEvents` (iErrorCode written only for reported bits), resetting `hEventObject` when not NULL (SPEC E4): the provider's duplicate when it is the handle `s` selected, else the eventfd it holds (WSAEINVAL if none).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPEnumNetworkEvents(
     s: SOCKET,
@@ -95,7 +146,8 @@ pub unsafe extern "C" fn wspsan_WSPEnumNetworkEvents(
     unsafe {
         wsp("wspsan_WSPEnumNetworkEvents", lpErrno, SOCKET_ERROR, |p| {
             let out = out_ptr(lpNetworkEvents, "lpNetworkEvents")?;
-            let event = EventObject::from_handle(hEventObject)?;
+            let event: Option<EventHandle> =
+                if hEventObject.is_null() { None } else { Some(for_reset(s, hEventObject)? as EventHandle) };
             let recorded = p.enum_network_events(descriptor(s), event.as_ref())?;
             out.lNetworkEvents = recorded.events as LONG;
             for bit in 0..FD_MAX_EVENTS {

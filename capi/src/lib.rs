@@ -3,7 +3,10 @@
 //! by cbindgen) and SPEC.md sections 1 and 2.
 //!
 //! Every export translates C arguments into a call on the engine (`wspsan-core`) and back,
-//! through the one boundary in [`boundary`]; no rule of the contract is decided here.
+//! through the one boundary in [`boundary`]; no rule of the contract is decided here. The
+//! conversions between C layouts and engine types are public in [`convert`] (and the session
+//! entry points [`startup_with`] / [`cleanup_with`]) for the Python module, which builds the
+//! same C structures; none of them is exported to C.
 // Windows names for Windows things: WSABUF, lpErrno, wspsan_WSPListen.
 #![allow(non_camel_case_types, non_snake_case, clippy::upper_case_acronyms)]
 // The safety contract of every export is the C one documented in the header.
@@ -14,6 +17,7 @@
 mod accept;
 mod boundary;
 mod connect;
+pub mod convert;
 mod device;
 pub mod eventfd;
 mod events;
@@ -35,3 +39,5 @@ pub use socket::{
     wspsan_WSPBind, wspsan_WSPCloseSocket, wspsan_WSPGetPeerName, wspsan_WSPGetSockName, wspsan_WSPSocket,
 };
 pub use startup::{wspsan_WSPCleanup, wspsan_WSPStartup, wspsan_switch_handle};
+// For Rust callers of this library (the Python module); not exported to C.
+pub use startup::{cleanup_with, startup_with};

@@ -1,24 +1,16 @@
 //! Options and ioctls: `WSPGetSockOpt`, `WSPSetSockOpt`, `WSPIoctl` (SPEC L8, C2, E6, D4).
-//! Both option numberings are the engine's (`SockOpt::from_level_name`).
+//! Both option numberings, the ioctl codes and the order of the checks are the engine's
+//! (`Provider::get_option_raw`, `consts::Ioctl`); this file checks the C buffers.
 
-use crate::boundary::{Failure, descriptor, fault, out_ptr, sockaddr_in, wsp};
+use crate::boundary::{Failure, descriptor, fault, out_ptr, wsp};
+use crate::convert::sockaddr_in;
 use crate::types::*;
 use core::ffi::{c_char, c_int};
 use std::net::SocketAddrV4;
-use wspsan_core::{Descriptor, Provider, SockOpt, WsaError, consts};
+use wspsan_core::consts::{self, Ioctl};
+use wspsan_core::{SockOpt, WsaError};
 
 const INT_LEN: c_int = size_of::<c_int>() as c_int;
-
-/// An option the engine does not know: `WSAENOPROTOOPT`, once `s` is known to be a live socket
-/// (so that `WSAENOTSOCK` and the device state come first, as for every other call).
-fn unknown_option(p: &Provider, s: Descriptor, level: c_int, optname: c_int) -> Failure {
-    match p.is_nonblocking(s) {
-        Err(e) => e.into(),
-        Ok(_) => {
-            Failure::new(WsaError::NoProtoOpt, format!("option {optname:#x} at level {level:#x} is not supported"))
-        }
-    }
-}
 
 /// Read an option of `s` into `optval` (`*optlen` in = size, out = bytes written) (SPEC L8, C2): SO_ACCEPTCONN, SO_ERROR, SO_TYPE, SO_SNDBUF, SO_RCVBUF in either numbering, SO_CONNDATA and SO_CONNDATALEN at WSPSAN_SOL_SOCKET.
 #[unsafe(no_mangle)]
@@ -48,13 +40,12 @@ pub unsafe extern "C" fn wspsan_WSPGetSockOpt(
                 *optlen = n as c_int;
                 return Ok(0);
             }
-            let Some(opt) = SockOpt::from_level_name(level, optname) else {
-                return Err(unknown_option(p, d, level, optname));
-            };
-            if optval.is_null() || *optlen < INT_LEN {
+            // An option the engine knows needs an int buffer, checked first (SO_ERROR is cleared by
+            // reading it); the engine then checks the call, the socket and the option, in that order.
+            if SockOpt::from_level_name(level, optname).is_some() && (optval.is_null() || *optlen < INT_LEN) {
                 return Err(fault(format!("optval NULL or *optlen {} below {INT_LEN}", *optlen)));
             }
-            let value = p.get_option(d, opt)?;
+            let value = p.get_option_raw(d, level, optname)?;
             optval.cast::<c_int>().write_unaligned(value);
             *optlen = INT_LEN;
             Ok(0)
@@ -75,14 +66,15 @@ pub unsafe extern "C" fn wspsan_WSPSetSockOpt(
     // SAFETY: pointers checked by the boundary.
     unsafe {
         wsp("wspsan_WSPSetSockOpt", lpErrno, SOCKET_ERROR, |p| {
-            let d = descriptor(s);
-            let Some(opt) = SockOpt::from_level_name(level, optname) else {
-                return Err(unknown_option(p, d, level, optname));
+            let value = if SockOpt::from_level_name(level, optname).is_some() {
+                if optval.is_null() || optlen < INT_LEN {
+                    return Err(fault(format!("optval NULL or optlen {optlen} below {INT_LEN}")));
+                }
+                optval.cast::<c_int>().read_unaligned()
+            } else {
+                0 // not read: the engine fails the call (its entry checks, the socket, WSAENOPROTOOPT)
             };
-            if optval.is_null() || optlen < INT_LEN {
-                return Err(fault(format!("optval NULL or optlen {optlen} below {INT_LEN}")));
-            }
-            p.set_option(d, opt, optval.cast::<c_int>().read_unaligned())?;
+            p.set_option_raw(descriptor(s), level, optname, value)?;
             Ok(0)
         })
     }
@@ -138,8 +130,15 @@ pub unsafe extern "C" fn wspsan_WSPIoctl(
             if !lpOverlapped.is_null() || lpCompletionRoutine.is_some() {
                 return Err(Failure::new(WsaError::OpNotSupp, "overlapped ioctls are not supported"));
             }
-            match dwIoControlCode {
-                consts::FIONBIO | consts::platform::FIONBIO => {
+            let code = match Ioctl::from_code(dwIoControlCode) {
+                Ok(code) => code,
+                Err(e) => {
+                    p.is_nonblocking(d)?; // a live socket first, as every call
+                    return Err(Failure::new(e, format!("ioctl code {dwIoControlCode:#x} is not supported")));
+                }
+            };
+            match code {
+                Ioctl::NonBlocking => {
                     if lpvInBuffer.is_null() || (cbInBuffer as usize) < size_of::<ULONG>() {
                         return Err(fault("FIONBIO needs a 32-bit u_long in lpvInBuffer"));
                     }
@@ -150,7 +149,7 @@ pub unsafe extern "C" fn wspsan_WSPIoctl(
                     }
                     Ok(0)
                 }
-                consts::SIO_ADDRESS_LIST_QUERY => {
+                Ioctl::AddressListQuery => {
                     let returned = out_ptr(lpcbBytesReturned, "lpcbBytesReturned")?;
                     p.is_nonblocking(d)?; // a live socket first, as every call
                     let nics: Vec<SocketAddrV4> =
@@ -167,10 +166,6 @@ pub unsafe extern "C" fn wspsan_WSPIoctl(
                     write_address_list(lpvOutBuffer.cast(), &nics);
                     *returned = needed as DWORD;
                     Ok(0)
-                }
-                code => {
-                    p.is_nonblocking(d)?;
-                    Err(Failure::new(WsaError::Inval, format!("ioctl code {code:#x} is not supported")))
                 }
             }
         })

@@ -1,12 +1,11 @@
 //! Sockets and their names: `WSPSocket`, `WSPBind`, `WSPCloseSocket`, `WSPGetSockName`,
 //! `WSPGetPeerName` (SPEC S1, B1, B2, K1 to K3, A15).
 
-use crate::boundary::{AddrOut, Failure, descriptor, read_sockaddr, socket, wsp};
+use crate::boundary::{AddrOut, descriptor, fault, read_sockaddr, socket, wsp};
 use crate::types::*;
 use core::ffi::c_int;
-use wspsan_core::WsaError;
 
-/// Create a socket (SPEC S1): AF_INET, SOCK_STREAM, protocol 0 or IPPROTO_TCP; `FROM_PROTOCOL_INFO` takes a value from `lpProtocolInfo`; `g` and `dwFlags` are ignored.
+/// Create a socket (SPEC S1): AF_INET, SOCK_STREAM, protocol 0 or IPPROTO_TCP; `FROM_PROTOCOL_INFO` takes a value from `lpProtocolInfo` (NULL: WSAEFAULT); `g` and `dwFlags` are ignored.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPSocket(
     af: c_int,
@@ -26,8 +25,8 @@ pub unsafe extern "C" fn wspsan_WSPSocket(
                 if value != FROM_PROTOCOL_INFO {
                     return Ok(value);
                 }
-                info.map(from)
-                    .ok_or_else(|| Failure::new(WsaError::Inval, "FROM_PROTOCOL_INFO with a NULL lpProtocolInfo"))
+                // X4: a NULL pointer the call needs is WSAEFAULT.
+                info.map(from).ok_or_else(|| fault("FROM_PROTOCOL_INFO with a NULL lpProtocolInfo"))
             };
             let af = pick(af, |i| i.iAddressFamily)?;
             let ty = pick(r#type, |i| i.iSocketType)?;

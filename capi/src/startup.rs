@@ -1,27 +1,37 @@
 //! The process-wide provider, counted `WSPStartup` / `WSPCleanup` (SPEC X1, X2), the
 //! upcalls into the switch (X5) and the procedure table.
+//!
+//! The session lock is held only to read or change the session record, never while the engine
+//! runs the switch's upcalls (T1): the last cleanup marks the session closing, closes every
+//! socket with the lock released, then ends the session. A startup meanwhile waits for the end
+//! (on another thread) or fails with `WSAEINPROGRESS` (from an upcall of that cleanup).
 
 use crate::boundary::{Failure, Outcome, descriptor, guarded, out_ptr, wsp};
 use crate::types::*;
 use core::ffi::{c_int, c_uint};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::thread::ThreadId;
 use wspsan_core::{Descriptor, Provider, SocketHooks, WsaError};
 
 /// The one provider behind the C ABI, and what startup recorded.
 struct Global {
     provider: Provider,
-    /// Startups not yet undone by a cleanup; read on every call (X2).
+    /// Startups in force as every call sees them (X2); 0 while the last cleanup closes.
     started: AtomicU32,
-    /// Held only by startup and cleanup.
     session: Mutex<Session>,
+    /// Notified when a last cleanup is over.
+    closed: Condvar,
 }
 
-/// What the first startup of a session recorded.
-#[derive(Clone, Copy)]
+/// The session record.
 struct Session {
+    /// Startups not yet undone by a cleanup.
+    count: u32,
+    /// The thread running the last cleanup, while it closes the sockets.
+    closing: Option<ThreadId>,
+    /// What the first startup of the session recorded.
     upcalls: Option<WSPUPCALLTABLE>,
-    catalog_entry: DWORD,
 }
 
 // SAFETY: the table holds only function pointers (Send + Sync by themselves); Option<fn> wraps them.
@@ -33,8 +43,15 @@ fn global() -> &'static Global {
     GLOBAL.get_or_init(|| Global {
         provider: Provider::new(),
         started: AtomicU32::new(0),
-        session: Mutex::new(Session { upcalls: None, catalog_entry: 0 }),
+        session: Mutex::new(Session { count: 0, closing: None, upcalls: None }),
+        closed: Condvar::new(),
     })
+}
+
+impl Global {
+    fn session(&self) -> MutexGuard<'_, Session> {
+        self.session.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// The process-wide provider, whether or not it is started (device control, statistics).
@@ -53,7 +70,7 @@ pub(crate) fn started() -> Outcome<&'static Provider> {
 
 /// The upcall table of the session in force, if the switch gave one.
 pub(crate) fn upcalls() -> Option<WSPUPCALLTABLE> {
-    global().session.lock().unwrap_or_else(PoisonError::into_inner).upcalls
+    global().session().upcalls
 }
 
 /// The lowest SPI version served: 2.2, as `MAKEWORD(2, 2)`.
@@ -102,7 +119,7 @@ fn utf16_description() -> [WCHAR; WSPDESCRIPTION_LEN + 1] {
     out
 }
 
-/// Start the provider (SPEC X1): fills `*lpWSPData` and every entry of `*lpProcTable`; returns 0 or the error code (WSAVERNOTSUPPORTED below 2.2, WSAEFAULT for NULL pointers).
+/// Start the provider (SPEC X1): fills `*lpWSPData` and every entry of `*lpProcTable`; returns 0 or the error code (WSAVERNOTSUPPORTED below 2.2, WSAEFAULT for NULL pointers, WSAEINPROGRESS from an upcall made by the last WSPCleanup; on another thread a startup waits for that cleanup to end).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPStartup(
     wVersionRequested: WORD,
@@ -110,6 +127,24 @@ pub unsafe extern "C" fn wspsan_WSPStartup(
     lpProtocolInfo: LPWSAPROTOCOL_INFOW,
     UpcallTable: WSPUPCALLTABLE,
     lpProcTable: LPWSPPROC_TABLE,
+) -> c_int {
+    // SAFETY: the caller's pointers, passed on.
+    unsafe { startup_with(wVersionRequested, lpWSPData, lpProtocolInfo, UpcallTable, lpProcTable, || {}) }
+}
+
+/// `wspsan_WSPStartup` for Rust callers of this library (the Python module): `on_new_session`
+/// runs when this call starts a new session, under the session lock and before any upcall of
+/// the session can run; it must not call wspsan.
+///
+/// # Safety
+/// The pointers as `wspsan_WSPStartup` documents them.
+pub unsafe fn startup_with(
+    wVersionRequested: WORD,
+    lpWSPData: LPWSPDATA,
+    lpProtocolInfo: LPWSAPROTOCOL_INFOW,
+    UpcallTable: WSPUPCALLTABLE,
+    lpProcTable: LPWSPPROC_TABLE,
+    on_new_session: impl FnOnce(),
 ) -> c_int {
     let result = guarded("wspsan_WSPStartup", || {
         // SAFETY: pointers from the caller, checked for NULL.
@@ -124,18 +159,31 @@ pub unsafe extern "C" fn wspsan_WSPStartup(
         }
         // SAFETY: NULL or the caller's catalog entry.
         let catalog_entry = unsafe { lpProtocolInfo.as_ref() }.map_or(0, |p| p.dwCatalogEntryId);
+        if crate::startup::provider().in_condition() {
+            return Err(Failure::new(WsaError::InProgress, "called from a condition function (A14)"));
+        }
         let g = global();
-        let mut session = g.session.lock().unwrap_or_else(PoisonError::into_inner);
-        if g.started.load(Ordering::Acquire) == 0 {
+        let mut session = g.session();
+        while let Some(closer) = session.closing {
+            if closer == std::thread::current().id() {
+                // An upcall of the last cleanup: waiting for that cleanup would never end.
+                return Err(Failure::new(WsaError::InProgress, "called from an upcall of the last WSPCleanup"));
+            }
+            session = g.closed.wait(session).unwrap_or_else(PoisonError::into_inner);
+        }
+        if session.count == 0 {
             // A new session: its upcall table is used until the last cleanup.
-            *session = Session { upcalls: Some(UpcallTable), catalog_entry };
+            on_new_session();
+            session.upcalls = Some(UpcallTable);
             let hooks = UpcallTable.lpWPUCreateSocketHandle.map(|create| {
                 Arc::new(SwitchHooks { create, close: UpcallTable.lpWPUCloseSocketHandle, catalog_entry })
                     as Arc<dyn SocketHooks>
             });
             g.provider.set_hooks(hooks);
         }
-        g.started.fetch_add(1, Ordering::AcqRel);
+        session.count += 1;
+        g.started.store(session.count, Ordering::Release);
+        drop(session);
         data.wVersion = VERSION_2_2;
         data.wHighVersion = VERSION_2_2;
         data.szDescription = utf16_description();
@@ -148,32 +196,69 @@ pub unsafe extern "C" fn wspsan_WSPStartup(
     }
 }
 
-/// Undo one `WSPStartup` (SPEC X1, X2); the last one closes every socket (descriptors are never reused).
+/// Undo one `WSPStartup` (SPEC X1, X2); the last one closes every socket (descriptors are never reused), with no lock held while the switch's upcalls run; from a condition function it fails with WSAEINPROGRESS and undoes nothing (A14).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPCleanup(lpErrno: LPINT) -> c_int {
     // SAFETY: lpErrno is checked by the boundary.
+    unsafe { cleanup_with(lpErrno, || {}) }
+}
+
+/// Ends the closing state of the session however the last cleanup leaves (a panic included).
+struct Closing<'a> {
+    g: &'a Global,
+    /// Whether every socket was closed: the session ends. Otherwise it stays as it was.
+    ended: bool,
+}
+
+impl Drop for Closing<'_> {
+    fn drop(&mut self) {
+        let mut session = self.g.session();
+        if self.ended {
+            session.count = 0;
+            session.upcalls = None;
+        } else {
+            self.g.started.store(session.count, Ordering::Release);
+        }
+        session.closing = None;
+        drop(session);
+        self.g.closed.notify_all();
+    }
+}
+
+/// `wspsan_WSPCleanup` for Rust callers of this library (the Python module): `on_session_end`
+/// runs when this call ends the session, after every socket is closed and before another
+/// startup can begin; it must not call wspsan.
+///
+/// # Safety
+/// `lpErrno` as `wspsan_WSPCleanup` documents it.
+pub unsafe fn cleanup_with(lpErrno: LPINT, on_session_end: impl FnOnce()) -> c_int {
+    // SAFETY: lpErrno is checked by the boundary.
     unsafe {
         wsp("wspsan_WSPCleanup", lpErrno, SOCKET_ERROR, |p| {
-            let g = global();
-            let mut session = g.session.lock().unwrap_or_else(PoisonError::into_inner);
-            match g.started.load(Ordering::Acquire) {
-                0 => return Err(WsaError::NotInitialised.into()),
-                1 => {
-                    // Last cleanup: new calls see WSANOTINITIALISED from now on; the sockets are
-                    // closed with the session's upcalls still installed, then the session ends.
-                    g.started.store(0, Ordering::Release);
-                    if let Err(e) = p.close_all() {
-                        g.started.store(1, Ordering::Release); // A14: from a condition function
-                        return Err(e.into());
-                    }
-                    p.set_hooks(None);
-                    session.upcalls = None;
-                    session.catalog_entry = 0;
-                }
-                _ => {
-                    g.started.fetch_sub(1, Ordering::AcqRel);
-                }
+            if p.in_condition() {
+                return Err(WsaError::InProgress.into()); // A14, before anything changes
             }
+            let g = global();
+            let mut session = g.session();
+            if session.count == 0 || session.closing.is_some() {
+                return Err(WsaError::NotInitialised.into()); // the last cleanup is already under way
+            }
+            if session.count > 1 {
+                session.count -= 1;
+                g.started.store(session.count, Ordering::Release);
+                return Ok(0);
+            }
+            // The last cleanup: new calls see WSANOTINITIALISED from now on; the sockets are
+            // closed with the session's upcalls still installed and the lock released (T1).
+            session.closing = Some(std::thread::current().id());
+            g.started.store(0, Ordering::Release);
+            drop(session);
+            let mut closing = Closing { g, ended: false };
+            p.close_all()?; // cannot fail: A14 was checked above (Closing would restore anyway)
+            p.set_hooks(None);
+            closing.ended = true;
+            on_session_end(); // still closing: no startup can begin yet
+            drop(closing);
             Ok(0)
         })
     }

@@ -832,6 +832,12 @@ impl Provider {
         Ok(())
     }
 
+    /// Whether one of this provider's condition functions is running on this thread (SPEC A14),
+    /// for callers with calls of their own to refuse (the C ABI's `WSPStartup`/`WSPCleanup`).
+    pub fn in_condition(&self) -> bool {
+        self.shared.check_reentry().is_err()
+    }
+
     /// Close a socket whatever the device state, for an owner that is going away and cannot
     /// try again later (Python's garbage collector). Fails only for an unknown descriptor
     /// (`WSAENOTSOCK`); `close` is the WSP call with the SPEC's entry checks.

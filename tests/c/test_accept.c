@@ -178,6 +178,16 @@ static int recorder(LPWSABUF caller_id, LPWSABUF caller_data, LPQOS sqos, LPQOS 
     return s->answer;
 }
 
+/* Writes over every byte of lpCallerId and lpCalleeId, then accepts. */
+static int scribbler(LPWSABUF caller_id, LPWSABUF caller_data, LPQOS sqos, LPQOS gqos, LPWSABUF callee_id,
+                     LPWSABUF callee_data, GROUP *g, DWORD_PTR cb) {
+    (void)caller_data, (void)sqos, (void)gqos, (void)g, (void)cb;
+    memset(caller_id->buf, 0xee, caller_id->len);
+    memset(callee_id->buf, 0xee, callee_id->len);
+    callee_data->len = 0;
+    return CF_ACCEPT;
+}
+
 static SOCKET accept_seen(SOCKET l, struct seen *s, int answer, struct sockaddr_in *peer, int *err) {
     int len = sizeof *peer;
     s->answer = answer;
@@ -223,6 +233,29 @@ static void condition_arguments(void) {
     a = accept_seen(l, &s, CF_ACCEPT, &peer, &err);
     CHECK(a != INVALID_SOCKET);
     CHECK(s.caller_data_null);
+    h_close(a);
+    h_close(c);
+    /* SPEC A5: caller data of length 0 is no caller data: lpCallerData is NULL. */
+    c = h_pending(port, "");
+    a = accept_seen(l, &s, CF_ACCEPT, &peer, &err);
+    CHECK(a != INVALID_SOCKET);
+    CHECK(s.caller_data_null);
+    h_close(a);
+    h_close(c);
+    /* SPEC A5: the WSABUFs are writable, as on Windows: a function that writes over lpCallerId and
+     * lpCalleeId changes nothing the provider reports. */
+    c = h_pending(port, NULL);
+    len = sizeof c_name;
+    wspsan_WSPGetSockName(c, (struct sockaddr *)&c_name, &len, &err);
+    memset(&peer, 0, sizeof peer);
+    len = sizeof peer;
+    a = wspsan_WSPAccept(l, (struct sockaddr *)&peer, &len, scribbler, 0, &err);
+    CHECK(a != INVALID_SOCKET);
+    CHECK_EQ(peer.sin_family, AF_INET);
+    CHECK_EQ(peer.sin_port, c_name.sin_port);
+    len = sizeof peer;
+    CHECK_OK(wspsan_WSPGetSockName(a, (struct sockaddr *)&peer, &len, &err));
+    CHECK_EQ(ntohs(peer.sin_port), port);
     h_close(a);
     h_close(c);
     /* SPEC A6: a NULL condition accepts unconditionally. */

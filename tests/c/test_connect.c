@@ -335,6 +335,79 @@ static void caller_and_callee_data(void) {
     h_close(l);
 }
 
+/* Keeps the caller data it gets, answers "welcome!" as callee data. */
+static int keep_and_welcome(LPWSABUF caller_id, LPWSABUF caller_data, LPQOS sqos, LPQOS gqos, LPWSABUF callee_id,
+                            LPWSABUF callee_data, GROUP *g, DWORD_PTR cb) {
+    char *seen = (char *)cb;
+    (void)caller_id, (void)sqos, (void)gqos, (void)callee_id, (void)g;
+    if (caller_data && caller_data->len < 16)
+        memcpy(seen, caller_data->buf, caller_data->len);
+    memcpy(callee_data->buf, "welcome!", 8);
+    callee_data->len = 8;
+    return CF_ACCEPT;
+}
+
+/* A blocking connect whose caller data and callee-data buffer share memory. */
+struct shared_connect {
+    SOCKET s;
+    unsigned short port;
+    int same_wsabuf; /* one WSABUF for both, else two WSABUFs over the same bytes */
+    int rc, err;
+    char buf[32];
+    WSABUF cd, ce;
+};
+
+static void *shared_connect_thread(void *arg) {
+    struct shared_connect *d = (struct shared_connect *)arg;
+    struct sockaddr_in a = h_addr("127.0.0.1", d->port);
+    memcpy(d->buf, "hello", 5);
+    d->cd.len = 5;
+    d->cd.buf = d->buf;
+    d->ce.len = sizeof d->buf;
+    d->ce.buf = d->buf;
+    d->rc = wspsan_WSPConnect(d->s, (struct sockaddr *)&a, sizeof a, &d->cd, d->same_wsabuf ? &d->cd : &d->ce,
+                              NULL, NULL, &d->err);
+    return NULL;
+}
+
+static void overlapping_buffers(void) {
+    unsigned short port = h_port();
+    SOCKET l = h_listener(port, 5), a;
+    int same, err = 0;
+    TEST("C5 overlapping caller and callee buffers");
+    /* SPEC C5, X4: the caller may hand the same memory (even the same WSABUF) for the caller data
+     * and the callee data: the caller data is read before the call, the callee data written after. */
+    for (same = 0; same <= 1; same++) {
+        struct shared_connect d;
+        char seen[16];
+        pthread_t t;
+        memset(&d, 0, sizeof d);
+        memset(seen, 0, sizeof seen);
+        d.s = h_socket();
+        d.port = port;
+        d.same_wsabuf = same;
+        pthread_create(&t, NULL, shared_connect_thread, &d);
+        wait_queued(l, 1);
+        a = wspsan_WSPAccept(l, NULL, NULL, keep_and_welcome, (DWORD_PTR)seen, &err);
+        CHECK(a != INVALID_SOCKET);
+        pthread_join(t, NULL);
+        CHECK_EQ(d.rc, 0);
+        CHECK(memcmp(seen, "hello", 6) == 0);
+        if (same) {
+            /* The one WSABUF said 5 bytes: the callee data keeps its first 5. */
+            CHECK_EQ(d.cd.len, 5);
+            CHECK(memcmp(d.buf, "welco", 5) == 0);
+        } else {
+            CHECK_EQ(d.ce.len, 8);
+            CHECK(memcmp(d.buf, "welcome!", 8) == 0);
+            CHECK_EQ(d.cd.len, 5);
+        }
+        h_close(a);
+        h_close(d.s);
+    }
+    h_close(l);
+}
+
 static void reset_then_again(void) {
     unsigned short port = h_port();
     SOCKET l = h_listener(port, 5), c1 = h_pending(port, NULL), c2 = h_pending(port, NULL), a;
@@ -387,6 +460,7 @@ int main(void) {
     immediate_failures();
     implicit_bind();
     caller_and_callee_data();
+    overlapping_buffers();
     reset_then_again();
     close_withdraws();
     return h_summary("test_connect");

@@ -142,6 +142,46 @@ static void connect_events(void) {
     close(fd);
 }
 
+static void closed_handles(void) {
+    unsigned short port = h_port();
+    SOCKET l = h_listener(port, 5), c;
+    WSAEVENT ev = wspsan_WSACreateEvent(), other = wspsan_WSACreateEvent();
+    int fd = (int)(intptr_t)ev, p[2];
+    uint64_t one = 1;
+    WSANETWORKEVENTS ne;
+    struct pollfd pr;
+    TEST("section 8 closed event handles");
+    CHECK_EQ(pipe(p), 0);
+    CHECK_OK(wspsan_WSPEventSelect(l, ev, FD_ACCEPT, &err));
+    /* Section 8, SPEC X4: the provider signals its own duplicate of the eventfd, so a handle
+     * closed while selected never lets a signal reach the file that reuses its number. */
+    CHECK_EQ(wspsan_WSACloseEvent(ev), 1);
+    CHECK_EQ(dup2(p[1], fd), fd); /* a pipe's write end now holds the event's number */
+    c = h_pending(port, NULL);    /* FD_ACCEPT recorded: the selected event object is set */
+    pr.fd = p[0];
+    pr.events = POLLIN;
+    pr.revents = 0;
+    CHECK_EQ(poll(&pr, 1, 0), 0); /* nothing reached the pipe */
+    /* Enumerating with the selected value resets the provider's duplicate, not the pipe. */
+    CHECK_OK(wspsan_WSPEnumNetworkEvents(l, ev, &ne, &err));
+    CHECK_EQ(ne.lNetworkEvents, FD_ACCEPT);
+    /* Another eventfd given to WSPEnumNetworkEvents is reset. */
+    CHECK(write((int)(intptr_t)other, &one, sizeof one) == 8);
+    CHECK_OK(wspsan_WSPEnumNetworkEvents(l, other, &ne, &err));
+    CHECK(!h_is_set(other));
+    /* A handle that holds no eventfd: WSAEINVAL, to select and to reset. */
+    CHECK_FAILS(wspsan_WSPEventSelect(l, (WSAEVENT)(intptr_t)p[0], FD_ACCEPT, &err), WSAEINVAL);
+    CHECK_FAILS(wspsan_WSPEventSelect(l, (WSAEVENT)(intptr_t)0x7ffff000, FD_ACCEPT, &err), WSAEINVAL);
+    CHECK_FAILS(wspsan_WSPEnumNetworkEvents(c, (WSAEVENT)(intptr_t)p[0], &ne, &err), WSAEINVAL);
+    CHECK_OK(wspsan_WSPEventSelect(l, NULL, 0, &err));
+    h_close(c);
+    h_close(l);
+    close(fd);
+    close(p[0]);
+    close(p[1]);
+    wspsan_WSACloseEvent(other);
+}
+
 static void fionbio(void) {
     SOCKET s = h_socket();
     WSAEVENT ev = wspsan_WSACreateEvent();
@@ -212,6 +252,20 @@ static void options(void) {
     CHECK_OK(wspsan_WSPGetSockOpt(s, WSPSAN_SOL_SOCKET, WSPSAN_SO_RCVBUF, (char *)&v, &len, &err));
     CHECK_EQ(v, 4096);
     CHECK_FAILS(wspsan_WSPSetSockOpt(s, WSPSAN_SOL_SOCKET, WSPSAN_SO_RCVBUF, NULL, 4, &err), WSAEFAULT);
+    /* An unknown option needs no buffer: the call, the socket, then the option, as the engine
+     * checks them for every face. */
+    len = sizeof v;
+    CHECK_FAILS(wspsan_WSPGetSockOpt(s, WSPSAN_SOL_SOCKET, 0x4242, NULL, &len, &err), WSAENOPROTOOPT);
+    CHECK_FAILS(wspsan_WSPSetSockOpt(s, WSPSAN_SOL_SOCKET, 0x4242, NULL, 0, &err), WSAENOPROTOOPT);
+    CHECK_FAILS(wspsan_WSPSetSockOpt(0x999990, WSPSAN_SOL_SOCKET, 0x4242, (char *)&v, sizeof v, &err),
+                WSAENOTSOCK);
+    CHECK_OK(wspsan_device_set_network_down(1, &err));
+    CHECK_FAILS(wspsan_WSPGetSockOpt(s, WSPSAN_SOL_SOCKET, 0x4242, (char *)&v, &len, &err), WSAENETDOWN);
+    CHECK_FAILS(wspsan_WSPSetSockOpt(s, WSPSAN_SOL_SOCKET, 0x4242, (char *)&v, sizeof v, &err), WSAENETDOWN);
+    CHECK_FAILS(wspsan_WSPIoctl(s, 0x12345678u, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL, &err), WSAENETDOWN);
+    CHECK_OK(wspsan_device_set_network_down(0, &err));
+    CHECK_FAILS(wspsan_WSPIoctl(0x999990, 0x12345678u, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL, &err),
+                WSAENOTSOCK);
     h_close(s);
 }
 
@@ -221,6 +275,7 @@ int main(void) {
     level_triggered();
     enumerate();
     connect_events();
+    closed_handles();
     fionbio();
     options();
     return h_summary("test_events");

@@ -26,8 +26,12 @@ static void socket_arguments(void) {
     s = wspsan_WSPSocket(FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO, &info, 0, 0, &err);
     CHECK(s != INVALID_SOCKET);
     h_close(s);
+    /* SPEC X4: FROM_PROTOCOL_INFO with a NULL lpProtocolInfo is a NULL pointer the call needs. */
     CHECK_EQ(wspsan_WSPSocket(FROM_PROTOCOL_INFO, SOCK_STREAM, 0, NULL, 0, 0, &err), INVALID_SOCKET);
-    CHECK_EQ(err, WSAEINVAL);
+    CHECK_EQ(err, WSAEFAULT);
+    err = 0;
+    CHECK_EQ(wspsan_WSPSocket(AF_INET, SOCK_STREAM, FROM_PROTOCOL_INFO, NULL, 0, 0, &err), INVALID_SOCKET);
+    CHECK_EQ(err, WSAEFAULT);
 }
 
 static void descriptor_limit(void) {

@@ -168,6 +168,7 @@ develop: venv $(PY_MODULE_STAMP)
 # keeps its own in the working directory).
 py-test: export MYPY_CACHE_DIR := $(abspath $(VENV))/.mypy_cache
 py-test: develop
+	$(CARGO) test -q -p wspsan-python
 	$(VPY) -m pytest tests/python
 	cd $(VENV) && bin/python -m mypy.stubtest wspsan
 	$(VPY) -m mypy --strict tests/python examples/python

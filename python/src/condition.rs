@@ -206,15 +206,20 @@ impl ConditionRequest {
     }
 }
 
+/// The raw answer that stands for a Python value that is not a `CF_*` int: outside
+/// {CF_ACCEPT, CF_REJECT, CF_DEFER}, so the engine and the C trampoline of `wspsan.wsp` (which
+/// hands the C ABI `to_raw()`) both see an invalid answer (SPEC A10).
+const NOT_AN_ANSWER: i32 = i32::MIN;
+
 /// The answer a Python value stands for: an `int` (or `CF` member) is a `CF_*` value, anything
 /// else (including `bool`, a likely mistake) is an invalid answer (SPEC A10).
 pub(crate) fn decision(value: &Bound<'_, PyAny>) -> Decision {
     if value.is_instance_of::<PyBool>() {
-        return Decision::Invalid(i32::from(value.is_truthy().unwrap_or(false)));
+        return Decision::Invalid(NOT_AN_ANSWER);
     }
     match value.extract::<i64>() {
-        Ok(v) => i32::try_from(v).map_or(Decision::Invalid(-1), Decision::from_raw),
-        Err(_) => Decision::Invalid(-1),
+        Ok(v) => i32::try_from(v).map_or(Decision::Invalid(NOT_AN_ANSWER), Decision::from_raw),
+        Err(_) => Decision::Invalid(NOT_AN_ANSWER),
     }
 }
 
@@ -255,7 +260,7 @@ pub(crate) fn call<'py>(
         },
     )?;
     let value = condition.bind(py).call1((request.clone_ref(py),))?;
-    let r = request.borrow(py);
+    let r = request.try_borrow(py)?;
     Ok(Answer { value, callee_data: r.callee_data.as_bytes(py).to_vec(), group: r.group })
 }
 

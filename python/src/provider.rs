@@ -174,7 +174,8 @@ fn change_limits(limits: &mut CoreLimits, changes: Option<&Bound<'_, PyDict>>) -
 }
 
 /// An independent provider: a descriptor table plus its own emulated SAN device. Providers
-/// never see each other's sockets.
+/// never see each other's sockets. `nics` may not hold 0.0.0.0 or an address twice
+/// (InvalError).
 #[pyclass(frozen, module = "wspsan")]
 pub(crate) struct Provider(pub(crate) wspsan_core::Provider);
 
@@ -187,6 +188,8 @@ impl Provider {
         if let Some(nics) = nics {
             config.nics = nics.iter().map(|n| parse_ip(n)).collect::<PyResult<_>>()?;
         }
+        // 0.0.0.0 or a NIC given twice: InvalError, as Device.add_nic says for the same NICs.
+        config.validate().or_raise()?;
         change_limits(&mut config.limits, limits)?;
         Ok(Provider(wspsan_core::Provider::with_config(config)))
     }

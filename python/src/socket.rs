@@ -9,7 +9,7 @@ use crate::wait::{Blocked, blocking, finish};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use wspsan_core::consts::FD_MAX_EVENTS;
 use wspsan_core::{ConnectParams, Descriptor, Provider, SockOpt, WsaError};
 
@@ -20,12 +20,19 @@ use wspsan_core::{ConnectParams, Descriptor, Provider, SockOpt, WsaError};
 pub(crate) struct Socket {
     provider: Provider,
     fd: Descriptor,
-    closed: AtomicBool,
+    /// Whether the descriptor is still ours to close. Held for the whole of a close, so that
+    /// concurrent closes see one outcome: the first closes (or fails and leaves it open), the
+    /// others then find it closed or try again.
+    open: Mutex<bool>,
 }
 
 impl Socket {
     pub(crate) fn new(provider: Provider, fd: Descriptor) -> Socket {
-        Socket { provider, fd, closed: AtomicBool::new(false) }
+        Socket { provider, fd, open: Mutex::new(true) }
+    }
+
+    fn open(&self) -> MutexGuard<'_, bool> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn do_connect(
@@ -47,9 +54,12 @@ impl Socket {
 }
 
 impl Drop for Socket {
+    /// Garbage collection cannot try again later: the socket is closed whatever the device
+    /// state, also from inside a condition function (core's `discard`).
     fn drop(&mut self) {
-        if !self.closed.swap(true, Ordering::AcqRel) {
-            let _ = self.provider.close(self.fd);
+        let open = self.open.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if std::mem::take(open) {
+            let _ = self.provider.discard(self.fd);
         }
     }
 }
@@ -150,14 +160,15 @@ impl Socket {
     }
 
     /// Read an option (`WSPGetSockOpt`). Both numberings work: `SOL_SOCKET` (0xffff) with the
-    /// Windows option numbers, the platform's `socket.SOL_SOCKET` with its own.
+    /// Windows option numbers, the platform's `socket.SOL_SOCKET` with its own. An unknown
+    /// option raises NoProtoOptError (after the checks every call makes, as in C).
     fn getsockopt(&self, level: i32, optname: i32) -> PyResult<i32> {
-        self.provider.get_option(self.fd, option(level, optname)?).or_raise()
+        self.provider.get_option_raw(self.fd, level, optname).or_raise()
     }
 
-    /// Set an option (`WSPSetSockOpt`); read-only options raise NoProtoOptError.
+    /// Set an option (`WSPSetSockOpt`); read-only and unknown options raise NoProtoOptError.
     fn setsockopt(&self, level: i32, optname: i32, value: i32) -> PyResult<()> {
-        self.provider.set_option(self.fd, option(level, optname)?, value).or_raise()
+        self.provider.set_option_raw(self.fd, level, optname, value).or_raise()
     }
 
     /// The callee data the socket's completed connect received (`SO_CONNDATA`).
@@ -187,11 +198,16 @@ impl Socket {
 
     /// Close (`WSPCloseSocket`, SPEC K1 to K3). Closing twice is harmless; any other use of a
     /// closed socket raises NotSockError.
+    ///
+    /// A close that fails (device down, inside a condition function) leaves the socket open, to
+    /// be closed again later; garbage collection closes it whatever the device state.
     fn close(&self) -> PyResult<()> {
-        if self.closed.swap(true, Ordering::AcqRel) {
-            return Ok(());
+        let mut open = self.open();
+        if *open {
+            self.provider.close(self.fd).or_raise()?;
+            *open = false;
         }
-        self.provider.close(self.fd).or_raise().inspect_err(|_| self.closed.store(false, Ordering::Release))
+        Ok(())
     }
 
     /// The descriptor value (`SOCKET`), also after close.
@@ -208,7 +224,7 @@ impl Socket {
     }
 
     fn __repr__(&self) -> String {
-        if self.closed.load(Ordering::Acquire) {
+        if !*self.open() {
             return format!("<wspsan.Socket [closed] fd={}>", self.fd);
         }
         let p = &self.provider;
@@ -227,10 +243,6 @@ impl Socket {
         }
         text + ">"
     }
-}
-
-fn option(level: i32, optname: i32) -> PyResult<SockOpt> {
-    SockOpt::from_level_name(level, optname).ok_or(WsaError::NoProtoOpt).or_raise()
 }
 
 /// What `enum_network_events` returns: the reported `FD_*` bits and their error codes.

@@ -1,6 +1,7 @@
 //! Blocking calls: the GIL is released for the wait and taken back only to run Python code
 //! (signal handlers, condition functions).
 
+use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -8,7 +9,7 @@ use wspsan_core::Wait;
 
 /// The first Python exception raised while the GIL was released (a signal handler's
 /// `KeyboardInterrupt`, a condition function's error); it wins over the Winsock error the
-/// engine returns for the abandoned call.
+/// engine returns for the abandoned call (see [`finish`] for a call that succeeded).
 #[derive(Default)]
 pub(crate) struct Raised(Mutex<Option<PyErr>>);
 
@@ -48,14 +49,38 @@ pub(crate) fn blocking<T: Send>(
 /// What a blocking call returns: the engine's result and any Python exception raised meanwhile.
 pub(crate) type Blocked<T, E> = (Result<T, E>, Option<PyErr>);
 
-/// The outcome of a blocking call: a Python exception raised during it wins, then the
-/// engine's result converted by `convert`.
+/// The outcome of a blocking call. A Python exception raised during a call that failed (an
+/// abandoned wait, a condition function's error) wins over the engine's error. A call that
+/// succeeded anyway (a connect answered while a signal handler raised) keeps its result: the
+/// engine's state has moved on (the socket is connected, the listener counted the accept), so
+/// dropping the result would leave Python out of step with it. The exception is then delivered
+/// after the call returns, see [`deliver_later`].
 pub(crate) fn finish<T, E, U>(
     (out, raised): Blocked<T, E>,
     convert: impl FnOnce(Result<T, E>) -> PyResult<U>,
 ) -> PyResult<U> {
-    match raised {
-        Some(e) => Err(e),
-        None => convert(out),
+    match (out, raised) {
+        (Ok(v), Some(e)) => {
+            let result = convert(Ok(v));
+            deliver_later(e);
+            result
+        }
+        (_, Some(e)) => Err(e),
+        (out, None) => convert(out),
     }
+}
+
+/// Deliver an exception a signal handler raised during a call that succeeded: a
+/// `KeyboardInterrupt` is re-armed with `PyErr_SetInterrupt`, so Python runs the SIGINT handler
+/// again (raising it) at its next check, right after the call returns; any other exception
+/// has nowhere to go and is reported to `sys.unraisablehook`.
+fn deliver_later(e: PyErr) {
+    Python::attach(|py| {
+        if e.is_instance_of::<PyKeyboardInterrupt>(py) {
+            // SAFETY: a plain call with the GIL held.
+            unsafe { pyo3::ffi::PyErr_SetInterrupt() };
+        } else {
+            e.write_unraisable(py, None);
+        }
+    });
 }

@@ -11,13 +11,17 @@ use crate::condition::{self, Request};
 use crate::event::Event;
 use crate::provider::{DeviceStats, ListenerStats};
 use crate::wait::Raised;
-use core::ffi::{c_char, c_int};
+use core::ffi::c_int;
 use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::panic::PanicException;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
+use std::any::Any;
 use std::ffi::CStr;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Mutex, PoisonError};
+use wspsan::convert::{self, nullable};
 use wspsan::types::*;
 use wspsan::{WSPSAN_DEVICE_STATS, WSPSAN_FAULTS, WSPSAN_LIMITS, WSPSAN_LISTENER_STATS};
 use wspsan_core::consts;
@@ -30,21 +34,19 @@ type Written = Option<(String, u16)>;
 
 const SOCKADDR_IN_LEN: c_int = size_of::<libc::sockaddr_in>() as c_int;
 
-/// A `sockaddr_in` for `(host, port)` inside a buffer large enough for any `namelen` the C
-/// side might trust (it reads 16 bytes at most).
+/// The largest `optlen` `WSPGetSockOpt` allocates a buffer for (16 MiB; no option is near it).
+const MAX_OPTLEN: c_int = 1 << 24;
+
+/// A `sockaddr_in` for `(host, port)` with the given family, inside a buffer large enough for
+/// any `namelen` the C side might trust (it reads 16 bytes at most).
 fn sockaddr_buffer(address: &Bound<'_, PyAny>, family: c_int) -> PyResult<libc::sockaddr_storage> {
     let tuple = address.cast::<PyTuple>().map_err(|_| PyTypeError::new_err("an address is a (host, port) tuple"))?;
     let host: String = tuple.get_item(0)?.extract()?;
     let port: u16 = tuple.get_item(1)?.extract()?;
-    let ip = crate::address::parse_ip(&host)?;
+    let mut sin = convert::sockaddr_in(SocketAddrV4::new(crate::address::parse_ip(&host)?, port));
+    sin.sin_family = family as libc::sa_family_t;
     // SAFETY: all-zero bytes are a valid sockaddr_storage.
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let sin = libc::sockaddr_in {
-        sin_family: family as libc::sa_family_t,
-        sin_port: port.to_be(),
-        sin_addr: libc::in_addr { s_addr: u32::from(ip).to_be() },
-        sin_zero: [0; 8],
-    };
     // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned.
     unsafe { (&raw mut storage).cast::<libc::sockaddr_in>().write(sin) };
     Ok(storage)
@@ -52,10 +54,7 @@ fn sockaddr_buffer(address: &Bound<'_, PyAny>, family: c_int) -> PyResult<libc::
 
 /// The address in a `sockaddr_in` the C side wrote, or None if it left the family at 0.
 fn written_address(sin: &libc::sockaddr_in) -> Written {
-    (c_int::from(sin.sin_family) == libc::AF_INET).then(|| {
-        let a = SocketAddrV4::new(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)), u16::from_be(sin.sin_port));
-        crate::address::to_tuple(a)
-    })
+    (c_int::from(sin.sin_family) == libc::AF_INET).then(|| crate::address::to_tuple(convert::socket_addr(sin)))
 }
 
 fn zeroed_sockaddr_in() -> libc::sockaddr_in {
@@ -64,6 +63,8 @@ fn zeroed_sockaddr_in() -> libc::sockaddr_in {
 }
 
 /// A `WSAEVENT` value from Python: an `Event`, a raw handle value (an eventfd), or None (NULL).
+/// The provider signals its own duplicate of an eventfd, so the `Event` need not outlive the
+/// selection.
 fn event_handle(event: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
     let Some(event) = event else { return Ok(0) };
     if let Ok(e) = event.cast::<Event>() {
@@ -72,84 +73,33 @@ fn event_handle(event: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
     event.extract().map_err(|_| PyTypeError::new_err("an event is a wspsan.Event, an int or None"))
 }
 
-/// NULL or a pointer to the value.
-fn nullable<T>(v: &mut Option<T>) -> *mut T {
-    v.as_mut().map_or(std::ptr::null_mut(), |v| v as *mut T)
-}
-
 /// NULL or a pointer to the address buffer.
 fn sockaddr_ptr(storage: &Option<libc::sockaddr_storage>) -> *const libc::sockaddr {
     storage.as_ref().map_or(std::ptr::null(), |st| (st as *const libc::sockaddr_storage).cast())
 }
 
-fn qos_struct(q: &wspsan_core::Qos, provider_specific: &mut [u8]) -> QOS {
-    let flow = |f: &wspsan_core::FlowSpec| FLOWSPEC {
-        TokenRate: f.token_rate,
-        TokenBucketSize: f.token_bucket_size,
-        PeakBandwidth: f.peak_bandwidth,
-        Latency: f.latency,
-        DelayVariation: f.delay_variation,
-        ServiceType: f.service_type,
-        MaxSduSize: f.max_sdu_size,
-        MinimumPolicedSize: f.minimum_policed_size,
-    };
-    QOS {
-        SendingFlowspec: flow(&q.sending),
-        ReceivingFlowspec: flow(&q.receiving),
-        ProviderSpecific: WSABUF { len: provider_specific.len() as ULONG, buf: provider_specific.as_mut_ptr().cast() },
-    }
-}
-
+/// The address in a WSABUF over a `sockaddr_in` (0.0.0.0:0 if it is shorter).
+///
 /// # Safety
 /// `b` is NULL or a WSABUF over `len` readable bytes.
-unsafe fn wsabuf_slice<'a>(b: LPWSABUF) -> Option<&'a [u8]> {
-    // SAFETY: as the caller promises.
-    let b = unsafe { b.as_ref() }?;
-    if b.len == 0 || b.buf.is_null() {
-        return Some(&[]);
-    }
-    // SAFETY: as the caller promises.
-    Some(unsafe { std::slice::from_raw_parts(b.buf.cast::<u8>(), b.len as usize) })
-}
-
-/// # Safety
-/// `b` is NULL or a WSABUF over a `sockaddr_in`.
 unsafe fn wsabuf_address(b: LPWSABUF) -> SocketAddrV4 {
     // SAFETY: as the caller promises.
-    match unsafe { wsabuf_slice(b) } {
+    match unsafe { b.as_ref().and_then(|b| convert::wsabuf_slice(b)) } {
         Some(bytes) if bytes.len() >= size_of::<libc::sockaddr_in>() => {
             // SAFETY: at least a sockaddr_in's bytes.
-            let sin = unsafe { bytes.as_ptr().cast::<libc::sockaddr_in>().read_unaligned() };
-            SocketAddrV4::new(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)), u16::from_be(sin.sin_port))
+            convert::socket_addr(&unsafe { bytes.as_ptr().cast::<libc::sockaddr_in>().read_unaligned() })
         }
-        _ => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+        _ => SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0),
     }
 }
 
-/// # Safety
-/// `q` is NULL or a valid QOS.
-unsafe fn read_qos(q: LPQOS) -> Option<wspsan_core::Qos> {
-    // SAFETY: as the caller promises.
-    let q = unsafe { q.as_ref() }?;
-    let flow = |f: &FLOWSPEC| wspsan_core::FlowSpec {
-        token_rate: f.TokenRate,
-        token_bucket_size: f.TokenBucketSize,
-        peak_bandwidth: f.PeakBandwidth,
-        latency: f.Latency,
-        delay_variation: f.DelayVariation,
-        service_type: f.ServiceType,
-        max_sdu_size: f.MaxSduSize,
-        minimum_policed_size: f.MinimumPolicedSize,
-    };
-    let provider_specific = q.ProviderSpecific;
-    Some(wspsan_core::Qos {
-        sending: flow(&q.SendingFlowspec),
-        receiving: flow(&q.ReceivingFlowspec),
-        // SAFETY: the QOS's own buffer.
-        provider_specific: unsafe { wsabuf_slice(&raw const provider_specific as LPWSABUF) }
-            .unwrap_or_default()
-            .to_vec(),
-    })
+/// A panic's message, for the exception that reports it.
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with a non-string payload".to_owned())
 }
 
 /// Call a `wspsan_*` export with a fresh `lpErrno`, the GIL released: the C ABI may block, take
@@ -174,7 +124,8 @@ struct ConditionContext<'a> {
 
 /// The `LPCONDITIONPROC` behind `WSPAccept(condition=...)`: shows the C arguments to the Python
 /// callable as a `ConditionRequest` and writes back `lpCalleeData` and `*g`. A Python exception
-/// answers CF_DEFER (the request stays first) and is raised from `WSPAccept`.
+/// (or a panic here, which must not unwind into the C caller) answers CF_DEFER (the request
+/// stays first) and is raised from `WSPAccept`.
 unsafe extern "C" fn condition_trampoline(
     lpCallerId: LPWSABUF,
     lpCallerData: LPWSABUF,
@@ -188,16 +139,42 @@ unsafe extern "C" fn condition_trampoline(
     // SAFETY: WSPAccept passes the context pointer it was given, alive for the whole call.
     let ctx = unsafe { &*(dwCallbackData as *const ConditionContext<'_>) };
     // SAFETY: the provider's arguments, valid during the call (SPEC A5).
+    let run = || unsafe { run_condition(ctx, lpCallerId, lpCallerData, lpSQOS, lpCalleeId, lpCalleeData, g) };
+    catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|payload| {
+        ctx.raised.store(PanicException::new_err(panic_message(&*payload)));
+        consts::CF_DEFER
+    })
+}
+
+/// The body of [`condition_trampoline`].
+///
+/// # Safety
+/// The provider's arguments, valid during the call (SPEC A5).
+unsafe fn run_condition(
+    ctx: &ConditionContext<'_>,
+    lpCallerId: LPWSABUF,
+    lpCallerData: LPWSABUF,
+    lpSQOS: LPQOS,
+    lpCalleeId: LPWSABUF,
+    lpCalleeData: LPWSABUF,
+    g: *mut GROUP,
+) -> c_int {
+    // SAFETY: as the caller promises.
     let callee_buf = unsafe { lpCalleeData.as_mut() };
     let req = Request {
         caller: unsafe { wsabuf_address(lpCallerId) },
         callee: unsafe { wsabuf_address(lpCalleeId) },
-        caller_data: if lpCallerData.is_null() { None } else { unsafe { wsabuf_slice(lpCallerData) } },
-        qos: unsafe { read_qos(lpSQOS) },
+        caller_data: unsafe { lpCallerData.as_ref() }.map(|b| unsafe { convert::wsabuf_slice(b) }.unwrap_or_default()),
+        qos: unsafe { lpSQOS.as_ref().and_then(|q| convert::qos_from_c(q)) },
         callee_data_capacity: callee_buf.as_ref().map_or(0, |b| b.len as usize),
     };
     Python::attach(|py| {
-        match condition::call(py, ctx.condition, ctx.callback_data.into_pyobject(py)?.into_any().unbind(), req) {
+        let answer = ctx
+            .callback_data
+            .into_pyobject(py)
+            .map_err(PyErr::from)
+            .and_then(|data| condition::call(py, ctx.condition, data.into_any().unbind(), req));
+        match answer {
             Ok(answer) => {
                 if let Some(b) = callee_buf {
                     let n = answer.callee_data.len().min(b.len as usize);
@@ -211,18 +188,19 @@ unsafe extern "C" fn condition_trampoline(
                     // SAFETY: the provider's GROUP.
                     unsafe { g.write(answer.group) };
                 }
-                Ok::<c_int, PyErr>(condition::decision(&answer.value).to_raw())
+                condition::decision(&answer.value).to_raw()
             }
             Err(e) => {
                 ctx.raised.store(e);
-                Ok(consts::CF_DEFER)
+                consts::CF_DEFER
             }
         }
     })
-    .unwrap_or(consts::CF_DEFER)
 }
 
-/// The switch's upcalls as Python callables (`WSPStartup(upcalls=...)`).
+/// The switch's upcalls as Python callables (`WSPStartup(upcalls=...)`) of the session in
+/// force: set by the startup that begins a session, cleared by the cleanup that ends it, as the
+/// C ABI keeps the first startup's upcall table for the whole session.
 static UPCALLS: Mutex<Option<Py<PyAny>>> = Mutex::new(None);
 
 fn upcall(
@@ -246,50 +224,47 @@ fn upcall(
     })
 }
 
-unsafe extern "C" fn upcall_create_socket_handle(catalog: DWORD, context: DWORD_PTR, lpErrno: LPINT) -> SOCKET {
-    let made = upcall("create_socket_handle", |py| PyTuple::new(py, [catalog as usize, context]))
-        .and_then(|h| Python::attach(|py| h.extract::<SOCKET>(py).map_err(|_| WSAEINVAL)));
-    match made {
-        Ok(handle) => handle,
-        Err(code) => {
-            // SAFETY: the provider passes a valid lpErrno.
-            unsafe { lpErrno.write(code) };
-            INVALID_SOCKET
+/// Run an upcall's body so that nothing unwinds into the C caller: an error code is written to
+/// `*lpErrno` and `failed` returned; a panic (reported to `sys.unraisablehook`) fails the
+/// upcall with `WSAENETDOWN`.
+fn upcall_guard<T>(lpErrno: LPINT, failed: T, body: impl FnOnce() -> Result<T, c_int>) -> T {
+    let code = match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(v)) => return v,
+        Ok(Err(code)) => code,
+        Err(payload) => {
+            let message = panic_message(&*payload);
+            let _ = catch_unwind(|| Python::attach(|py| PanicException::new_err(message).write_unraisable(py, None)));
+            WSAENETDOWN
         }
+    };
+    if !lpErrno.is_null() {
+        // SAFETY: the provider passes a valid lpErrno.
+        unsafe { lpErrno.write(code) };
     }
+    failed
+}
+
+unsafe extern "C" fn upcall_create_socket_handle(catalog: DWORD, context: DWORD_PTR, lpErrno: LPINT) -> SOCKET {
+    upcall_guard(lpErrno, INVALID_SOCKET, || {
+        let h = upcall("create_socket_handle", |py| PyTuple::new(py, [catalog as usize, context]))?;
+        Python::attach(|py| h.extract::<SOCKET>(py).map_err(|_| WSAEINVAL))
+    })
 }
 
 unsafe extern "C" fn upcall_close_socket_handle(s: SOCKET, lpErrno: LPINT) -> c_int {
-    match upcall("close_socket_handle", |py| PyTuple::new(py, [s])) {
-        Ok(_) => 0,
-        Err(code) => {
-            // SAFETY: as above.
-            unsafe { lpErrno.write(code) };
-            SOCKET_ERROR
-        }
-    }
+    upcall_guard(lpErrno, SOCKET_ERROR, || upcall("close_socket_handle", |py| PyTuple::new(py, [s])).map(|_| 0))
 }
 
 unsafe extern "C" fn upcall_set_event(h: WSAEVENT, lpErrno: LPINT) -> BOOL {
-    match upcall("set_event", |py| PyTuple::new(py, [h as usize])) {
-        Ok(_) => WSPSAN_TRUE,
-        Err(code) => {
-            // SAFETY: as above.
-            unsafe { lpErrno.write(code) };
-            WSPSAN_FALSE
-        }
-    }
+    upcall_guard(lpErrno, WSPSAN_FALSE, || {
+        upcall("set_event", |py| PyTuple::new(py, [h as usize])).map(|_| WSPSAN_TRUE)
+    })
 }
 
 unsafe extern "C" fn upcall_reset_event(h: WSAEVENT, lpErrno: LPINT) -> BOOL {
-    match upcall("reset_event", |py| PyTuple::new(py, [h as usize])) {
-        Ok(_) => WSPSAN_TRUE,
-        Err(code) => {
-            // SAFETY: as above.
-            unsafe { lpErrno.write(code) };
-            WSPSAN_FALSE
-        }
-    }
+    upcall_guard(lpErrno, WSPSAN_FALSE, || {
+        upcall("reset_event", |py| PyTuple::new(py, [h as usize])).map(|_| WSPSAN_TRUE)
+    })
 }
 
 fn has_method(upcalls: Option<&Bound<'_, PyAny>>, name: &str) -> bool {
@@ -343,7 +318,8 @@ fn filled(t: &WSPPROC_TABLE) -> Vec<&'static str> {
 /// filled members, or None on failure. `upcalls`: an object whose methods
 /// `create_socket_handle(catalog_entry, context) -> handle`, `close_socket_handle(handle)`,
 /// `set_event(handle)`, `reset_event(handle)` become the upcall table's members (the missing
-/// ones are NULL); raising a WSAError from one fails the upcall with its code.
+/// ones are NULL); raising a WSAError from one fails the upcall with its code. As in C, only the
+/// startup that begins a session installs its upcalls; later ones keep the session's.
 #[pyfunction]
 #[pyo3(signature = (version=0x0202, upcalls=None))]
 fn WSPStartup<'py>(
@@ -354,8 +330,7 @@ fn WSPStartup<'py>(
     // SAFETY: all-zero bytes are valid for these plain C structs (NULL function pointers).
     let (mut data, mut table, mut table_in): (WSPDATA, WSPPROC_TABLE, WSPUPCALLTABLE) =
         unsafe { (std::mem::zeroed(), std::mem::zeroed(), std::mem::zeroed()) };
-    if let Some(u) = upcalls {
-        *UPCALLS.lock().unwrap_or_else(PoisonError::into_inner) = Some(u.clone().unbind());
+    if upcalls.is_some() {
         if has_method(upcalls, "create_socket_handle") {
             table_in.lpWPUCreateSocketHandle = Some(upcall_create_socket_handle);
         }
@@ -369,10 +344,16 @@ fn WSPStartup<'py>(
             table_in.lpWPUResetEvent = Some(upcall_reset_event);
         }
     }
+    let mut mine = upcalls.map(|u| u.clone().unbind());
+    let mut replaced = None;
     let rc = py.detach(|| {
+        // Runs only if this call begins a session, before any of its upcalls can run.
+        let install =
+            || replaced = std::mem::replace(&mut *UPCALLS.lock().unwrap_or_else(PoisonError::into_inner), mine.take());
         // SAFETY: valid pointers to locals, NULL protocol info.
-        unsafe { wspsan::wspsan_WSPStartup(version, &mut data, std::ptr::null_mut(), table_in, &mut table) }
+        unsafe { wspsan::startup_with(version, &mut data, std::ptr::null_mut(), table_in, &mut table, install) }
     });
+    drop((mine, replaced)); // with the GIL held
     if rc != 0 {
         return Ok((rc, None));
     }
@@ -385,10 +366,18 @@ fn WSPStartup<'py>(
     Ok((rc, Some(info)))
 }
 
-/// `WSPCleanup()`.
+/// `WSPCleanup()`. The cleanup that ends the session forgets its upcalls object.
 #[pyfunction]
 fn WSPCleanup(py: Python<'_>) -> Outcome<c_int> {
-    c_abi!(py, wspsan_WSPCleanup())
+    let mut ended = None;
+    let out = py.detach(|| {
+        let mut err: c_int = 0;
+        let forget = || ended = UPCALLS.lock().unwrap_or_else(PoisonError::into_inner).take();
+        // SAFETY: a valid lpErrno.
+        (unsafe { wspsan::cleanup_with(&mut err, forget) }, err)
+    });
+    drop(ended); // with the GIL held
+    out
 }
 
 /// `WSPSocket(af, type, protocol, NULL, 0, flags)`: `(socket or INVALID_SOCKET, error)`.
@@ -440,23 +429,19 @@ fn WSPConnect<'py>(
         let mut caller_data = caller_data;
         let mut qos = qos;
         let mut callee_bytes = callee_len.map(|n| vec![0u8; n as usize]);
-        let name = storage.as_ref().map_or(std::ptr::null(), |st| (st as *const libc::sockaddr_storage).cast());
-        let mut caller_buf =
-            caller_data.as_mut().map(|d| WSABUF { len: d.len() as ULONG, buf: d.as_mut_ptr().cast::<c_char>() });
-        let mut callee_buf =
-            callee_bytes.as_mut().map(|d| WSABUF { len: d.len() as ULONG, buf: d.as_mut_ptr().cast::<c_char>() });
-        let mut provider_specific = qos.as_ref().map(|q| q.provider_specific.clone()).unwrap_or_default();
-        let mut qos_c = qos.as_mut().map(|q| qos_struct(q, &mut provider_specific));
+        let mut caller_buf = caller_data.as_deref_mut().map(convert::wsabuf_over);
+        let mut callee_buf = callee_bytes.as_deref_mut().map(convert::wsabuf_over);
+        let mut qos_c = qos.as_mut().map(convert::qos_to_c);
         let mut err = 0;
         // SAFETY: NULL or live buffers for the whole call, a valid lpErrno.
         let rc = unsafe {
             wspsan::wspsan_WSPConnect(
                 s,
-                name,
+                sockaddr_ptr(&storage),
                 namelen,
-                caller_buf.as_mut().map_or(std::ptr::null_mut(), |b| b as *mut WSABUF),
-                callee_buf.as_mut().map_or(std::ptr::null_mut(), |b| b as *mut WSABUF),
-                qos_c.as_mut().map_or(std::ptr::null_mut(), |q| q as *mut QOS),
+                nullable(&mut caller_buf),
+                nullable(&mut callee_buf),
+                nullable(&mut qos_c),
                 std::ptr::null_mut(),
                 &mut err,
             )
@@ -547,7 +532,8 @@ fn WSPGetPeerName(py: Python<'_>, s: SOCKET, namelen: Option<c_int>) -> (c_int, 
 
 /// `WSPGetSockOpt(s, level, optname, optval, &optlen)`: `(result, error, optval)`, `optval` the
 /// first `*optlen` bytes of the buffer afterwards (an int option is 4 little-endian bytes).
-/// `optlen` None passes NULL.
+/// `optval` is a buffer of exactly `optlen` bytes (NULL when 0); `optlen` None passes NULL for
+/// both. A negative `optlen`, or one above 16 MiB, raises ValueError.
 #[pyfunction]
 #[pyo3(signature = (s, level, optname, optlen=Some(4)))]
 fn WSPGetSockOpt<'py>(
@@ -556,9 +542,17 @@ fn WSPGetSockOpt<'py>(
     level: c_int,
     optname: c_int,
     optlen: Option<c_int>,
-) -> (c_int, c_int, Bound<'py, PyBytes>) {
-    let mut buf = vec![0u8; optlen.unwrap_or(0).clamp(0, 1 << 16) as usize];
-    let mut len = optlen;
+) -> PyResult<(c_int, c_int, Bound<'py, PyBytes>)> {
+    let size = match optlen {
+        Some(n) if !(0..=MAX_OPTLEN).contains(&n) => {
+            return Err(PyValueError::new_err(format!("optlen must be 0 to {MAX_OPTLEN}, not {n}")));
+        }
+        Some(n) => n as usize,
+        None => 0,
+    };
+    let mut buf = vec![0u8; size];
+    // The C side is told exactly the buffer's length, never more.
+    let mut len = optlen.map(|_| buf.len() as c_int);
     let (rc, err) = c_abi!(
         py,
         wspsan_WSPGetSockOpt(
@@ -570,7 +564,7 @@ fn WSPGetSockOpt<'py>(
         )
     );
     let n = len.unwrap_or(0).clamp(0, buf.len() as c_int) as usize;
-    (rc, err, PyBytes::new(py, &buf[..n]))
+    Ok((rc, err, PyBytes::new(py, &buf[..n])))
 }
 
 /// `WSPSetSockOpt(s, level, optname, optval, optlen)`: `optval` an int (4 bytes) or bytes,
@@ -807,44 +801,12 @@ fn device_get_faults(py: Python<'_>) -> PyResult<(c_int, c_int, Bound<'_, PyDict
     Ok((rc, err, d))
 }
 
-fn listener_stats(s: &WSPSAN_LISTENER_STATS) -> ListenerStats {
-    ListenerStats {
-        queued: s.queued,
-        accepted: s.accepted,
-        rejected: s.rejected,
-        deferred: s.deferred,
-        refused_full: s.refused_full,
-        reset: s.reset,
-        withdrawn: s.withdrawn,
-        refused_by_close: s.refused_by_close,
-        queue_len: s.queue_len,
-        backlog: s.backlog,
-    }
-}
-
 /// `wspsan_device_stats(&stats)`: `(result, error, stats)` (SPEC D3).
 #[pyfunction]
 fn device_stats(py: Python<'_>) -> (c_int, c_int, DeviceStats) {
     let mut d = WSPSAN_DEVICE_STATS::default();
     let (rc, err) = c_abi!(py, wspsan_device_stats(&mut d));
-    let l = listener_stats(&d.listeners);
-    let stats = DeviceStats {
-        queued: l.queued,
-        accepted: l.accepted,
-        rejected: l.rejected,
-        deferred: l.deferred,
-        refused_full: l.refused_full,
-        reset: l.reset,
-        withdrawn: l.withdrawn,
-        refused_by_close: l.refused_by_close,
-        queue_len: l.queue_len,
-        backlog: l.backlog,
-        refused_no_listener: d.refused_no_listener,
-        timed_out: d.timed_out,
-        open_sockets: d.open_sockets,
-        pending: d.pending,
-    };
-    (rc, err, stats)
+    (rc, err, wspsan_core::DeviceStats::from(d).into())
 }
 
 /// `wspsan_device_listener_stats(s, &stats)`: `(result, error, stats)` (SPEC D3).
@@ -852,7 +814,7 @@ fn device_stats(py: Python<'_>) -> (c_int, c_int, DeviceStats) {
 fn device_listener_stats(py: Python<'_>, s: SOCKET) -> (c_int, c_int, ListenerStats) {
     let mut l = WSPSAN_LISTENER_STATS::default();
     let (rc, err) = c_abi!(py, wspsan_device_listener_stats(s, &mut l));
-    (rc, err, listener_stats(&l))
+    (rc, err, wspsan_core::ListenerStats::from(l).into())
 }
 
 /// Build `wspsan.wsp` and register it so `import wspsan.wsp` works.
@@ -872,4 +834,22 @@ pub(crate) fn register(parent: &Bound<'_, PyModule>) -> PyResult<()> {
     parent.add("wsp", &m)?;
     py.import("sys")?.getattr("modules")?.set_item("wspsan.wsp", &m)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_upcall_fails_with_wsaenetdown_instead_of_unwinding_into_c() {
+        // SPEC X4 (B8): the upcall trampolines are called by C; a panic must not cross them.
+        // Without an interpreter the report to sys.unraisablehook panics too, and is contained.
+        let mut err: c_int = 0;
+        let rc = upcall_guard(&mut err, SOCKET_ERROR, || -> Result<c_int, c_int> { panic!("upcall bug") });
+        assert_eq!((rc, err), (SOCKET_ERROR, WSAENETDOWN));
+        let mut err: c_int = 0;
+        assert_eq!(upcall_guard(&mut err, WSPSAN_FALSE, || Err(WSAEINVAL)), WSPSAN_FALSE);
+        assert_eq!(err, WSAEINVAL);
+        assert_eq!(upcall_guard(std::ptr::null_mut(), WSPSAN_FALSE, || Ok(WSPSAN_TRUE)), WSPSAN_TRUE);
+    }
 }

@@ -385,7 +385,10 @@ class Device:
 
 @final
 class Provider:
-    """An independent provider with its own device; providers never see each other's sockets."""
+    """An independent provider with its own device; providers never see each other's sockets.
+
+    ``nics`` may not hold 0.0.0.0 or an address twice (InvalError).
+    """
 
     def __new__(
         cls,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import threading
 import time
 
 import pytest
@@ -109,3 +110,63 @@ def test_with_block_and_garbage_collection_close() -> None:
     gc.collect()
     assert p.stats().open_sockets == 0
     p.socket().bind((HOST, 7200))  # the port is free again
+
+
+def test_failed_close_keeps_the_socket_and_concurrent_closes_agree() -> None:
+    # SPEC K1, D2: a close that fails leaves the socket open, to be closed again later; closes
+    # racing on one socket never report success for a socket that stayed open
+    p = wspsan.Provider()
+    s = listener(p)
+    p.device.network_down = True
+    outcomes: list[str] = []
+    start = threading.Barrier(8)
+
+    def close() -> None:
+        start.wait()
+        try:
+            s.close()
+            outcomes.append("closed")
+        except wspsan.NetDownError:
+            outcomes.append("down")
+
+    threads = [threading.Thread(target=close) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert outcomes == ["down"] * 8
+    p.device.network_down = False
+    assert p.stats().open_sockets == 1 and "[closed]" not in repr(s)
+    s.close()
+    s.close()  # closing twice is harmless
+    assert p.stats().open_sockets == 0 and "[closed]" in repr(s)
+
+
+def test_garbage_collection_closes_whatever_the_device_state() -> None:
+    # SPEC K1, D2: a socket collected while the device is down is closed all the same
+    p = wspsan.Provider()
+    t = p.socket()
+    t.bind((HOST, 7201))
+    p.device.network_down = True
+    del t
+    gc.collect()
+    p.device.network_down = False
+    assert p.stats().open_sockets == 0
+    p.socket().bind((HOST, 7201))  # the port is free again
+
+
+def test_socket_collected_inside_a_condition_function_is_closed() -> None:
+    # SPEC A14, K1: closing is refused inside a condition function, collecting is not
+    p = wspsan.Provider()
+    server = listener(p)
+    c = pending(p, server.getsockname())
+    held = [p.socket()]
+
+    def collect(r: wspsan.ConditionRequest) -> int:
+        held.clear()
+        gc.collect()
+        return wspsan.CF_ACCEPT
+
+    a, _ = server.accept(collect)
+    assert p.stats().open_sockets == 3  # server, c and a
+    del a, c

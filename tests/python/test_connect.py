@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import time
+from types import FrameType
 
 import pytest
 
@@ -206,3 +208,45 @@ def test_closing_a_queued_connector_withdraws_it() -> None:
         s.accept()
     assert info.value.address == who
     assert s.stats().withdrawn == 1 and s.stats().queue_len == 0
+
+
+def test_connect_answered_while_a_signal_handler_raises_keeps_its_result() -> None:
+    # SPEC C1, T2 (decided: a connect that completed returns its result, or the connection
+    # would exist with nobody told; a KeyboardInterrupt raised meanwhile by a signal handler is
+    # raised again right after the call returns)
+    p = wspsan.Provider()
+    server = listener(p)
+    c = p.socket()
+    accepted: list[wspsan.Socket] = []
+    interrupts: list[int] = []
+
+    def welcome(r: wspsan.ConditionRequest) -> int:
+        r.callee_data = b"hi"
+        return wspsan.CF_ACCEPT
+
+    def on_alarm(signum: int, frame: FrameType | None) -> None:
+        accepted.append(server.accept(welcome)[0])  # the answer arrives ...
+        raise KeyboardInterrupt  # ... and so does Ctrl-C
+
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:
+        interrupts.append(signum)
+
+    old_alarm = signal.signal(signal.SIGALRM, on_alarm)
+    old_interrupt = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.1)
+        try:
+            data = c.connect(server.getsockname())
+        except KeyboardInterrupt:
+            pytest.fail("the completed connect's result was lost to the interrupt")
+        deadline = time.monotonic() + 5
+        while not interrupts and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old_alarm)
+        signal.signal(signal.SIGINT, old_interrupt)
+    assert data == b"hi"
+    assert c.getpeername() == server.getsockname()
+    assert len(accepted) == 1
+    assert interrupts == [signal.SIGINT]  # the interrupt was delivered after the call

@@ -43,6 +43,14 @@ def test_limits_set_at_creation_and_at_run_time() -> None:
         p.device.remove_nic("10.0.0.1")
 
 
+@pytest.mark.parametrize("nics", [["0.0.0.0"], [HOST, "10.0.0.1", HOST], [""]])
+def test_nic_list_is_checked(nics: list[str]) -> None:
+    # SPEC D1 (decided: Provider(nics=...) follows the rule of Device.add_nic: 0.0.0.0 or an
+    # address given twice is WSAEINVAL, raised as InvalError)
+    with pytest.raises(wspsan.InvalError):
+        wspsan.Provider(nics=nics)
+
+
 def test_descriptor_limit() -> None:
     # SPEC D1, S1: at the limit, WSAEMFILE
     p = wspsan.Provider(max_descriptors=2)

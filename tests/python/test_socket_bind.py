@@ -119,3 +119,24 @@ def test_wildcard_bind_switched_off() -> None:
     p.device.wildcard_bind = False
     with pytest.raises(wspsan.AddrNotAvailError):
         p.socket().bind(("0.0.0.0", 0))
+
+
+def test_option_checks_come_in_the_order_of_every_call() -> None:
+    # SPEC L8, K1, D2 (as through the C ABI): the device, then the socket, then the option
+    p = wspsan.Provider()
+    s = p.socket()
+    with pytest.raises(wspsan.NoProtoOptError):
+        s.getsockopt(wspsan.SOL_SOCKET, 0x4242)
+    with pytest.raises(wspsan.NoProtoOptError):
+        s.setsockopt(wspsan.SOL_SOCKET, 0x4242, 1)
+    p.device.network_down = True
+    with pytest.raises(wspsan.NetDownError):
+        s.getsockopt(wspsan.SOL_SOCKET, 0x4242)
+    with pytest.raises(wspsan.NetDownError):
+        s.setsockopt(wspsan.SOL_SOCKET, 0x4242, 1)
+    p.device.network_down = False
+    s.close()
+    with pytest.raises(wspsan.NotSockError):
+        s.getsockopt(wspsan.SOL_SOCKET, 0x4242)
+    with pytest.raises(wspsan.NotSockError):
+        s.setsockopt(wspsan.SOL_SOCKET, 0x4242, 1)

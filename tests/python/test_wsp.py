@@ -3,8 +3,12 @@ the items only the C view can show: NULL pointers, buffer lengths, the address o
 
 from __future__ import annotations
 
+import gc
+import os
+import select
 import socket
 import struct
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -182,6 +186,29 @@ def test_socket_handle_upcalls() -> None:
     assert len(switch.closed) == len(switch.created)  # the last cleanup closed the rest
 
 
+def test_only_the_startup_that_begins_a_session_installs_its_upcalls() -> None:
+    # SPEC X1, X5: the C ABI keeps the first startup's upcall table until the last cleanup; a
+    # later or failed startup changes nothing, and the last cleanup lets go of the upcalls
+    first = Switch()
+    assert wsp.WSPStartup(0x0202, first)[0] == 0
+    try:
+        second = Switch()
+        assert wsp.WSPStartup(0x0202, second)[0] == 0
+        assert wsp.WSPStartup(0x0101, Switch()) == (wspsan.WSAVERNOTSUPPORTED, None)
+        s = sock()
+        assert first.created == [s] and second.created == []
+        assert wsp.WSPCleanup() == (0, 0)
+        s2 = sock()
+        assert first.created == [s, s2] and second.created == []
+    finally:
+        assert wsp.WSPCleanup() == (0, 0)
+    assert sorted(first.closed) == [0x10000 + s, 0x10000 + s2]
+    gone = weakref.ref(first)
+    del first
+    gc.collect()
+    assert gone() is None
+
+
 def test_socket_arguments(started: None) -> None:
     # SPEC S1
     assert wsp.WSPSocket(af=23) == (INVALID, wspsan.WSAEAFNOSUPPORT)
@@ -336,6 +363,17 @@ def test_condition_exception_through_the_c_abi(started: None) -> None:
     del c
 
 
+@pytest.mark.parametrize("answer", [True, False, None, "0"])
+def test_answers_that_are_not_ints_are_invalid_through_the_c_abi(started: None, answer: object) -> None:
+    # SPEC A10: as through Socket.accept, WSAEINVAL and the connector refused (True and False
+    # are not CF_REJECT and CF_ACCEPT)
+    listener, target = listening()
+    c = queued(target)
+    assert wsp.WSPAccept(listener, lambda r: answer)[:2] == (INVALID, wspsan.WSAEINVAL)
+    assert int_option(wsp.WSPGetSockOpt(c, wspsan.SOL_SOCKET, wspsan.SO_ERROR)[2]) == wspsan.WSAECONNREFUSED
+    assert wsp.device_listener_stats(listener)[2].rejected == 1
+
+
 def test_calls_from_the_condition_through_the_c_abi(started: None) -> None:
     # SPEC A14
     listener, target = listening()
@@ -409,6 +447,50 @@ def test_events_through_the_c_abi(started: None) -> None:
     finally:
         assert wsp.WSACloseEvent(h)
     assert not wsp.WSACloseEvent(h)
+
+
+def test_selected_event_outlives_its_handle(started: None) -> None:
+    # SPEC section 8, X4: the provider signals its own duplicate of the eventfd, so an Event
+    # collected while selected never lets a signal reach the file that reuses its number
+    listener, target = listening()
+    ev = wspsan.Event()
+    n = ev.fileno()
+    assert wsp.WSPEventSelect(listener, ev, wspsan.FD_ACCEPT) == (0, 0)
+    r, w = os.pipe()
+    del ev
+    gc.collect()
+    os.dup2(w, n)  # a pipe now holds the event's number
+    try:
+        c = queued(target)  # FD_ACCEPT recorded: the selected event object is set
+        assert select.select([r], [], [], 0)[0] == []  # nothing reached the pipe
+        assert wsp.WSPEnumNetworkEvents(listener, n)[:3] == (0, 0, wspsan.FD_ACCEPT)
+        # A handle that holds no eventfd: WSAEINVAL, to select and to reset.
+        assert wsp.WSPEventSelect(listener, r, wspsan.FD_ACCEPT) == (ERR, wspsan.WSAEINVAL)
+        assert wsp.WSPEnumNetworkEvents(c, r)[:2] == (ERR, wspsan.WSAEINVAL)
+        assert wsp.WSPEventSelect(listener, None, 0) == (0, 0)
+    finally:
+        for fd in (n, r, w):
+            os.close(fd)
+
+
+def test_getsockopt_buffer_is_exactly_optlen(started: None) -> None:
+    # SPEC X4, C5: the buffer handed to the C side holds optlen bytes, however many
+    big = 70000
+    assert wsp.device_set_limits(max_callee_data=big) == (0, 0)
+    listener, target = listening()
+    c = queued(target)
+
+    def reply(r: wspsan.ConditionRequest) -> int:
+        r.callee_data = b"z" * big
+        return wspsan.CF_ACCEPT
+
+    assert wsp.WSPAccept(listener, reply)[1] == 0
+    assert wsp.WSPGetSockOpt(c, wspsan.SOL_SOCKET, wspsan.SO_CONNDATA, big) == (0, 0, b"z" * big)
+    assert wsp.WSPGetSockOpt(c, wspsan.SOL_SOCKET, wspsan.SO_CONNDATA, 10) == (0, 0, b"z" * 10)
+    assert wsp.WSPGetSockOpt(c, wspsan.SOL_SOCKET, wspsan.SO_CONNDATA, 0) == (0, 0, b"")
+    for bad in (-1, (1 << 24) + 1):
+        with pytest.raises(ValueError):
+            wsp.WSPGetSockOpt(c, wspsan.SOL_SOCKET, wspsan.SO_CONNDATA, bad)
 
 
 def test_options_both_numberings(started: None) -> None:

@@ -21,6 +21,9 @@ impl Signal for FdSignal {
         let mut value: u64 = 0;
         // SAFETY: reads at most 8 bytes into a live local. On a non-blocking eventfd the read
         // returns EAGAIN when already reset; on a blocking one we only read when poll says so.
+        // Known limit: two threads resetting the same *blocking* caller-made eventfd at once can
+        // both see it readable; one read then waits for (and swallows) the next set. Eventfds
+        // from wspsan_WSACreateEvent and wspsan.Event are non-blocking and immune.
         unsafe {
             let mut pfd = libc::pollfd { fd: self.0, events: libc::POLLIN, revents: 0 };
             if libc::poll(&mut pfd, 1, 0) == 1 && pfd.revents & libc::POLLIN != 0 {

@@ -196,7 +196,13 @@ bench: check-tools
 	fi
 
 # ---------------------------------------------------------------------------------------------
-test: check-tools lint rust-test c-test py-test
+# Reliability (issue 7): each mk/*.mk file adds its own targets and appends the bounded part that
+# belongs in `make test` to TEST_EXTRA (stress smoke, fuzz smoke).
+TEST_EXTRA :=
+include $(sort $(wildcard mk/*.mk))
+
+# ---------------------------------------------------------------------------------------------
+test: check-tools lint rust-test c-test py-test $(TEST_EXTRA)
 	@echo "make test: all checks passed"
 
 demo: check-tools demo-c demo-py

@@ -1043,6 +1043,14 @@ SOCKET wspsan_WSPAccept(SOCKET s,
                         DWORD_PTR dwCallbackData,
                         LPINT lpErrno);
 
+// TEST ONLY, never for production code: make the next `calls` exports made on the calling
+// thread panic inside the panic boundary, before they reach the engine (so nothing is half
+// done), to test SPEC X4: each fails with WSAENETDOWN, wspsan_last_error_message holds the panic
+// message, and everything else keeps working. Other threads are unaffected;
+// wspsan_last_error_message and wspsan_strerror are never hit; the injected panic skips the panic
+// hook, so nothing is printed. 0 disarms. Returns how many were still armed.
+uint32_t wspsan_test_inject_panic(uint32_t calls);
+
 // Connect `s` to a listener (SPEC C1 to C7): blocking waits for the condition function's answer; non-blocking fails with WSAEWOULDBLOCK and answers by FD_CONNECT / SO_ERROR; `lpCalleeData->len` in = buffer size, out = bytes written.
 int wspsan_WSPConnect(SOCKET s,
                       const struct sockaddr *name,

@@ -8,7 +8,7 @@ use crate::startup;
 use crate::types::{LPINT, QOS, WSABUF};
 use core::ffi::c_int;
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::net::SocketAddrV4;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use wspsan_core::{Provider, Qos, WsaError};
@@ -52,6 +52,34 @@ struct LastError {
 thread_local! {
     /// The last failure on this thread.
     static LAST_ERROR: RefCell<Option<LastError>> = const { RefCell::new(None) };
+    /// How many of this thread's next exports panic on purpose (`wspsan_test_inject_panic`).
+    static INJECTED_PANICS: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Exports an injected panic never hits, so a test can read what the panic left behind.
+const NOT_INJECTED: [&str; 2] = ["wspsan_last_error_message", "wspsan_strerror"];
+
+/// Panic here, inside the boundary and before `function` reaches the engine, if
+/// `wspsan_test_inject_panic` armed this thread (SPEC X4 tests). One thread-local read when not.
+fn injected_panic(function: &'static str) {
+    let armed = INJECTED_PANICS.try_with(Cell::get).unwrap_or(0);
+    if armed > 0 && !NOT_INJECTED.contains(&function) {
+        INJECTED_PANICS.with(|n| n.set(armed - 1));
+        // Unwinds like any panic and is caught the same way, but skips the panic hook: a test
+        // that injects many gets no stderr output for them (a real panic prints as usual).
+        std::panic::resume_unwind(Box::new(format!("wspsan_test_inject_panic: injected panic in {function}")));
+    }
+}
+
+/// TEST ONLY, never for production code: make the next `calls` exports made on the calling
+/// thread panic inside the panic boundary, before they reach the engine (so nothing is half
+/// done), to test SPEC X4: each fails with WSAENETDOWN, wspsan_last_error_message holds the panic
+/// message, and everything else keeps working. Other threads are unaffected;
+/// wspsan_last_error_message and wspsan_strerror are never hit; the injected panic skips the panic
+/// hook, so nothing is printed. 0 disarms. Returns how many were still armed.
+#[unsafe(no_mangle)]
+pub extern "C" fn wspsan_test_inject_panic(calls: u32) -> u32 {
+    INJECTED_PANICS.try_with(|n| n.replace(calls)).unwrap_or(0)
 }
 
 fn describe(code: c_int) -> String {
@@ -98,7 +126,10 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// The boundary: run `body`, turn a panic into `WSAENETDOWN`, remember any failure for this
 /// thread. Every export calls this, directly or through [`wsp`].
 pub(crate) fn guarded<T>(function: &'static str, body: impl FnOnce() -> Outcome<T>) -> Outcome<T> {
-    let result = match catch_unwind(AssertUnwindSafe(body)) {
+    let result = match catch_unwind(AssertUnwindSafe(|| {
+        injected_panic(function);
+        body()
+    })) {
         Ok(r) => r,
         Err(payload) => Err(Failure::new(WsaError::NetDown, format!("panic caught: {}", panic_message(&*payload)))),
     };
@@ -279,5 +310,26 @@ mod tests {
         let mut untouched: c_int = 7;
         let rc = unsafe { wsp("test_export", &mut untouched, SOCKET_ERROR, |_| Ok(0)) };
         assert_eq!((rc, untouched), (0, 7));
+    }
+
+    #[test]
+    fn injected_panics_hit_only_the_arming_thread_and_only_as_many_calls_as_asked() {
+        // SPEC X4: the test hook panics inside the boundary, before the body runs.
+        let ran = std::sync::atomic::AtomicU32::new(0);
+        let call = || guarded("test_export", || Ok(ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst)));
+        assert_eq!(wspsan_test_inject_panic(2), 0);
+        std::thread::scope(|s| s.spawn(|| assert!(call().is_ok(), "another thread is not armed")).join().unwrap());
+        for _ in 0..2 {
+            assert_eq!(call().map_err(|f| f.code), Err(WsaError::NetDown.code()));
+            let (_, message) = last_error().expect("remembered");
+            assert!(message.contains("injected panic in test_export"), "{message}");
+        }
+        assert!(call().is_ok(), "disarmed after two");
+        assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 2, "the body never ran when a panic was injected");
+        // diagnostics are never hit; 0 disarms and reports what was left
+        assert_eq!(wspsan_test_inject_panic(5), 0);
+        assert!(guarded("wspsan_last_error_message", || Ok(())).is_ok());
+        assert_eq!(wspsan_test_inject_panic(0), 5);
+        assert!(call().is_ok());
     }
 }

@@ -29,6 +29,7 @@ mod startup;
 pub mod types;
 
 pub use accept::wspsan_WSPAccept;
+pub use boundary::wspsan_test_inject_panic;
 pub use connect::wspsan_WSPConnect;
 pub use device::*;
 pub use events::{wspsan_WSACloseEvent, wspsan_WSACreateEvent, wspsan_WSPEnumNetworkEvents, wspsan_WSPEventSelect};

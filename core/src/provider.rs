@@ -679,6 +679,12 @@ impl Provider {
             },
         };
         match decision {
+            // A12: withdrawn while the condition ran: WSAEACCES whatever the answer (CF_DEFER
+            // included: there is no connector left to keep waiting), and the request is removed.
+            Decision::Defer if req.is_withdrawn() => {
+                signal_set(sh.settle(&listener, Settle::Withdrawn).set);
+                Err(fail(WsaError::Acces))
+            }
             Decision::Defer => {
                 self.restore(&listener, req, true, false).map_err(fail)?;
                 Err(fail(WsaError::TryAgain))

@@ -692,6 +692,13 @@ fn last_error_message() -> String {
     CStr::from_bytes_until_nul(&buf).map(|c| c.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
+/// `wspsan_test_inject_panic(calls)`: TEST ONLY: the next `calls` C ABI calls made on this thread
+/// panic inside the panic boundary (SPEC X4); returns how many were still armed.
+#[pyfunction]
+fn test_inject_panic(calls: u32) -> u32 {
+    wspsan::wspsan_test_inject_panic(calls)
+}
+
 /// `wspsan_version()`.
 #[pyfunction]
 fn version() -> String {
@@ -831,6 +838,7 @@ pub(crate) fn register(parent: &Bound<'_, PyModule>) -> PyResult<()> {
     add!(device_add_nic, device_remove_nic, device_get_limits, device_set_limits, device_set_connect_timeout);
     add!(device_set_wildcard_bind, device_set_network_down, device_set_buffer_exhaustion);
     add!(device_set_descriptor_limit, device_get_faults, device_stats, device_listener_stats);
+    add!(test_inject_panic);
     parent.add("wsp", &m)?;
     py.import("sys")?.getattr("modules")?.set_item("wspsan.wsp", &m)?;
     Ok(())

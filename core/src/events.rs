@@ -112,6 +112,11 @@ impl EventRecord {
         self.recorded.events &= !flag;
     }
 
+    /// The code recorded for event bit index `bit`, if it is recorded.
+    pub(crate) fn code(&self, bit: usize) -> Option<i32> {
+        self.recorded.error(bit)
+    }
+
     /// The handle to signal if `flag` is selected.
     pub(crate) fn signal_for(&self, flag: u32) -> Option<EventHandle> {
         if self.mask & flag != 0 { self.handle.clone() } else { None }

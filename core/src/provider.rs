@@ -531,7 +531,14 @@ impl Provider {
         };
         sh.device.check_buffers()?;
         if matches!(g.state, State::Created) {
-            // C4: bound implicitly to the NIC the target is on.
+            // C4: bound implicitly to the NIC the target is on. An address that is no NIC is
+            // refused (README) and leaves the socket unbound: binding it there would let it
+            // listen at an address the device does not have. (A listener on a NIC removed since
+            // keeps working, README: that address still takes connects.)
+            if !sh.device.is_nic(*addr.ip()) && sh.device.socket_at(addr).is_none() {
+                sh.device.refused_no_listener.fetch_add(1, Ordering::Relaxed);
+                return Err(WsaError::ConnRefused);
+            }
             let local = sh.device.bind_port(&cell, SocketAddrV4::new(*addr.ip(), 0), false)?;
             g.local = Some(local);
             g.owns_port = true;
@@ -542,9 +549,15 @@ impl Provider {
             return Err(WsaError::ConnRefused);
         };
         sh.device.reserve_pending()?;
+        // E5: the attempt clears an unreported FD_CONNECT of the previous one; if it is refused
+        // at once below, it was no attempt (README) and that result must still be reported.
+        let stale = g.events.code(crate::consts::FD_CONNECT_BIT);
         let attempt = g.begin_attempt(&cell, addr);
         let deferred = g.nonblocking;
         let caller = g.local.unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+        // A5, A15: the listener sees a real address: a connector bound to the wildcard speaks
+        // from the NIC the target is on (C4), never from 0.0.0.0.
+        let caller = if caller.ip().is_unspecified() { SocketAddrV4::new(*addr.ip(), caller.port()) } else { caller };
         drop(g);
         let req = PendingRequest {
             connector: cell.clone(),
@@ -559,6 +572,9 @@ impl Provider {
             let mut g = cell.lock();
             if cell.attempt.load(Ordering::Relaxed) == attempt {
                 g.withdraw(&cell); // C6: back to bound, may connect again
+                if let Some(code) = stale {
+                    let _ = g.events.record(crate::consts::FD_CONNECT_BIT, code); // signalled when first recorded
+                }
             }
             return Err(e);
         }
@@ -774,6 +790,9 @@ impl Provider {
                     q.exhausted = true; // L9
                     Some(WsaError::MFile)
                 } else {
+                    // L9: an accept made while a descriptor is free clears the exhausted state,
+                    // even one that then fails for want of buffers
+                    q.exhausted = false;
                     sh.device.check_buffers().err()
                 };
                 q.accept_enabled = true;
@@ -783,7 +802,6 @@ impl Provider {
                     signal_set(set);
                     return Err(e.into());
                 }
-                q.exhausted = false; // L9: a descriptor is free again
                 let req = q.queue.pop_front().expect("queue is not empty");
                 q.examining += 1;
                 let inherited = g.options();
@@ -973,11 +991,11 @@ impl Provider {
     /// recorded events, and signal at once if a selected event is already recorded. A mask of
     /// 0 cancels the selection. Bits outside the ten `FD_*` events: `WSAEINVAL`.
     pub fn event_select(&self, s: Descriptor, event: Option<EventHandle>, mask: u32) -> Result<()> {
-        if mask & !FD_ALL_EVENTS != 0 {
-            self.shared.enter()?;
-            return Err(WsaError::Inval);
-        }
         let set = self.with_socket(s, |g| {
+            // X4: an unknown descriptor is WSAENOTSOCK whatever the mask; the mask comes second.
+            if mask & !FD_ALL_EVENTS != 0 {
+                return Err(WsaError::Inval);
+            }
             g.nonblocking = true;
             let SocketInner { state, events, .. } = g;
             if let State::Listening(q) = state {

@@ -17,6 +17,7 @@ pub const CORE: &str = "wspsan Rust core";
 pub const TCP: &str = "kernel TCP 127.0.0.1";
 pub const UNIX: &str = "kernel AF_UNIX";
 pub const FLOOR: &str = "floor";
+pub const ROUND_TRIP_FLOOR: &str = "round-trip floor";
 
 /// What the cases run against.
 pub struct Ctx<'a> {
@@ -84,6 +85,8 @@ pub fn two_threads(ctx: &Ctx<'_>) -> Case {
     }
     let q = floor::Handoff::default();
     variants.push(Variant::new(FLOOR, move |n| handoff::pairs_floor(&q, n)));
+    let (requests, answers) = (floor::Handoff::default(), floor::Handoff::default());
+    variants.push(Variant::new(ROUND_TRIP_FLOOR, move |n| handoff::pairs_round_trip_floor(&requests, &answers, n)));
     let mut case =
         Case::new(2, "two threads: blocking connects (client thread) against blocking accepts (server thread)");
     case.rows = measure(ctx.settings, variants).iter().map(|s| Row::new(s, "ns/pair")).collect();
@@ -91,8 +94,11 @@ pub fn two_threads(ctx: &Ctx<'_>) -> Case {
     case.ratio(UNIX, p);
     case.ratio(TCP, p);
     case.ratio(p, FLOOR);
+    case.ratio(p, ROUND_TRIP_FLOOR);
+    case.ratio(ROUND_TRIP_FLOOR, FLOOR);
     case.notes.push("wspsan's blocking connect returns only once accept answered; kernel connects complete in the kernel and the client runs ahead (TCP at most 256 ahead, so no SYN is dropped)".into());
     case.notes.push("floor: the same queue with a condvar, notified only when a waiter exists; the client does not wait for an answer".into());
+    case.notes.push("round-trip floor: the same queue both ways; the client blocks for the server's answer, as SPEC C1 makes a SAN connect do".into());
     case
 }
 

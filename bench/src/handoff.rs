@@ -95,6 +95,25 @@ pub fn pairs_floor(q: &FloorQueue, n: u64) -> Duration {
     )
 }
 
+/// Case 2, round-trip floor: what SPEC C1 leaves physically: the client pushes a request and
+/// blocks until the server's answer comes back on a second queue of the same kind.
+pub fn pairs_round_trip_floor(requests: &FloorQueue, answers: &FloorQueue, n: u64) -> Duration {
+    two_threads(
+        || {
+            for _ in 0..n {
+                requests.push();
+                drop(answers.pop());
+            }
+        },
+        || {
+            for _ in 0..n {
+                drop(requests.pop());
+                answers.push();
+            }
+        },
+    )
+}
+
 /// One side of a hand-off measured by [`latency`].
 pub trait Handoff: Sync {
     type Client: Send;

@@ -1,0 +1,1853 @@
+/* C-ABI stress with outcome accounting (issue 7). SPEC T1, T2 (and on the way A3, A5, A8-A14, C1-C7,
+ * D2, D3, E1-E5, K2, K3, L5-L9).
+ *
+ *   stress [DURATION_SECONDS]      (else $DURATION, else 30; $STRESS_SEED picks the random seed)
+ *
+ * Many threads hammer the process-wide provider through the C ABI for DURATION seconds:
+ *
+ *   connectors  connect (blocking, non-blocking with FD_CONNECT on an eventfd, non-blocking polling
+ *               SO_ERROR), each attempt with 8 bytes of caller data holding its unique id, some with
+ *               a QoS that carries the id too; non-blocking ones sometimes close their socket while the
+ *               request is pending (C7/K3: withdrawn).
+ *   acceptors   accept with condition functions that accept, reject, defer, return an invalid value or
+ *               write *g (A7-A10), echo the id as callee data, and log what they decided for that id;
+ *               non-blocking accepts wait on the listener's FD_ACCEPT eventfd, blocking ones are woken
+ *               by the listener being closed (A2).
+ *   chaos       re-listens with smaller and larger backlogs (L6: resets), closes and re-creates the
+ *               listener (K2), takes the device down briefly, switches buffer exhaustion on, imposes
+ *               a descriptor limit, changes the connect timeout (D2), and closes blocking connectors'
+ *               sockets under them (C7: the blocked connect ends with WSAEINTR).
+ *   checker     retires finished attempts from the per-connector rings and checks each one.
+ *   watchdog    fails the run when a thread makes no progress for STALL seconds (a hang).
+ *
+ * Every attempt is one record shared by both sides: the connector writes its final outcome, the
+ * acceptors write what the condition function saw and what WSPAccept returned for that id. The
+ * rules the checker applies are written out next to `allowed` below; at the end the device
+ * counters (wspsan_device_stats) must balance against the two logs, and every socket and pending
+ * request must be gone. The program prints a summary and "T1/T2 stress: OK", or the violations
+ * and exits non-zero. */
+#define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "wspsan.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Parameters */
+
+#define N_CONNECTORS 6
+#define N_ACCEPTORS 3
+#define PORT 7000            /* below the ephemeral range, so connectors never collide with it */
+#define MAX_BACKLOG 16       /* device limit: SOMAXCONN means 16, so shrinks and refusals happen */
+#define RING_BITS 16         /* attempts a connector may have unchecked (backpressure beyond) */
+#define RING (1u << RING_BITS)
+#define SEQ_BITS 40          /* id = (connector + 1) << 40 | sequence number */
+#define STALL_S 30           /* a thread without progress this long is hung */
+#define WAIT_ANSWER_S 20     /* a non-blocking connect unanswered this long is a hang */
+#define RETRY_S 10           /* a call retried while the device is down this long is a hang */
+#define CLOSE_RETRY_US 200
+
+/* ------------------------------------------------------------------------------------------ */
+/* Small helpers: time, random numbers, violations */
+
+static uint64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static void sleep_us(uint64_t us) {
+    struct timespec t;
+    t.tv_sec = (time_t)(us / 1000000u);
+    t.tv_nsec = (long)(us % 1000000u) * 1000L;
+    nanosleep(&t, NULL);
+}
+
+/* xorshift64*: one per thread, seeded from the run's seed. */
+static uint64_t rnd(uint64_t *s) {
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 0x2545F4914F6CDD1Dull;
+}
+static unsigned below(uint64_t *s, unsigned n) { return (unsigned)(rnd(s) % n); }
+
+static atomic_int stop_all;         /* a violation: stop early (the summary is still printed) */
+static atomic_ulong n_violations;
+static pthread_mutex_t print_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void violation(const char *fmt, ...) {
+    unsigned long n = atomic_fetch_add(&n_violations, 1) + 1;
+    atomic_store(&stop_all, 1);
+    if (n > 40)
+        return; /* the count is enough after the first few */
+    va_list ap;
+    va_start(ap, fmt);
+    pthread_mutex_lock(&print_lock);
+    fprintf(stderr, "VIOLATION: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    pthread_mutex_unlock(&print_lock);
+    va_end(ap);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Per-thread context: progress for the watchdog, counts of calls made */
+
+enum call_kind {
+    K_SOCKET, K_BIND, K_LISTEN, K_CONNECT, K_ACCEPT, K_CLOSE, K_EVENTSELECT, K_ENUMEVENTS, K_IOCTL,
+    K_GETSOCKOPT, K_GETSOCKNAME, K_GETPEERNAME, K_DEVICE, K_CONDITION, NCALL
+};
+static const char *const call_names[NCALL] = {
+    "WSPSocket", "WSPBind", "WSPListen", "WSPConnect", "WSPAccept", "WSPCloseSocket", "WSPEventSelect",
+    "WSPEnumNetworkEvents", "WSPIoctl", "WSPGetSockOpt", "WSPGetSockName", "WSPGetPeerName", "wspsan_device_*",
+    "condition calls"};
+
+struct tctx {
+    char name[24];
+    uint64_t rng;
+    atomic_ulong progress;       /* bumped whenever the thread gets anywhere */
+    _Atomic(const char *) doing; /* what it is doing, for the watchdog's message */
+    atomic_int watched;          /* 0 once the thread has exited */
+    uint64_t calls[NCALL];       /* written by the owner only; read after it is joined */
+};
+
+static _Thread_local struct tctx *tl;
+
+static void progress(const char *doing) {
+    atomic_fetch_add_explicit(&tl->progress, 1, memory_order_relaxed);
+    atomic_store_explicit(&tl->doing, doing, memory_order_relaxed);
+}
+
+/* A WSAENETDOWN must come from the device switch, never from a panic caught at the boundary (X4),
+ * which the C ABI also reports as WSAENETDOWN. */
+static void check_netdown(const char *where) {
+    char msg[512];
+    size_t len = 0;
+    if (wspsan_last_error_message(msg, sizeof msg, &len) == 0 && strstr(msg, "panic") != NULL)
+        violation("%s: WSAENETDOWN from a caught panic: %s", where, msg);
+}
+
+/* Thin wrappers that count calls. */
+static SOCKET w_socket(int *err) {
+    tl->calls[K_SOCKET]++;
+    return wspsan_WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, 0, err);
+}
+static int w_close(SOCKET s, int *err) {
+    tl->calls[K_CLOSE]++;
+    return wspsan_WSPCloseSocket(s, err);
+}
+static int w_sockname(SOCKET s, struct sockaddr_in *a, int *err) {
+    int len = sizeof *a;
+    tl->calls[K_GETSOCKNAME]++;
+    return wspsan_WSPGetSockName(s, (struct sockaddr *)a, &len, err);
+}
+static int w_peername(SOCKET s, struct sockaddr_in *a, int *err) {
+    int len = sizeof *a;
+    tl->calls[K_GETPEERNAME]++;
+    return wspsan_WSPGetPeerName(s, (struct sockaddr *)a, &len, err);
+}
+static int w_getopt_int(SOCKET s, int opt, int *val, int *err) {
+    int len = sizeof *val;
+    tl->calls[K_GETSOCKOPT]++;
+    return wspsan_WSPGetSockOpt(s, WSPSAN_SOL_SOCKET, opt, (char *)val, &len, err);
+}
+static void device_stats(WSPSAN_DEVICE_STATS *st) {
+    int err = 0;
+    if (tl)
+        tl->calls[K_DEVICE]++;
+    if (wspsan_device_stats(st, &err) != 0) {
+        violation("wspsan_device_stats failed: %d", err);
+        memset(st, 0, sizeof *st);
+    }
+}
+static void device_call(int rc, int err, const char *what) {
+    tl->calls[K_DEVICE]++;
+    if (rc != 0)
+        violation("%s failed: %d", what, err);
+}
+
+/* Close `s`, retrying while the device is down (K1: closing fails with WSAENETDOWN then; the socket
+ * stays open). Returns 0 or the final error. */
+static int close_retry(SOCKET s, const char *who) {
+    uint64_t deadline = now_ns() + (uint64_t)RETRY_S * 1000000000u;
+    for (;;) {
+        int err = 0;
+        if (w_close(s, &err) == 0)
+            return 0;
+        if (err != WSAENETDOWN)
+            return err;
+        check_netdown(who);
+        if (now_ns() > deadline) {
+            violation("%s: closing a socket failed with WSAENETDOWN for %d s", who, RETRY_S);
+            return err;
+        }
+        sleep_us(CLOSE_RETRY_US);
+    }
+}
+
+/* WSPGetSockName retried while the device is down: 0 and *a, or the error (WSAEINVAL: unbound). */
+static int sockname_retry(SOCKET s, struct sockaddr_in *a, const char *who) {
+    uint64_t deadline = now_ns() + (uint64_t)RETRY_S * 1000000000u;
+    for (;;) {
+        int err = 0;
+        if (w_sockname(s, a, &err) == 0)
+            return 0;
+        if (err != WSAENETDOWN)
+            return err;
+        check_netdown(who);
+        if (now_ns() > deadline) {
+            violation("%s: WSPGetSockName failed with WSAENETDOWN for %d s", who, RETRY_S);
+            return err;
+        }
+        sleep_us(CLOSE_RETRY_US);
+    }
+}
+
+static void drain_eventfd(WSAEVENT e) {
+    uint64_t v;
+    ssize_t r = read((int)(intptr_t)e, &v, sizeof v); /* non-blocking: EAGAIN when not set */
+    (void)r;
+}
+
+static int wait_eventfd(WSAEVENT e, int ms) {
+    struct pollfd p;
+    p.fd = (int)(intptr_t)e;
+    p.events = POLLIN;
+    p.revents = 0;
+    return poll(&p, 1, ms) == 1 && (p.revents & POLLIN);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The attempt log: one record per connect attempt, shared by both sides */
+
+/* The device going down (D2), decided here so that every outcome stays exact:
+ *  - WSAENETDOWN is its own outcome kind, in two flavours. A connect that meets the device down at
+ *    entry queued nothing (C_IMM_NETDOWN): no condition may see its id. A blocking connect that was
+ *    queued and then woken by the device going down is withdrawn (C_NETDOWN_Q, README: "a blocked
+ *    connect is withdrawn"); its request stays queued, and an accept later removes it with
+ *    WSAEACCES (A12) unless a shrink resets it or a close refuses it first. The connector tells the
+ *    two apart by its socket: the implicit bind (C4) happens only once the entry checks passed,
+ *    and nothing after the bind but the wait returns WSAENETDOWN.
+ *  - A non-blocking connect that was queued is not answered by the device going down: it stays
+ *    pending and gets its real answer (FD_CONNECT never carries WSAENETDOWN). While the device is
+ *    down, WSPEnumNetworkEvents, WSPGetSockOpt and even WSPCloseSocket fail with WSAENETDOWN and
+ *    are retried.
+ *  - On the accepting side, WSAENETDOWN from WSPAccept means no request was examined: the entry
+ *    check failed or a blocked accept woke (A2); the queue is untouched.
+ *  - A WSAENETDOWN coming from a panic caught at the boundary (X4) is a violation, told apart by
+ *    wspsan_last_error_message. */
+
+/* What the connecting side saw, final. */
+enum c_outcome {
+    C_NONE,
+    C_SETUP_FAILED, /* WSPSocket / WSPEventSelect / FIONBIO failed (WSAENOBUFS, WSAEMFILE, WSAENETDOWN): no connect */
+    C_IMM_REFUSED,  /* non-blocking: WSPConnect failed with WSAECONNREFUSED at once (L7, C3, no listener) */
+    C_IMM_NOBUFS,   /* WSAENOBUFS at once (buffer exhaustion, D2) */
+    C_IMM_NETDOWN,  /* WSAENETDOWN before anything was queued (device down at entry; socket left unbound) */
+    C_IMM_NOTSOCK,  /* blocking: the chaos thread closed the socket before the connect ran */
+    C_ACCEPTED,     /* connected, with our own id back as callee data */
+    C_REFUSED,      /* non-blocking, queued, then WSAECONNREFUSED (A8, A10, K2) */
+    C_REFUSED_B,    /* blocking WSAECONNREFUSED: at once or after queueing, the caller cannot tell */
+    C_RESET,        /* WSAECONNRESET: a backlog shrink removed the request (L6) */
+    C_TIMEDOUT,     /* WSAETIMEDOUT: the device's connect timeout (D2) */
+    C_NETDOWN_Q,    /* blocking, queued, then the device went down: withdrawn (D2) */
+    C_INTR,         /* blocking, queued, socket closed by another thread while waiting: WSAEINTR (C7) */
+    C_ABANDONED,    /* non-blocking, closed by its own thread before it saw an answer (C7, K3) */
+    C_N
+};
+static const char *const c_names[C_N] = {
+    "none", "setup failed", "refused at once", "no buffers", "netdown at entry", "closed before connect",
+    "accepted", "refused", "refused (blocking)", "reset", "timed out", "netdown while queued",
+    "interrupted by close", "withdrawn by close"};
+
+/* What the accepting side decided for an id, final (at most one per id). */
+enum l_final {
+    L_NONE,     /* no WSPAccept gave a final answer for it (never examined, or only deferred/restored) */
+    L_ACCEPTED, /* WSPAccept returned a socket for it */
+    L_REJECTED, /* CF_REJECT: WSPAccept failed with WSAECONNREFUSED (A8) */
+    L_INVALID,  /* invalid answer or *g written: WSAEINVAL (A10) */
+    L_ACCES,    /* the connector withdrew while the condition ran: WSAEACCES (A12) */
+    L_ORPHAN,   /* the listener closed while the condition ran: WSAEINTR, request refused (K2) */
+    L_N
+};
+static const char *const l_names[L_N] = {"none", "accepted", "rejected", "invalid", "withdrawn", "orphaned"};
+
+/* Which listener verdicts each connector outcome may meet. Reasoning (SPEC and README decisions):
+ *  - accepted on the connector <=> an accept returned a socket for that id, exactly once.
+ *  - a queued WSAECONNREFUSED comes from CF_REJECT (A8), an invalid answer (A10), the listener
+ *    closing with the request queued (K2: no accept saw it, L_NONE) or closing while the condition
+ *    ran (L_ORPHAN). A blocking connect cannot tell these from a refusal at arrival (L7/C3).
+ *  - WSAECONNRESET: the backlog shrink removed the request from the queue: no accept decided it.
+ *  - timed out / netdown while queued / interrupted: the connector withdrew first. Its request
+ *    stays queued (A12) until an accept removes it with WSAEACCES (mostly without running the
+ *    condition: then no id is known, only counted), a shrink resets it, or a close refuses it. If
+ *    the condition was already running, its accept ends with WSAEACCES whatever it answered
+ *    (README), or with WSAEINTR when the listener closed meanwhile (L_ORPHAN).
+ *  - withdrawn by close (non-blocking, own thread): the answer may have arrived just before the
+ *    close, unseen: any verdict. If it was accepted, the accepted end sees the close (K3).
+ *  - failures at once: never queued, so no condition ever saw the id. */
+#define B(l) (1u << (l))
+static const unsigned allowed[C_N] = {
+    [C_SETUP_FAILED] = B(L_NONE),
+    [C_IMM_REFUSED] = B(L_NONE),
+    [C_IMM_NOBUFS] = B(L_NONE),
+    [C_IMM_NETDOWN] = B(L_NONE),
+    [C_IMM_NOTSOCK] = B(L_NONE),
+    [C_ACCEPTED] = B(L_ACCEPTED),
+    [C_REFUSED] = B(L_NONE) | B(L_REJECTED) | B(L_INVALID) | B(L_ORPHAN),
+    [C_REFUSED_B] = B(L_NONE) | B(L_REJECTED) | B(L_INVALID) | B(L_ORPHAN),
+    [C_RESET] = B(L_NONE),
+    [C_TIMEDOUT] = B(L_NONE) | B(L_ACCES) | B(L_ORPHAN),
+    [C_NETDOWN_Q] = B(L_NONE) | B(L_ACCES) | B(L_ORPHAN),
+    [C_INTR] = B(L_NONE) | B(L_ACCES) | B(L_ORPHAN),
+    [C_ABANDONED] = B(L_NONE) | B(L_ACCEPTED) | B(L_REJECTED) | B(L_INVALID) | B(L_ACCES) | B(L_ORPHAN),
+};
+/* Outcomes of attempts that never entered a queue: no condition may have seen them. */
+static int never_queued(int c) { return c >= C_SETUP_FAILED && c <= C_IMM_NOTSOCK; }
+
+enum mode { M_BLOCKING, M_EVENT, M_POLL, M_N };
+static const char *const mode_names[M_N] = {"blocking", "non-blocking FD_CONNECT", "non-blocking SO_ERROR"};
+
+struct rec {
+    atomic_ullong id;        /* set by the connector before its connect; checked by the condition */
+    /* connector side: plain fields, published by `completed` (release) */
+    uint8_t c_out, c_mode, c_stolen;
+    uint16_t c_port;         /* the connector's local port (0: unknown) */
+    /* accepting side: several acceptors, in turn */
+    atomic_uint l_seen;      /* condition runs for this id */
+    atomic_uint l_final;     /* enum l_final */
+    atomic_uint l_port;      /* the caller port the condition saw */
+    atomic_uint l_sockets;   /* accepts that returned a socket for it */
+};
+
+enum slot_state { SLOT_IDLE, SLOT_IN_CALL, SLOT_STOLEN, SLOT_CLOSED };
+
+struct connector {
+    struct tctx t;
+    pthread_t th;
+    int index;
+    struct rec *ring;
+    atomic_ullong started;   /* sequence numbers handed out */
+    atomic_ullong completed; /* attempts whose connector outcome is final (in order) */
+    atomic_ullong retired;   /* attempts checked and freed by the checker */
+    /* A blocking connect's socket, offered to the chaos thread, which may close it mid-call. */
+    atomic_int slot;
+    atomic_ullong slot_sock;
+    atomic_int slot_bound;   /* what the closer saw just before closing: bound (1) or not (0) */
+    atomic_uint slot_port;
+    uint64_t outcomes[M_N][C_N];
+    uint64_t wouldblock;     /* non-blocking connects that returned WSAEWOULDBLOCK (queued) */
+    uint64_t callee_short;   /* blocking accepted with a 4-byte callee buffer (C5 truncation) */
+};
+
+static struct connector conns[N_CONNECTORS];
+
+static uint64_t make_id(int conn, uint64_t seq) { return ((uint64_t)(conn + 1) << SEQ_BITS) | seq; }
+
+/* The record of `id`, as the accepting side finds it from the caller data. An id outside the
+ * connector's live window would be a request the library kept past its connector's final outcome
+ * (or delivered twice), or a forged one. */
+static struct rec *lookup(uint64_t id, const char *who) {
+    uint64_t t = id >> SEQ_BITS, seq = id & ((1ull << SEQ_BITS) - 1);
+    if (t == 0 || t > N_CONNECTORS) {
+        violation("%s: caller data holds id %#" PRIx64 ", no such connector", who, id);
+        return NULL;
+    }
+    struct connector *c = &conns[t - 1];
+    uint64_t started = atomic_load_explicit(&c->started, memory_order_acquire);
+    uint64_t retired = atomic_load_explicit(&c->retired, memory_order_acquire);
+    if (seq >= started || seq < retired) {
+        violation("%s: saw attempt %#" PRIx64 " outside its connector's live window [%" PRIu64 ", %" PRIu64 ")",
+                  who, id, retired, started);
+        return NULL;
+    }
+    struct rec *r = &c->ring[seq & (RING - 1)];
+    if (atomic_load(&r->id) != id) {
+        violation("%s: attempt %#" PRIx64 " has no record", who, id);
+        return NULL;
+    }
+    return r;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The listener, as the chaos thread publishes it */
+
+struct lsn {
+    SOCKET s;
+    int evmode;       /* 1: FD_ACCEPT selected on listen_ev (non-blocking accepts) */
+    struct lsn *next; /* every listener ever made, freed at the end */
+};
+static _Atomic(struct lsn *) current;
+static struct lsn *all_listeners;          /* chaos thread and main only */
+static WSAEVENT listen_ev;                  /* one eventfd for every listener's FD_ACCEPT */
+static struct sockaddr_in listen_addr;
+
+static atomic_int stop_connect, stop_chaos, stop_accept, stop_checker;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Acceptors and the condition function */
+
+enum plan { P_ACCEPT, P_REJECT, P_DEFER, P_INVALID, P_GROUP, P_N };
+static const char *const plan_names[P_N] = {"CF_ACCEPT", "CF_REJECT", "CF_DEFER", "invalid value", "*g written"};
+
+enum a_result {
+    A_SOCKET, A_REFUSED, A_INVALID, A_TRYAGAIN, A_ACCES_SEEN, A_ACCES_UNSEEN, A_ORPHAN, A_ORPHAN_DEFER,
+    A_INTR_WAKE, A_WOULDBLOCK, A_NOTSOCK, A_NETDOWN, A_MFILE, A_NOBUFS, A_RESTORED, A_FAULT, A_N
+};
+static const char *const a_names[A_N] = {
+    "socket", "WSAECONNREFUSED (rejected)", "WSAEINVAL (invalid answer)", "WSATRY_AGAIN (deferred)",
+    "WSAEACCES after the condition", "WSAEACCES (withdrawn, unseen)", "WSAEINTR after the condition",
+    "  of which after CF_DEFER", "WSAEINTR (woken by close)", "WSAEWOULDBLOCK", "WSAENOTSOCK (stale listener)",
+    "WSAENETDOWN", "WSAEMFILE", "WSAENOBUFS", "  of which after CF_ACCEPT (restored)", "WSAEFAULT (short *addrlen)"};
+
+struct acceptor {
+    struct tctx t;
+    pthread_t th;
+    atomic_ullong in_call; /* odd while inside WSPAccept and its bookkeeping (the checker's grace) */
+    uint64_t res[A_N];
+    uint64_t plans[P_N];
+    uint64_t a14_checked, t1_stats_in_condition, slow_conditions, peer_checked, k3_checked;
+    SOCKET open[8];
+    unsigned open_port[8]; /* the caller port its condition saw */
+    int nopen;
+};
+static struct acceptor accs[N_ACCEPTORS];
+
+/* One accept call's plan and what its condition function saw. */
+struct cond_call {
+    int plan;
+    int invalid_value;
+    int ran;
+    int probe; /* 1: call a WSP function inside (A14); 2: read the device stats inside (T1); 3: take
+                * a while, so that closes, shrinks and withdrawals land while it runs */
+    uint64_t id;
+    unsigned caller_port;
+    struct rec *rec;
+    struct acceptor *a;
+};
+
+static int condition(LPWSABUF caller_id, LPWSABUF caller_data, LPQOS sqos, LPQOS gqos, LPWSABUF callee_id,
+                     LPWSABUF callee_data, GROUP *g, DWORD_PTR cb) {
+    struct cond_call *cc = (struct cond_call *)cb;
+    tl->calls[K_CONDITION]++;
+    if (++cc->ran > 1)
+        violation("condition function ran twice in one WSPAccept call");
+    /* A5: the arguments. */
+    struct sockaddr_in ca, la;
+    if (caller_id == NULL || caller_id->buf == NULL || caller_id->len != sizeof ca ||
+        callee_id == NULL || callee_id->buf == NULL || callee_id->len != sizeof la) {
+        violation("condition: lpCallerId/lpCalleeId are not WSABUFs over a sockaddr_in");
+        return CF_REJECT;
+    }
+    memcpy(&ca, caller_id->buf, sizeof ca);
+    memcpy(&la, callee_id->buf, sizeof la);
+    if (ca.sin_family != AF_INET || ca.sin_addr.s_addr != htonl(INADDR_LOOPBACK) || ntohs(ca.sin_port) < 49152)
+        violation("condition: caller address %08x:%u is not an implicit bind on 127.0.0.1 (C4)",
+                  ntohl(ca.sin_addr.s_addr), ntohs(ca.sin_port));
+    if (la.sin_family != AF_INET || la.sin_addr.s_addr != listen_addr.sin_addr.s_addr ||
+        la.sin_port != listen_addr.sin_port)
+        violation("condition: callee address is not the listener's");
+    if (gqos != NULL)
+        violation("condition: lpGQOS is not NULL");
+    if (g == NULL || *g != 0)
+        violation("condition: g is NULL or *g is not 0");
+    if (callee_data == NULL || callee_data->buf == NULL || callee_data->len != 256)
+        violation("condition: lpCalleeData is not the provider's 256-byte buffer");
+    if (caller_data == NULL || caller_data->buf == NULL || caller_data->len != 8) {
+        violation("condition: caller data is not the 8-byte attempt id");
+        return CF_REJECT;
+    }
+    uint64_t id;
+    memcpy(&id, caller_data->buf, 8);
+    if (sqos != NULL) {
+        uint64_t qid = 0;
+        if (sqos->ProviderSpecific.len != 8 || sqos->ProviderSpecific.buf == NULL ||
+            sqos->SendingFlowspec.TokenRate != (ULONG)id)
+            violation("condition: QoS of %#" PRIx64 " is not the one its connector sent", id);
+        else if (memcpy(&qid, sqos->ProviderSpecific.buf, 8), qid != id)
+            violation("condition: QoS provider bytes of %#" PRIx64 " carry %#" PRIx64, id, qid);
+    }
+    cc->id = id;
+    cc->caller_port = ntohs(ca.sin_port);
+    cc->rec = lookup(id, "condition");
+    if (cc->rec != NULL) {
+        atomic_fetch_add(&cc->rec->l_seen, 1);
+        unsigned expect = 0;
+        if (!atomic_compare_exchange_strong(&cc->rec->l_port, &expect, cc->caller_port) &&
+            expect != cc->caller_port)
+            violation("condition: attempt %#" PRIx64 " came from port %u, earlier from %u", id, cc->caller_port,
+                      expect);
+    }
+    if (cc->probe == 1) {
+        /* A14: a WSP call from inside the condition function fails with WSAEINPROGRESS. */
+        struct sockaddr_in tmp;
+        int err = 0, len = sizeof tmp;
+        tl->calls[K_GETSOCKNAME]++;
+        if (wspsan_WSPGetSockName((SOCKET)4, (struct sockaddr *)&tmp, &len, &err) != SOCKET_ERROR ||
+            err != WSAEINPROGRESS)
+            violation("condition: WSPGetSockName inside gave %d, not WSAEINPROGRESS (A14)", err);
+        cc->a->a14_checked++;
+    } else if (cc->probe == 2) {
+        /* T1: no provider lock is held while the condition runs: the statistics, which lock every
+         * listener (this one too), are readable from inside. A held lock would hang here. */
+        WSPSAN_DEVICE_STATS st;
+        device_stats(&st);
+        cc->a->t1_stats_in_condition++;
+    } else if (cc->probe == 3) {
+        sleep_us(20 + below(&tl->rng, 500));
+        cc->a->slow_conditions++;
+    }
+    /* The id echoed as callee data: the connector checks it got its own answer (C5). */
+    if (callee_data != NULL && callee_data->buf != NULL && callee_data->len >= 8) {
+        memcpy(callee_data->buf, &id, 8);
+        callee_data->len = 8;
+    }
+    switch (cc->plan) {
+    case P_ACCEPT: return CF_ACCEPT;
+    case P_REJECT: return CF_REJECT;
+    case P_DEFER: return CF_DEFER;
+    case P_INVALID: return cc->invalid_value;
+    default: *g = 7; return CF_ACCEPT; /* A10: a changed group makes any answer invalid */
+    }
+}
+
+static void set_final(struct rec *r, unsigned f, uint64_t id) {
+    if (r == NULL)
+        return;
+    unsigned prev = atomic_exchange(&r->l_final, f);
+    if (prev != L_NONE)
+        violation("attempt %#" PRIx64 ": two final accept answers (%s, then %s)", id, l_names[prev], l_names[f]);
+}
+
+static void close_accepted(struct acceptor *a, int idx, int connectors_gone) {
+    SOCKET s = a->open[idx];
+    a->nopen--;
+    a->open[idx] = a->open[a->nopen];
+    a->open_port[idx] = a->open_port[a->nopen];
+    struct sockaddr_in p;
+    int err = 0;
+    if (connectors_gone) {
+        /* K3: every connector has closed, so every accepted end has seen its peer go. */
+        if (w_peername(s, &p, &err) != SOCKET_ERROR || err != WSAENOTCONN)
+            violation("accepted socket: WSPGetPeerName after its connector closed gave %d, not WSAENOTCONN (K3)",
+                      err);
+        a->k3_checked++;
+    }
+    int e = close_retry(s, a->t.name);
+    if (e != 0)
+        violation("%s: closing an accepted socket failed with %d", a->t.name, e);
+}
+
+static void *acceptor_main(void *arg) {
+    struct acceptor *a = arg;
+    tl = &a->t;
+    while (!atomic_load(&stop_accept)) {
+        progress("picking a listener");
+        struct lsn *l = atomic_load(&current);
+        if (l == NULL) {
+            sleep_us(300);
+            continue;
+        }
+        if (l->evmode) {
+            progress("waiting for FD_ACCEPT");
+            (void)wait_eventfd(listen_ev, 5);
+        }
+        struct cond_call cc;
+        memset(&cc, 0, sizeof cc);
+        cc.a = a;
+        unsigned r = below(&tl->rng, 100);
+        cc.plan = r < 62 ? P_ACCEPT : r < 72 ? P_REJECT : r < 86 ? P_DEFER : r < 93 ? P_INVALID : P_GROUP;
+        static const int invalid_values[] = {3, 42, -1, 0x7fffffff};
+        cc.invalid_value = invalid_values[below(&tl->rng, 4)];
+        r = below(&tl->rng, 100);
+        cc.probe = r < 2 ? 1 : r < 3 ? 2 : r < 5 ? 3 : 0;
+        /* How addr/addrlen are passed: both (the usual), both NULL, addr without addrlen (A4:
+         * allowed, untouched), or a short *addrlen (A3: WSAEFAULT before anything is dequeued). */
+        r = below(&tl->rng, 100);
+        int addr_mode = r < 80 ? 0 : r < 90 ? 1 : r < 96 ? 2 : 3;
+        struct sockaddr_in peer;
+        memset(&peer, 0xA5, sizeof peer);
+        int plen = addr_mode == 3 ? 8 : (int)sizeof peer;
+        struct sockaddr *ap = addr_mode == 1 ? NULL : (struct sockaddr *)&peer;
+        int *lp = addr_mode == 1 || addr_mode == 2 ? NULL : &plen;
+        int err = 0, backoff = 0;
+
+        progress(l->evmode ? "in a non-blocking WSPAccept" : "in a blocking WSPAccept");
+        atomic_fetch_add(&a->in_call, 1); /* odd: in a call (seq_cst, see retire_round) */
+        tl->calls[K_ACCEPT]++;
+        SOCKET s = wspsan_WSPAccept(l->s, ap, lp, condition, (DWORD_PTR)&cc, &err);
+        a->plans[cc.plan] += cc.ran ? 1 : 0;
+        int filled = addr_mode == 0 && peer.sin_family == AF_INET;
+        if (addr_mode == 2 && peer.sin_family == AF_INET)
+            violation("WSPAccept wrote addr although addrlen was NULL (A4)");
+        if (s != INVALID_SOCKET) {
+            a->res[A_SOCKET]++;
+            if (cc.ran != 1 || cc.plan != P_ACCEPT)
+                violation("WSPAccept returned a socket, but the condition ran %d times and planned %s", cc.ran,
+                          plan_names[cc.plan]);
+            if (cc.rec != NULL)
+                atomic_fetch_add(&cc.rec->l_sockets, 1);
+            set_final(cc.rec, L_ACCEPTED, cc.id);
+            if (addr_mode == 0 && (!filled || plen != 16 || ntohs(peer.sin_port) != cc.caller_port))
+                violation("WSPAccept: peer address %u is not the caller the condition saw (%u) (A4, A15)",
+                          ntohs(peer.sin_port), cc.caller_port);
+            if (a->nopen == (int)(sizeof a->open / sizeof a->open[0]))
+                close_accepted(a, 0, 0);
+            a->open_port[a->nopen] = cc.caller_port;
+            a->open[a->nopen++] = s;
+        } else {
+            int expect_plan = -1; /* the plan a failure after the condition requires, -1: any */
+            switch (err) {
+            case WSAECONNREFUSED:
+                a->res[A_REFUSED]++;
+                expect_plan = P_REJECT;
+                set_final(cc.rec, L_REJECTED, cc.id);
+                break;
+            case WSAEINVAL:
+                a->res[A_INVALID]++;
+                if (cc.ran && cc.plan != P_INVALID && cc.plan != P_GROUP)
+                    violation("WSPAccept: WSAEINVAL after %s", plan_names[cc.plan]);
+                set_final(cc.rec, L_INVALID, cc.id);
+                break;
+            case WSATRY_AGAIN:
+                a->res[A_TRYAGAIN]++;
+                expect_plan = P_DEFER;
+                break;
+            case WSAEACCES: /* A12: withdrawn before accept reached it, or while the condition ran */
+                if (cc.ran) {
+                    a->res[A_ACCES_SEEN]++;
+                    set_final(cc.rec, L_ACCES, cc.id);
+                } else {
+                    a->res[A_ACCES_UNSEEN]++;
+                }
+                if (addr_mode == 0 && !filled)
+                    violation("WSPAccept: WSAEACCES without the examined address (A13)");
+                break;
+            case WSAEINTR:
+                if (cc.ran) {
+                    /* The listener closed while the condition ran: a CF_DEFER (or a CF_ACCEPT
+                     * whose socket could not be made) cannot go back to a queue: refused (README). */
+                    a->res[A_ORPHAN]++;
+                    if (cc.plan == P_DEFER)
+                        a->res[A_ORPHAN_DEFER]++;
+                    else if (cc.plan != P_ACCEPT)
+                        violation("WSPAccept: WSAEINTR after %s", plan_names[cc.plan]);
+                    set_final(cc.rec, L_ORPHAN, cc.id);
+                } else {
+                    a->res[A_INTR_WAKE]++;
+                    if (l->evmode)
+                        violation("non-blocking WSPAccept failed with WSAEINTR without examining a request");
+                }
+                break;
+            case WSAEWOULDBLOCK:
+                a->res[A_WOULDBLOCK]++;
+                if (!l->evmode)
+                    violation("blocking WSPAccept gave WSAEWOULDBLOCK");
+                break;
+            case WSAENOTSOCK: a->res[A_NOTSOCK]++; break;
+            case WSAENETDOWN:
+                a->res[A_NETDOWN]++;
+                check_netdown("WSPAccept");
+                backoff = 1;
+                break;
+            case WSAEMFILE:
+            case WSAENOBUFS: /* A11: the request stays at the head */
+                a->res[err == WSAEMFILE ? A_MFILE : A_NOBUFS]++;
+                backoff = 1;
+                if (cc.ran) {
+                    a->res[A_RESTORED]++;
+                    expect_plan = P_ACCEPT;
+                }
+                break;
+            case WSAEFAULT:
+                a->res[A_FAULT]++;
+                if (addr_mode != 3)
+                    violation("WSPAccept: WSAEFAULT with a valid addrlen");
+                if (plen != 8)
+                    violation("WSPAccept: WSAEFAULT changed *addrlen (A3)");
+                break;
+            default: violation("WSPAccept: unexpected error %d", err); break;
+            }
+            if (addr_mode == 3 && err != WSAEFAULT)
+                violation("WSPAccept with *addrlen 8 gave %d, not WSAEFAULT (A3)", err);
+            if (expect_plan >= 0 && (!cc.ran || cc.plan != expect_plan))
+                violation("WSPAccept: error %d but the condition ran %d times with %s", err, cc.ran,
+                          plan_names[cc.plan]);
+            if (!cc.ran && err != WSAEACCES && err != WSAEINVAL && expect_plan < 0 && peer.sin_family == AF_INET)
+                violation("WSPAccept: error %d wrote an address without examining a request (X3)", err);
+            if (cc.ran && addr_mode == 0 && (!filled || ntohs(peer.sin_port) != cc.caller_port))
+                violation("WSPAccept: error %d after the condition without the examined address (A13)", err);
+            if (err == WSAEINVAL && !cc.ran)
+                violation("WSPAccept: WSAEINVAL without running the condition (listener not listening?)");
+        }
+        if (cc.ran == 0 && (err == WSAECONNREFUSED || err == WSATRY_AGAIN))
+            violation("WSPAccept: error %d without running the condition", err);
+        atomic_fetch_add(&a->in_call, 1); /* even: out of the call */
+        if (backoff)
+            sleep_us(50 + below(&tl->rng, 100)); /* a fault is on: give the chaos thread a moment */
+
+        if (s == INVALID_SOCKET && err == WSAEWOULDBLOCK && l->evmode) {
+            /* Reset the shared eventfd so the next poll waits for a new FD_ACCEPT (E4). The
+             * listener may be gone or the device down: either is fine here. */
+            WSANETWORKEVENTS ne;
+            int e2 = 0;
+            tl->calls[K_ENUMEVENTS]++;
+            if (wspsan_WSPEnumNetworkEvents(l->s, listen_ev, &ne, &e2) != 0 && e2 != WSAENOTSOCK &&
+                e2 != WSAENETDOWN)
+                violation("WSPEnumNetworkEvents on the listener gave %d", e2);
+        }
+        /* Close accepted sockets now and then; check the peer while it is known (A15). */
+        if (a->nopen > 0 && below(&tl->rng, 4) == 0) {
+            int i = (int)below(&tl->rng, (unsigned)a->nopen);
+            struct sockaddr_in p;
+            int e3 = 0;
+            if (w_peername(a->open[i], &p, &e3) == 0) {
+                if (p.sin_addr.s_addr != htonl(INADDR_LOOPBACK) || ntohs(p.sin_port) != a->open_port[i])
+                    violation("accepted socket: peer port %u, its condition saw %u (A15)", ntohs(p.sin_port),
+                              a->open_port[i]);
+                a->peer_checked++;
+            } else if (e3 != WSAENOTCONN && e3 != WSAENETDOWN) {
+                violation("accepted socket: WSPGetPeerName gave %d", e3);
+            }
+            close_accepted(a, i, 0);
+        }
+    }
+    /* Every connector has finished and closed: the rest see WSAENOTCONN (K3). */
+    while (a->nopen > 0)
+        close_accepted(a, a->nopen - 1, 1);
+    atomic_store(&a->t.watched, 0);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Connectors */
+
+/* Take the blocking connect's socket back from the chaos thread's reach. Returns 1 if the chaos
+ * thread took it first (then it has closed it, or will in a moment). */
+static int reclaim_slot(struct connector *c) {
+    int expect = SLOT_IN_CALL;
+    if (atomic_compare_exchange_strong(&c->slot, &expect, SLOT_IDLE))
+        return 0;
+    uint64_t deadline = now_ns() + (uint64_t)RETRY_S * 1000000000u;
+    while (atomic_load(&c->slot) != SLOT_CLOSED) {
+        if (now_ns() > deadline) {
+            violation("%s: the chaos thread took its socket and never closed it", c->t.name);
+            break;
+        }
+        sleep_us(50);
+    }
+    atomic_store(&c->slot, SLOT_IDLE);
+    return 1;
+}
+
+/* One attempt; returns its outcome and fills r's connector fields. */
+static int attempt(struct connector *c, struct rec *r, uint64_t id, WSAEVENT ev) {
+    int err = 0;
+    int mode = (int)below(&tl->rng, 10);
+    mode = mode < 4 ? M_BLOCKING : mode < 8 ? M_EVENT : M_POLL;
+    r->c_mode = (uint8_t)mode;
+    progress("creating a socket");
+    SOCKET s = w_socket(&err);
+    if (s == INVALID_SOCKET) {
+        if (err != WSAENOBUFS && err != WSAEMFILE && err != WSAENETDOWN)
+            violation("WSPSocket: unexpected error %d", err);
+        if (err == WSAENETDOWN)
+            check_netdown("WSPSocket");
+        return C_SETUP_FAILED;
+    }
+    if (mode != M_BLOCKING) {
+        int rc;
+        drain_eventfd(ev);
+        if (mode == M_EVENT) {
+            tl->calls[K_EVENTSELECT]++;
+            rc = wspsan_WSPEventSelect(s, ev, FD_CONNECT, &err);
+        } else {
+            uint32_t on = 1;
+            DWORD n = 0;
+            tl->calls[K_IOCTL]++;
+            rc = wspsan_WSPIoctl(s, WSPSAN_FIONBIO, &on, sizeof on, NULL, 0, &n, NULL, NULL, NULL, &err);
+        }
+        if (rc != 0) {
+            if (err != WSAENETDOWN)
+                violation("%s: unexpected error %d", mode == M_EVENT ? "WSPEventSelect" : "FIONBIO", err);
+            check_netdown("setup");
+            int e = close_retry(s, c->t.name);
+            if (e != 0)
+                violation("%s: close after a failed setup gave %d", c->t.name, e);
+            return C_SETUP_FAILED;
+        }
+    }
+    char data[8];
+    memcpy(data, &id, 8);
+    WSABUF caller = {8, data};
+    QOS qos;
+    memset(&qos, 0, sizeof qos);
+    qos.SendingFlowspec.TokenRate = (ULONG)id;
+    qos.ProviderSpecific.len = 8;
+    qos.ProviderSpecific.buf = data;
+    LPQOS qp = below(&tl->rng, 4) == 0 ? &qos : NULL;
+    char callee[16];
+    memset(callee, 0, sizeof callee);
+    int short_callee = below(&tl->rng, 8) == 0;
+    WSABUF callee_buf = {short_callee ? 4u : (ULONG)sizeof callee, callee};
+    struct sockaddr_in a;
+
+    if (mode == M_BLOCKING) {
+        /* Offer the socket to the chaos thread: it may close it while we wait (C7). */
+        atomic_store(&c->slot_sock, (unsigned long long)s);
+        atomic_store(&c->slot, SLOT_IN_CALL);
+        progress("in a blocking WSPConnect");
+        tl->calls[K_CONNECT]++;
+        int rc = wspsan_WSPConnect(s, (struct sockaddr *)&listen_addr, sizeof listen_addr, &caller, &callee_buf, qp,
+                                   NULL, &err);
+        int stolen = reclaim_slot(c);
+        r->c_stolen = (uint8_t)stolen;
+        int out;
+        if (rc == 0) {
+            out = C_ACCEPTED;
+            size_t want = short_callee ? 4 : 8;
+            if (callee_buf.len != want || memcmp(callee, &id, want) != 0)
+                violation("attempt %#" PRIx64 ": callee data is not its own id (len %u) (C5)", id, callee_buf.len);
+            if (short_callee)
+                c->callee_short++;
+        } else {
+            switch (err) {
+            case WSAECONNREFUSED: out = C_REFUSED_B; break;
+            case WSAECONNRESET: out = C_RESET; break;
+            case WSAETIMEDOUT: out = C_TIMEDOUT; break;
+            case WSAENOBUFS: out = C_IMM_NOBUFS; break;
+            case WSAEINTR:
+                out = C_INTR;
+                if (!stolen)
+                    violation("attempt %#" PRIx64 ": blocking connect WSAEINTR, but nobody closed its socket", id);
+                break;
+            case WSAENOTSOCK:
+                out = C_IMM_NOTSOCK;
+                if (!stolen)
+                    violation("attempt %#" PRIx64 ": WSAENOTSOCK on its own open socket", id);
+                break;
+            case WSAENETDOWN: {
+                /* At entry (nothing queued, the socket is still unbound) or while queued (the
+                 * implicit bind happened: C4). With the socket closed by the chaos thread, what it
+                 * saw just before closing decides: it alone switches the device, so the device
+                 * was up from its look to its close, and a connect that bound after the look
+                 * would have ended with WSAEINTR, not WSAENETDOWN. */
+                check_netdown("WSPConnect");
+                int bound;
+                if (stolen) {
+                    bound = atomic_load(&c->slot_bound);
+                } else {
+                    int e = sockname_retry(s, &a, c->t.name);
+                    if (e != 0 && e != WSAEINVAL)
+                        violation("WSPGetSockName after WSAENETDOWN gave %d", e);
+                    bound = e == 0;
+                }
+                out = bound ? C_NETDOWN_Q : C_IMM_NETDOWN;
+                break;
+            }
+            default:
+                violation("attempt %#" PRIx64 ": blocking connect failed with %d", id, err);
+                out = C_REFUSED_B;
+                break;
+            }
+        }
+        if (stolen) {
+            r->c_port = (uint16_t)atomic_load(&c->slot_port);
+            return out;
+        }
+        if (out != C_IMM_NOBUFS && out != C_IMM_NETDOWN) {
+            if (sockname_retry(s, &a, c->t.name) == 0)
+                r->c_port = ntohs(a.sin_port);
+            else
+                violation("attempt %#" PRIx64 ": connector unbound after a connect that was queued", id);
+        }
+        if (out == C_ACCEPTED) {
+            /* A15: the peer is the listener, unless the accepted end has closed already (K3). */
+            int e = 0;
+            if (w_peername(s, &a, &e) == 0) {
+                if (a.sin_port != listen_addr.sin_port || a.sin_addr.s_addr != listen_addr.sin_addr.s_addr)
+                    violation("attempt %#" PRIx64 ": peer is not the listener", id);
+            } else if (e != WSAENOTCONN && e != WSAENETDOWN) {
+                violation("attempt %#" PRIx64 ": WSPGetPeerName gave %d", id, e);
+            }
+        }
+        int e = close_retry(s, c->t.name);
+        if (e != 0)
+            violation("attempt %#" PRIx64 ": close gave %d", id, e);
+        return out;
+    }
+
+    /* Non-blocking: WSAEWOULDBLOCK means queued; the answer comes as FD_CONNECT or SO_ERROR. */
+    progress("in a non-blocking WSPConnect");
+    tl->calls[K_CONNECT]++;
+    int rc = wspsan_WSPConnect(s, (struct sockaddr *)&listen_addr, sizeof listen_addr, &caller, NULL, qp, NULL, &err);
+    int out = -1;
+    if (rc == 0) {
+        violation("attempt %#" PRIx64 ": non-blocking connect completed at once (C1)", id);
+        out = C_ACCEPTED;
+    } else if (err == WSAECONNREFUSED) {
+        out = C_IMM_REFUSED;
+    } else if (err == WSAENOBUFS) {
+        out = C_IMM_NOBUFS;
+    } else if (err == WSAENETDOWN) {
+        check_netdown("WSPConnect");
+        out = C_IMM_NETDOWN;
+    } else if (err != WSAEWOULDBLOCK) {
+        violation("attempt %#" PRIx64 ": non-blocking connect failed with %d", id, err);
+        out = C_IMM_REFUSED;
+    }
+    if (out < 0) {
+        c->wouldblock++;
+        if (sockname_retry(s, &a, c->t.name) == 0)
+            r->c_port = ntohs(a.sin_port);
+        else
+            violation("attempt %#" PRIx64 ": queued connector is unbound (C4)", id);
+        /* A quarter of them give up after 0 to 2 ms (withdrawn by close). */
+        int abandon = below(&tl->rng, 4) == 0;
+        uint64_t start = now_ns();
+        uint64_t give_up = start + (abandon ? below(&tl->rng, 2000) * 1000ull : (uint64_t)WAIT_ANSWER_S * 1000000000u);
+        progress(mode == M_EVENT ? "waiting for FD_CONNECT" : "polling SO_ERROR");
+        while (out < 0) {
+            int code = -1;
+            if (mode == M_EVENT) {
+                (void)wait_eventfd(ev, 1);
+                WSANETWORKEVENTS ne;
+                memset(&ne, 0, sizeof ne);
+                int e = 0;
+                tl->calls[K_ENUMEVENTS]++;
+                if (wspsan_WSPEnumNetworkEvents(s, ev, &ne, &e) == 0) {
+                    /* FD_CLOSE may come with a successful FD_CONNECT: the accepted end closed
+                     * already (K3; events are recorded while not selected, E5). */
+                    LONG evs = ne.lNetworkEvents;
+                    if (evs & FD_CONNECT)
+                        code = ne.iErrorCode[FD_CONNECT_BIT];
+                    if ((evs & ~(LONG)(FD_CONNECT | FD_CLOSE)) || ((evs & FD_CLOSE) && code != 0))
+                        violation("attempt %#" PRIx64 ": unexpected events %#x (FD_CONNECT error %d)", id,
+                                  (unsigned)evs, code);
+                } else if (e != WSAENETDOWN) {
+                    violation("attempt %#" PRIx64 ": WSPEnumNetworkEvents gave %d", id, e);
+                }
+            } else {
+                sleep_us(100 + below(&tl->rng, 400));
+                int v = 0, e = 0;
+                if (w_getopt_int(s, WSPSAN_SO_ERROR, &v, &e) == 0) {
+                    if (v != 0) {
+                        code = v;
+                    } else if (w_getopt_int(s, SO_CONNDATALEN, &v, &e) == 0) {
+                        /* Our condition always writes 8 bytes when it accepts. */
+                        if (v > 0)
+                            code = 0;
+                    } else if (e != WSAENETDOWN) {
+                        violation("attempt %#" PRIx64 ": SO_CONNDATALEN gave %d", id, e);
+                    }
+                } else if (e != WSAENETDOWN) {
+                    violation("attempt %#" PRIx64 ": SO_ERROR gave %d", id, e);
+                }
+            }
+            switch (code) {
+            case -1: break;
+            case 0: out = C_ACCEPTED; break;
+            case WSAECONNREFUSED: out = C_REFUSED; break;
+            case WSAECONNRESET: out = C_RESET; break;
+            case WSAETIMEDOUT: out = C_TIMEDOUT; break;
+            default:
+                violation("attempt %#" PRIx64 ": connect answered with %d", id, code);
+                out = C_REFUSED;
+                break;
+            }
+            if (out < 0 && now_ns() >= give_up) {
+                if (!abandon)
+                    violation("attempt %#" PRIx64 ": no answer in %d s (T2: nothing left waiting for ever)", id,
+                              WAIT_ANSWER_S);
+                out = C_ABANDONED;
+            }
+            if (out < 0)
+                progress(mode == M_EVENT ? "waiting for FD_CONNECT" : "polling SO_ERROR");
+        }
+        if (out == C_ACCEPTED) {
+            /* C5: the callee data is this attempt's id (SO_CONNDATA). */
+            char got[16];
+            int len = sizeof got, e = 0;
+            uint64_t deadline = now_ns() + (uint64_t)RETRY_S * 1000000000u;
+            for (;;) {
+                tl->calls[K_GETSOCKOPT]++;
+                len = sizeof got;
+                if (wspsan_WSPGetSockOpt(s, WSPSAN_SOL_SOCKET, SO_CONNDATA, got, &len, &e) == 0) {
+                    if (len != 8 || memcmp(got, &id, 8) != 0)
+                        violation("attempt %#" PRIx64 ": callee data is not its own id (C5)", id);
+                    break;
+                }
+                if (e != WSAENETDOWN || now_ns() > deadline) {
+                    violation("attempt %#" PRIx64 ": SO_CONNDATA gave %d", id, e);
+                    break;
+                }
+                sleep_us(CLOSE_RETRY_US);
+            }
+        }
+    }
+    int e = close_retry(s, c->t.name);
+    if (e != 0)
+        violation("attempt %#" PRIx64 ": close gave %d", id, e);
+    return out;
+}
+
+static void *connector_main(void *arg) {
+    struct connector *c = arg;
+    tl = &c->t;
+    WSAEVENT ev = wspsan_WSACreateEvent();
+    if (ev == NULL) {
+        violation("%s: wspsan_WSACreateEvent failed", c->t.name);
+        atomic_store(&c->t.watched, 0);
+        return NULL;
+    }
+    while (!atomic_load(&stop_connect) && !atomic_load(&stop_all)) {
+        uint64_t seq = atomic_load(&c->started);
+        /* Backpressure: the ring holds RING attempts the checker has not retired yet. */
+        while (seq - atomic_load_explicit(&c->retired, memory_order_acquire) >= RING) {
+            atomic_store(&c->t.doing, "waiting for the checker (ring full)");
+            sleep_us(500);
+            if (atomic_load(&stop_all))
+                break;
+        }
+        if (atomic_load(&stop_all))
+            break;
+        struct rec *r = &c->ring[seq & (RING - 1)];
+        uint64_t id = make_id(c->index, seq);
+        r->c_out = C_NONE;
+        r->c_mode = 0;
+        r->c_stolen = 0;
+        r->c_port = 0;
+        atomic_store(&r->l_seen, 0);
+        atomic_store(&r->l_final, L_NONE);
+        atomic_store(&r->l_port, 0);
+        atomic_store(&r->l_sockets, 0);
+        atomic_store(&r->id, id);
+        atomic_store_explicit(&c->started, seq + 1, memory_order_release);
+        int out = attempt(c, r, id, ev);
+        r->c_out = (uint8_t)out;
+        if (never_queued(out) && out != C_IMM_REFUSED)
+            sleep_us(50 + below(&tl->rng, 100)); /* a fault is on: give the chaos thread a moment */
+        c->outcomes[r->c_mode][out]++;
+        atomic_store_explicit(&c->completed, seq + 1, memory_order_release);
+        progress("between attempts");
+        if (below(&tl->rng, 4) == 0)
+            sleep_us(below(&tl->rng, 300)); /* pace now and then: let queues drain */
+    }
+    wspsan_WSACloseEvent(ev);
+    atomic_store(&c->t.watched, 0);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Chaos: listener churn and device faults */
+
+struct chaos {
+    struct tctx t;
+    pthread_t th;
+    /* a listener under construction, not yet published */
+    SOCKET half;
+    int half_stage; /* 0 none, 1 created, 2 bound, 3 listening */
+    int half_evmode;
+    /* unpublished listeners whose close failed (device down); closed later */
+    SOCKET to_close[64];
+    int n_to_close;
+    int down, bufex, dlimit;
+    uint64_t down_until, bufex_until, dlimit_until;
+    uint64_t n_relisten, n_relisten_smaller, n_lclose, n_lcreate, n_down, n_bufex, n_dlimit, n_timeout,
+        n_stolen, n_stolen_bound, n_backlog_checked, n_books_checked;
+};
+static struct chaos chaos;
+
+static int effective_backlog(int b) {
+    if (b == WSPSAN_SOMAXCONN || b == SOMAXCONN)
+        return MAX_BACKLOG;
+    if (b < 0) {
+        long n = -(long)b;
+        n = n < 200 ? 200 : n > 65535 ? 65535 : n;
+        return n > MAX_BACKLOG ? MAX_BACKLOG : (int)n;
+    }
+    if (b == 0)
+        return 1;
+    return b > MAX_BACKLOG ? MAX_BACKLOG : b;
+}
+
+static int random_backlog(void) {
+    unsigned r = below(&tl->rng, 100);
+    if (r < 80)
+        return 1 + (int)below(&tl->rng, 12);
+    static const int odd[] = {0, WSPSAN_SOMAXCONN, SOMAXCONN, SOMAXCONN_HINT(5), SOMAXCONN_HINT(300), 100000, -1};
+    return odd[below(&tl->rng, sizeof odd / sizeof odd[0])];
+}
+
+/* L5: the listener keeps the effective backlog of the latest listen (only this thread listens). */
+static void check_backlog(SOCKET s, int requested) {
+    WSPSAN_LISTENER_STATS ls;
+    int err = 0;
+    tl->calls[K_DEVICE]++;
+    if (wspsan_device_listener_stats(s, &ls, &err) != 0) {
+        violation("wspsan_device_listener_stats on the listener gave %d", err);
+        return;
+    }
+    if (ls.backlog != (uint64_t)effective_backlog(requested))
+        violation("listen(%d): effective backlog %" PRIu64 ", expected %d (L5)", requested, ls.backlog,
+                  effective_backlog(requested));
+    chaos.n_backlog_checked++;
+}
+
+/* D3 at any instant: a live listener's counters are one snapshot under its lock, so every request
+ * that entered its queue is accounted for right now: answered one way or still queued (or being
+ * examined). The queue (examined requests included) never holds more than the backlog (L7), except
+ * right after a shrink below the number being examined (L6 resets only queued ones). */
+static void check_listener_books(SOCKET s) {
+    WSPSAN_LISTENER_STATS ls;
+    int err = 0;
+    tl->calls[K_DEVICE]++;
+    if (wspsan_device_listener_stats(s, &ls, &err) != 0) {
+        violation("wspsan_device_listener_stats on the live listener gave %d", err);
+        return;
+    }
+    if (ls.queued != ls.accepted + ls.rejected + ls.reset + ls.withdrawn + ls.refused_by_close + ls.queue_len ||
+        ls.refused_by_close != 0 || ls.queue_len > (ls.backlog > N_ACCEPTORS ? ls.backlog : N_ACCEPTORS))
+        violation("live listener's books do not balance: queued %" PRIu64 " accepted %" PRIu64 " rejected %" PRIu64
+                  " reset %" PRIu64 " withdrawn %" PRIu64 " refused_by_close %" PRIu64 " queue_len %" PRIu64
+                  " backlog %" PRIu64,
+                  ls.queued, ls.accepted, ls.rejected, ls.reset, ls.withdrawn, ls.refused_by_close, ls.queue_len,
+                  ls.backlog);
+    chaos.n_books_checked++;
+}
+
+/* Allowed failures while building a listener under faults. */
+static void fault_error(int err, const char *what) {
+    if (err == WSAENETDOWN)
+        check_netdown(what);
+    else if (err != WSAENOBUFS && err != WSAEMFILE)
+        violation("%s: unexpected error %d", what, err);
+}
+
+/* One step towards a published listener; returns 1 once published. */
+static int build_listener(void) {
+    int err = 0;
+    if (chaos.half_stage == 0) {
+        SOCKET s = w_socket(&err);
+        if (s == INVALID_SOCKET) {
+            fault_error(err, "chaos WSPSocket");
+            return 0;
+        }
+        chaos.half = s;
+        chaos.half_stage = 1;
+        chaos.half_evmode = below(&tl->rng, 10) < 6;
+    }
+    if (chaos.half_stage == 1) {
+        tl->calls[K_BIND]++;
+        if (wspsan_WSPBind(chaos.half, (struct sockaddr *)&listen_addr, sizeof listen_addr, &err) != 0) {
+            if (err != WSAENETDOWN)
+                violation("chaos: bind to the listener port gave %d (K2: the port is free at close)", err);
+            return 0;
+        }
+        chaos.half_stage = 2;
+    }
+    if (chaos.half_stage == 2) {
+        int b = random_backlog();
+        tl->calls[K_LISTEN]++;
+        if (wspsan_WSPListen(chaos.half, b, &err) != 0) {
+            fault_error(err, "chaos WSPListen"); /* L9: WSAEMFILE with no descriptor free */
+            return 0;
+        }
+        check_backlog(chaos.half, b);
+        chaos.half_stage = 3;
+    }
+    if (chaos.half_evmode) {
+        tl->calls[K_EVENTSELECT]++;
+        if (wspsan_WSPEventSelect(chaos.half, listen_ev, FD_ACCEPT, &err) != 0) {
+            fault_error(err, "chaos WSPEventSelect");
+            return 0;
+        }
+    }
+    struct lsn *l = calloc(1, sizeof *l);
+    if (l == NULL) {
+        violation("out of memory");
+        return 0;
+    }
+    l->s = chaos.half;
+    l->evmode = chaos.half_evmode;
+    l->next = all_listeners;
+    all_listeners = l;
+    chaos.half_stage = 0;
+    chaos.n_lcreate++;
+    atomic_store(&current, l);
+    return 1;
+}
+
+static void close_listener(void) {
+    struct lsn *l = atomic_exchange(&current, NULL);
+    if (l == NULL)
+        return;
+    int err = 0;
+    chaos.n_lclose++;
+    if (w_close(l->s, &err) != 0) {
+        if (err != WSAENETDOWN)
+            violation("chaos: closing the listener gave %d", err);
+        if (chaos.n_to_close < 64)
+            chaos.to_close[chaos.n_to_close++] = l->s;
+        else
+            violation("chaos: too many listeners left to close");
+    }
+}
+
+/* Close a blocking connector's socket under it (C7, K3): the connect ends with WSAEINTR unless it
+ * was answered first. Only while the device is up, see attempt(). */
+static void steal_connector(void) {
+    struct connector *c = &conns[below(&tl->rng, N_CONNECTORS)];
+    int expect = SLOT_IN_CALL;
+    if (!atomic_compare_exchange_strong(&c->slot, &expect, SLOT_STOLEN))
+        return;
+    SOCKET s = (SOCKET)atomic_load(&c->slot_sock);
+    struct sockaddr_in a;
+    int err = 0;
+    int bound = 0;
+    if (w_sockname(s, &a, &err) == 0) {
+        bound = 1;
+        atomic_store(&c->slot_port, ntohs(a.sin_port));
+    } else {
+        atomic_store(&c->slot_port, 0);
+        if (err != WSAEINVAL)
+            violation("chaos: WSPGetSockName on a connector gave %d", err);
+    }
+    atomic_store(&c->slot_bound, bound);
+    if (w_close(s, &err) != 0)
+        violation("chaos: closing a blocking connector's socket gave %d", err);
+    chaos.n_stolen++;
+    chaos.n_stolen_bound += (uint64_t)bound;
+    atomic_store(&c->slot, SLOT_CLOSED);
+}
+
+static void chaos_faults_off(void) {
+    int err = 0;
+    if (chaos.down) {
+        device_call(wspsan_device_set_network_down(0, &err), err, "set_network_down(0)");
+        chaos.down = 0;
+    }
+    if (chaos.bufex) {
+        device_call(wspsan_device_set_buffer_exhaustion(0, &err), err, "set_buffer_exhaustion(0)");
+        chaos.bufex = 0;
+    }
+    if (chaos.dlimit) {
+        device_call(wspsan_device_set_descriptor_limit(-1, &err), err, "set_descriptor_limit(-1)");
+        chaos.dlimit = 0;
+    }
+}
+
+static void *chaos_main(void *arg) {
+    (void)arg;
+    tl = &chaos.t;
+    int err = 0;
+    uint64_t last_close = now_ns();
+    while (!atomic_load(&stop_chaos) && !atomic_load(&stop_all)) {
+        progress("chaos");
+        sleep_us(100 + below(&tl->rng, 1500));
+        uint64_t now = now_ns();
+        if (chaos.down && now >= chaos.down_until) {
+            device_call(wspsan_device_set_network_down(0, &err), err, "set_network_down(0)");
+            chaos.down = 0;
+        }
+        if (chaos.bufex && now >= chaos.bufex_until) {
+            device_call(wspsan_device_set_buffer_exhaustion(0, &err), err, "set_buffer_exhaustion(0)");
+            chaos.bufex = 0;
+        }
+        if (chaos.dlimit && now >= chaos.dlimit_until) {
+            device_call(wspsan_device_set_descriptor_limit(-1, &err), err, "set_descriptor_limit(-1)");
+            chaos.dlimit = 0;
+        }
+        while (chaos.n_to_close > 0 && !chaos.down) {
+            if (w_close(chaos.to_close[chaos.n_to_close - 1], &err) != 0) {
+                if (err != WSAENETDOWN)
+                    violation("chaos: closing an old listener gave %d", err);
+                break;
+            }
+            chaos.n_to_close--;
+        }
+        if (atomic_load(&current) == NULL && chaos.n_to_close == 0)
+            build_listener();
+        struct lsn *l = atomic_load(&current);
+        unsigned r = below(&tl->rng, 1000);
+        if (r < 100 && l != NULL) {
+            /* L6: a new backlog; a smaller one resets the newest excess requests. */
+            WSPSAN_LISTENER_STATS before;
+            int b = random_backlog();
+            tl->calls[K_DEVICE]++;
+            int have_before = wspsan_device_listener_stats(l->s, &before, &err) == 0;
+            tl->calls[K_LISTEN]++;
+            if (wspsan_WSPListen(l->s, b, &err) != 0) {
+                if (err != WSAENETDOWN)
+                    violation("chaos: re-listen gave %d", err);
+                else
+                    check_netdown("re-listen");
+            } else {
+                chaos.n_relisten++;
+                if (have_before && (uint64_t)effective_backlog(b) < before.backlog)
+                    chaos.n_relisten_smaller++;
+                check_backlog(l->s, b);
+            }
+        } else if (r < 120 || (now - last_close > 500000000u && l != NULL)) {
+            /* K2: queued connectors are refused, blocked accepts wake with WSAEINTR. At least
+             * every half second, so that blocked accepts never wait long. */
+            close_listener();
+            last_close = now;
+        } else if (r < 130 && !chaos.down) {
+            device_call(wspsan_device_set_network_down(1, &err), err, "set_network_down(1)");
+            chaos.down = 1;
+            chaos.down_until = now + below(&tl->rng, 3000) * 1000ull;
+            chaos.n_down++;
+        } else if (r < 140 && !chaos.bufex) {
+            device_call(wspsan_device_set_buffer_exhaustion(1, &err), err, "set_buffer_exhaustion(1)");
+            chaos.bufex = 1;
+            chaos.bufex_until = now + below(&tl->rng, 5000) * 1000ull;
+            chaos.n_bufex++;
+        } else if (r < 150 && !chaos.dlimit) {
+            WSPSAN_DEVICE_STATS st;
+            device_stats(&st);
+            int64_t limit = (int64_t)st.open_sockets + (int64_t)below(&tl->rng, 7) - 2;
+            device_call(wspsan_device_set_descriptor_limit(limit < 0 ? 0 : limit, &err), err,
+                        "set_descriptor_limit");
+            chaos.dlimit = 1;
+            chaos.dlimit_until = now + below(&tl->rng, 5000) * 1000ull;
+            chaos.n_dlimit++;
+        } else if (r < 155) {
+            static const uint32_t timeouts[] = {0, 0, 1, 3, 10, 50};
+            device_call(wspsan_device_set_connect_timeout(timeouts[below(&tl->rng, 6)], &err), err,
+                        "set_connect_timeout");
+            chaos.n_timeout++;
+        } else if (r < 215 && !chaos.down) {
+            steal_connector();
+        } else if (r < 265 && l != NULL) {
+            check_listener_books(l->s);
+        }
+    }
+    /* Wind down: faults off, no connect timeout, every stray listener closed, one published. */
+    progress("chaos winding down");
+    chaos_faults_off();
+    device_call(wspsan_device_set_connect_timeout(0, &err), err, "set_connect_timeout(0)");
+    while (chaos.n_to_close > 0) {
+        int e = close_retry(chaos.to_close[--chaos.n_to_close], "chaos");
+        if (e != 0)
+            violation("chaos: closing an old listener gave %d", e);
+    }
+    uint64_t deadline = now_ns() + (uint64_t)RETRY_S * 1000000000u;
+    while (atomic_load(&current) == NULL && !build_listener()) {
+        if (now_ns() > deadline) {
+            violation("chaos: no listener could be made with the faults off");
+            break;
+        }
+        sleep_us(1000);
+    }
+    atomic_store(&chaos.t.watched, 0);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The checker: retire finished attempts and check each one */
+
+struct totals {
+    uint64_t attempts;
+    uint64_t by_out[C_N];
+    uint64_t by_mode_out[M_N][C_N];
+    uint64_t by_final[L_N];
+    uint64_t pair[C_N][L_N];
+    uint64_t seen_total, seen_multi, stolen;
+};
+static struct totals tot; /* the checker thread only (main after it is joined) */
+
+static void check_record(struct rec *r) {
+    uint64_t id = atomic_load(&r->id);
+    int c = r->c_out;
+    unsigned f = atomic_load(&r->l_final), seen = atomic_load(&r->l_seen), socks = atomic_load(&r->l_sockets);
+    unsigned lport = atomic_load(&r->l_port);
+    tot.attempts++;
+    if (c <= C_NONE || c >= C_N || f >= L_N) {
+        violation("attempt %#" PRIx64 ": no outcome recorded", id);
+        return;
+    }
+    tot.by_out[c]++;
+    tot.by_mode_out[r->c_mode][c]++;
+    tot.by_final[f]++;
+    tot.pair[c][f]++;
+    tot.seen_total += seen;
+    tot.seen_multi += seen > 1;
+    tot.stolen += r->c_stolen;
+    if (!(allowed[c] & B(f)))
+        violation("attempt %#" PRIx64 " (%s): connector saw \"%s\" but the accepting side \"%s\"", id,
+                  mode_names[r->c_mode], c_names[c], l_names[f]);
+    if (socks > 1 || (socks == 1) != (f == L_ACCEPTED))
+        violation("attempt %#" PRIx64 ": %u accepted sockets, final answer %s", id, socks, l_names[f]);
+    if (never_queued(c) && seen != 0)
+        violation("attempt %#" PRIx64 ": \"%s\" was never queued, yet a condition saw it %u times", id, c_names[c],
+                  seen);
+    if (f != L_NONE && seen == 0)
+        violation("attempt %#" PRIx64 ": final answer %s without the condition seeing it", id, l_names[f]);
+    if (lport != 0 && r->c_port != 0 && lport != r->c_port)
+        violation("attempt %#" PRIx64 ": connector bound to port %u, the condition saw port %u", id, r->c_port,
+                  lport);
+}
+
+static void retire_upto(struct connector *c, uint64_t upto) {
+    uint64_t from = atomic_load(&c->retired);
+    for (uint64_t s = from; s < upto; s++)
+        check_record(&c->ring[s & (RING - 1)]);
+    atomic_store_explicit(&c->retired, upto, memory_order_release);
+}
+
+/* Retire every attempt finished before now, once no accept call that might still write their
+ * records is running. A condition function can only see an attempt whose request it dequeued
+ * before the connector's final outcome (after that the request is answered, reset, refused or
+ * withdrawn, and a withdrawn one never reaches a condition, A12), so waiting for the accept calls
+ * in flight at the snapshot to return is enough: a grace period, as in RCU. */
+static void retire_round(void) {
+    uint64_t upto[N_CONNECTORS], snap[N_ACCEPTORS];
+    for (int i = 0; i < N_CONNECTORS; i++)
+        upto[i] = atomic_load_explicit(&conns[i].completed, memory_order_acquire);
+    for (int i = 0; i < N_ACCEPTORS; i++)
+        snap[i] = atomic_load(&accs[i].in_call);
+    for (int i = 0; i < N_ACCEPTORS; i++) {
+        while ((snap[i] & 1) && atomic_load(&accs[i].in_call) == snap[i]) {
+            progress("waiting for an accept call to return (grace period)");
+            sleep_us(200);
+        }
+    }
+    atomic_thread_fence(memory_order_acquire);
+    for (int i = 0; i < N_CONNECTORS; i++)
+        retire_upto(&conns[i], upto[i]);
+}
+
+static struct tctx checker_ctx;
+static void *checker_main(void *arg) {
+    (void)arg;
+    tl = &checker_ctx;
+    while (!atomic_load(&stop_checker)) {
+        progress("checking");
+        retire_round();
+        sleep_us(20000);
+    }
+    atomic_store(&checker_ctx.watched, 0);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The watchdog */
+
+static struct tctx *watched[N_CONNECTORS + N_ACCEPTORS + 3];
+static int n_watched;
+static atomic_int watchdog_stop;
+static uint64_t run_deadline_ns;
+
+static void *watchdog_main(void *arg) {
+    (void)arg;
+    uint64_t last[N_CONNECTORS + N_ACCEPTORS + 3];
+    uint64_t since[N_CONNECTORS + N_ACCEPTORS + 3];
+    uint64_t t0 = now_ns();
+    for (int i = 0; i < n_watched; i++) {
+        last[i] = atomic_load(&watched[i]->progress);
+        since[i] = t0;
+    }
+    while (!atomic_load(&watchdog_stop)) {
+        sleep_us(250000);
+        uint64_t now = now_ns();
+        for (int i = 0; i < n_watched; i++) {
+            if (!atomic_load(&watched[i]->watched))
+                continue;
+            uint64_t p = atomic_load(&watched[i]->progress);
+            if (p != last[i]) {
+                last[i] = p;
+                since[i] = now;
+            } else if (now - since[i] > (uint64_t)STALL_S * 1000000000u) {
+                WSPSAN_DEVICE_STATS st;
+                int err = 0;
+                wspsan_device_stats(&st, &err);
+                fprintf(stderr,
+                        "VIOLATION: watchdog: %s made no progress for %d s while %s (T2: nothing waits for ever)\n"
+                        "device: queued %" PRIu64 " queue_len %" PRIu64 " pending %" PRIu64 " open %" PRIu64 "\n"
+                        "T1/T2 stress: FAILED (hang)\n",
+                        watched[i]->name, STALL_S, atomic_load(&watched[i]->doing), st.listeners.queued,
+                        st.listeners.queue_len, st.pending, st.open_sockets);
+                fflush(NULL);
+                _exit(3);
+            }
+        }
+        if (now > run_deadline_ns) {
+            fprintf(stderr,
+                    "VIOLATION: the run passed its deadline (duration + %d s)\nT1/T2 stress: FAILED (deadline)\n",
+                    4 * STALL_S);
+            fflush(NULL);
+            _exit(3);
+        }
+    }
+    return NULL;
+}
+
+static void watch(struct tctx *t, const char *name, uint64_t seed) {
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->rng = seed ? seed : 1;
+    atomic_store(&t->watched, 1);
+    atomic_store(&t->doing, "starting");
+    watched[n_watched++] = t;
+}
+
+/* Wait for a thread flagged done via its tctx, then join it. */
+static void join_watched(pthread_t th, struct tctx *t) {
+    while (atomic_load(&t->watched))
+        sleep_us(1000); /* the watchdog bounds this wait */
+    pthread_join(th, NULL);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The end: counter balance and summary */
+
+static int expect_eq(const char *what, uint64_t got, uint64_t want) {
+    if (got != want) {
+        violation("%s: %" PRIu64 ", expected %" PRIu64, what, got, want);
+        return 0;
+    }
+    return 1;
+}
+
+static int expect_range(const char *what, int64_t got, int64_t lo, int64_t hi) {
+    if (got < lo || got > hi) {
+        violation("%s: %" PRId64 ", expected within [%" PRId64 ", %" PRId64 "]", what, got, lo, hi);
+        return 0;
+    }
+    return 1;
+}
+
+int main(int argc, char **argv) {
+    static struct tctx main_ctx;
+    tl = &main_ctx;
+    const char *d = argc > 1 ? argv[1] : getenv("DURATION");
+    double duration = d ? atof(d) : 30.0;
+    if (duration <= 0)
+        duration = 30.0;
+    const char *seed_s = getenv("STRESS_SEED");
+    uint64_t seed = seed_s ? strtoull(seed_s, NULL, 0) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    if (seed == 0)
+        seed = 1;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    printf("wspsan C-ABI stress (SPEC T1, T2): %.0f s, %d connectors, %d acceptors, seed %#" PRIx64 "\n", duration,
+           N_CONNECTORS, N_ACCEPTORS, seed);
+
+    WSPDATA wd;
+    WSPPROC_TABLE procs;
+    WSPUPCALLTABLE up;
+    memset(&up, 0, sizeof up);
+    if (wspsan_WSPStartup(0x0202, &wd, NULL, up, &procs) != 0) {
+        fprintf(stderr, "WSPStartup failed\n");
+        return 2;
+    }
+    int err = 0;
+    WSPSAN_LIMITS lim;
+    if (wspsan_device_get_limits(&lim, &err) != 0) {
+        fprintf(stderr, "get_limits failed: %d\n", err);
+        return 2;
+    }
+    lim.max_backlog = MAX_BACKLOG;
+    lim.connect_timeout_ms = 0;
+    if (wspsan_device_set_limits(&lim, &err) != 0) {
+        fprintf(stderr, "set_limits failed: %d\n", err);
+        return 2;
+    }
+    WSPSAN_DEVICE_STATS base;
+    device_stats(&base);
+    if (base.open_sockets != 0 || base.pending != 0) {
+        fprintf(stderr, "the device is not fresh\n");
+        return 2;
+    }
+    memset(&listen_addr, 0, sizeof listen_addr);
+    listen_addr.sin_family = AF_INET;
+    listen_addr.sin_port = htons(PORT);
+    listen_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    listen_ev = wspsan_WSACreateEvent();
+    if (listen_ev == NULL) {
+        fprintf(stderr, "WSACreateEvent failed\n");
+        return 2;
+    }
+
+    uint64_t rs = seed;
+    char name[24];
+    for (int i = 0; i < N_CONNECTORS; i++) {
+        conns[i].index = i;
+        conns[i].ring = calloc(RING, sizeof(struct rec));
+        if (conns[i].ring == NULL) {
+            fprintf(stderr, "out of memory\n");
+            return 2;
+        }
+        snprintf(name, sizeof name, "connector %d", i);
+        watch(&conns[i].t, name, rnd(&rs));
+    }
+    for (int i = 0; i < N_ACCEPTORS; i++) {
+        snprintf(name, sizeof name, "acceptor %d", i);
+        watch(&accs[i].t, name, rnd(&rs));
+    }
+    watch(&chaos.t, "chaos", rnd(&rs));
+    watch(&checker_ctx, "checker", rnd(&rs));
+
+    /* The first listener exists before anyone connects. */
+    tl = &chaos.t;
+    while (!build_listener()) {
+    }
+    tl = &main_ctx;
+
+    uint64_t t_start = now_ns();
+    run_deadline_ns = t_start + (uint64_t)(duration * 1e9) + (uint64_t)4 * STALL_S * 1000000000u;
+    pthread_t wd_th, chaos_th, checker_th;
+    pthread_create(&wd_th, NULL, watchdog_main, NULL);
+    pthread_create(&checker_th, NULL, checker_main, NULL);
+    for (int i = 0; i < N_ACCEPTORS; i++)
+        pthread_create(&accs[i].th, NULL, acceptor_main, &accs[i]);
+    for (int i = 0; i < N_CONNECTORS; i++)
+        pthread_create(&conns[i].th, NULL, connector_main, &conns[i]);
+    pthread_create(&chaos_th, NULL, chaos_main, NULL);
+
+    uint64_t t_end = t_start + (uint64_t)(duration * 1e9), next_report = t_start + 60000000000ull;
+    while (now_ns() < t_end && !atomic_load(&stop_all)) {
+        sleep_us(100000);
+        if (now_ns() >= next_report) {
+            uint64_t n = 0;
+            for (int i = 0; i < N_CONNECTORS; i++)
+                n += atomic_load(&conns[i].completed);
+            printf("  ... %.0f s, %" PRIu64 " attempts\n", (double)(now_ns() - t_start) / 1e9, n);
+            next_report += 60000000000ull;
+        }
+    }
+    /* Shut down in order: chaos (faults off, one listener up), connectors (each finishes its
+     * attempt, answered by the acceptors still running), then the listener's close wakes the
+     * acceptors (K2, A2), then the checker retires what is left. */
+    atomic_store(&stop_chaos, 1);
+    join_watched(chaos_th, &chaos.t);
+    atomic_store(&stop_connect, 1);
+    for (int i = 0; i < N_CONNECTORS; i++)
+        join_watched(conns[i].th, &conns[i].t);
+    atomic_store(&stop_accept, 1);
+    struct lsn *l = atomic_exchange(&current, NULL);
+    if (l != NULL) {
+        int e = close_retry(l->s, "main");
+        if (e != 0)
+            violation("closing the last listener gave %d", e);
+    }
+    for (int i = 0; i < N_ACCEPTORS; i++)
+        join_watched(accs[i].th, &accs[i].t);
+    atomic_store(&stop_checker, 1);
+    join_watched(checker_th, &checker_ctx);
+    tl = &checker_ctx;
+    retire_round(); /* everything is finished now */
+    tl = &main_ctx;
+    double secs = (double)(now_ns() - t_start) / 1e9;
+
+    /* Close what the chaos thread may still hold, then the device must be empty. */
+    if (chaos.half_stage != 0) {
+        int e = close_retry(chaos.half, "main");
+        if (e != 0)
+            violation("closing the half-made listener gave %d", e);
+    }
+    WSPSAN_DEVICE_STATS st;
+    device_stats(&st);
+    atomic_store(&watchdog_stop, 1);
+    pthread_join(wd_th, NULL);
+
+    /* ---- totals from both logs ---- */
+    uint64_t calls[NCALL] = {0}, ares[A_N] = {0}, plans[P_N] = {0}, a14 = 0, t1c = 0, slowc = 0, peerc = 0, k3c = 0;
+    uint64_t wouldblock = 0, callee_short = 0;
+    for (int i = 0; i < N_CONNECTORS; i++) {
+        for (int k = 0; k < NCALL; k++)
+            calls[k] += conns[i].t.calls[k];
+        wouldblock += conns[i].wouldblock;
+        callee_short += conns[i].callee_short;
+    }
+    for (int i = 0; i < N_ACCEPTORS; i++) {
+        for (int k = 0; k < NCALL; k++)
+            calls[k] += accs[i].t.calls[k];
+        for (int k = 0; k < A_N; k++)
+            ares[k] += accs[i].res[k];
+        for (int k = 0; k < P_N; k++)
+            plans[k] += accs[i].plans[k];
+        a14 += accs[i].a14_checked;
+        t1c += accs[i].t1_stats_in_condition;
+        slowc += accs[i].slow_conditions;
+        peerc += accs[i].peer_checked;
+        k3c += accs[i].k3_checked;
+    }
+    for (int k = 0; k < NCALL; k++)
+        calls[k] += chaos.t.calls[k] + checker_ctx.calls[k] + main_ctx.calls[k];
+    uint64_t started = 0;
+    for (int i = 0; i < N_CONNECTORS; i++)
+        started += atomic_load(&conns[i].started);
+
+    /* ---- the counter balance (SPEC D3, T2) ----
+     * Exact: the device's own books (queued = accepted + rejected + reset + withdrawn +
+     * refused_by_close + queue_len); accepted, rejected, withdrawn and deferred against the
+     * acceptors' results; and queued against the connectors' count of requests they queued
+     * (every non-blocking WSAEWOULDBLOCK, every blocking outcome that implies a queue, and the
+     * blocking refusals minus those the device refused at arrival). What no one can observe one by
+     * one (a shrink or close answering a connector that had withdrawn, or one that closed just
+     * after an answer arrived) is only bounded, by the number of attempts that withdrew. */
+    WSPSAN_LISTENER_STATS L = st.listeners;
+#define DELTA(f) (L.f - base.listeners.f)
+    uint64_t queued = DELTA(queued), accepted = DELTA(accepted), rejected = DELTA(rejected),
+             deferred = DELTA(deferred), refused_full = DELTA(refused_full), reset = DELTA(reset),
+             withdrawn = DELTA(withdrawn), rbc = DELTA(refused_by_close);
+    uint64_t no_listener = st.refused_no_listener - base.refused_no_listener;
+    uint64_t timed_out = st.timed_out - base.timed_out;
+    const uint64_t *o = tot.by_out;
+    expect_eq("attempts checked == attempts started", tot.attempts, started);
+    expect_eq("open_sockets after closing everything", st.open_sockets, 0);
+    expect_eq("pending requests after closing everything", st.pending, 0);
+    expect_eq("queue_len after closing everything", L.queue_len, 0);
+    /* Every queued request ended in exactly one way (the library's own books). */
+    expect_eq("queued == accepted + rejected + reset + withdrawn + refused_by_close + queue_len", queued,
+              accepted + rejected + reset + withdrawn + rbc + L.queue_len);
+    /* The acceptors' log against the counters. */
+    expect_eq("device accepted == accepts that returned a socket", accepted, ares[A_SOCKET]);
+    expect_eq("device accepted == attempts accepted on the listener side", accepted, tot.by_final[L_ACCEPTED]);
+    expect_eq("device rejected == accepts failed WSAECONNREFUSED + WSAEINVAL", rejected,
+              ares[A_REFUSED] + ares[A_INVALID]);
+    expect_eq("device rejected == attempts rejected/invalid on the listener side", rejected,
+              tot.by_final[L_REJECTED] + tot.by_final[L_INVALID]);
+    expect_eq("device withdrawn == accepts failed WSAEACCES", withdrawn, ares[A_ACCES_SEEN] + ares[A_ACCES_UNSEEN]);
+    expect_eq("device deferred == WSATRY_AGAIN + CF_DEFER orphans", deferred, ares[A_TRYAGAIN] + ares[A_ORPHAN_DEFER]);
+    expect_eq("accepts failed WSAEACCES after the condition == attempts withdrawn on the listener side",
+              ares[A_ACCES_SEEN], tot.by_final[L_ACCES]);
+    expect_eq("accepts failed WSAEINTR after the condition == orphaned attempts", ares[A_ORPHAN],
+              tot.by_final[L_ORPHAN]);
+    /* The connectors' log against the counters. Refusals at arrival (queue full, exhausted, no
+     * listener) are counted by the device; the non-blocking ones are known one by one, the rest
+     * are blocking refusals that were never queued. */
+    uint64_t at_once = refused_full + no_listener;
+    int64_t b_ref_at_once = (int64_t)at_once - (int64_t)o[C_IMM_REFUSED];
+    expect_range("blocking refusals at arrival (device refusals at arrival - non-blocking ones)", b_ref_at_once, 0,
+                 (int64_t)o[C_REFUSED_B]);
+    uint64_t b_queued = tot.by_mode_out[M_BLOCKING][C_ACCEPTED] + tot.by_mode_out[M_BLOCKING][C_RESET] +
+                        tot.by_mode_out[M_BLOCKING][C_TIMEDOUT] + o[C_NETDOWN_Q] + o[C_INTR] +
+                        (uint64_t)((int64_t)o[C_REFUSED_B] - b_ref_at_once);
+    expect_eq("non-blocking WSAEWOULDBLOCK == their answered + withdrawn attempts", wouldblock,
+              o[C_ACCEPTED] - tot.by_mode_out[M_BLOCKING][C_ACCEPTED] + o[C_REFUSED] + o[C_RESET] -
+                  tot.by_mode_out[M_BLOCKING][C_RESET] + o[C_TIMEDOUT] - tot.by_mode_out[M_BLOCKING][C_TIMEDOUT] +
+                  o[C_ABANDONED]);
+    expect_eq("device queued == requests the connectors queued", queued, wouldblock + b_queued);
+    /* Fates the connector could not observe (it withdrew first, or closed just after an answer
+     * arrived) are bounded by the attempts that withdrew or abandoned. */
+    uint64_t withdrawers = o[C_TIMEDOUT] + o[C_NETDOWN_Q] + o[C_INTR];
+    expect_range("device timed_out - connectors that saw WSAETIMEDOUT", (int64_t)timed_out - (int64_t)o[C_TIMEDOUT], 0,
+                 (int64_t)o[C_ABANDONED]);
+    expect_range("device reset - connectors that saw WSAECONNRESET", (int64_t)reset - (int64_t)o[C_RESET], 0,
+                 (int64_t)(withdrawers + o[C_ABANDONED]));
+    uint64_t refused_queued = o[C_REFUSED] + (uint64_t)((int64_t)o[C_REFUSED_B] - b_ref_at_once);
+    uint64_t refused_decided = 0; /* queued refusals an accept decided (the id's verdict says so) */
+    for (int f = L_REJECTED; f <= L_ORPHAN; f++)
+        if (f != L_ACCES)
+            refused_decided += tot.pair[C_REFUSED][f] + tot.pair[C_REFUSED_B][f];
+    int64_t rbc_seen = (int64_t)refused_queued - (int64_t)refused_decided;
+    expect_range("refused_by_close - refusals by close the connectors saw - orphans", (int64_t)rbc - rbc_seen -
+                 (int64_t)tot.by_final[L_ORPHAN], 0, (int64_t)(withdrawers + o[C_ABANDONED]));
+    expect_eq("rejected/invalid ids whose connector saw WSAECONNREFUSED or closed", tot.by_final[L_REJECTED] +
+              tot.by_final[L_INVALID], tot.pair[C_REFUSED][L_REJECTED] + tot.pair[C_REFUSED][L_INVALID] +
+              tot.pair[C_REFUSED_B][L_REJECTED] + tot.pair[C_REFUSED_B][L_INVALID] +
+              tot.pair[C_ABANDONED][L_REJECTED] + tot.pair[C_ABANDONED][L_INVALID]);
+
+    /* The mix really happened (a stress run that never reset or timed out proves little); runs
+     * shorter than 10 s are too short to insist. */
+    const struct { const char *what; uint64_t n; } cover[] = {
+        {"connects accepted", o[C_ACCEPTED]}, {"queued connects refused", o[C_REFUSED]},
+        {"connects reset", o[C_RESET]}, {"connects timed out", o[C_TIMEDOUT]},
+        {"connects withdrawn by close", o[C_ABANDONED]}, {"blocking connects interrupted by close", o[C_INTR]},
+        {"accepts rejected", ares[A_REFUSED]}, {"accepts invalid", ares[A_INVALID]},
+        {"accepts deferred", ares[A_TRYAGAIN]}, {"accepts of withdrawn requests", withdrawn},
+        {"requests refused by a listener close", rbc}, {"requests reset", reset},
+    };
+    for (size_t i = 0; i < sizeof cover / sizeof cover[0] && secs >= 10; i++)
+        if (cover[i].n == 0)
+            violation("coverage: no %s in the whole run", cover[i].what);
+
+    /* ---- summary ---- */
+    uint64_t per_mode[M_N] = {0};
+    for (int m = 0; m < M_N; m++)
+        for (int k = 0; k < C_N; k++)
+            per_mode[m] += tot.by_mode_out[m][k];
+    printf("duration: %.1f s\n", secs);
+    printf("attempts: %" PRIu64 " (%.0f/s): blocking %" PRIu64 ", non-blocking FD_CONNECT %" PRIu64
+           ", non-blocking SO_ERROR %" PRIu64 "\n",
+           tot.attempts, (double)tot.attempts / secs, per_mode[M_BLOCKING], per_mode[M_EVENT], per_mode[M_POLL]);
+    printf("connector outcomes (blocking / FD_CONNECT / SO_ERROR):\n");
+    for (int k = 1; k < C_N; k++)
+        printf("  %-24s %10" PRIu64 "  (%" PRIu64 " / %" PRIu64 " / %" PRIu64 ")\n", c_names[k], o[k],
+               tot.by_mode_out[M_BLOCKING][k], tot.by_mode_out[M_EVENT][k], tot.by_mode_out[M_POLL][k]);
+    printf("  (blocking refusals at arrival: %" PRId64 "; blocking sockets closed by chaos: %" PRIu64
+           ", of them bound %" PRIu64 "; 4-byte callee buffers: %" PRIu64 ")\n",
+           b_ref_at_once, chaos.n_stolen, chaos.n_stolen_bound, callee_short);
+    printf("accepting side, per attempt id:");
+    for (int k = 0; k < L_N; k++)
+        printf(" %s %" PRIu64 "%s", l_names[k], tot.by_final[k], k + 1 < L_N ? "," : "\n");
+    printf("  condition runs %" PRIu64 ", ids seen more than once %" PRIu64 "\n", tot.seen_total, tot.seen_multi);
+    printf("  connector outcome x accepting verdict:");
+    int col = 0;
+    for (int c = 1; c < C_N; c++)
+        for (int f = 0; f < L_N; f++)
+            if (tot.pair[c][f] && (c == C_ABANDONED || f != L_NONE || c == C_REFUSED || c == C_RESET)) {
+                printf("%s%s/%s %" PRIu64, col++ % 4 ? ", " : "\n    ", c_names[c], l_names[f], tot.pair[c][f]);
+            }
+    printf("\n");
+    printf("accept results:\n");
+    for (int k = 0; k < A_N; k++)
+        printf("  %-36s %10" PRIu64 "\n", a_names[k], ares[k]);
+    printf("condition answers:");
+    for (int k = 0; k < P_N; k++)
+        printf(" %s %" PRIu64 "%s", plan_names[k], plans[k], k + 1 < P_N ? "," : "\n");
+    printf("  probes: A14 WSP call inside %" PRIu64 ", T1 device stats inside %" PRIu64 ", slow conditions %" PRIu64
+           ", accepted peers checked %" PRIu64 ", K3 peers gone checked %" PRIu64 ", L5 backlogs checked %" PRIu64
+           ", live listener books checked %" PRIu64 "\n",
+           a14, t1c, slowc, peerc, k3c, chaos.n_backlog_checked, chaos.n_books_checked);
+    printf("chaos: re-listen %" PRIu64 " (smaller %" PRIu64 "), listener closes %" PRIu64 ", listeners made %" PRIu64
+           ", network down %" PRIu64 ", buffer exhaustion %" PRIu64 ", descriptor limit %" PRIu64
+           ", connect timeout changes %" PRIu64 ", blocking connectors closed %" PRIu64 "\n",
+           chaos.n_relisten, chaos.n_relisten_smaller, chaos.n_lclose, chaos.n_lcreate, chaos.n_down, chaos.n_bufex,
+           chaos.n_dlimit, chaos.n_timeout, chaos.n_stolen);
+    printf("device counters: queued %" PRIu64 ", accepted %" PRIu64 ", rejected %" PRIu64 ", deferred %" PRIu64
+           ", refused_full %" PRIu64 ", reset %" PRIu64 ", withdrawn %" PRIu64 ", refused_by_close %" PRIu64
+           ", refused_no_listener %" PRIu64 ", timed_out %" PRIu64 "; now queue_len %" PRIu64 ", pending %" PRIu64
+           ", open_sockets %" PRIu64 "\n",
+           queued, accepted, rejected, deferred, refused_full, reset, withdrawn, rbc, no_listener, timed_out,
+           L.queue_len, st.pending, st.open_sockets);
+    uint64_t total_calls = 0;
+    printf("calls:");
+    for (int k = 0; k < NCALL; k++) {
+        printf("%s%s %" PRIu64, k % 5 ? ", " : "\n  ", call_names[k], calls[k]);
+        total_calls += calls[k];
+    }
+    printf("\n  total %" PRIu64 " (%.0f/s)\n", total_calls, (double)total_calls / secs);
+
+    /* Tidy up: nothing is left open, so cleanup has nothing to close. */
+    while (all_listeners != NULL) {
+        struct lsn *n = all_listeners->next;
+        free(all_listeners);
+        all_listeners = n;
+    }
+    wspsan_WSACloseEvent(listen_ev);
+    for (int i = 0; i < N_CONNECTORS; i++)
+        free(conns[i].ring);
+    if (wspsan_WSPCleanup(&err) != 0)
+        violation("WSPCleanup failed: %d", err);
+    unsigned long nv = atomic_load(&n_violations);
+    if (nv == 0) {
+        printf("T1/T2 stress: OK\n");
+        return 0;
+    }
+    printf("T1/T2 stress: FAILED: %lu violation(s), see above\n", nv);
+    return 1;
+}

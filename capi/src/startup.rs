@@ -313,7 +313,8 @@ const PROC_TABLE: WSPPROC_TABLE = WSPPROC_TABLE {
 };
 
 /// The table entries this provider does not implement: each fails with `WSAEOPNOTSUPP` (after
-/// the `WSANOTINITIALISED` check every WSP call makes). Not exported: reached through the table.
+/// the `WSANOTINITIALISED` check every WSP call makes, and `WSAEINPROGRESS` from inside a
+/// condition function, A14). Not exported: reached through the table.
 #[allow(unused_variables)]
 mod unsupported {
     use super::*;
@@ -321,7 +322,10 @@ mod unsupported {
     unsafe fn fail<T>(function: &'static str, lp_errno: LPINT, failed: T) -> T {
         // SAFETY: lp_errno is checked by the boundary.
         unsafe {
-            wsp(function, lp_errno, failed, |_| {
+            wsp(function, lp_errno, failed, |p| {
+                if p.in_condition() {
+                    return Err(WsaError::InProgress.into()); // A14 holds for every WSP function
+                }
                 Err(Failure::new(WsaError::OpNotSupp, "connection setup only: this provider moves no data"))
             })
         }

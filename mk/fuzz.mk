@@ -1,0 +1,70 @@
+# Fuzzing the C ABI (issue 7).
+#
+#   make fuzz-smoke   the C driver tests/c/fuzz.c (ASan/UBSan) for a few seeds, bounded (part of
+#                     `make test` through TEST_EXTRA; stable toolchain only)
+#   make fuzz         the cargo-fuzz target fuzz/fuzz_targets/capi_calls.rs for FUZZ_SECONDS on the
+#                     nightly toolchain (-Zsanitizer=address on the Rust code too); new corpus
+#                     entries go to target/fuzz-corpus/
+#   make fuzz-c       only the long C-driver run (FUZZ_C_SECONDS, FUZZ_SEED)
+#   make fuzz-build   check that the fuzz crate compiles (nightly), without fuzzing
+#
+# cargo-fuzz is installed by this file, pinned, into .tools/ (git-ignored). The committed seed
+# corpus lives in fuzz/corpus/capi_calls/; libFuzzer reads it and writes what it finds to a
+# scratch directory, so a run never changes the checkout. A crash is saved by libFuzzer under
+# fuzz/artifacts/ (git-ignored); replay it with
+#   cargo +nightly fuzz run capi_calls <file>     (in fuzz/, PATH with .tools/bin)
+# and turn it into a regression test in tests/c or capi/tests.
+
+CARGO_FUZZ_VERSION := 0.13.2
+FUZZ_TOOLS     := $(abspath .tools)
+CARGO_FUZZ     := $(FUZZ_TOOLS)/bin/cargo-fuzz
+FUZZ_TARGET    := capi_calls
+FUZZ_SECONDS   ?= 600
+FUZZ_C_SECONDS ?= 300
+FUZZ_SEED      ?= 1
+FUZZ_NIGHTLY   ?= nightly
+# Seeds and step counts of the smoke run: a few seconds each on the 2-core machine.
+FUZZ_SMOKE_SEEDS ?= 1 2 3 4 5 6
+FUZZ_SMOKE_STEPS ?= 50000
+FUZZ_BIN       := $(C_BUILD)/fuzz
+
+.PHONY: fuzz fuzz-c fuzz-smoke fuzz-build fuzz-tools
+
+TEST_EXTRA += fuzz-smoke
+
+$(FUZZ_BIN): tests/c/fuzz.c include/wspsan.h $(C_LIBDIR)/libwspsan.a
+	@mkdir -p $(C_BUILD)
+	$(CC) $(C_STD) -g -O1 $(C_SANITIZE) -Iinclude $< $(C_LIBDIR)/libwspsan.a $(C_LDLIBS) -o $@
+
+# Each seed is a separate process: its own startup, its own leak check at exit. The results by
+# function and code go to build/c/fuzz-seed-N.log; the whole log is shown when a seed fails.
+fuzz-smoke: check-tools c-lib $(FUZZ_BIN)
+	@for seed in $(FUZZ_SMOKE_SEEDS); do \
+	    log=$(C_BUILD)/fuzz-seed-$$seed.log; \
+	    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	        $(FUZZ_BIN) $$seed $(FUZZ_SMOKE_STEPS) > $$log 2>&1 \
+	        || { cat $$log; echo "error: fuzz-smoke failed for seed $$seed (replay: $(FUZZ_BIN) $$seed $(FUZZ_SMOKE_STEPS))"; exit 1; }; \
+	    echo "seed $$seed: $$(grep -m1 '^fuzz: seed .* steps, ' $$log | sed 's/^fuzz: seed [0-9]*: //; s/; upcalls.*//'); $$(tail -n 1 $$log)"; \
+	done
+	@echo "fuzz-smoke: all seeds passed"
+
+fuzz-c: check-tools c-lib $(FUZZ_BIN)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(FUZZ_BIN) $(FUZZ_SEED) $(FUZZ_C_SECONDS)s
+
+$(CARGO_FUZZ):
+	@command -v $(CARGO) >/dev/null || { echo "error: cargo not found: install Rust (https://rustup.rs)"; exit 1; }
+	$(CARGO) install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked --root $(FUZZ_TOOLS)
+
+# cargo-fuzz needs a nightly toolchain (it builds with -Zsanitizer=address); none of `make test` does.
+fuzz-tools: $(CARGO_FUZZ)
+	@rustup run $(FUZZ_NIGHTLY) rustc --version >/dev/null 2>&1 || { \
+	    echo "error: the $(FUZZ_NIGHTLY) Rust toolchain is missing: rustup toolchain install $(FUZZ_NIGHTLY) --profile minimal"; exit 1; }
+
+fuzz-build: fuzz-tools
+	cd fuzz && PATH="$(FUZZ_TOOLS)/bin:$$PATH" $(CARGO) +$(FUZZ_NIGHTLY) fuzz build $(FUZZ_TARGET)
+
+fuzz: fuzz-tools
+	@mkdir -p target/fuzz-corpus/$(FUZZ_TARGET)
+	cd fuzz && PATH="$(FUZZ_TOOLS)/bin:$$PATH" $(CARGO) +$(FUZZ_NIGHTLY) fuzz run $(FUZZ_TARGET) \
+	    ../target/fuzz-corpus/$(FUZZ_TARGET) corpus/$(FUZZ_TARGET) -- \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -max_len=2048 -len_control=10 -print_final_stats=1

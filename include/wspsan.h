@@ -310,9 +310,9 @@ typedef struct WSPSAN_LIMITS {
     uint64_t max_pending;
     // Maximum backlog, what SOMAXCONN means (default 4096).
     uint32_t max_backlog;
-    // Maximum caller data bytes per connect (default 256).
+    // Maximum caller data bytes per connect (default 256; at most 65536, larger values are clamped).
     uint32_t max_caller_data;
-    // Size of the callee data buffer a condition function gets (default 256).
+    // Size of the callee data buffer a condition function gets (default 256; at most 65536).
     uint32_t max_callee_data;
     // Milliseconds after which an unanswered connect is withdrawn; 0 = never (default).
     uint32_t connect_timeout_ms;
@@ -1073,7 +1073,7 @@ int wspsan_device_remove_nic(uint32_t s_addr,
 int wspsan_device_get_limits(struct WSPSAN_LIMITS *out,
                              LPINT lpErrno);
 
-// Replace every limit of the device (read them first with wspsan_device_get_limits to change one); existing backlogs keep their value.
+// Replace every limit of the device (read them first with wspsan_device_get_limits to change one); existing backlogs keep their value. A max_backlog of 0 is taken as 1 and caller/callee data limits above 65536 as 65536: read them back to see what applies.
 int wspsan_device_set_limits(const struct WSPSAN_LIMITS *limits,
                              LPINT lpErrno);
 

@@ -19,9 +19,9 @@ pub struct WSPSAN_LIMITS {
     pub max_pending: u64,
     /// Maximum backlog, what SOMAXCONN means (default 4096).
     pub max_backlog: u32,
-    /// Maximum caller data bytes per connect (default 256).
+    /// Maximum caller data bytes per connect (default 256; at most 65536, larger values are clamped).
     pub max_caller_data: u32,
-    /// Size of the callee data buffer a condition function gets (default 256).
+    /// Size of the callee data buffer a condition function gets (default 256; at most 65536).
     pub max_callee_data: u32,
     /// Milliseconds after which an unanswered connect is withdrawn; 0 = never (default).
     pub connect_timeout_ms: u32,
@@ -191,7 +191,7 @@ pub unsafe extern "C" fn wspsan_device_get_limits(out: *mut WSPSAN_LIMITS, lpErr
     }
 }
 
-/// Replace every limit of the device (read them first with wspsan_device_get_limits to change one); existing backlogs keep their value.
+/// Replace every limit of the device (read them first with wspsan_device_get_limits to change one); existing backlogs keep their value. A max_backlog of 0 is taken as 1 and caller/callee data limits above 65536 as 65536: read them back to see what applies.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_device_set_limits(limits: *const WSPSAN_LIMITS, lpErrno: LPINT) -> c_int {
     // SAFETY: pointers checked by the boundary.

@@ -30,6 +30,24 @@ pub struct Limits {
     pub connect_timeout: Option<Duration>,
 }
 
+/// The most caller or callee data a device may allow per connect. Every accept with a condition
+/// function allocates a callee buffer of `max_callee_data` bytes (A5), so an unbounded limit would
+/// let one setting exhaust memory; Windows' own connect data is capped at 64 KiB too.
+pub const MAX_CONNECT_DATA: usize = 65536;
+
+impl Limits {
+    /// The limits as the device applies them: `max_backlog` 0 becomes 1, caller and callee data
+    /// above [`MAX_CONNECT_DATA`] become that maximum (the nearest legal value, like L5).
+    pub fn clamped(self) -> Limits {
+        Limits {
+            max_backlog: self.max_backlog.max(1),
+            max_caller_data: self.max_caller_data.min(MAX_CONNECT_DATA),
+            max_callee_data: self.max_callee_data.min(MAX_CONNECT_DATA),
+            ..self
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
@@ -139,12 +157,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl DeviceState {
     pub(crate) fn new(config: DeviceConfig) -> DeviceState {
-        let l = config.limits;
+        let l = config.limits.clamped();
         DeviceState {
             nics: RwLock::new(config.nics),
             wildcard_bind: AtomicBool::new(config.wildcard_bind),
             max_descriptors: AtomicUsize::new(l.max_descriptors),
-            max_backlog: AtomicU32::new(l.max_backlog.max(1)),
+            max_backlog: AtomicU32::new(l.max_backlog),
             max_caller_data: AtomicUsize::new(l.max_caller_data),
             max_callee_data: AtomicUsize::new(l.max_callee_data),
             max_pending: AtomicUsize::new(l.max_pending),
@@ -391,12 +409,13 @@ impl Device {
         }
     }
 
-    /// Replace the limits. `max_backlog` 0 is taken as 1. Existing backlogs are not changed;
-    /// the next listen applies the new maximum.
+    /// Replace the limits, as [`Limits::clamped`] makes them legal (read them back to see).
+    /// Existing backlogs are not changed; the next listen applies the new maximum.
     pub fn set_limits(&self, l: Limits) {
+        let l = l.clamped();
         let s = self.state();
         s.max_descriptors.store(l.max_descriptors, Relaxed);
-        s.max_backlog.store(l.max_backlog.max(1), Relaxed);
+        s.max_backlog.store(l.max_backlog, Relaxed);
         s.max_caller_data.store(l.max_caller_data, Relaxed);
         s.max_callee_data.store(l.max_callee_data, Relaxed);
         s.max_pending.store(l.max_pending, Relaxed);

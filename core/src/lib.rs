@@ -30,7 +30,7 @@ mod table;
 mod timer;
 
 pub use condition::{Condition, ConditionRequest, Decision};
-pub use device::{Device, DeviceConfig, Faults, Limits};
+pub use device::{Device, DeviceConfig, Faults, Limits, MAX_CONNECT_DATA};
 pub use error::{Result, WsaError};
 pub use events::{EventHandle, NetworkEvents, Signal};
 pub use provider::{AcceptError, Accepted, ConnectParams, Provider, SockOpt, SocketHooks, Wait, effective_backlog};

@@ -314,3 +314,38 @@ fn nic_lists_are_validated() {
     assert_eq!(Provider::with_config(bad).device().nics(), vec![Ipv4Addr::LOCALHOST]);
     assert_eq!(DeviceConfig::default().validate(), Ok(()));
 }
+
+// SPEC D1, C5 (decided: caller and callee data limits are clamped to 64 KiB, like L5's backlog:
+// an accept allocates a callee buffer of the limit's size, so an unbounded one could exhaust memory)
+#[test]
+fn connect_data_limits_are_clamped_to_64_kib() {
+    use wspsan_core::{DeviceConfig, MAX_CONNECT_DATA};
+    assert_eq!(MAX_CONNECT_DATA, 65536);
+    let huge = Limits { max_caller_data: usize::MAX, max_callee_data: u32::MAX as usize, ..Limits::default() };
+    let configured = Provider::with_config(DeviceConfig { limits: huge, ..DeviceConfig::default() });
+    assert_eq!(configured.device().limits().max_caller_data, MAX_CONNECT_DATA);
+    let p = Provider::new();
+    p.device().set_limits(huge);
+    let l = p.device().limits();
+    assert_eq!((l.max_caller_data, l.max_callee_data), (MAX_CONNECT_DATA, MAX_CONNECT_DATA));
+    assert_eq!(l.max_descriptors, Limits::default().max_descriptors, "other limits as given");
+    let (listener_socket, addr) = listener(&p, 5);
+    let c = nb_connector(&p);
+    let over = vec![7u8; MAX_CONNECT_DATA + 1];
+    assert_eq!(p.connect(c, addr, ConnectParams { caller_data: Some(&over), qos: None }), Err(WsaError::NoBufs));
+    let most = vec![7u8; MAX_CONNECT_DATA];
+    assert_eq!(p.connect(c, addr, ConnectParams { caller_data: Some(&most), qos: None }), Err(WsaError::WouldBlock));
+    let mut seen = (0, 0);
+    let a = p
+        .accept(
+            listener_socket,
+            Some(&mut |r: &mut ConditionRequest<'_>| {
+                seen = (r.caller_data().map_or(0, <[u8]>::len), r.callee_data_capacity());
+                Decision::Accept
+            }),
+        )
+        .unwrap();
+    assert_eq!(seen, (MAX_CONNECT_DATA, MAX_CONNECT_DATA));
+    p.close(a.socket).unwrap();
+    p.close(c).unwrap();
+}

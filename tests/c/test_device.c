@@ -62,6 +62,21 @@ static void limits(void) {
     CHECK_EQ(len, 8);
     h_close(a);
     h_close(c);
+    /* Decided: caller and callee data limits are clamped to 65536 (an accept allocates a
+     * callee buffer of that size), max_backlog 0 to 1; reading them back shows what applies. */
+    changed = saved;
+    changed.max_caller_data = 0xFFFFFFFFu;
+    changed.max_callee_data = 0xFFFFFFFFu;
+    changed.max_backlog = 0;
+    CHECK_OK(wspsan_device_set_limits(&changed, &err));
+    {
+        WSPSAN_LIMITS applied;
+        CHECK_OK(wspsan_device_get_limits(&applied, &err));
+        CHECK_EQ(applied.max_caller_data, 65536);
+        CHECK_EQ(applied.max_callee_data, 65536);
+        CHECK_EQ(applied.max_backlog, 1);
+        CHECK_EQ(applied.max_descriptors, saved.max_descriptors);
+    }
     /* Maximum pending requests per device. */
     CHECK_OK(wspsan_device_stats(&st, &err));
     changed = saved;

@@ -32,6 +32,10 @@ def test_limits_set_at_creation_and_at_run_time() -> None:
     assert p.device.limits.max_caller_data == 8
     assert p.device.limits.max_backlog == 16
     assert p.device.connect_timeout is None
+    # decided: connect-data limits are clamped to 64 KiB (an accept allocates the callee buffer)
+    p.device.set_limits(max_caller_data=2**32 - 1, max_callee_data=10**9)
+    assert (p.device.limits.max_caller_data, p.device.limits.max_callee_data) == (65536, 65536)
+    assert wspsan.Provider(max_callee_data=10**6).device.limits.max_callee_data == 65536
     p.device.add_nic("10.0.0.3")
     p.device.remove_nic("10.0.0.1")
     assert p.device.nics == ["10.0.0.2", "10.0.0.3"]

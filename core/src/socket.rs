@@ -315,6 +315,11 @@ pub(crate) fn answer_then(connector: &SocketCell, attempt: u64, answer: Answer, 
         connector.attempt.store(0, Ordering::Release);
         let result = match answer {
             Answer::Accepted { peer, callee_data } => {
+                // A15 (decided, as Windows): once connected, a connector bound to the wildcard
+                // is named by the NIC it speaks from, the target's; its port binding is unchanged.
+                if let Some(l) = g.local.filter(|l| l.ip().is_unspecified()) {
+                    g.local = Some(SocketAddrV4::new(*remote.ip(), l.port()));
+                }
                 g.state = State::Connected { remote, peer };
                 g.callee_data = callee_data;
                 Ok(())

@@ -349,3 +349,30 @@ fn connect_data_limits_are_clamped_to_64_kib() {
     p.close(a.socket).unwrap();
     p.close(c).unwrap();
 }
+
+// SPEC A5, A15 (decided, as Windows): a wildcard-bound connector is named 0.0.0.0 until its
+// connect completes, then by the NIC it connected to; its binding stays the wildcard.
+#[test]
+fn a_wildcard_bound_connector_is_named_by_its_nic_once_connected() {
+    use wspsan_core::DeviceConfig;
+    let nic2 = Ipv4Addr::new(10, 0, 0, 2);
+    let p = Provider::with_config(DeviceConfig { nics: vec![Ipv4Addr::LOCALHOST, nic2], ..DeviceConfig::default() });
+    let l = p.socket().unwrap();
+    p.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7100)).unwrap();
+    p.listen(l, 4).unwrap();
+    let c = p.socket().unwrap();
+    let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7101);
+    p.bind(c, any).unwrap();
+    p.set_nonblocking(c, true).unwrap();
+    assert_eq!(p.connect(c, SocketAddrV4::new(nic2, 7100), ConnectParams::default()), Err(WsaError::WouldBlock));
+    assert_eq!(p.sock_name(c), Ok(any));
+    let a = p.accept(l, None).unwrap();
+    assert_eq!(a.peer, SocketAddrV4::new(nic2, 7101));
+    assert_eq!(p.sock_name(c), Ok(SocketAddrV4::new(nic2, 7101)));
+    // the port is still held on every NIC
+    let other = p.socket().unwrap();
+    assert_eq!(p.bind(other, SocketAddrV4::new(Ipv4Addr::LOCALHOST, 7101)), Err(WsaError::AddrInUse));
+    p.close(a.socket).unwrap();
+    p.close(c).unwrap();
+    p.bind(other, SocketAddrV4::new(Ipv4Addr::LOCALHOST, 7101)).unwrap();
+}

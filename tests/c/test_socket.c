@@ -112,6 +112,33 @@ static void wildcard(void) {
     CHECK_EQ(ntohs(local.sin_port), port);
     h_close(a);
     h_close(c);
+    /* Decided (A5, A15, as Windows): a connector bound to the wildcard is named 0.0.0.0 until its
+     * connect completes, then by the NIC it connected to; the listener sees that NIC too. */
+    {
+        unsigned short cport = h_port();
+        struct sockaddr_in peer;
+        int plen = sizeof peer;
+        c = h_bound("0.0.0.0", cport);
+        h_nonblocking(c, 1);
+        CHECK_FAILS(wspsan_WSPConnect(c, (struct sockaddr *)&nic2, sizeof nic2, NULL, NULL, NULL, NULL, &err),
+                    WSAEWOULDBLOCK);
+        len = sizeof local;
+        CHECK_OK(wspsan_WSPGetSockName(c, (struct sockaddr *)&local, &len, &err));
+        CHECK_EQ(local.sin_addr.s_addr, htonl(INADDR_ANY));
+        {
+            int err = 0;
+            a = wspsan_WSPAccept(l, (struct sockaddr *)&peer, &plen, NULL, 0, &err);
+            CHECK(a != INVALID_SOCKET);
+        }
+        CHECK_EQ(peer.sin_addr.s_addr, ip);
+        CHECK_EQ(ntohs(peer.sin_port), cport);
+        len = sizeof local;
+        CHECK_OK(wspsan_WSPGetSockName(c, (struct sockaddr *)&local, &len, &err));
+        CHECK_EQ(local.sin_addr.s_addr, ip);
+        CHECK_EQ(ntohs(local.sin_port), cport);
+        h_close(a);
+        h_close(c);
+    }
     h_close(l);
     /* The device option turns wildcard binds off. */
     CHECK_OK(wspsan_device_set_wildcard_bind(0, &err));

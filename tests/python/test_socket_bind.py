@@ -140,3 +140,21 @@ def test_option_checks_come_in_the_order_of_every_call() -> None:
         s.getsockopt(wspsan.SOL_SOCKET, 0x4242)
     with pytest.raises(wspsan.NotSockError):
         s.setsockopt(wspsan.SOL_SOCKET, 0x4242, 1)
+
+
+def test_a_wildcard_bound_connector_is_named_by_its_nic_once_connected() -> None:
+    # SPEC A5, A15 (decided, as Windows): 0.0.0.0 until the connect completes, then the NIC it
+    # connected to; the listener sees that NIC as the caller
+    p = wspsan.Provider(nics=(HOST, "10.0.0.1"))
+    lst = listener(p, 4, ("0.0.0.0", 6100))
+    c = p.socket()
+    c.bind(("0.0.0.0", 6101))
+    c.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        c.connect(("10.0.0.1", 6100))
+    assert c.getsockname() == ("0.0.0.0", 6101)
+    a, peer = lst.accept()
+    assert peer == ("10.0.0.1", 6101)
+    assert c.getsockname() == ("10.0.0.1", 6101)
+    assert a.getpeername() == ("10.0.0.1", 6101)
+    assert a.getsockname() == ("10.0.0.1", 6100)

@@ -246,6 +246,9 @@ pub struct Sock {
     pub local: Option<SocketAddrV4>,
     /// Whether `local` holds the address and port (accepted sockets share their listener's).
     pub owns_port: bool,
+    /// README (A15): a connector bound to the wildcard is named, once connected, by the NIC it
+    /// connected to; its binding (`local`, what conflicts) stays the wildcard.
+    pub connected_from: Option<Ipv4Addr>,
     pub nonblocking: bool,
     pub so_error: i32,
     pub recorded: u32,
@@ -262,6 +265,7 @@ impl Sock {
             state: State::Unbound,
             local: None,
             owns_port: false,
+            connected_from: None,
             nonblocking: false, // S1: sockets start blocking
             so_error: 0,
             recorded: 0,
@@ -461,6 +465,7 @@ impl Model {
         assert_eq!(waiting, req, "model: the connector waits for this request");
         let code = match result {
             Ok(peer) => {
+                self.socks[c].connected_from = Some(*remote.ip());
                 self.socks[c].state = State::Connected { remote, peer };
                 self.socks[c].callee_data = callee_data;
                 0
@@ -488,6 +493,9 @@ impl Model {
             Call::Accept { s, cond } => self.accept(*s, cond),
             Call::Close { s } => self.close(*s),
             Call::SockName { s } => self.with(*s, |m, i| match m.socks[i].local {
+                Some(a) if a.ip().is_unspecified() && m.socks[i].connected_from.is_some() => {
+                    Outcome::Addr(SocketAddrV4::new(m.socks[i].connected_from.unwrap_or(*a.ip()), a.port()))
+                }
                 Some(a) => Outcome::Addr(a),
                 None => Outcome::Fail(WSAEINVAL), // A15: not bound
             }),
@@ -720,7 +728,7 @@ impl Model {
         }
         // open: the caller's address is a real one: a wildcard-bound connector speaks from the NIC
         // the target is on (C4, A15: the accepted socket's peer is the connector's address).
-        // Its own WSPGetSockName keeps reporting its binding, 0.0.0.0 and the port.
+        // Its own WSPGetSockName reports 0.0.0.0 and the port until the connect completes.
         let caller_ip = if local.ip().is_unspecified() { *to.ip() } else { *local.ip() };
         let req = self.reqs.len();
         self.reqs.push(Request {

@@ -1130,8 +1130,11 @@ static void op_name(int peer) {
         memcpy(&a, name, 16);
         if (*namelen != 16 || a.sin_family != AF_INET) fail("%s: *namelen %d, family %d", FN_NAMES[c.fn], *namelen, a.sin_family);
         int i = pool_find(s);
-        if (!peer && i >= 0 && pool[i].addr.sin_port && (a.sin_port != pool[i].addr.sin_port ||
-                                                         a.sin_addr.s_addr != pool[i].addr.sin_addr.s_addr))
+        /* A wildcard-bound socket keeps its port but, once connected, is named by the NIC it
+         * connected to (README, A15), so only its port is checked. */
+        int wildcard = pool[i >= 0 ? i : 0].addr.sin_addr.s_addr == htonl(INADDR_ANY);
+        if (!peer && i >= 0 && pool[i].addr.sin_port &&
+            (a.sin_port != pool[i].addr.sin_port || (!wildcard && a.sin_addr.s_addr != pool[i].addr.sin_addr.s_addr)))
             fail("WSPGetSockName: not the address it was bound to");
         if (!peer && i >= 0 && pool[i].st == ST_CREATED) fail("WSPGetSockName succeeded on an unbound socket (A15)");
     } else {

@@ -48,7 +48,7 @@ C_SANITIZE   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit
 C_LDLIBS     := -lpthread -ldl -lm -lrt
 C_TESTS      := $(basename $(notdir $(wildcard tests/c/test_*.c)))
 C_TEST_BINS  := $(addprefix $(C_BUILD)/,$(C_TESTS))
-C_VALGRIND   := test_accept test_switch
+C_VALGRIND   := test_accept test_switch test_faults test_fuzz_regressions
 C_HEADER_DEP := include/wspsan.h tests/c/harness.h
 PREFIX       ?= /usr/local
 INSTALL_PROFILE ?= release

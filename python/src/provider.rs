@@ -247,7 +247,8 @@ impl Device {
         self.0.limits().into()
     }
 
-    /// Change some limits, by keyword (`max_backlog=8`, `connect_timeout=0.5`, ...).
+    /// Change some limits, by keyword (`max_backlog=8`, `connect_timeout=0.5`, ...). Illegal values
+    /// become the nearest legal one (max_backlog 0 -> 1, caller/callee data above 65536 -> 65536).
     #[pyo3(signature = (**changes))]
     fn set_limits(&self, changes: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
         let mut limits = self.0.limits();

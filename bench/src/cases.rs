@@ -2,7 +2,7 @@
 
 use crate::alloc;
 use crate::capi::CAbi;
-use crate::floor;
+use crate::floor::{self, primitives};
 use crate::handoff::{self, KernelHandoff, WspHandoff};
 use crate::harness::{LatencyVariant, Settings, Variant, measure, measure_latency, timed};
 use crate::kernel::{self, Family};
@@ -18,6 +18,9 @@ pub const TCP: &str = "kernel TCP 127.0.0.1";
 pub const UNIX: &str = "kernel AF_UNIX";
 pub const FLOOR: &str = "floor";
 pub const ROUND_TRIP_FLOOR: &str = "round-trip floor";
+pub const LOCK: &str = "primitive: uncontended lock round trip";
+pub const ARC: &str = "primitive: Arc clone and drop";
+pub const ALLOC: &str = "primitive: 128-byte alloc and free";
 
 /// What the cases run against.
 pub struct Ctx<'a> {
@@ -54,8 +57,25 @@ pub fn single_thread(ctx: &Ctx<'_>) -> Case {
     }
     let q = floor::Queue::default();
     variants.push(Variant::new(FLOOR, move |n| timed(n, || q.pair())));
+    let (m, a) = (std::sync::Mutex::new(0u64), std::sync::Arc::new(0u64));
+    variants.push(Variant::new(LOCK, move |n| timed(n, || primitives::lock(&m))));
+    variants.push(Variant::new(ARC, move |n| timed(n, || primitives::arc(&a))));
+    variants.push(Variant::new(ALLOC, move |n| timed(n, primitives::alloc)));
     let mut case = Case::new(1, "single thread, one pair = socket, non-blocking connect, accept, close both");
-    case.rows = measure(ctx.settings, variants).iter().map(|s| Row::new(s, "ns/pair")).collect();
+    case.rows = measure(ctx.settings, variants)
+        .iter()
+        .map(|s| Row::new(s, if [LOCK, ARC, ALLOC].contains(&s.name.as_str()) { "ns/op" } else { "ns/pair" }))
+        .collect();
+    let median = |name: &str| case.row(name).map(|r| r.median());
+    if let (Some(lock), Some(alloc), Some(floor)) = (median(LOCK), median(ALLOC), median(FLOOR)) {
+        let minimum = primitives::PAIR_LOCKS * lock + primitives::PAIR_ALLOCS * alloc;
+        case.notes.push(format!(
+            "design minimum: {} lock round trips + {} allocations = {minimum:.0} ns = {:.1}x the floor, before any rule is checked (6 calls, each finds and locks its socket; 2 sockets and 1 request allocated)",
+            primitives::PAIR_LOCKS,
+            primitives::PAIR_ALLOCS,
+            minimum / floor
+        ));
+    }
     let p = ctx.primary();
     case.ratio(UNIX, p);
     case.ratio(TCP, p);

@@ -60,3 +60,31 @@ impl Handoff {
         }
     }
 }
+
+/// The primitives a pair is built from, for case 1's design minimum: each of a pair's six calls
+/// finds its socket and locks it, and a pair allocates two sockets and one request.
+pub mod primitives {
+    use super::{Request, request};
+    use std::hint::black_box;
+    use std::sync::{Arc, Mutex, PoisonError};
+
+    /// One uncontended lock round trip.
+    pub fn lock(m: &Mutex<u64>) {
+        *black_box(m).lock().unwrap_or_else(PoisonError::into_inner) += 1;
+    }
+
+    /// One reference count taken and given back (a table lookup hands out an `Arc`).
+    pub fn arc(a: &Arc<u64>) {
+        drop(black_box(Arc::clone(black_box(a))));
+    }
+
+    /// One 128-byte allocation and free.
+    pub fn alloc() {
+        let r: Request = request();
+        drop(black_box(r));
+    }
+
+    /// Lock round trips and allocations a pair cannot do without in this design.
+    pub const PAIR_LOCKS: f64 = 12.0;
+    pub const PAIR_ALLOCS: f64 = 3.0;
+}

@@ -1,5 +1,5 @@
-/* C-ABI stress with outcome accounting (issue 7). SPEC T1, T2 (and on the way A3, A5, A8-A14, C1-C7,
- * D2, D3, E1-E5, K2, K3, L5-L9).
+/* C-ABI stress with outcome accounting (issue 7). SPEC T1, T2 (and on the way A3, A5, A8-A15, B1, B2,
+ * C1-C7, D2, D3, E1-E5, K2, K3, L5-L9, X5).
  *
  *   stress [DURATION_SECONDS]      (else $DURATION, else 30; $STRESS_SEED picks the random seed)
  *
@@ -17,6 +17,12 @@
  *               listener (K2), takes the device down briefly, switches buffer exhaustion on, imposes
  *               a descriptor limit, changes the connect timeout (D2), and closes blocking connectors'
  *               sockets under them (C7: the blocked connect ends with WSAEINTR).
+ *   switch      the program is the switch: WSPStartup gets an upcall table whose create upcall
+ *               hands out handles from a table and fails now and then (WSAEMFILE, WSAENOBUFS, a
+ *               code the provider does not know), whose close upcall checks each handle is closed
+ *               once (X5, A11, L9); a single-threaded prologue pins down A11 and L9 per code.
+ *   NICs        the device has three; listeners bind to one or to the wildcard, connectors address
+ *               any NIC and some bind first, to a NIC or the wildcard (B1, B2, C4, A15).
  *   checker     retires finished attempts from the per-connector rings and checks each one.
  *   watchdog    fails the run when a thread makes no progress for STALL seconds (a hang).
  *
@@ -57,6 +63,8 @@
 #define WAIT_ANSWER_S 20     /* a non-blocking connect unanswered this long is a hang */
 #define RETRY_S 10           /* a call retried while the device is down this long is a hang */
 #define CLOSE_RETRY_US 200
+#define N_NICS 3             /* the default 127.0.0.1 and two added ones (SPEC B1, B2, C4, A15) */
+#define CATALOG_ENTRY 4242u  /* our WSAPROTOCOL_INFOW's catalog id: every create upcall gets it */
 
 /* ------------------------------------------------------------------------------------------ */
 /* Small helpers: time, random numbers, violations */
@@ -139,10 +147,227 @@ static void check_netdown(const char *where) {
         violation("%s: WSAENETDOWN from a caught panic: %s", where, msg);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* The NICs (SPEC B1, B2, C4, A15) */
+
+static const char *const nic_text[N_NICS] = {"127.0.0.1", "10.1.0.2", "10.2.0.3"};
+static uint32_t nics[N_NICS]; /* s_addr, network byte order */
+
+static int nic_index(uint32_t a) {
+    for (int i = 0; i < N_NICS; i++)
+        if (nics[i] == a)
+            return i;
+    return -1;
+}
+
+static const char *addr_text(uint32_t a, char *buf) {
+    struct in_addr ia;
+    ia.s_addr = a;
+    return inet_ntop(AF_INET, &ia, buf, 16) ? buf : "?";
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The switch (SPEC X5, A11, L9): this program plays it through the upcall table of WSPStartup.
+ *
+ * WPUCreateSocketHandle hands out handles SW_TAG + n (n counts up, never reused) and records
+ * each live one with its context (the provider's descriptor) in a table under a mutex; it fails
+ * on purpose now and then (always with a small chance, half the time while the chaos thread says
+ * so): WSAEMFILE mostly, sometimes WSAENOBUFS, sometimes WSAEPROCLIM, a code the provider does
+ * not know and so counts as WSAEMFILE (README, C ABI details). WPUCloseSocketHandle checks the
+ * handle is live (created and not closed before) and that the provider has already forgotten
+ * the descriptor. Each create also leaves a note on the calling thread (the upcall runs on the
+ * thread that creates the socket), so the WSPSocket and WSPAccept calls can be checked one by
+ * one: a failing create fails the call with its (mapped) code and, for an accept, keeps the
+ * request queued (A11); a successful one gives the socket whose wspsan_switch_handle is it. */
+
+#define SW_TAG ((SOCKET)0x5a5a << (sizeof(SOCKET) * 8 - 16))
+#define SW_BITS 16
+#define SW_SIZE (1u << SW_BITS)
+
+enum { SWF_MFILE, SWF_NOBUFS, SWF_UNKNOWN, SWF_N };
+static const int sw_fail_code[SWF_N] = {WSAEMFILE, WSAENOBUFS, 10067 /* WSAEPROCLIM */};
+static const int sw_fail_mapped[SWF_N] = {WSAEMFILE, WSAENOBUFS, WSAEMFILE};
+static const char *const sw_fail_names[SWF_N] = {"WSAEMFILE", "WSAENOBUFS", "WSAEPROCLIM (unknown: WSAEMFILE)"};
+
+struct sw_slot {
+    uint64_t n1;    /* handle index + 1; 0: empty */
+    SOCKET context; /* the provider's descriptor */
+};
+static struct sw_slot sw_tab[SW_SIZE]; /* open addressing, linear probing, under sw_lock */
+static pthread_mutex_t sw_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t sw_next, sw_live, sw_max_live; /* under sw_lock */
+static atomic_ullong sw_creates, sw_closes, sw_fails[SWF_N], sw_catalog_bad;
+static atomic_int sw_fail_on;     /* the chaos thread's switch: creates fail half the time */
+static atomic_int sw_force;       /* 1 + kind: every create fails with that kind (the prologue) */
+static atomic_int sw_in_cleanup;  /* WSPCleanup runs: the provider is going away */
+static uint64_t run_seed;
+
+/* What the last create upcall on this thread did (reset before each call that may create). */
+enum { SWN_NONE, SWN_CREATED, SWN_FAILED };
+struct sw_note {
+    int what, kind, count;
+    SOCKET handle, context;
+};
+static _Thread_local struct sw_note sw_note;
+static _Thread_local uint64_t sw_rng;
+
+static size_t sw_hash(uint64_t n1) { return (size_t)((n1 * 0x9E3779B97F4A7C15ull) >> (64 - SW_BITS)); }
+
+/* The slot of n1, or of the empty slot where it would go. Under sw_lock. */
+static size_t sw_find(uint64_t n1) {
+    size_t i = sw_hash(n1);
+    while (sw_tab[i].n1 != 0 && sw_tab[i].n1 != n1)
+        i = (i + 1) & (SW_SIZE - 1);
+    return i;
+}
+
+/* Remove slot i, shifting back the entries of its probe run (no tombstones). Under sw_lock. */
+static void sw_erase(size_t i) {
+    size_t j = i;
+    sw_tab[i].n1 = 0;
+    for (;;) {
+        j = (j + 1) & (SW_SIZE - 1);
+        if (sw_tab[j].n1 == 0)
+            return;
+        size_t k = sw_hash(sw_tab[j].n1);
+        /* The entry at j may stay if its home k lies cyclically in (i, j]. */
+        if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+            continue;
+        sw_tab[i] = sw_tab[j];
+        sw_tab[j].n1 = 0;
+        i = j;
+    }
+}
+
+/* The descriptor a live handle was created for, or INVALID_SOCKET. */
+static SOCKET sw_context_of(SOCKET h) {
+    SOCKET ctx = INVALID_SOCKET;
+    if (h < SW_TAG)
+        return ctx;
+    pthread_mutex_lock(&sw_lock);
+    size_t i = sw_find((uint64_t)(h - SW_TAG) + 1);
+    if (sw_tab[i].n1 != 0)
+        ctx = sw_tab[i].context;
+    pthread_mutex_unlock(&sw_lock);
+    return ctx;
+}
+
+static SOCKET sw_create(DWORD catalog, DWORD_PTR context, LPINT lpErrno) {
+    if (sw_rng == 0)
+        sw_rng = (run_seed ^ (uint64_t)(uintptr_t)&sw_note) | 1;
+    sw_note.count++;
+    if (catalog != CATALOG_ENTRY)
+        atomic_fetch_add(&sw_catalog_bad, 1);
+    unsigned r = below(&sw_rng, 1000);
+    int force = atomic_load_explicit(&sw_force, memory_order_relaxed);
+    if (force || r < (atomic_load_explicit(&sw_fail_on, memory_order_relaxed) ? 500u : 3u)) {
+        unsigned k = below(&sw_rng, 100);
+        int kind = force ? force - 1 : k < 85 ? SWF_MFILE : k < 95 ? SWF_NOBUFS : SWF_UNKNOWN;
+        atomic_fetch_add(&sw_fails[kind], 1);
+        sw_note.what = SWN_FAILED;
+        sw_note.kind = kind;
+        *lpErrno = sw_fail_code[kind];
+        return INVALID_SOCKET;
+    }
+    pthread_mutex_lock(&sw_lock);
+    uint64_t n = sw_next++;
+    if (sw_live + 1 >= SW_SIZE / 2) {
+        pthread_mutex_unlock(&sw_lock);
+        violation("switch: more than %u handles open at once", SW_SIZE / 2);
+        *lpErrno = WSAEMFILE;
+        sw_note.what = SWN_FAILED;
+        sw_note.kind = SWF_MFILE;
+        atomic_fetch_add(&sw_fails[SWF_MFILE], 1);
+        return INVALID_SOCKET;
+    }
+    size_t i = sw_find(n + 1);
+    sw_tab[i].n1 = n + 1;
+    sw_tab[i].context = (SOCKET)context;
+    if (++sw_live > sw_max_live)
+        sw_max_live = sw_live;
+    pthread_mutex_unlock(&sw_lock);
+    atomic_fetch_add(&sw_creates, 1);
+    sw_note.what = SWN_CREATED;
+    sw_note.handle = SW_TAG + (SOCKET)n;
+    sw_note.context = (SOCKET)context;
+    return SW_TAG + (SOCKET)n;
+}
+
+static int sw_close(SOCKET h, LPINT lpErrno) {
+    SOCKET ctx = INVALID_SOCKET;
+    int known = 0;
+    pthread_mutex_lock(&sw_lock);
+    if (h >= SW_TAG && h - SW_TAG < sw_next) {
+        known = 1;
+        size_t i = sw_find((uint64_t)(h - SW_TAG) + 1);
+        if (sw_tab[i].n1 != 0) {
+            ctx = sw_tab[i].context;
+            sw_erase(i);
+            sw_live--;
+        }
+    }
+    pthread_mutex_unlock(&sw_lock);
+    if (ctx == INVALID_SOCKET) {
+        violation("switch: WPUCloseSocketHandle(%#jx): %s", (uintmax_t)h,
+                  known ? "closed twice (X5)" : "never created (X5)");
+        *lpErrno = WSAENOTSOCK;
+        return SOCKET_ERROR;
+    }
+    atomic_fetch_add(&sw_closes, 1);
+    /* The provider calls this after the descriptor is gone: the table has forgotten it. */
+    if (!atomic_load(&sw_in_cleanup)) {
+        SOCKET out = 0;
+        int err = 0;
+        if (wspsan_switch_handle(ctx, &out, &err) == 0 || err != WSAENOTSOCK)
+            violation("switch: while closing handle %#jx its descriptor %#jx is still known (%d)", (uintmax_t)h,
+                      (uintmax_t)ctx, err);
+    }
+    return 0;
+}
+
+/* X5: the socket's switch handle is the live handle the upcall created for it. */
+static atomic_ullong sw_handles_checked;
+static void check_switch_handle(SOCKET s, SOCKET expect, const char *who) {
+    SOCKET h = 0;
+    int err = 0;
+    if (wspsan_switch_handle(s, &h, &err) != 0) {
+        violation("%s: wspsan_switch_handle gave %d", who, err);
+        return;
+    }
+    if (h != expect || sw_context_of(h) != s)
+        violation("%s: socket %#jx has switch handle %#jx, its create upcall gave %#jx (X5)", who, (uintmax_t)s,
+                  (uintmax_t)h, (uintmax_t)expect);
+    atomic_fetch_add_explicit(&sw_handles_checked, 1, memory_order_relaxed);
+}
+
 /* Thin wrappers that count calls. */
+static atomic_ullong n_sockets_made;    /* WSPSocket successes, every thread */
+static atomic_ullong n_socket_upfails;  /* WSPSocket failures from the create upcall */
 static SOCKET w_socket(int *err) {
     tl->calls[K_SOCKET]++;
-    return wspsan_WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, 0, err);
+    memset(&sw_note, 0, sizeof sw_note);
+    SOCKET s = wspsan_WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, 0, err);
+    /* X5: one create upcall per socket made; a failing one fails the call with its code. */
+    if (sw_note.count > 1)
+        violation("WSPSocket ran the create upcall %d times", sw_note.count);
+    if (s != INVALID_SOCKET) {
+        atomic_fetch_add_explicit(&n_sockets_made, 1, memory_order_relaxed);
+        if (sw_note.what != SWN_CREATED)
+            violation("WSPSocket made a socket without a successful create upcall (X5)");
+        else if (sw_note.context != s)
+            violation("WSPSocket returned %#jx, the create upcall was for %#jx", (uintmax_t)s,
+                      (uintmax_t)sw_note.context);
+        else if (below(&tl->rng, 4) == 0)
+            check_switch_handle(s, sw_note.handle, "WSPSocket");
+    } else if (sw_note.what == SWN_CREATED) {
+        violation("WSPSocket failed with %d after a successful create upcall", *err);
+    } else if (sw_note.what == SWN_FAILED) {
+        atomic_fetch_add_explicit(&n_socket_upfails, 1, memory_order_relaxed);
+        if (*err != sw_fail_mapped[sw_note.kind])
+            violation("WSPSocket: the create upcall failed with %d, the call with %d (X5)",
+                      sw_fail_code[sw_note.kind], *err);
+    }
+    return s;
 }
 static int w_close(SOCKET s, int *err) {
     tl->calls[K_CLOSE]++;
@@ -325,12 +550,25 @@ struct rec {
     /* connector side: plain fields, published by `completed` (release) */
     uint8_t c_out, c_mode, c_stolen;
     uint16_t c_port;         /* the connector's local port (0: unknown) */
+    uint8_t c_bind;          /* enum bind_kind */
+    uint32_t c_addr;         /* the connector's own address when last read (0: unknown, or 0.0.0.0 of a
+                              * wildcard-bound connector not connected then) */
+    atomic_uint c_target;    /* s_addr the connect was addressed to; set before the connect */
+    atomic_uint c_caller;    /* s_addr the listener must see it come from (C4, B2); set before */
     /* accepting side: several acceptors, in turn */
     atomic_uint l_seen;      /* condition runs for this id */
     atomic_uint l_final;     /* enum l_final */
     atomic_uint l_port;      /* the caller port the condition saw */
     atomic_uint l_sockets;   /* accepts that returned a socket for it */
+    atomic_uint l_addr;      /* the caller address the condition saw */
+    atomic_uint l_restores;  /* accepts that failed for it because the create upcall failed (A11) */
 };
+
+/* How a connector was bound before its connect (non-blocking ones only: a blocking connect that
+ * fails with WSAENETDOWN tells "never queued" from "queued, then withdrawn" by whether the
+ * implicit bind happened, so blocking connectors stay unbound until the connect, see attempt()). */
+enum bind_kind { BK_IMPLICIT, BK_NIC, BK_WILDCARD, BK_N };
+static const char *const bind_names[BK_N] = {"implicit", "NIC", "wildcard"};
 
 enum slot_state { SLOT_IDLE, SLOT_IN_CALL, SLOT_STOLEN, SLOT_CLOSED };
 
@@ -350,6 +588,8 @@ struct connector {
     uint64_t outcomes[M_N][C_N];
     uint64_t wouldblock;     /* non-blocking connects that returned WSAEWOULDBLOCK (queued) */
     uint64_t callee_short;   /* blocking accepted with a 4-byte callee buffer (C5 truncation) */
+    uint64_t binds[BK_N];    /* explicit binds made (and implicit ones chosen) */
+    uint64_t wc_pending_any, wc_pending_nic, wc_named, wc_unnamed_again; /* wildcard names seen */
 };
 
 static struct connector conns[N_CONNECTORS];
@@ -386,6 +626,7 @@ static struct rec *lookup(uint64_t id, const char *who) {
 
 struct lsn {
     SOCKET s;
+    struct sockaddr_in addr; /* what it is bound to: a NIC or 0.0.0.0, port PORT */
     int evmode;       /* 1: FD_ACCEPT selected on listen_ev (non-blocking accepts) */
     struct lsn *next; /* every listener ever made, freed at the end */
 };
@@ -421,7 +662,12 @@ struct acceptor {
     uint64_t a14_checked, t1_stats_in_condition, slow_conditions, peer_checked, k3_checked;
     SOCKET open[8];
     unsigned open_port[8]; /* the caller port its condition saw */
+    uint32_t open_addr[8]; /* and the caller address */
     int nopen;
+    /* the switch (X5, A11) */
+    uint64_t up_fails, up_restored, up_orphaned, up_discarded;
+    /* accepted pairs (A15, B2) */
+    uint64_t names_checked, pair_peers_checked;
 };
 static struct acceptor accs[N_ACCEPTORS];
 
@@ -436,6 +682,8 @@ struct cond_call {
     unsigned caller_port;
     struct rec *rec;
     struct acceptor *a;
+    const struct lsn *l; /* the listener accepted on */
+    uint32_t caller_addr, callee_addr;
 };
 
 static int condition(LPWSABUF caller_id, LPWSABUF caller_data, LPQOS sqos, LPQOS gqos, LPWSABUF callee_id,
@@ -453,12 +701,18 @@ static int condition(LPWSABUF caller_id, LPWSABUF caller_data, LPQOS sqos, LPQOS
     }
     memcpy(&ca, caller_id->buf, sizeof ca);
     memcpy(&la, callee_id->buf, sizeof la);
-    if (ca.sin_family != AF_INET || ca.sin_addr.s_addr != htonl(INADDR_LOOPBACK) || ntohs(ca.sin_port) < 49152)
-        violation("condition: caller address %08x:%u is not an implicit bind on 127.0.0.1 (C4)",
-                  ntohl(ca.sin_addr.s_addr), ntohs(ca.sin_port));
-    if (la.sin_family != AF_INET || la.sin_addr.s_addr != listen_addr.sin_addr.s_addr ||
-        la.sin_port != listen_addr.sin_port)
-        violation("condition: callee address is not the listener's");
+    char t1[16], t2[16];
+    if (ca.sin_family != AF_INET || nic_index(ca.sin_addr.s_addr) < 0 || ntohs(ca.sin_port) < 49152)
+        violation("condition: caller address %s:%u is not a NIC and an ephemeral port (C4, B1)",
+                  addr_text(ca.sin_addr.s_addr, t1), ntohs(ca.sin_port));
+    /* B2: a listener bound to a NIC gets only what is addressed to that NIC; a wildcard one gets
+     * what is addressed to any NIC, and the callee id is the NIC addressed (A5). */
+    if (la.sin_family != AF_INET || la.sin_port != htons(PORT) || nic_index(la.sin_addr.s_addr) < 0 ||
+        (cc->l->addr.sin_addr.s_addr != 0 && la.sin_addr.s_addr != cc->l->addr.sin_addr.s_addr))
+        violation("condition: callee address %s:%u is not the listener's (bound to %s) (A5, B2)",
+                  addr_text(la.sin_addr.s_addr, t1), ntohs(la.sin_port), addr_text(cc->l->addr.sin_addr.s_addr, t2));
+    cc->caller_addr = ca.sin_addr.s_addr;
+    cc->callee_addr = la.sin_addr.s_addr;
     if (gqos != NULL)
         violation("condition: lpGQOS is not NULL");
     if (g == NULL || *g != 0)
@@ -489,6 +743,13 @@ static int condition(LPWSABUF caller_id, LPWSABUF caller_data, LPQOS sqos, LPQOS
             expect != cc->caller_port)
             violation("condition: attempt %#" PRIx64 " came from port %u, earlier from %u", id, cc->caller_port,
                       expect);
+        atomic_store(&cc->rec->l_addr, cc->caller_addr);
+        /* C4, B2: from the NIC it was bound to, else from the NIC it addressed; to that NIC. */
+        uint32_t want_caller = atomic_load(&cc->rec->c_caller), want_callee = atomic_load(&cc->rec->c_target);
+        if (cc->caller_addr != want_caller || cc->callee_addr != want_callee)
+            violation("condition: attempt %#" PRIx64 " came from %s to %s, its connector expects from %s to %s", id,
+                      addr_text(cc->caller_addr, t1), addr_text(cc->callee_addr, t2),
+                      addr_text(want_caller, (char[16]){0}), addr_text(want_callee, (char[16]){0}));
     }
     if (cc->probe == 1) {
         /* A14: a WSP call from inside the condition function fails with WSAEINPROGRESS. */
@@ -536,6 +797,7 @@ static void close_accepted(struct acceptor *a, int idx, int connectors_gone) {
     a->nopen--;
     a->open[idx] = a->open[a->nopen];
     a->open_port[idx] = a->open_port[a->nopen];
+    a->open_addr[idx] = a->open_addr[a->nopen];
     struct sockaddr_in p;
     int err = 0;
     if (connectors_gone) {
@@ -548,6 +810,75 @@ static void close_accepted(struct acceptor *a, int idx, int connectors_gone) {
     int e = close_retry(s, a->t.name);
     if (e != 0)
         violation("%s: closing an accepted socket failed with %d", a->t.name, e);
+}
+
+/* X5, A11: the create upcall against what WSPAccept did. One upcall at most, and only after a
+ * CF_ACCEPT; a failing one fails the accept with its code (unknown codes as WSAEMFILE) and keeps
+ * the request queued, unless the listener closed meanwhile (WSAEINTR, refused as K2 says); a
+ * successful one gives the returned socket, or is closed again when the connector withdrew while
+ * the condition ran (WSAEACCES, A12). */
+static void check_accept_upcall(struct acceptor *a, const struct cond_call *cc, SOCKET s, int err,
+                                const struct sw_note *note) {
+    if (note->count > 1)
+        violation("WSPAccept ran the create upcall %d times", note->count);
+    if (note->what != SWN_NONE && (cc->ran != 1 || cc->plan != P_ACCEPT))
+        violation("WSPAccept ran the create upcall, but its condition answered %s", plan_names[cc->plan]);
+    if (s != INVALID_SOCKET) {
+        if (note->what != SWN_CREATED)
+            violation("WSPAccept returned a socket without a successful create upcall (X5)");
+        else if (note->context != s)
+            violation("WSPAccept returned %#jx, the create upcall was for %#jx", (uintmax_t)s,
+                      (uintmax_t)note->context);
+        else if (below(&tl->rng, 4) == 0)
+            check_switch_handle(s, note->handle, "WSPAccept");
+        return;
+    }
+    if (note->what == SWN_CREATED) {
+        /* Made, then the connector turned out to have withdrawn: the socket is discarded. */
+        a->up_discarded++;
+        if (err != WSAEACCES)
+            violation("WSPAccept failed with %d after a successful create upcall", err);
+        if (sw_context_of(note->handle) != INVALID_SOCKET)
+            violation("WSPAccept: the discarded socket's switch handle is still open (X5)");
+    } else if (note->what == SWN_FAILED) {
+        a->up_fails++;
+        if (err == sw_fail_mapped[note->kind]) {
+            a->up_restored++; /* A11: the request went back to the head */
+            if (cc->rec != NULL)
+                atomic_fetch_add(&cc->rec->l_restores, 1);
+        } else if (err == WSAEINTR) {
+            a->up_orphaned++; /* the listener closed while the condition ran */
+        } else {
+            violation("WSPAccept: the create upcall failed with %d, the accept with %d (X5, A11)",
+                      sw_fail_code[note->kind], err);
+        }
+    }
+}
+
+/* A15, B2 on a pair just accepted: the accepted socket is named by the NIC the request was
+ * addressed to and the listener's port, its peer is the caller the condition saw (the connector's
+ * own name, which the checker compares per id), unless the connector has closed already (K3). */
+static void check_accepted_pair(struct acceptor *a, const struct cond_call *cc, SOCKET s) {
+    struct sockaddr_in n;
+    char t1[16], t2[16];
+    int e = 0;
+    if (w_sockname(s, &n, &e) == 0) {
+        uint32_t want = cc->rec != NULL ? atomic_load(&cc->rec->c_target) : cc->callee_addr;
+        if (n.sin_addr.s_addr != want || n.sin_port != htons(PORT) || want != cc->callee_addr)
+            violation("accepted socket named %s:%u, the request was addressed to %s:%u (A15, B2)",
+                      addr_text(n.sin_addr.s_addr, t1), ntohs(n.sin_port), addr_text(want, t2), PORT);
+        a->names_checked++;
+    } else if (e != WSAENETDOWN) {
+        violation("accepted socket: WSPGetSockName gave %d", e);
+    }
+    if (w_peername(s, &n, &e) == 0) {
+        if (n.sin_addr.s_addr != cc->caller_addr || ntohs(n.sin_port) != cc->caller_port)
+            violation("accepted socket: peer %s:%u, its condition saw %s:%u (A15)", addr_text(n.sin_addr.s_addr, t1),
+                      ntohs(n.sin_port), addr_text(cc->caller_addr, t2), cc->caller_port);
+        a->pair_peers_checked++;
+    } else if (e != WSAENOTCONN && e != WSAENETDOWN) {
+        violation("accepted socket: WSPGetPeerName gave %d", e);
+    }
 }
 
 static void *acceptor_main(void *arg) {
@@ -567,6 +898,7 @@ static void *acceptor_main(void *arg) {
         struct cond_call cc;
         memset(&cc, 0, sizeof cc);
         cc.a = a;
+        cc.l = l;
         unsigned r = below(&tl->rng, 100);
         cc.plan = r < 62 ? P_ACCEPT : r < 72 ? P_REJECT : r < 86 ? P_DEFER : r < 93 ? P_INVALID : P_GROUP;
         static const int invalid_values[] = {3, 42, -1, 0x7fffffff};
@@ -587,7 +919,10 @@ static void *acceptor_main(void *arg) {
         progress(l->evmode ? "in a non-blocking WSPAccept" : "in a blocking WSPAccept");
         atomic_fetch_add(&a->in_call, 1); /* odd: in a call (seq_cst, see retire_round) */
         tl->calls[K_ACCEPT]++;
+        memset(&sw_note, 0, sizeof sw_note);
         SOCKET s = wspsan_WSPAccept(l->s, ap, lp, condition, (DWORD_PTR)&cc, &err);
+        struct sw_note note = sw_note;
+        check_accept_upcall(a, &cc, s, err, &note);
         a->plans[cc.plan] += cc.ran ? 1 : 0;
         int filled = addr_mode == 0 && peer.sin_family == AF_INET;
         if (addr_mode == 2 && peer.sin_family == AF_INET)
@@ -603,9 +938,11 @@ static void *acceptor_main(void *arg) {
             if (addr_mode == 0 && (!filled || plen != 16 || ntohs(peer.sin_port) != cc.caller_port))
                 violation("WSPAccept: peer address %u is not the caller the condition saw (%u) (A4, A15)",
                           ntohs(peer.sin_port), cc.caller_port);
+            check_accepted_pair(a, &cc, s);
             if (a->nopen == (int)(sizeof a->open / sizeof a->open[0]))
                 close_accepted(a, 0, 0);
             a->open_port[a->nopen] = cc.caller_port;
+            a->open_addr[a->nopen] = cc.caller_addr;
             a->open[a->nopen++] = s;
         } else {
             int expect_plan = -1; /* the plan a failure after the condition requires, -1: any */
@@ -714,7 +1051,7 @@ static void *acceptor_main(void *arg) {
             struct sockaddr_in p;
             int e3 = 0;
             if (w_peername(a->open[i], &p, &e3) == 0) {
-                if (p.sin_addr.s_addr != htonl(INADDR_LOOPBACK) || ntohs(p.sin_port) != a->open_port[i])
+                if (p.sin_addr.s_addr != a->open_addr[i] || ntohs(p.sin_port) != a->open_port[i])
                     violation("accepted socket: peer port %u, its condition saw %u (A15)", ntohs(p.sin_port),
                               a->open_port[i]);
                 a->peer_checked++;
@@ -758,6 +1095,27 @@ static int attempt(struct connector *c, struct rec *r, uint64_t id, WSAEVENT ev)
     int mode = (int)below(&tl->rng, 10);
     mode = mode < 4 ? M_BLOCKING : mode < 8 ? M_EVENT : M_POLL;
     r->c_mode = (uint8_t)mode;
+    /* The target: the NIC the listener is bound to, or any NIC when it is bound to the wildcard
+     * (B2); now and then any NIC anyway (refused at once unless the listener changes meanwhile). */
+    struct sockaddr_in target = listen_addr;
+    const struct lsn *cur = atomic_load(&current);
+    if (cur != NULL && cur->addr.sin_addr.s_addr != 0 && below(&tl->rng, 100) >= 3)
+        target.sin_addr.s_addr = cur->addr.sin_addr.s_addr;
+    else
+        target.sin_addr.s_addr = nics[below(&tl->rng, N_NICS)];
+    /* Non-blocking connectors bind first now and then: to a NIC or to 0.0.0.0, port 0. */
+    int bk = BK_IMPLICIT;
+    if (mode != M_BLOCKING) {
+        unsigned b = below(&tl->rng, 4);
+        bk = b < 2 ? BK_IMPLICIT : b == 2 ? BK_NIC : BK_WILDCARD;
+    }
+    struct sockaddr_in bind_addr;
+    memset(&bind_addr, 0, sizeof bind_addr);
+    bind_addr.sin_family = AF_INET;
+    bind_addr.sin_addr.s_addr = bk == BK_NIC ? nics[below(&tl->rng, N_NICS)] : 0;
+    r->c_bind = (uint8_t)bk;
+    atomic_store(&r->c_target, target.sin_addr.s_addr);
+    atomic_store(&r->c_caller, bk == BK_NIC ? bind_addr.sin_addr.s_addr : target.sin_addr.s_addr);
     progress("creating a socket");
     SOCKET s = w_socket(&err);
     if (s == INVALID_SOCKET) {
@@ -789,6 +1147,31 @@ static int attempt(struct connector *c, struct rec *r, uint64_t id, WSAEVENT ev)
             return C_SETUP_FAILED;
         }
     }
+    struct sockaddr_in a;
+    char t1[16], t2[16];
+    if (bk != BK_IMPLICIT) {
+        tl->calls[K_BIND]++;
+        if (wspsan_WSPBind(s, (struct sockaddr *)&bind_addr, sizeof bind_addr, &err) != 0) {
+            if (err != WSAENETDOWN)
+                violation("WSPBind(%s:0) gave %d (B1)", addr_text(bind_addr.sin_addr.s_addr, t1), err);
+            check_netdown("WSPBind");
+            int e = close_retry(s, c->t.name);
+            if (e != 0)
+                violation("%s: close after a failed bind gave %d", c->t.name, e);
+            return C_SETUP_FAILED;
+        }
+        c->binds[bk]++;
+        /* B1: an ephemeral port on the address asked for (0.0.0.0 stays 0.0.0.0 until connected). */
+        if (sockname_retry(s, &a, c->t.name) == 0) {
+            if (a.sin_addr.s_addr != bind_addr.sin_addr.s_addr || ntohs(a.sin_port) < 49152)
+                violation("bound to %s:0, named %s:%u (B1)", addr_text(bind_addr.sin_addr.s_addr, t1),
+                          addr_text(a.sin_addr.s_addr, t2), ntohs(a.sin_port));
+        } else {
+            violation("WSPGetSockName on a bound socket failed");
+        }
+    } else {
+        c->binds[bk]++;
+    }
     char data[8];
     memcpy(data, &id, 8);
     WSABUF caller = {8, data};
@@ -802,7 +1185,6 @@ static int attempt(struct connector *c, struct rec *r, uint64_t id, WSAEVENT ev)
     memset(callee, 0, sizeof callee);
     int short_callee = below(&tl->rng, 8) == 0;
     WSABUF callee_buf = {short_callee ? 4u : (ULONG)sizeof callee, callee};
-    struct sockaddr_in a;
 
     if (mode == M_BLOCKING) {
         /* Offer the socket to the chaos thread: it may close it while we wait (C7). */
@@ -810,8 +1192,8 @@ static int attempt(struct connector *c, struct rec *r, uint64_t id, WSAEVENT ev)
         atomic_store(&c->slot, SLOT_IN_CALL);
         progress("in a blocking WSPConnect");
         tl->calls[K_CONNECT]++;
-        int rc = wspsan_WSPConnect(s, (struct sockaddr *)&listen_addr, sizeof listen_addr, &caller, &callee_buf, qp,
-                                   NULL, &err);
+        int rc = wspsan_WSPConnect(s, (struct sockaddr *)&target, sizeof target, &caller, &callee_buf, qp, NULL,
+                                   &err);
         int stolen = reclaim_slot(c);
         r->c_stolen = (uint8_t)stolen;
         int out;
@@ -868,17 +1250,24 @@ static int attempt(struct connector *c, struct rec *r, uint64_t id, WSAEVENT ev)
             return out;
         }
         if (out != C_IMM_NOBUFS && out != C_IMM_NETDOWN) {
-            if (sockname_retry(s, &a, c->t.name) == 0)
+            if (sockname_retry(s, &a, c->t.name) == 0) {
                 r->c_port = ntohs(a.sin_port);
-            else
+                r->c_addr = a.sin_addr.s_addr;
+                /* C4: bound implicitly to the NIC the target is on. */
+                if (a.sin_addr.s_addr != target.sin_addr.s_addr)
+                    violation("attempt %#" PRIx64 ": connect to %s bound it implicitly to %s (C4)", id,
+                              addr_text(target.sin_addr.s_addr, t1), addr_text(a.sin_addr.s_addr, t2));
+            } else {
                 violation("attempt %#" PRIx64 ": connector unbound after a connect that was queued", id);
+            }
         }
         if (out == C_ACCEPTED) {
-            /* A15: the peer is the listener, unless the accepted end has closed already (K3). */
+            /* A15: the peer is the listener as addressed, unless the accepted end has closed
+             * already (K3). */
             int e = 0;
             if (w_peername(s, &a, &e) == 0) {
-                if (a.sin_port != listen_addr.sin_port || a.sin_addr.s_addr != listen_addr.sin_addr.s_addr)
-                    violation("attempt %#" PRIx64 ": peer is not the listener", id);
+                if (a.sin_port != target.sin_port || a.sin_addr.s_addr != target.sin_addr.s_addr)
+                    violation("attempt %#" PRIx64 ": peer is not the listener as addressed", id);
             } else if (e != WSAENOTCONN && e != WSAENETDOWN) {
                 violation("attempt %#" PRIx64 ": WSPGetPeerName gave %d", id, e);
             }
@@ -892,7 +1281,7 @@ static int attempt(struct connector *c, struct rec *r, uint64_t id, WSAEVENT ev)
     /* Non-blocking: WSAEWOULDBLOCK means queued; the answer comes as FD_CONNECT or SO_ERROR. */
     progress("in a non-blocking WSPConnect");
     tl->calls[K_CONNECT]++;
-    int rc = wspsan_WSPConnect(s, (struct sockaddr *)&listen_addr, sizeof listen_addr, &caller, NULL, qp, NULL, &err);
+    int rc = wspsan_WSPConnect(s, (struct sockaddr *)&target, sizeof target, &caller, NULL, qp, NULL, &err);
     int out = -1;
     if (rc == 0) {
         violation("attempt %#" PRIx64 ": non-blocking connect completed at once (C1)", id);
@@ -908,12 +1297,29 @@ static int attempt(struct connector *c, struct rec *r, uint64_t id, WSAEVENT ev)
         violation("attempt %#" PRIx64 ": non-blocking connect failed with %d", id, err);
         out = C_IMM_REFUSED;
     }
+    /* The name it must have while pending, and once connected (README: a wildcard-bound connector
+     * is 0.0.0.0:port until the connect completes, the NIC it speaks from afterwards). */
+    uint32_t own = bk == BK_NIC ? bind_addr.sin_addr.s_addr : target.sin_addr.s_addr;
+    uint32_t own_pending = bk == BK_WILDCARD ? 0 : own;
+    int named_early = 0;
     if (out < 0) {
         c->wouldblock++;
-        if (sockname_retry(s, &a, c->t.name) == 0)
+        if (sockname_retry(s, &a, c->t.name) == 0) {
             r->c_port = ntohs(a.sin_port);
-        else
+            r->c_addr = a.sin_addr.s_addr;
+            /* Pending, or (if the acceptor was quick) connected already: then the NIC. */
+            if (a.sin_addr.s_addr == own_pending) {
+                c->wc_pending_any += bk == BK_WILDCARD;
+            } else if (bk == BK_WILDCARD && a.sin_addr.s_addr == own) {
+                named_early = 1;
+                c->wc_pending_nic++;
+            } else {
+                violation("attempt %#" PRIx64 " (%s bind): named %s while pending, expected %s (C4, B1)", id,
+                          bind_names[bk], addr_text(a.sin_addr.s_addr, t1), addr_text(own_pending, t2));
+            }
+        } else {
             violation("attempt %#" PRIx64 ": queued connector is unbound (C4)", id);
+        }
         /* A quarter of them give up after 0 to 2 ms (withdrawn by close). */
         int abandon = below(&tl->rng, 4) == 0;
         uint64_t start = now_ns();
@@ -996,6 +1402,27 @@ static int attempt(struct connector *c, struct rec *r, uint64_t id, WSAEVENT ev)
                 sleep_us(CLOSE_RETRY_US);
             }
         }
+        /* Its name once answered: the NIC once connected (a wildcard-bound one included), its
+         * bind again after a refusal, reset or timeout (C6: back to bound). */
+        if (out != C_ABANDONED) {
+            if (named_early && out != C_ACCEPTED)
+                violation("attempt %#" PRIx64 ": wildcard-bound connector was named by its NIC while pending, "
+                          "then the connect ended \"%s\"", id, c_names[out]);
+            uint32_t want = out == C_ACCEPTED ? own : own_pending;
+            if (sockname_retry(s, &a, c->t.name) == 0) {
+                if (a.sin_addr.s_addr != want || ntohs(a.sin_port) != r->c_port)
+                    violation("attempt %#" PRIx64 " (%s bind, %s): named %s:%u, expected %s:%u (A15, C6)", id,
+                              bind_names[bk], c_names[out], addr_text(a.sin_addr.s_addr, t1), ntohs(a.sin_port),
+                              addr_text(want, t2), r->c_port);
+                r->c_addr = a.sin_addr.s_addr;
+                if (bk == BK_WILDCARD) {
+                    c->wc_named += out == C_ACCEPTED;
+                    c->wc_unnamed_again += out != C_ACCEPTED;
+                }
+            } else {
+                violation("attempt %#" PRIx64 ": WSPGetSockName on a bound connector failed", id);
+            }
+        }
     }
     int e = close_retry(s, c->t.name);
     if (e != 0)
@@ -1029,6 +1456,12 @@ static void *connector_main(void *arg) {
         r->c_mode = 0;
         r->c_stolen = 0;
         r->c_port = 0;
+        r->c_bind = 0;
+        r->c_addr = 0;
+        atomic_store(&r->c_target, 0);
+        atomic_store(&r->c_caller, 0);
+        atomic_store(&r->l_addr, 0);
+        atomic_store(&r->l_restores, 0);
         atomic_store(&r->l_seen, 0);
         atomic_store(&r->l_final, L_NONE);
         atomic_store(&r->l_port, 0);
@@ -1060,6 +1493,7 @@ struct chaos {
     SOCKET half;
     int half_stage; /* 0 none, 1 created, 2 bound, 3 listening */
     int half_evmode;
+    struct sockaddr_in half_addr; /* a NIC or the wildcard, port PORT */
     /* unpublished listeners whose close failed (device down); closed later */
     SOCKET to_close[64];
     int n_to_close;
@@ -1067,6 +1501,9 @@ struct chaos {
     uint64_t down_until, bufex_until, dlimit_until;
     uint64_t n_relisten, n_relisten_smaller, n_lclose, n_lcreate, n_down, n_bufex, n_dlimit, n_timeout,
         n_stolen, n_stolen_bound, n_backlog_checked, n_books_checked;
+    int upfail;
+    uint64_t upfail_until, n_upfail;
+    uint64_t n_lwildcard, n_lnic[N_NICS]; /* listeners made, by address */
 };
 static struct chaos chaos;
 
@@ -1148,10 +1585,13 @@ static int build_listener(void) {
         chaos.half = s;
         chaos.half_stage = 1;
         chaos.half_evmode = below(&tl->rng, 10) < 6;
+        /* B2: bound to the wildcard two times in five, else to one NIC. */
+        chaos.half_addr = listen_addr;
+        chaos.half_addr.sin_addr.s_addr = below(&tl->rng, 5) < 2 ? 0 : nics[below(&tl->rng, N_NICS)];
     }
     if (chaos.half_stage == 1) {
         tl->calls[K_BIND]++;
-        if (wspsan_WSPBind(chaos.half, (struct sockaddr *)&listen_addr, sizeof listen_addr, &err) != 0) {
+        if (wspsan_WSPBind(chaos.half, (struct sockaddr *)&chaos.half_addr, sizeof chaos.half_addr, &err) != 0) {
             if (err != WSAENETDOWN)
                 violation("chaos: bind to the listener port gave %d (K2: the port is free at close)", err);
             return 0;
@@ -1182,6 +1622,11 @@ static int build_listener(void) {
     }
     l->s = chaos.half;
     l->evmode = chaos.half_evmode;
+    l->addr = chaos.half_addr;
+    if (l->addr.sin_addr.s_addr == 0)
+        chaos.n_lwildcard++;
+    else
+        chaos.n_lnic[nic_index(l->addr.sin_addr.s_addr)]++;
     l->next = all_listeners;
     all_listeners = l;
     chaos.half_stage = 0;
@@ -1247,6 +1692,8 @@ static void chaos_faults_off(void) {
         device_call(wspsan_device_set_descriptor_limit(-1, &err), err, "set_descriptor_limit(-1)");
         chaos.dlimit = 0;
     }
+    atomic_store(&sw_fail_on, 0);
+    chaos.upfail = 0;
 }
 
 static void *chaos_main(void *arg) {
@@ -1269,6 +1716,10 @@ static void *chaos_main(void *arg) {
         if (chaos.dlimit && now >= chaos.dlimit_until) {
             device_call(wspsan_device_set_descriptor_limit(-1, &err), err, "set_descriptor_limit(-1)");
             chaos.dlimit = 0;
+        }
+        if (chaos.upfail && now >= chaos.upfail_until) {
+            atomic_store(&sw_fail_on, 0);
+            chaos.upfail = 0;
         }
         while (chaos.n_to_close > 0 && !chaos.down) {
             if (w_close(chaos.to_close[chaos.n_to_close - 1], &err) != 0) {
@@ -1324,14 +1775,20 @@ static void *chaos_main(void *arg) {
             chaos.dlimit = 1;
             chaos.dlimit_until = now + below(&tl->rng, 5000) * 1000ull;
             chaos.n_dlimit++;
-        } else if (r < 155) {
+        } else if (r < 160 && !chaos.upfail) {
+            /* X5, A11: the switch's create upcall fails half the time for a few ms. */
+            atomic_store(&sw_fail_on, 1);
+            chaos.upfail = 1;
+            chaos.upfail_until = now + below(&tl->rng, 5000) * 1000ull;
+            chaos.n_upfail++;
+        } else if (r < 165) {
             static const uint32_t timeouts[] = {0, 0, 1, 3, 10, 50};
             device_call(wspsan_device_set_connect_timeout(timeouts[below(&tl->rng, 6)], &err), err,
                         "set_connect_timeout");
             chaos.n_timeout++;
-        } else if (r < 215 && !chaos.down) {
+        } else if (r < 225 && !chaos.down) {
             steal_connector();
-        } else if (r < 265 && l != NULL) {
+        } else if (r < 275 && l != NULL) {
             check_listener_books(l->s);
         }
     }
@@ -1366,6 +1823,8 @@ struct totals {
     uint64_t by_final[L_N];
     uint64_t pair[C_N][L_N];
     uint64_t seen_total, seen_multi, stolen;
+    uint64_t acc_by_target[N_NICS], acc_by_bind[BK_N], acc_cross_nic, addr_checked;
+    uint64_t restored_ids, restored_then[C_N]; /* ids an accept put back after a failing create */
 };
 static struct totals tot; /* the checker thread only (main after it is joined) */
 
@@ -1399,6 +1858,35 @@ static void check_record(struct rec *r) {
     if (lport != 0 && r->c_port != 0 && lport != r->c_port)
         violation("attempt %#" PRIx64 ": connector bound to port %u, the condition saw port %u", id, r->c_port,
                   lport);
+    /* A15: the caller the listener saw is the connector's own name (0: a wildcard-bound connector
+     * read while not connected, or unknown). */
+    uint32_t laddr = atomic_load(&r->l_addr);
+    if (laddr != 0 && r->c_addr != 0) {
+        if (laddr != r->c_addr) {
+            char t1[16], t2[16];
+            violation("attempt %#" PRIx64 ": connector named %s, the condition saw it come from %s", id,
+                      addr_text(r->c_addr, t1), addr_text(laddr, t2));
+        }
+        tot.addr_checked++;
+    }
+    if (c == C_ACCEPTED) {
+        uint32_t target = atomic_load(&r->c_target);
+        int ti = nic_index(target);
+        if (ti >= 0)
+            tot.acc_by_target[ti]++;
+        tot.acc_by_bind[r->c_bind < BK_N ? r->c_bind : 0]++;
+        if (r->c_bind == BK_NIC && atomic_load(&r->c_caller) != target)
+            tot.acc_cross_nic++;
+    }
+    unsigned restores = atomic_load(&r->l_restores);
+    if (restores > 0) {
+        /* A11: put back at the head, so it was examined again or answered otherwise later. */
+        tot.restored_ids++;
+        tot.restored_then[c]++;
+        if (never_queued(c) || (seen <= restores && f != L_NONE))
+            violation("attempt %#" PRIx64 ": restored %u times, seen %u times, final %s, connector %s", id, restores,
+                      seen, l_names[f], c_names[c]);
+    }
 }
 
 static void retire_upto(struct connector *c, uint64_t upto) {
@@ -1529,6 +2017,96 @@ static int expect_range(const char *what, int64_t got, int64_t lo, int64_t hi) {
     return 1;
 }
 
+/* X5, A11, L9 with the switch, on one thread before the run, so that what the run cannot pin
+ * down is checked exactly: a create upcall failing inside an accept keeps the request at the
+ * head (the next accept gets that connector, which kept waiting), and only WSAEMFILE, or a code
+ * the provider does not know (README: counted as WSAEMFILE), marks the listener exhausted: the
+ * next arrival is refused at once (L9); after WSAENOBUFS it is queued. The switch's counters are
+ * reset afterwards; the run's balance starts from there. Returns the number of checks made. */
+static int switch_prologue(void) {
+    int err = 0, checks = 0;
+    struct sockaddr_in la = listen_addr, n1, n2;
+    la.sin_port = htons(PORT + 1);
+    SOCKET l = w_socket(&err);
+    if (l == INVALID_SOCKET || wspsan_WSPBind(l, (struct sockaddr *)&la, sizeof la, &err) != 0 ||
+        wspsan_WSPListen(l, 8, &err) != 0) {
+        violation("prologue: no listener (%d)", err);
+        return 0;
+    }
+    for (int k = 0; k < SWF_N; k++) {
+        SOCKET c[2];
+        int queued[2];
+        uint32_t on = 1;
+        DWORD nb = 0;
+        for (int i = 0; i < 2; i++) {
+            c[i] = w_socket(&err);
+            if (c[i] == INVALID_SOCKET ||
+                wspsan_WSPIoctl(c[i], WSPSAN_FIONBIO, &on, sizeof on, NULL, 0, &nb, NULL, NULL, NULL, &err) != 0) {
+                violation("prologue: no connector (%d)", err);
+                return checks;
+            }
+            if (i == 1) {
+                /* The first request is queued: one accept whose create upcall fails. */
+                atomic_store(&sw_force, 1 + k);
+                memset(&sw_note, 0, sizeof sw_note);
+                SOCKET a = wspsan_WSPAccept(l, NULL, NULL, NULL, 0, &err);
+                atomic_store(&sw_force, 0);
+                if (a != INVALID_SOCKET || err != sw_fail_mapped[k] || sw_note.what != SWN_FAILED)
+                    violation("prologue: an accept whose create upcall failed with %s gave %d (X5, A11)",
+                              sw_fail_names[k], a == INVALID_SOCKET ? err : 0);
+                int v = -1;
+                if (w_getopt_int(c[0], WSPSAN_SO_ERROR, &v, &err) != 0 || v != 0)
+                    violation("prologue: the connector of the kept request has SO_ERROR %d (A11)", v);
+                checks += 2;
+            }
+            err = 0;
+            int rc = wspsan_WSPConnect(c[i], (struct sockaddr *)&la, sizeof la, NULL, NULL, NULL, NULL, &err);
+            queued[i] = rc != 0 && err == WSAEWOULDBLOCK;
+            /* L9: exhausted after WSAEMFILE only: refused at once, else queued. */
+            int want = i == 1 && sw_fail_mapped[k] == WSAEMFILE ? WSAECONNREFUSED : WSAEWOULDBLOCK;
+            if (rc == 0 || err != want)
+                violation("prologue: connect %d after a create failing with %s gave %d, expected %d (L9)", i,
+                          sw_fail_names[k], err, want);
+            checks++;
+        }
+        /* A11: the kept request is still the head: accepting now gives the first connector. */
+        for (int i = 0; i < 2; i++) {
+            if (!queued[i])
+                continue;
+            memset(&sw_note, 0, sizeof sw_note);
+            SOCKET a = wspsan_WSPAccept(l, NULL, NULL, NULL, 0, &err);
+            if (a == INVALID_SOCKET || sw_note.what != SWN_CREATED) {
+                violation("prologue: accept after the failing create gave %d", err);
+                continue;
+            }
+            check_switch_handle(a, sw_note.handle, "prologue");
+            if (w_peername(a, &n1, &err) != 0 || w_sockname(c[i], &n2, &err) != 0 || n1.sin_port != n2.sin_port)
+                violation("prologue: accept %d got another connector than the head (A11)", i);
+            checks += 2;
+            if (close_retry(a, "prologue") != 0)
+                violation("prologue: close failed");
+        }
+        for (int i = 0; i < 2; i++)
+            if (close_retry(c[i], "prologue") != 0)
+                violation("prologue: close failed");
+    }
+    if (close_retry(l, "prologue") != 0)
+        violation("prologue: close failed");
+    pthread_mutex_lock(&sw_lock);
+    uint64_t live = sw_live;
+    pthread_mutex_unlock(&sw_lock);
+    expect_eq("prologue: switch handles open", live, 0);
+    expect_eq("prologue: switch creates - closes", atomic_load(&sw_creates) - atomic_load(&sw_closes), 0);
+    atomic_store(&sw_creates, 0);
+    atomic_store(&sw_closes, 0);
+    for (int k = 0; k < SWF_N; k++)
+        atomic_store(&sw_fails[k], 0);
+    atomic_store(&n_sockets_made, 0);
+    atomic_store(&n_socket_upfails, 0);
+    atomic_store(&sw_handles_checked, 0);
+    return checks;
+}
+
 int main(int argc, char **argv) {
     static struct tctx main_ctx;
     tl = &main_ctx;
@@ -1541,14 +2119,21 @@ int main(int argc, char **argv) {
     if (seed == 0)
         seed = 1;
     setvbuf(stdout, NULL, _IOLBF, 0);
-    printf("wspsan C-ABI stress (SPEC T1, T2): %.0f s, %d connectors, %d acceptors, seed %#" PRIx64 "\n", duration,
-           N_CONNECTORS, N_ACCEPTORS, seed);
+    printf("wspsan C-ABI stress (SPEC T1, T2): %.0f s, %d connectors, %d acceptors, %d NICs, switch upcalls, seed %#" PRIx64
+           "\n", duration, N_CONNECTORS, N_ACCEPTORS, N_NICS, seed);
 
     WSPDATA wd;
     WSPPROC_TABLE procs;
     WSPUPCALLTABLE up;
+    WSAPROTOCOL_INFOW info;
+    run_seed = seed;
     memset(&up, 0, sizeof up);
-    if (wspsan_WSPStartup(0x0202, &wd, NULL, up, &procs) != 0) {
+    up.lpWPUCreateSocketHandle = sw_create; /* X5: the switch's handles (event upcalls left out: */
+    up.lpWPUCloseSocketHandle = sw_close;   /* the eventfds stay the provider's own) */
+    memset(&info, 0, sizeof info);
+    info.dwCatalogEntryId = CATALOG_ENTRY;
+    info.iAddressFamily = AF_INET;
+    if (wspsan_WSPStartup(0x0202, &wd, &info, up, &procs) != 0) {
         fprintf(stderr, "WSPStartup failed\n");
         return 2;
     }
@@ -1564,16 +2149,31 @@ int main(int argc, char **argv) {
         fprintf(stderr, "set_limits failed: %d\n", err);
         return 2;
     }
+    /* B1, B2: two more NICs; listeners and connectors use all three. */
+    for (int i = 0; i < N_NICS; i++) {
+        struct in_addr ia;
+        if (inet_pton(AF_INET, nic_text[i], &ia) != 1) {
+            fprintf(stderr, "bad NIC address %s\n", nic_text[i]);
+            return 2;
+        }
+        nics[i] = ia.s_addr;
+        if (i > 0 && wspsan_device_add_nic(nics[i], &err) != 0) {
+            fprintf(stderr, "add_nic(%s) failed: %d\n", nic_text[i], err);
+            return 2;
+        }
+    }
+    main_ctx.rng = seed;
+    memset(&listen_addr, 0, sizeof listen_addr);
+    listen_addr.sin_family = AF_INET;
+    listen_addr.sin_port = htons(PORT);
+    listen_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int prologue_checks = switch_prologue();
     WSPSAN_DEVICE_STATS base;
     device_stats(&base);
     if (base.open_sockets != 0 || base.pending != 0) {
         fprintf(stderr, "the device is not fresh\n");
         return 2;
     }
-    memset(&listen_addr, 0, sizeof listen_addr);
-    listen_addr.sin_family = AF_INET;
-    listen_addr.sin_port = htons(PORT);
-    listen_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     listen_ev = wspsan_WSACreateEvent();
     if (listen_ev == NULL) {
         fprintf(stderr, "WSACreateEvent failed\n");
@@ -1665,6 +2265,24 @@ int main(int argc, char **argv) {
     /* ---- totals from both logs ---- */
     uint64_t calls[NCALL] = {0}, ares[A_N] = {0}, plans[P_N] = {0}, a14 = 0, t1c = 0, slowc = 0, peerc = 0, k3c = 0;
     uint64_t wouldblock = 0, callee_short = 0;
+    uint64_t up_fails = 0, up_restored = 0, up_orphaned = 0, up_discarded = 0, names_checked = 0, pair_peers = 0;
+    uint64_t binds[BK_N] = {0}, wc_pending_any = 0, wc_pending_nic = 0, wc_named = 0, wc_unnamed_again = 0;
+    for (int i = 0; i < N_CONNECTORS; i++) {
+        for (int k = 0; k < BK_N; k++)
+            binds[k] += conns[i].binds[k];
+        wc_pending_any += conns[i].wc_pending_any;
+        wc_pending_nic += conns[i].wc_pending_nic;
+        wc_named += conns[i].wc_named;
+        wc_unnamed_again += conns[i].wc_unnamed_again;
+    }
+    for (int i = 0; i < N_ACCEPTORS; i++) {
+        up_fails += accs[i].up_fails;
+        up_restored += accs[i].up_restored;
+        up_orphaned += accs[i].up_orphaned;
+        up_discarded += accs[i].up_discarded;
+        names_checked += accs[i].names_checked;
+        pair_peers += accs[i].pair_peers_checked;
+    }
     for (int i = 0; i < N_CONNECTORS; i++) {
         for (int k = 0; k < NCALL; k++)
             calls[k] += conns[i].t.calls[k];
@@ -1761,6 +2379,28 @@ int main(int argc, char **argv) {
               tot.pair[C_REFUSED_B][L_REJECTED] + tot.pair[C_REFUSED_B][L_INVALID] +
               tot.pair[C_ABANDONED][L_REJECTED] + tot.pair[C_ABANDONED][L_INVALID]);
 
+    /* The switch's books (X5): every handle made was closed exactly once (sw_close checks "once"
+     * as it goes), each by a socket the program made or an accept that discarded its socket; every
+     * failing create failed one WSPSocket or WSPAccept. */
+    uint64_t creates = atomic_load(&sw_creates), closes = atomic_load(&sw_closes), sw_failed = 0;
+    for (int k = 0; k < SWF_N; k++)
+        sw_failed += atomic_load(&sw_fails[k]);
+    pthread_mutex_lock(&sw_lock);
+    uint64_t live = sw_live, max_live = sw_max_live;
+    pthread_mutex_unlock(&sw_lock);
+    expect_eq("switch handles open after closing everything", live, 0);
+    expect_eq("switch creates - closes", creates - closes, 0);
+    expect_eq("switch creates == WSPSocket sockets + accepted sockets + accepted then discarded", creates,
+              atomic_load(&n_sockets_made) + ares[A_SOCKET] + up_discarded);
+    expect_eq("failing creates == WSPSocket + WSPAccept calls they failed", sw_failed,
+              atomic_load(&n_socket_upfails) + up_fails);
+    expect_eq("creates with a foreign catalog entry id", atomic_load(&sw_catalog_bad), 0);
+    expect_eq("accepts failed by a failing create == restored + orphaned", up_fails, up_restored + up_orphaned);
+    expect_range("WSAEMFILE/WSAENOBUFS after CF_ACCEPT - those from a failing create", (int64_t)ares[A_RESTORED] -
+                 (int64_t)up_restored, 0, (int64_t)ares[A_RESTORED]);
+    expect_range("accepts that kept a request after a failing create - attempts they concern",
+                 (int64_t)up_restored - (int64_t)tot.restored_ids, 0, (int64_t)up_restored);
+
     /* The mix really happened (a stress run that never reset or timed out proves little); runs
      * shorter than 10 s are too short to insist. */
     const struct { const char *what; uint64_t n; } cover[] = {
@@ -1770,6 +2410,20 @@ int main(int argc, char **argv) {
         {"accepts rejected", ares[A_REFUSED]}, {"accepts invalid", ares[A_INVALID]},
         {"accepts deferred", ares[A_TRYAGAIN]}, {"accepts of withdrawn requests", withdrawn},
         {"requests refused by a listener close", rbc}, {"requests reset", reset},
+        {"create upcalls failing with WSAEMFILE", atomic_load(&sw_fails[SWF_MFILE])},
+        {"create upcalls failing with WSAENOBUFS", atomic_load(&sw_fails[SWF_NOBUFS])},
+        {"create upcalls failing with an unknown code", atomic_load(&sw_fails[SWF_UNKNOWN])},
+        {"accepts whose request a failing create kept queued", up_restored},
+        {"wildcard listeners", chaos.n_lwildcard}, {"listeners bound to a NIC", chaos.n_lnic[0] + chaos.n_lnic[1] +
+                                                    chaos.n_lnic[2]},
+        {"accepted pairs addressed to 127.0.0.1", tot.acc_by_target[0]},
+        {"accepted pairs addressed to the 2nd NIC", tot.acc_by_target[1]},
+        {"accepted pairs addressed to the 3rd NIC", tot.acc_by_target[2]},
+        {"accepted connectors bound to a NIC", tot.acc_by_bind[BK_NIC]},
+        {"accepted connectors bound to another NIC than the target", tot.acc_cross_nic},
+        {"accepted connectors bound to the wildcard", tot.acc_by_bind[BK_WILDCARD]},
+        {"wildcard-bound connectors named by their NIC once connected", wc_named},
+        {"wildcard-bound connectors named 0.0.0.0 while pending", wc_pending_any},
     };
     for (size_t i = 0; i < sizeof cover / sizeof cover[0] && secs >= 10; i++)
         if (cover[i].n == 0)
@@ -1818,6 +2472,36 @@ int main(int argc, char **argv) {
            ", connect timeout changes %" PRIu64 ", blocking connectors closed %" PRIu64 "\n",
            chaos.n_relisten, chaos.n_relisten_smaller, chaos.n_lclose, chaos.n_lcreate, chaos.n_down, chaos.n_bufex,
            chaos.n_dlimit, chaos.n_timeout, chaos.n_stolen);
+    printf("switch upcalls: creates %" PRIu64 ", closes %" PRIu64 " (open at most %" PRIu64 " at once), failing creates %"
+           PRIu64 ":", creates, closes, max_live, sw_failed);
+    for (int k = 0; k < SWF_N; k++)
+        printf(" %s %" PRIu64 "%s", sw_fail_names[k], (uint64_t)atomic_load(&sw_fails[k]), k + 1 < SWF_N ? "," : "\n");
+    printf("  failed WSPSocket %" PRIu64 ", failed WSPAccept %" PRIu64 " (request kept queued %" PRIu64
+           ", listener closed meanwhile %" PRIu64 "); attempts kept queued %" PRIu64 ", then:",
+           (uint64_t)atomic_load(&n_socket_upfails), up_fails, up_restored, up_orphaned, tot.restored_ids);
+    for (int k = 1; k < C_N; k++)
+        if (tot.restored_then[k])
+            printf(" %s %" PRIu64, c_names[k], tot.restored_then[k]);
+    printf("\n  accepted sockets discarded after their create (withdrawn) %" PRIu64 ", switch handles checked %" PRIu64
+           ", upcall chaos episodes %" PRIu64 "; prologue (A11, L9 per failure code) checks %d\n",
+           up_discarded, (uint64_t)atomic_load(&sw_handles_checked), chaos.n_upfail, prologue_checks);
+    printf("NICs:");
+    for (int i = 0; i < N_NICS; i++)
+        printf(" %s%s", nic_text[i], i + 1 < N_NICS ? "," : "");
+    printf("; listeners made: wildcard %" PRIu64 ", per NIC %" PRIu64 " / %" PRIu64 " / %" PRIu64 "\n",
+           chaos.n_lwildcard, chaos.n_lnic[0], chaos.n_lnic[1], chaos.n_lnic[2]);
+    printf("  accepted pairs by NIC addressed %" PRIu64 " / %" PRIu64 " / %" PRIu64 "; by connector bind: implicit %"
+           PRIu64 ", NIC %" PRIu64 " (to another NIC %" PRIu64 "), wildcard %" PRIu64 "\n",
+           tot.acc_by_target[0], tot.acc_by_target[1], tot.acc_by_target[2], tot.acc_by_bind[BK_IMPLICIT],
+           tot.acc_by_bind[BK_NIC], tot.acc_cross_nic, tot.acc_by_bind[BK_WILDCARD]);
+    printf("  connector binds: implicit %" PRIu64 ", NIC %" PRIu64 ", wildcard %" PRIu64
+           "; wildcard names: 0.0.0.0 while pending %" PRIu64 ", NIC already %" PRIu64 ", NIC once connected %"
+           PRIu64 ", 0.0.0.0 after a failure %" PRIu64 "\n",
+           binds[BK_IMPLICIT], binds[BK_NIC], binds[BK_WILDCARD], wc_pending_any, wc_pending_nic, wc_named,
+           wc_unnamed_again);
+    printf("  accepted sockets' names checked %" PRIu64 ", their peers checked %" PRIu64
+           ", caller addresses checked per id %" PRIu64 "\n",
+           names_checked, pair_peers, tot.addr_checked);
     printf("device counters: queued %" PRIu64 ", accepted %" PRIu64 ", rejected %" PRIu64 ", deferred %" PRIu64
            ", refused_full %" PRIu64 ", reset %" PRIu64 ", withdrawn %" PRIu64 ", refused_by_close %" PRIu64
            ", refused_no_listener %" PRIu64 ", timed_out %" PRIu64 "; now queue_len %" PRIu64 ", pending %" PRIu64
@@ -1841,8 +2525,11 @@ int main(int argc, char **argv) {
     wspsan_WSACloseEvent(listen_ev);
     for (int i = 0; i < N_CONNECTORS; i++)
         free(conns[i].ring);
+    atomic_store(&sw_in_cleanup, 1);
     if (wspsan_WSPCleanup(&err) != 0)
         violation("WSPCleanup failed: %d", err);
+    /* Nothing was left for the cleanup to close: the switch's books are unchanged. */
+    expect_eq("switch creates - closes after WSPCleanup", atomic_load(&sw_creates) - atomic_load(&sw_closes), 0);
     unsigned long nv = atomic_load(&n_violations);
     if (nv == 0) {
         printf("T1/T2 stress: OK\n");

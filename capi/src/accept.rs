@@ -1,10 +1,10 @@
 //! `WSPAccept` and the condition-function trampoline (SPEC A1 to A15).
 
-use crate::boundary::{AddrOut, descriptor, socket, wsp};
+use crate::boundary::{AddrOut, checked_after_state, descriptor, socket, wsp};
 use crate::convert::{nullable, qos_to_c, sockaddr_in, wsabuf_over};
 use crate::types::*;
 use core::ffi::c_int;
-use wspsan_core::{ConditionRequest, Decision};
+use wspsan_core::{Call, ConditionRequest, Decision};
 
 /// Run a C condition function on one request (SPEC A5): WSABUFs over the two sockaddr_in, the
 /// caller data and QoS (NULL when none), `lpGQOS` NULL, the engine's callee-data buffer with its
@@ -58,7 +58,7 @@ pub unsafe extern "C" fn wspsan_WSPAccept(
     unsafe {
         wsp("wspsan_WSPAccept", lpErrno, INVALID_SOCKET, |p| {
             // A3: a short *addrlen fails before anything leaves the queue.
-            let out = AddrOut::optional(addr, addrlen)?;
+            let out = checked_after_state(p, s, Call::Accept, AddrOut::optional(addr, addrlen))?;
             let mut trampoline =
                 lpfnCondition.map(|f| move |req: &mut ConditionRequest<'_>| run_condition(f, dwCallbackData, req));
             let condition = trampoline.as_mut().map(|t| t as &mut wspsan_core::Condition<'_>);

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddrV4;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use wspsan_core::{Provider, Qos, WsaError};
+use wspsan_core::{Call, Provider, Qos, WsaError};
 
 /// Why an export failed: a Winsock error and, for the last-error message, what was wrong.
 #[derive(Debug)]
@@ -35,6 +35,16 @@ impl From<WsaError> for Failure {
 
 /// The result every export body returns.
 pub(crate) type Outcome<T> = Result<T, Failure>;
+
+/// SPEC X4: a bad pointer or length argument (`arg` failed) is reported only after the entry
+/// checks, the descriptor and the socket's state for `call` had their say (the engine's
+/// [`Provider::precheck`]): `WSPGetPeerName(INVALID_SOCKET, NULL, NULL)` is `WSAENOTSOCK`.
+pub(crate) fn checked_after_state<T>(p: &Provider, s: crate::types::SOCKET, call: Call, arg: Outcome<T>) -> Outcome<T> {
+    arg.or_else(|f| {
+        p.precheck(descriptor(s), call)?;
+        Err(f)
+    })
+}
 
 /// `WSAEFAULT` for a pointer or length argument.
 pub(crate) fn fault(detail: impl Into<Cow<'static, str>>) -> Failure {

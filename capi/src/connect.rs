@@ -1,9 +1,9 @@
 //! `WSPConnect` (SPEC C1 to C7).
 
-use crate::boundary::{Outcome, descriptor, fault, read_qos, read_sockaddr, wsabuf_bytes, wsp};
+use crate::boundary::{Outcome, checked_after_state, descriptor, fault, read_qos, read_sockaddr, wsabuf_bytes, wsp};
 use crate::types::*;
 use core::ffi::c_int;
-use wspsan_core::ConnectParams;
+use wspsan_core::{Call, ConnectParams};
 
 /// The caller's callee-data buffer, checked before the connect starts (SPEC C5) and kept as raw
 /// pointers: it may overlap the caller data, so no Rust reference to it lives across the call.
@@ -57,17 +57,20 @@ pub unsafe extern "C" fn wspsan_WSPConnect(
     // SAFETY: pointers checked by the boundary.
     unsafe {
         wsp("wspsan_WSPConnect", lpErrno, SOCKET_ERROR, |p| {
-            let addr = read_sockaddr(name, namelen)?;
-            // Copied before the call: the caller's buffers may overlap the callee-data buffer.
-            let caller_data = match lpCallerData.as_ref() {
-                Some(b) => Some(wsabuf_bytes(b, "lpCallerData")?.to_vec()),
-                None => None,
+            let args = || -> Outcome<_> {
+                let addr = read_sockaddr(name, namelen)?;
+                // Copied before the call: the caller's buffers may overlap the callee-data buffer.
+                let caller_data = match lpCallerData.as_ref() {
+                    Some(b) => Some(wsabuf_bytes(b, "lpCallerData")?.to_vec()),
+                    None => None,
+                };
+                let qos = match lpSQOS.as_ref() {
+                    Some(q) => Some(read_qos(q)?),
+                    None => None,
+                };
+                Ok((addr, caller_data, qos, CalleeBuffer::new(lpCalleeData)?))
             };
-            let qos = match lpSQOS.as_ref() {
-                Some(q) => Some(read_qos(q)?),
-                None => None,
-            };
-            let callee = CalleeBuffer::new(lpCalleeData)?;
+            let (addr, caller_data, qos, callee) = checked_after_state(p, s, Call::Connect, args())?;
             let params = ConnectParams { caller_data: caller_data.as_deref(), qos: qos.as_ref() };
             let data = p.connect(descriptor(s), addr, params)?;
             if let Some(callee) = callee {

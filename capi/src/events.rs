@@ -1,14 +1,14 @@
 //! Event objects and network events: `WSPEventSelect`, `WSPEnumNetworkEvents`,
 //! `wspsan_WSACreateEvent`, `wspsan_WSACloseEvent` (SPEC section 8).
 
-use crate::boundary::{Failure, Outcome, descriptor, fault, guarded, out_ptr, wsp};
+use crate::boundary::{Failure, Outcome, checked_after_state, descriptor, fault, guarded, out_ptr, wsp};
 use crate::eventfd::EventFd;
 use crate::startup;
 use crate::types::*;
 use core::ffi::c_int;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
-use wspsan_core::{EventHandle, Signal, WsaError};
+use wspsan_core::{Call, EventHandle, Signal, WsaError};
 
 type SetEvent = unsafe extern "C" fn(WSAEVENT, LPINT) -> BOOL;
 
@@ -125,7 +125,11 @@ pub unsafe extern "C" fn wspsan_WSPEventSelect(
     // SAFETY: pointers checked by the boundary.
     unsafe {
         wsp("wspsan_WSPEventSelect", lpErrno, SOCKET_ERROR, |p| {
-            let event = if hEventObject.is_null() { None } else { Some(Arc::new(EventObject::new(hEventObject)?)) };
+            let event = if hEventObject.is_null() {
+                None
+            } else {
+                Some(Arc::new(checked_after_state(p, s, Call::Other, EventObject::new(hEventObject))?))
+            };
             let handle = event.clone().map(|e| e as EventHandle);
             p.event_select(descriptor(s), handle, lNetworkEvents as u32)?;
             remember(s, hEventObject as usize, event.as_ref());
@@ -145,9 +149,12 @@ pub unsafe extern "C" fn wspsan_WSPEnumNetworkEvents(
     // SAFETY: pointers checked by the boundary.
     unsafe {
         wsp("wspsan_WSPEnumNetworkEvents", lpErrno, SOCKET_ERROR, |p| {
-            let out = out_ptr(lpNetworkEvents, "lpNetworkEvents")?;
-            let event: Option<EventHandle> =
-                if hEventObject.is_null() { None } else { Some(for_reset(s, hEventObject)? as EventHandle) };
+            let out = checked_after_state(p, s, Call::Other, out_ptr(lpNetworkEvents, "lpNetworkEvents"))?;
+            let event: Option<EventHandle> = if hEventObject.is_null() {
+                None
+            } else {
+                Some(checked_after_state(p, s, Call::Other, for_reset(s, hEventObject))? as EventHandle)
+            };
             let recorded = p.enum_network_events(descriptor(s), event.as_ref())?;
             out.lNetworkEvents = recorded.events as LONG;
             for bit in 0..FD_MAX_EVENTS {

@@ -2,13 +2,13 @@
 //! Both option numberings, the ioctl codes and the order of the checks are the engine's
 //! (`Provider::get_option_raw`, `consts::Ioctl`); this file checks the C buffers.
 
-use crate::boundary::{Failure, descriptor, fault, out_ptr, wsp};
+use crate::boundary::{Failure, checked_after_state, descriptor, fault, out_ptr, wsp};
 use crate::convert::sockaddr_in;
 use crate::types::*;
 use core::ffi::{c_char, c_int};
 use std::net::SocketAddrV4;
 use wspsan_core::consts::{self, Ioctl};
-use wspsan_core::{SockOpt, WsaError};
+use wspsan_core::{Call, SockOpt, WsaError};
 
 const INT_LEN: c_int = size_of::<c_int>() as c_int;
 
@@ -25,14 +25,14 @@ pub unsafe extern "C" fn wspsan_WSPGetSockOpt(
     // SAFETY: pointers checked by the boundary.
     unsafe {
         wsp("wspsan_WSPGetSockOpt", lpErrno, SOCKET_ERROR, |p| {
-            let optlen = out_ptr(optlen, "optlen")?;
+            let optlen = checked_after_state(p, s, Call::Other, out_ptr(optlen, "optlen"))?;
             let d = descriptor(s);
             if (level, optname) == (consts::SOL_SOCKET, consts::SO_CONNDATA) {
+                let data = p.callee_data(d)?; // X4: the socket first
                 let room = usize::try_from(*optlen).map_err(|_| fault(format!("*optlen is {}", *optlen)))?;
                 if optval.is_null() && room > 0 {
                     return Err(fault("optval is NULL"));
                 }
-                let data = p.callee_data(d)?;
                 let n = data.len().min(room);
                 if n > 0 {
                     std::ptr::copy_nonoverlapping(data.as_ptr(), optval.cast::<u8>(), n);
@@ -40,12 +40,12 @@ pub unsafe extern "C" fn wspsan_WSPGetSockOpt(
                 *optlen = n as c_int;
                 return Ok(0);
             }
-            // An option the engine knows needs an int buffer, checked first (SO_ERROR is cleared by
-            // reading it); the engine then checks the call, the socket and the option, in that order.
-            if SockOpt::from_level_name(level, optname).is_some() && (optval.is_null() || *optlen < INT_LEN) {
+            // X4: the engine checks the call, the socket and the option, in that order; then the
+            // int buffer (reading an option changes nothing, so nothing is lost by reading first).
+            let value = p.get_option_raw(d, level, optname)?;
+            if optval.is_null() || *optlen < INT_LEN {
                 return Err(fault(format!("optval NULL or *optlen {} below {INT_LEN}", *optlen)));
             }
-            let value = p.get_option_raw(d, level, optname)?;
             optval.cast::<c_int>().write_unaligned(value);
             *optlen = INT_LEN;
             Ok(0)
@@ -68,7 +68,8 @@ pub unsafe extern "C" fn wspsan_WSPSetSockOpt(
         wsp("wspsan_WSPSetSockOpt", lpErrno, SOCKET_ERROR, |p| {
             let value = if SockOpt::from_level_name(level, optname).is_some() {
                 if optval.is_null() || optlen < INT_LEN {
-                    return Err(fault(format!("optval NULL or optlen {optlen} below {INT_LEN}")));
+                    let f = fault(format!("optval NULL or optlen {optlen} below {INT_LEN}"));
+                    return checked_after_state(p, s, Call::Other, Err(f));
                 }
                 optval.cast::<c_int>().read_unaligned()
             } else {
@@ -127,16 +128,15 @@ pub unsafe extern "C" fn wspsan_WSPIoctl(
     unsafe {
         wsp("wspsan_WSPIoctl", lpErrno, SOCKET_ERROR, |p| {
             let d = descriptor(s);
+            // X4: the call and the socket first, then the rest of the arguments.
+            p.precheck(d, Call::Other)?;
             if !lpOverlapped.is_null() || lpCompletionRoutine.is_some() {
                 return Err(Failure::new(WsaError::OpNotSupp, "overlapped ioctls are not supported"));
             }
-            let code = match Ioctl::from_code(dwIoControlCode) {
-                Ok(code) => code,
-                Err(e) => {
-                    p.is_nonblocking(d)?; // a live socket first, as every call
-                    return Err(Failure::new(e, format!("ioctl code {dwIoControlCode:#x} is not supported")));
-                }
-            };
+            let code = Ioctl::from_code(dwIoControlCode)
+                .map_err(|e| Failure::new(e, format!("ioctl code {dwIoControlCode:#x} is not supported")))?;
+            // X4: every control code needs lpcbBytesReturned, FIONBIO too (as Windows).
+            let returned = out_ptr(lpcbBytesReturned, "lpcbBytesReturned")?;
             match code {
                 Ioctl::NonBlocking => {
                     if lpvInBuffer.is_null() || (cbInBuffer as usize) < size_of::<ULONG>() {
@@ -144,14 +144,10 @@ pub unsafe extern "C" fn wspsan_WSPIoctl(
                     }
                     let on = lpvInBuffer.cast::<ULONG>().read_unaligned() != 0;
                     p.set_nonblocking(d, on)?;
-                    if let Some(n) = lpcbBytesReturned.as_mut() {
-                        *n = 0;
-                    }
+                    *returned = 0;
                     Ok(0)
                 }
                 Ioctl::AddressListQuery => {
-                    let returned = out_ptr(lpcbBytesReturned, "lpcbBytesReturned")?;
-                    p.is_nonblocking(d)?; // a live socket first, as every call
                     let nics: Vec<SocketAddrV4> =
                         p.address_list()?.into_iter().map(|ip| SocketAddrV4::new(ip, 0)).collect();
                     let needed = address_list_size(nics.len());

@@ -1,9 +1,10 @@
 //! Sockets and their names: `WSPSocket`, `WSPBind`, `WSPCloseSocket`, `WSPGetSockName`,
 //! `WSPGetPeerName` (SPEC S1, B1, B2, K1 to K3, A15).
 
-use crate::boundary::{AddrOut, descriptor, fault, read_sockaddr, socket, wsp};
+use crate::boundary::{AddrOut, checked_after_state, descriptor, fault, read_sockaddr, socket, wsp};
 use crate::types::*;
 use core::ffi::c_int;
+use wspsan_core::Call;
 
 /// Create a socket (SPEC S1): AF_INET, SOCK_STREAM, protocol 0 or IPPROTO_TCP; `FROM_PROTOCOL_INFO` takes a value from `lpProtocolInfo` (NULL: WSAEFAULT); `g` and `dwFlags` are ignored.
 #[unsafe(no_mangle)]
@@ -47,7 +48,7 @@ pub unsafe extern "C" fn wspsan_WSPBind(
     // SAFETY: pointers checked by the boundary.
     unsafe {
         wsp("wspsan_WSPBind", lpErrno, SOCKET_ERROR, |p| {
-            let addr = read_sockaddr(name, namelen)?;
+            let addr = checked_after_state(p, s, Call::Bind, read_sockaddr(name, namelen))?;
             p.bind(descriptor(s), addr)?;
             Ok(0)
         })
@@ -77,8 +78,8 @@ pub unsafe extern "C" fn wspsan_WSPGetSockName(
     // SAFETY: pointers checked by the boundary.
     unsafe {
         wsp("wspsan_WSPGetSockName", lpErrno, SOCKET_ERROR, |p| {
-            let out = AddrOut::required(name, namelen)?;
-            out.write(p.sock_name(descriptor(s))?);
+            let local = p.sock_name(descriptor(s))?; // X4: the socket and its state first
+            AddrOut::required(name, namelen)?.write(local);
             Ok(0)
         })
     }
@@ -95,8 +96,8 @@ pub unsafe extern "C" fn wspsan_WSPGetPeerName(
     // SAFETY: pointers checked by the boundary.
     unsafe {
         wsp("wspsan_WSPGetPeerName", lpErrno, SOCKET_ERROR, |p| {
-            let out = AddrOut::required(name, namelen)?;
-            out.write(p.peer_name(descriptor(s))?);
+            let peer = p.peer_name(descriptor(s))?; // X4: the socket and its state first
+            AddrOut::required(name, namelen)?.write(peer);
             Ok(0)
         })
     }

@@ -1,6 +1,6 @@
 //! Network event records (SPEC section 8) and the signalling trait behind them.
 
-use crate::consts::{FD_ACCEPT, FD_MAX_EVENTS};
+use crate::consts::FD_MAX_EVENTS;
 use std::fmt;
 use std::sync::Arc;
 
@@ -107,6 +107,15 @@ impl EventRecord {
         self.signal_for(flag)
     }
 
+    /// Record `bit` with code 0 and signal it when selected, even if it was already recorded
+    /// (E2: the level-triggered FD_ACCEPT after an accept whose E3 reset cleared the event object).
+    #[must_use]
+    pub(crate) fn record_again(&mut self, bit: usize) -> Option<EventHandle> {
+        self.recorded.events |= 1 << bit;
+        self.recorded.error_codes[bit] = 0;
+        self.signal_for(1 << bit)
+    }
+
     /// Forget a recorded bit (FD_ACCEPT once the queue is empty).
     pub(crate) fn clear(&mut self, flag: u32) {
         self.recorded.events &= !flag;
@@ -135,23 +144,19 @@ impl EventRecord {
         if self.recorded.events & self.mask != 0 { self.handle.clone() } else { None }
     }
 
-    /// SPEC E4: take the recorded events, leaving nothing to report twice.
+    /// SPEC E4: take the recorded events that are in the current selection, leaving nothing to
+    /// report twice; events outside it stay recorded until a selection includes them (E5).
     pub(crate) fn take(&mut self) -> NetworkEvents {
-        std::mem::take(&mut self.recorded)
-    }
-
-    /// SPEC E2: the level-triggered FD_ACCEPT after a re-enabling accept. Returns the handle to
-    /// signal when requests are still queued.
-    #[must_use]
-    pub(crate) fn rearm_accept(&mut self, queued: bool) -> Option<EventHandle> {
-        if queued {
-            self.recorded.events |= FD_ACCEPT;
-            self.recorded.error_codes[crate::consts::FD_ACCEPT_BIT] = 0;
-            self.signal_for(FD_ACCEPT)
-        } else {
-            self.clear(FD_ACCEPT);
-            None
+        let reported = self.recorded.events & self.mask;
+        let mut taken = NetworkEvents::default();
+        for bit in 0..FD_MAX_EVENTS {
+            if reported & (1 << bit) != 0 {
+                taken.error_codes[bit] = std::mem::take(&mut self.recorded.error_codes[bit]);
+            }
         }
+        taken.events = reported;
+        self.recorded.events &= !reported;
+        taken
     }
 
     pub(crate) fn selected(&self) -> bool {

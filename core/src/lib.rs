@@ -33,6 +33,8 @@ pub use condition::{Condition, ConditionRequest, Decision};
 pub use device::{Device, DeviceConfig, Faults, Limits, MAX_CONNECT_DATA};
 pub use error::{Result, WsaError};
 pub use events::{EventHandle, NetworkEvents, Signal};
-pub use provider::{AcceptError, Accepted, ConnectParams, Provider, SockOpt, SocketHooks, Wait, effective_backlog};
+pub use provider::{
+    AcceptError, Accepted, Call, ConnectParams, Provider, SockOpt, SocketHooks, Wait, effective_backlog,
+};
 pub use socket::{Descriptor, FlowSpec, Qos};
 pub use stats::{DeviceStats, ListenerStats};

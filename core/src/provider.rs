@@ -1,7 +1,7 @@
 //! The provider: a descriptor table plus its device, and every WSP operation on them.
 
 use crate::condition::{Condition, ConditionRequest, Decision};
-use crate::consts::{self, FD_ACCEPT, FD_ACCEPT_BIT, FD_ALL_EVENTS, FD_CLOSE_BIT};
+use crate::consts::{self, FD_ACCEPT, FD_ALL_EVENTS, FD_CLOSE_BIT};
 use crate::device::{Device, DeviceConfig, DeviceState};
 use crate::error::{Result, WsaError};
 use crate::events::{EventHandle, NetworkEvents, contain};
@@ -98,7 +98,8 @@ impl std::error::Error for AcceptError {}
 pub enum SockOpt {
     /// `SO_ACCEPTCONN`: 1 while listening. Read-only.
     AcceptConn,
-    /// `SO_ERROR`: the error of the last deferred connect; reading clears it. Read-only.
+    /// `SO_ERROR`: the error of the last non-blocking connect attempt, kept until the next attempt
+    /// (reading does not clear it, as on Windows). Setting it stores the value, as on Windows.
     Error,
     /// `SO_TYPE`: always `SOCK_STREAM`. Read-only.
     Type,
@@ -111,6 +112,18 @@ pub enum SockOpt {
 }
 
 impl SockOpt {
+    /// [`from_level_name`](Self::from_level_name) as `WSPGetSockOpt` / `WSPSetSockOpt` fail:
+    /// `WSAEINVAL` for a level that is neither `SOL_SOCKET` (either numbering) nor `IPPROTO_TCP`,
+    /// `WSAENOPROTOOPT` for an option unknown at a known level (as Windows).
+    pub fn resolve(level: i32, name: i32) -> Result<SockOpt> {
+        let known_level = matches!(level, consts::SOL_SOCKET | consts::platform::SOL_SOCKET | consts::IPPROTO_TCP);
+        match SockOpt::from_level_name(level, name) {
+            Some(opt) => Ok(opt),
+            None if known_level => Err(WsaError::NoProtoOpt),
+            None => Err(WsaError::Inval),
+        }
+    }
+
     /// Map a `(level, optname)` pair to an option. Both numberings work (SPEC section 1):
     /// level 0xffff takes Windows option numbers, the platform's `SOL_SOCKET` its own.
     pub fn from_level_name(level: i32, name: i32) -> Option<SockOpt> {
@@ -126,6 +139,51 @@ impl SockOpt {
             (consts::SOL_SOCKET, consts::SO_CONNDATALEN) => Some(SockOpt::ConnDataLen),
             _ => None,
         }
+    }
+}
+
+/// A WSP call whose failures depend on the socket's state, for [`Provider::precheck`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Call {
+    /// `WSPBind`: only an unbound socket (B1).
+    Bind,
+    /// `WSPListen`: a bound socket, not connected (L2, L3).
+    Listen,
+    /// `WSPConnect`: not listening, not connected, no connect pending (C3).
+    Connect,
+    /// `WSPAccept`: a listening socket (A1).
+    Accept,
+    /// `WSPGetSockName`: a bound socket (A15).
+    SockName,
+    /// `WSPGetPeerName`: a connected socket (A15, K3).
+    PeerName,
+    /// Any other call on a socket (options, ioctls, events): every live socket.
+    Other,
+}
+
+impl Call {
+    /// The error the socket's state gives this call, whatever its arguments (SPEC X4).
+    fn check(self, state: &State, local: Option<SocketAddrV4>) -> Result<()> {
+        let err = match (self, state) {
+            (_, State::Closed) => WsaError::NotSock,
+            (Call::Bind, State::Created) => return Ok(()),
+            (Call::Bind, _) => WsaError::Inval,
+            (Call::Listen, State::Created) => WsaError::Inval,
+            (Call::Listen, State::Connecting { .. } | State::Connected { .. } | State::Disconnected) => {
+                WsaError::IsConn
+            }
+            (Call::Connect, State::Listening(_)) => WsaError::Inval,
+            (Call::Connect, State::Connecting { .. }) => WsaError::Already,
+            (Call::Connect, State::Connected { .. } | State::Disconnected) => WsaError::IsConn,
+            (Call::Accept, State::Listening(_)) => return Ok(()),
+            (Call::Accept, _) => WsaError::Inval,
+            (Call::SockName, _) if local.is_none() => WsaError::Inval,
+            (Call::PeerName, State::Connected { .. }) => return Ok(()),
+            (Call::PeerName, _) => WsaError::NotConn,
+            _ => return Ok(()),
+        };
+        Err(err)
     }
 }
 
@@ -341,12 +399,10 @@ impl Shared {
                     return Settled::default();
                 }
                 q.exhausted |= exhausted;
-                q.accept_enabled = true;
-                return Settled { set: events.rearm_accept(true), orphan: None };
+                return Settled { set: q.reenable_accept(events), orphan: None };
             }
         }
-        q.accept_enabled = true;
-        let set = events.rearm_accept(!q.queue.is_empty());
+        let set = q.reenable_accept(events);
         drop(g);
         self.device.release_pending(1);
         Settled { set, orphan: None }
@@ -438,11 +494,7 @@ impl Provider {
         sh.enter()?;
         let cell = sh.table.get(s)?;
         let mut g = cell.lock();
-        match g.state {
-            State::Created => {}
-            State::Closed => return Err(WsaError::NotSock),
-            _ => return Err(WsaError::Inval),
-        }
+        Call::Bind.check(&g.state, g.local)?;
         let bound = sh.device.bind_port(&cell, addr, true)?;
         g.local = Some(bound);
         g.owns_port = true;
@@ -457,22 +509,8 @@ impl Provider {
         let cell = sh.table.get(s)?;
         let eff = effective_backlog(backlog, sh.device.max_backlog());
         let mut g = cell.lock();
+        Call::Listen.check(&g.state, g.local)?;
         let reset: Vec<PendingRequest> = match &mut g.state {
-            State::Created => return Err(WsaError::Inval),
-            State::Connecting { .. } | State::Connected { .. } | State::Disconnected => {
-                return Err(WsaError::IsConn);
-            }
-            State::Closed => return Err(WsaError::NotSock),
-            State::Bound => {
-                if !sh.device.descriptor_available() {
-                    return Err(WsaError::MFile); // L9
-                }
-                sh.device.check_buffers()?;
-                g.state = State::Listening(Box::new(ListenQueue::new(eff)));
-                drop(g);
-                sh.device.register_listener(&cell);
-                return Ok(());
-            }
             State::Listening(q) => {
                 // L6: the latest backlog wins; the newest excess requests are reset.
                 q.backlog = eff;
@@ -483,6 +521,17 @@ impl Provider {
                     q.exhausted = false; // L9
                 }
                 reset
+            }
+            // Call::Listen let only a bound or a listening socket through.
+            _ => {
+                if !sh.device.descriptor_available() {
+                    return Err(WsaError::MFile); // L9
+                }
+                sh.device.check_buffers()?;
+                g.state = State::Listening(Box::new(ListenQueue::new(eff)));
+                drop(g);
+                sh.device.register_listener(&cell);
+                return Ok(());
             }
         };
         drop(g);
@@ -513,13 +562,7 @@ impl Provider {
         sh.enter()?;
         let cell = sh.table.get(s)?;
         let mut g = cell.lock();
-        match g.state {
-            State::Created | State::Bound => {}
-            State::Listening(_) => return Err(WsaError::Inval),
-            State::Connecting { .. } => return Err(WsaError::Already),
-            State::Connected { .. } | State::Disconnected => return Err(WsaError::IsConn),
-            State::Closed => return Err(WsaError::NotSock),
-        }
+        Call::Connect.check(&g.state, g.local)?;
         if addr.ip().is_unspecified() || addr.port() == 0 {
             return Err(WsaError::AddrNotAvail);
         }
@@ -549,9 +592,9 @@ impl Provider {
             return Err(WsaError::ConnRefused);
         };
         sh.device.reserve_pending()?;
-        // E5: the attempt clears an unreported FD_CONNECT of the previous one; if it is refused
-        // at once below, it was no attempt (README) and that result must still be reported.
-        let stale = g.events.code(crate::consts::FD_CONNECT_BIT);
+        // E5, C2: the attempt clears an unreported FD_CONNECT and SO_ERROR of the previous one; if
+        // it is refused at once below, it was no attempt (README) and those must still be there.
+        let stale = (g.events.code(crate::consts::FD_CONNECT_BIT), g.so_error);
         let attempt = g.begin_attempt(&cell, addr);
         let deferred = g.nonblocking;
         let caller = g.local.unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
@@ -572,9 +615,10 @@ impl Provider {
             let mut g = cell.lock();
             if cell.attempt.load(Ordering::Relaxed) == attempt {
                 g.withdraw(&cell); // C6: back to bound, may connect again
-                if let Some(code) = stale {
+                if let Some(code) = stale.0 {
                     let _ = g.events.record(crate::consts::FD_CONNECT_BIT, code); // signalled when first recorded
                 }
+                g.so_error = stale.1;
             }
             return Err(e);
         }
@@ -601,7 +645,7 @@ impl Provider {
         }
         q.queue.push_back(req);
         q.stats.queued += 1;
-        let set = if q.accept_enabled && events.mask & FD_ACCEPT != 0 { events.record(FD_ACCEPT_BIT, 0) } else { None };
+        let set = if events.mask & FD_ACCEPT != 0 { q.post_accept(events) } else { None };
         let sleepers = listener.changed(&g);
         drop(g);
         if sleepers {
@@ -795,24 +839,23 @@ impl Provider {
                     q.exhausted = false;
                     sh.device.check_buffers().err()
                 };
-                q.accept_enabled = true;
                 if let Some(e) = refusal {
-                    let set = events.rearm_accept(true); // E2: even a failing accept re-enables
+                    let set = q.reenable_accept(events); // E2: even a failing accept re-enables
                     drop(g);
                     signal_set(set);
                     return Err(e.into());
                 }
+                q.accept_enabled = true;
                 let req = q.queue.pop_front().expect("queue is not empty");
                 q.examining += 1;
                 let inherited = g.options();
                 return Ok((req, inherited));
             }
-            q.accept_enabled = true;
+            let _ = q.reenable_accept(events); // the queue is empty: nothing to signal
             if sh.device.descriptor_available() {
                 q.exhausted = false;
             }
             if *nonblocking {
-                let _ = events.rearm_accept(false);
                 return Err(WsaError::WouldBlock.into());
             }
             if sh.device.is_down() {
@@ -908,25 +951,38 @@ impl Provider {
         }
     }
 
+    /// SPEC X4: the error `call` on `s` fails with before any of its pointer or length arguments
+    /// count: the entry checks, the descriptor, then whether the socket's state allows the call
+    /// at all. `Ok` when only the arguments can fail it now. A face that finds a bad pointer
+    /// reports this error if there is one, and `WSAEFAULT` only otherwise
+    /// (`WSPGetPeerName(INVALID_SOCKET, NULL, NULL)` is `WSAENOTSOCK`, on an unconnected socket
+    /// `WSAENOTCONN`).
+    pub fn precheck(&self, s: Descriptor, call: Call) -> Result<()> {
+        self.with_socket(s, |g| call.check(&g.state, g.local))
+    }
+
     /// `WSPGetSockName` (SPEC A15): `WSAEINVAL` when not bound.
     pub fn sock_name(&self, s: Descriptor) -> Result<SocketAddrV4> {
-        self.with_socket(s, |g| g.local.ok_or(WsaError::Inval))
+        self.with_socket(s, |g| {
+            Call::SockName.check(&g.state, g.local)?;
+            g.local.ok_or(WsaError::Inval)
+        })
     }
 
     /// `WSPGetPeerName` (SPEC A15, K3): `WSAENOTCONN` unless connected.
     pub fn peer_name(&self, s: Descriptor) -> Result<SocketAddrV4> {
         self.with_socket(s, |g| match g.state {
             State::Connected { remote, .. } => Ok(remote),
-            _ => Err(WsaError::NotConn),
+            ref other => Call::PeerName.check(other, g.local).and(Err(WsaError::NotConn)),
         })
     }
 
-    /// `WSPGetSockOpt` for one option (SPEC L8, C2). `SO_ERROR` is cleared by reading it.
+    /// `WSPGetSockOpt` for one option (SPEC L8, C2). Reading `SO_ERROR` leaves it as it is.
     pub fn get_option(&self, s: Descriptor, opt: SockOpt) -> Result<i32> {
         self.with_socket(s, |g| {
             Ok(match opt {
                 SockOpt::AcceptConn => i32::from(matches!(g.state, State::Listening(_))),
-                SockOpt::Error => std::mem::take(&mut g.so_error),
+                SockOpt::Error => g.so_error, // C2 (decided): reading does not clear it
                 SockOpt::Type => consts::SOCK_STREAM,
                 SockOpt::SndBuf => g.sndbuf,
                 SockOpt::RcvBuf => g.rcvbuf,
@@ -936,26 +992,31 @@ impl Provider {
     }
 
     /// `WSPGetSockOpt` by level and option number, in either numbering (SPEC section 1): the
-    /// entry checks and the socket come first, then an unknown option is `WSAENOPROTOOPT`.
+    /// entry checks and the socket come first, then a level that is neither `SOL_SOCKET` nor
+    /// `IPPROTO_TCP` is `WSAEINVAL` and an unknown option `WSAENOPROTOOPT` (as Windows).
     pub fn get_option_raw(&self, s: Descriptor, level: i32, name: i32) -> Result<i32> {
         self.with_socket(s, |_| Ok(()))?;
-        self.get_option(s, SockOpt::from_level_name(level, name).ok_or(WsaError::NoProtoOpt)?)
+        self.get_option(s, SockOpt::resolve(level, name)?)
     }
 
     /// `WSPSetSockOpt` by level and option number, checked in the order of
     /// [`get_option_raw`](Self::get_option_raw).
     pub fn set_option_raw(&self, s: Descriptor, level: i32, name: i32, value: i32) -> Result<()> {
         self.with_socket(s, |_| Ok(()))?;
-        self.set_option(s, SockOpt::from_level_name(level, name).ok_or(WsaError::NoProtoOpt)?, value)
+        self.set_option(s, SockOpt::resolve(level, name)?, value)
     }
 
     /// `WSPSetSockOpt` for one option. Read-only options fail with `WSAENOPROTOOPT` (L8);
-    /// a negative buffer size with `WSAEINVAL`.
+    /// a negative buffer size with `WSAEINVAL`. `SO_ERROR` takes any value, as on Windows.
     pub fn set_option(&self, s: Descriptor, opt: SockOpt, value: i32) -> Result<()> {
         self.with_socket(s, |g| {
             let slot = match opt {
                 SockOpt::SndBuf => &mut g.sndbuf,
                 SockOpt::RcvBuf => &mut g.rcvbuf,
+                SockOpt::Error => {
+                    g.so_error = value;
+                    return Ok(());
+                }
                 _ => return Err(WsaError::NoProtoOpt),
             };
             if value < 0 {
@@ -999,8 +1060,8 @@ impl Provider {
             g.nonblocking = true;
             let SocketInner { state, events, .. } = g;
             if let State::Listening(q) = state {
-                if mask & FD_ACCEPT != 0 && q.accept_enabled && !q.queue.is_empty() {
-                    let _ = events.record(FD_ACCEPT_BIT, 0);
+                if mask & FD_ACCEPT != 0 {
+                    q.select_accept(events); // signalled by the selection below
                 }
             }
             Ok(events.select(event, mask))

@@ -1,5 +1,6 @@
 //! One socket: its state machine, its listen queue and the pending requests in it.
 
+use crate::consts::{FD_ACCEPT, FD_ACCEPT_BIT};
 use crate::error::WsaError;
 use crate::events::{EventHandle, EventRecord};
 use crate::stats::ListenerStats;
@@ -99,8 +100,11 @@ pub(crate) struct ListenQueue {
     pub(crate) backlog: u32,
     /// L9: an accept failed with WSAEMFILE; new requests are refused until it clears.
     pub(crate) exhausted: bool,
-    /// E2: FD_ACCEPT recording is enabled (cleared by a CF_DEFER answer).
+    /// E2: FD_ACCEPT may be recorded (cleared by a CF_DEFER answer until the next accept).
     pub(crate) accept_enabled: bool,
+    /// E2: FD_ACCEPT was recorded since the last re-enabling accept, so selecting again does not
+    /// record it a second time (Wine's `test_accept_events`, run against Windows).
+    pub(crate) accept_posted: bool,
     pub(crate) stats: ListenerStats,
 }
 
@@ -112,6 +116,7 @@ impl ListenQueue {
             backlog,
             exhausted: false,
             accept_enabled: true,
+            accept_posted: false,
             stats: ListenerStats::default(),
         }
     }
@@ -119,6 +124,42 @@ impl ListenQueue {
     /// Requests that count against the backlog (L7).
     pub(crate) fn len(&self) -> usize {
         self.queue.len() + self.examining as usize
+    }
+
+    /// E2: a request arrived on a listener that selects FD_ACCEPT: record it unless a CF_DEFER
+    /// answer disabled it (a new arrival records it again even after it was reported, as
+    /// Windows does). Returns the event object to signal.
+    #[must_use]
+    pub(crate) fn post_accept(&mut self, events: &mut EventRecord) -> Option<EventHandle> {
+        if !self.accept_enabled || self.queue.is_empty() {
+            return None;
+        }
+        self.accept_posted = true;
+        events.record(FD_ACCEPT_BIT, 0)
+    }
+
+    /// E1, E2: a selection that includes FD_ACCEPT records it for requests already queued, unless
+    /// it was recorded since the last re-enabling accept: reporting it and selecting again (with
+    /// any mask) records nothing new.
+    pub(crate) fn select_accept(&mut self, events: &mut EventRecord) {
+        if !self.accept_posted {
+            let _ = self.post_accept(events); // the selection signals what is recorded
+        }
+    }
+
+    /// E2: an accept (any but one answered CF_DEFER) re-enables FD_ACCEPT; it is level-triggered,
+    /// so it is recorded again at once while requests are queued, and a recorded one is
+    /// forgotten once the queue is empty. Returns the event object to signal.
+    #[must_use]
+    pub(crate) fn reenable_accept(&mut self, events: &mut EventRecord) -> Option<EventHandle> {
+        self.accept_enabled = true;
+        if self.queue.is_empty() {
+            self.accept_posted = false;
+            events.clear(FD_ACCEPT);
+            return None;
+        }
+        self.accept_posted = true;
+        events.record_again(FD_ACCEPT_BIT)
     }
 
     pub(crate) fn snapshot(&self) -> ListenerStats {
@@ -244,8 +285,9 @@ impl SocketInner {
         cell.attempt.store(attempt, Ordering::Release);
         self.state = State::Connecting { remote, deferred: self.nonblocking };
         self.outcome = None;
-        // E5: FD_CONNECT reports this attempt; an older unreported result is stale now.
+        // E5, C2: FD_CONNECT and SO_ERROR report this attempt; an older result is stale now.
         self.events.clear(crate::consts::FD_CONNECT);
+        self.so_error = 0;
         attempt
     }
 

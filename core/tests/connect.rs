@@ -101,9 +101,11 @@ fn a_rejected_non_blocking_connect_reports_fd_connect_and_so_error() {
     let (l, addr) = listener(&p, 5);
     let c = queued_connect(&p, addr);
     accept_with_decision(&p, l, Decision::Reject).unwrap_err();
-    // not selected: remembered; SO_ERROR reads it too
+    // not selected: remembered; SO_ERROR reads it too, as often as asked (C2, decided)
     assert_eq!(p.get_option(c, SockOpt::Error), Ok(WsaError::ConnRefused.code()));
-    assert_eq!(p.get_option(c, SockOpt::Error), Ok(0), "read once");
+    assert_eq!(p.get_option(c, SockOpt::Error), Ok(WsaError::ConnRefused.code()), "read twice");
+    assert_eq!(p.enum_network_events(c, None).unwrap().events, 0, "E4: not selected, not reported");
+    p.event_select(c, None, FD_CONNECT).unwrap();
     let ev = p.enum_network_events(c, None).unwrap();
     assert_eq!(ev.error(FD_CONNECT_BIT), Some(WsaError::ConnRefused.code()));
 }

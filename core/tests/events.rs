@@ -216,6 +216,7 @@ fn an_error_code_is_written_only_for_its_bit() {
     let (l, addr) = listener(&p, 5);
     let c = queued_connect(&p, addr);
     accept_with_decision(&p, l, Decision::Reject).unwrap_err();
+    p.event_select(c, None, FD_CONNECT | FD_CLOSE).unwrap();
     let ev = p.enum_network_events(c, None).unwrap();
     assert_eq!(ev.events, FD_CONNECT);
     let mut want = [0; FD_MAX_EVENTS];
@@ -258,6 +259,7 @@ fn fd_connect_of_a_new_attempt_replaces_an_unreported_older_one() {
     p.accept(l, None).unwrap();
     assert_eq!(p.peer_name(c), Ok(addr));
     assert_eq!(p.get_option(c, SockOpt::Error), Ok(0));
+    p.event_select(c, None, FD_CONNECT).unwrap();
     let ev = p.enum_network_events(c, None).unwrap();
     assert_eq!(
         ev.error(FD_CONNECT_BIT),
@@ -282,4 +284,100 @@ fn fionbio_sets_and_clears_non_blocking_mode() {
     assert_eq!(p.set_nonblocking(l, false), Err(WsaError::Inval));
     assert_eq!(p.is_nonblocking(l), Ok(true));
     assert_eq!(p.set_nonblocking(Descriptor::from_raw(4), true), Err(WsaError::NotSock));
+}
+
+// SPEC E4, E5 (Wine's test_connect_events, run against Windows): an event outside the selection
+// is neither reported nor cleared; a later selection that includes it signals at once and reports it
+#[test]
+fn an_unselected_fd_connect_stays_recorded_until_a_selection_includes_it() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 5);
+    let c = p.socket().unwrap();
+    let sig = CountingSignal::new();
+    p.event_select(c, Some(sig.handle()), FD_CLOSE).unwrap(); // FD_CONNECT left out
+    assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    accept_with_decision(&p, l, Decision::Reject).unwrap_err();
+    assert_eq!(sig.sets(), 0, "not selected: not signalled");
+    assert_eq!(p.enum_network_events(c, None).unwrap(), NetworkEvents::default(), "not selected: not reported");
+    p.event_select(c, Some(sig.handle()), FD_CLOSE | FD_CONNECT).unwrap();
+    assert_eq!(sig.sets(), 1, "E1: the new selection signals what is recorded");
+    let ev = p.enum_network_events(c, None).unwrap();
+    assert_eq!((ev.events, ev.error(FD_CONNECT_BIT)), (FD_CONNECT, Some(WsaError::ConnRefused.code())));
+    // reported once: selecting again (same mask, or 0 and then the mask) finds nothing
+    p.event_select(c, Some(sig.handle()), FD_CLOSE | FD_CONNECT).unwrap();
+    p.event_select(c, None, 0).unwrap();
+    p.event_select(c, Some(sig.handle()), FD_CLOSE | FD_CONNECT).unwrap();
+    assert_eq!(sig.sets(), 1);
+    assert_eq!(p.enum_network_events(c, None).unwrap().events, 0);
+}
+
+// SPEC E4 (Wine's test_close_events): FD_CLOSE recorded while unselected is reported once selected;
+// with no selection at all (mask 0) nothing is reported and nothing cleared
+#[test]
+fn an_unselected_fd_close_stays_recorded_until_a_selection_includes_it() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 5);
+    let c = queued_connect(&p, addr);
+    let a = p.accept(l, None).unwrap().socket;
+    let sig = CountingSignal::new();
+    p.event_select(a, Some(sig.handle()), FD_CONNECT).unwrap();
+    p.close(c).unwrap();
+    assert_eq!(sig.sets(), 0);
+    p.event_select(a, None, 0).unwrap();
+    assert_eq!(p.enum_network_events(a, None).unwrap().events, 0, "mask 0: nothing reported");
+    p.event_select(a, Some(sig.handle()), FD_CLOSE).unwrap();
+    assert_eq!(sig.sets(), 1);
+    let ev = p.enum_network_events(a, None).unwrap();
+    assert_eq!((ev.events, ev.error(FD_CLOSE_BIT)), (FD_CLOSE, Some(0)));
+    assert_eq!(p.enum_network_events(a, None).unwrap().events, 0, "nothing twice");
+}
+
+// SPEC E2 (Wine's test_accept_events): once FD_ACCEPT was reported, selecting again on the listener
+// (same mask, or 0 and then FD_ACCEPT) records and signals nothing until an accept re-enables it
+#[test]
+fn fd_accept_is_not_reported_twice_by_selecting_again() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 5);
+    let sig = CountingSignal::new();
+    p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
+    let _c1 = queued_connect(&p, addr);
+    assert_eq!(sig.sets(), 1);
+    assert_eq!(p.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
+    p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
+    assert_eq!((sig.sets(), p.enum_network_events(l, None).unwrap().events), (1, 0), "same mask again");
+    p.event_select(l, None, 0).unwrap();
+    p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
+    assert_eq!((sig.sets(), p.enum_network_events(l, None).unwrap().events), (1, 0), "0, then FD_ACCEPT");
+    // a new request records it again (Windows, event mode)
+    let _c2 = queued_connect(&p, addr);
+    assert_eq!(sig.sets(), 2);
+    assert_eq!(p.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
+    // an accept re-enables it: still one queued, so it is recorded again
+    p.accept(l, None).unwrap();
+    assert_eq!(p.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
+    // the accept that empties the queue records nothing
+    p.accept(l, None).unwrap();
+    p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
+    assert_eq!(p.enum_network_events(l, None).unwrap().events, 0);
+}
+
+// SPEC E1, E2 (Wine's test_accept_events): a request that arrived while FD_ACCEPT was not selected
+// is found by a later selection, which signals at once; an accept before that selection clears it
+#[test]
+fn fd_accept_of_a_request_queued_before_the_selection() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 5);
+    let sig = CountingSignal::new();
+    p.event_select(l, Some(sig.handle()), FD_CONNECT).unwrap();
+    let _c1 = queued_connect(&p, addr);
+    assert_eq!(sig.sets(), 0);
+    p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
+    assert_eq!(sig.sets(), 1);
+    assert_eq!(p.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
+    p.accept(l, None).unwrap();
+    p.event_select(l, Some(sig.handle()), FD_CONNECT).unwrap();
+    let _c2 = queued_connect(&p, addr);
+    p.accept(l, None).unwrap();
+    p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
+    assert_eq!(p.enum_network_events(l, None).unwrap().events, 0, "accepted before the selection");
 }

@@ -888,7 +888,9 @@ fn a_backlog_shrink_resets_the_newest_requests() {
             connect(1, 0),
             connect(2, 0),
             connect(3, 0),
-            Op::Listen(s(0), 0), // 0 -> 1: the requests of sockets 3 and 2 are reset
+            Op::Listen(s(0), 0),               // 0 -> 1: the requests of sockets 3 and 2 are reset
+            Op::Enum { s: s(3), reset: None }, // E4: not selected, nothing reported
+            Op::Select { s: s(3), mask: reference::FD_CONNECT, event: 0 },
             Op::Enum { s: s(3), reset: None },
             Op::Accept(s(0), CondOp::Null),
             connect(3, 0),
@@ -896,6 +898,7 @@ fn a_backlog_shrink_resets_the_newest_requests() {
         &[
             "Listen { s: Some(0), backlog: 0 } -> Done",
             "SoError { s: Some(2) } -> Value(10054)",
+            "Events { bits: 0, codes: [] }",
             "Events { bits: 16, codes: [(4, 10054)] }",
             "Accepted { peer: 127.0.0.1:49152 }", // the oldest request stayed
             "Connect { s: Some(3), to: 127.0.0.1:5000, data: None, qos: false } -> Fail(WSAEWOULDBLOCK)",
@@ -956,6 +959,7 @@ fn withdrawn_and_closed() {
             Op::Close(s(1)),
             Op::Accept(s(0), answer(Answer::Accept)),
             Op::Close(s(0)),
+            Op::Select { s: s(3), mask: reference::FD_CONNECT, event: 0 },
             Op::Enum { s: s(3), reset: None },
             Op::Close(s(1)),
             listener_on(5000, 5),
@@ -993,6 +997,7 @@ fn every_condition_answer() {
             Op::Accept(s(0), answer(Answer::Other(77))),
             Op::Accept(s(0), answer(Answer::Reject)),
             Op::Accept(s(0), answer(Answer::Accept)),
+            Op::Select { s: s(1), mask: reference::FD_CONNECT, event: 0 },
             Op::Enum { s: s(1), reset: None },
         ],
         &[

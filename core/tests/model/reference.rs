@@ -218,6 +218,8 @@ pub struct Listening {
     pub exhausted: bool,
     /// E2: FD_ACCEPT is recorded on arrival; cleared by a CF_DEFER answer.
     pub accept_enabled: bool,
+    /// E2: FD_ACCEPT was recorded since the last re-enabling accept: a selection records nothing new.
+    pub accept_posted: bool,
     pub stats: Stats,
 }
 
@@ -439,9 +441,11 @@ impl Model {
         let sock = &mut self.socks[l];
         let State::Listening(q) = &mut sock.state else { unreachable!("rearm on a listener") };
         q.accept_enabled = true;
+        q.accept_posted = false;
         if q.queue.is_empty() {
             sock.recorded &= !FD_ACCEPT;
         } else {
+            q.accept_posted = true;
             sock.recorded |= FD_ACCEPT;
             sock.codes[FD_ACCEPT_BIT] = 0;
             if sock.mask & FD_ACCEPT != 0 {
@@ -503,10 +507,8 @@ impl Model {
                 State::Connected { remote, .. } => Outcome::Addr(remote),
                 _ => Outcome::Fail(WSAENOTCONN), // A15, K3
             }),
-            Call::SoError { s } => {
-                // C2; README: reading SO_ERROR clears it
-                self.with(*s, |m, i| Outcome::Value(std::mem::take(&mut m.socks[i].so_error)))
-            }
+            // C2 (decided): reading SO_ERROR does not clear it; the next connect attempt does
+            Call::SoError { s } => self.with(*s, |m, i| Outcome::Value(m.socks[i].so_error)),
             Call::AcceptConn { s } => self.with(*s, |m, i| {
                 Outcome::Value(i32::from(matches!(m.socks[i].state, State::Listening(_)))) // L8
             }),
@@ -520,9 +522,11 @@ impl Model {
             }),
             Call::EventSelect { s, mask, event } => self.event_select(*s, *mask, *event),
             Call::EnumEvents { s, reset } => self.with(*s, |m, i| {
-                // E4: take and clear, then reset the given event object
+                // E4: take and clear the recorded events in the selection (the others stay
+                // recorded, E5), then reset the given event object
                 let sock = &mut m.socks[i];
-                let bits = std::mem::take(&mut sock.recorded);
+                let bits = sock.recorded & sock.mask;
+                sock.recorded &= !bits;
                 let codes = (0..10).filter(|b| bits & (1 << b) != 0).map(|b| (b, sock.codes[b])).collect();
                 if let Some(e) = reset {
                     m.signalled[*e] = false;
@@ -638,6 +642,7 @@ impl Model {
                     queue: VecDeque::new(),
                     exhausted: false,
                     accept_enabled: true,
+                    accept_posted: false,
                     stats: Stats::default(),
                 });
                 Outcome::Done
@@ -718,6 +723,7 @@ impl Model {
         }
         let nonblocking = self.socks[i].nonblocking;
         let local = self.socks[i].local.expect("bound above");
+        let listener_mask = self.socks[l].mask;
         let State::Listening(q) = &mut self.socks[l].state else { unreachable!() };
         if q.exhausted || q.queue.len() >= q.backlog as usize {
             q.stats.refused_full += 1;
@@ -742,10 +748,13 @@ impl Model {
         q.queue.push_back(req);
         q.stats.queued += 1;
         let enabled = q.accept_enabled;
+        let posts = enabled && listener_mask & FD_ACCEPT != 0;
+        q.accept_posted |= posts;
         let sock = &mut self.socks[i];
         sock.state = State::Connecting { req, remote: to };
-        // open (E5): FD_CONNECT reports this attempt; an unreported result of an earlier one is stale
+        // open (E5), C2: FD_CONNECT and SO_ERROR report this attempt; an earlier one's are stale
         sock.recorded &= !FD_CONNECT;
+        sock.so_error = 0;
         if enabled && self.socks[l].mask & FD_ACCEPT != 0 {
             self.record(l, FD_ACCEPT_BIT, 0); // README: recorded on arrival when selected and enabled
         }
@@ -896,9 +905,11 @@ impl Model {
         sock.nonblocking = true;
         sock.mask = mask;
         sock.event = Some(event);
-        if let State::Listening(q) = &sock.state {
-            if mask & FD_ACCEPT != 0 && q.accept_enabled && !q.queue.is_empty() {
-                // E1: a connect that arrived before the selection is not missed
+        if let State::Listening(q) = &mut sock.state {
+            if mask & FD_ACCEPT != 0 && q.accept_enabled && !q.accept_posted && !q.queue.is_empty() {
+                // E1: a connect that arrived before the selection is not missed; E2: one already
+                // recorded since the last accept is not recorded again by selecting
+                q.accept_posted = true;
                 sock.recorded |= FD_ACCEPT;
                 sock.codes[FD_ACCEPT_BIT] = 0;
             }

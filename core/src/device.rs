@@ -247,6 +247,10 @@ impl DeviceState {
         }
     }
 
+    pub(crate) fn nic_list(&self) -> Vec<Ipv4Addr> {
+        self.nics.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
     pub(crate) fn is_nic(&self, ip: Ipv4Addr) -> bool {
         self.nics.read().unwrap_or_else(PoisonError::into_inner).contains(&ip)
     }
@@ -364,14 +368,18 @@ impl Device {
 
     /// The NIC addresses (SPEC D4: what `SIO_ADDRESS_LIST_QUERY` lists).
     pub fn nics(&self) -> Vec<Ipv4Addr> {
-        self.state().nics.read().unwrap_or_else(PoisonError::into_inner).clone()
+        self.state().nic_list()
     }
 
-    /// Add a NIC. Adding one that exists, or 0.0.0.0, fails with `WSAEINVAL`.
+    /// Add a NIC. Adding one that exists, or 0.0.0.0, fails with `WSAEINVAL`; one that another
+    /// device on the same fabric owns with `WSAEADDRINUSE` (SPEC F1).
     pub fn add_nic(&self, ip: Ipv4Addr) -> Result<()> {
         let mut nics = self.state().nics.write().unwrap_or_else(PoisonError::into_inner);
         if ip.is_unspecified() || nics.contains(&ip) {
             return Err(WsaError::Inval);
+        }
+        if let Some(f) = &self.shared.fabric {
+            f.claim(&[ip], &self.shared)?;
         }
         nics.push(ip);
         Ok(())
@@ -383,7 +391,13 @@ impl Device {
         let mut nics = self.state().nics.write().unwrap_or_else(PoisonError::into_inner);
         let before = nics.len();
         nics.retain(|n| *n != ip);
-        if nics.len() == before { Err(WsaError::AddrNotAvail) } else { Ok(()) }
+        if nics.len() == before {
+            return Err(WsaError::AddrNotAvail);
+        }
+        if let Some(f) = &self.shared.fabric {
+            f.release(&[ip], Arc::as_ptr(&self.shared));
+        }
+        Ok(())
     }
 
     /// Whether 0.0.0.0 binds are allowed (SPEC B2).

@@ -88,6 +88,8 @@ wsa_errors! {
     TimedOut = 10060, "WSAETIMEDOUT", "The connection attempt timed out.";
     /// The connect was refused.
     ConnRefused = 10061, "WSAECONNREFUSED", "The connection was refused.";
+    /// No device on the fabric answers for the address (down, unreachable or silent).
+    HostUnreach = 10065, "WSAEHOSTUNREACH", "The host (the device that owns the address) cannot be reached.";
     /// The requested Winsock SPI version is not supported.
     VerNotSupported = 10092, "WSAVERNOTSUPPORTED", "The requested Winsock version is not supported.";
     /// `WSPStartup` was not called (or the last `WSPCleanup` already ran).

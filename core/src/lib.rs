@@ -22,6 +22,8 @@ pub mod consts;
 mod device;
 mod error;
 mod events;
+mod fabric;
+mod link;
 mod pad;
 mod provider;
 mod socket;
@@ -33,6 +35,7 @@ pub use condition::{Condition, ConditionRequest, Decision};
 pub use device::{Device, DeviceConfig, Faults, Limits, MAX_CONNECT_DATA};
 pub use error::{Result, WsaError};
 pub use events::{EventHandle, NetworkEvents, Signal};
+pub use fabric::Fabric;
 pub use provider::{
     AcceptError, Accepted, Call, ConnectParams, Provider, SockOpt, SocketHooks, Wait, effective_backlog,
 };

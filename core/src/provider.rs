@@ -1,13 +1,14 @@
 //! The provider: a descriptor table plus its device, and every WSP operation on them.
 
 use crate::condition::{Condition, ConditionRequest, Decision};
-use crate::consts::{self, FD_ACCEPT, FD_ALL_EVENTS, FD_CLOSE_BIT};
+use crate::consts::{self, FD_ACCEPT, FD_ALL_EVENTS};
 use crate::device::{Device, DeviceConfig, DeviceState};
 use crate::error::{Result, WsaError};
 use crate::events::{EventHandle, NetworkEvents, contain};
+use crate::fabric::Fabric;
+use crate::link::{PeerLink, Reply};
 use crate::socket::{
-    Answer, Descriptor, Inherited, ListenQueue, PendingRequest, Qos, SocketCell, SocketInner, State, answer,
-    answer_then,
+    Answer, Descriptor, Inherited, ListenQueue, PendingRequest, Qos, SocketCell, SocketInner, State, answer_then,
 };
 use crate::stats::ListenerStats;
 use crate::table::Table;
@@ -194,6 +195,29 @@ pub(crate) struct Shared {
     pub(crate) timer: Timer,
     hooks: RwLock<Option<Arc<dyn SocketHooks>>>,
     has_hooks: AtomicBool,
+    /// The fabric this device shares with other devices (F1); `None`: alone on its own.
+    pub(crate) fabric: Option<Fabric>,
+}
+
+impl Drop for Shared {
+    /// The device leaves its fabric: its addresses are free again, and every socket is closed so
+    /// that connectors of other devices waiting on its listeners get their answer (K2, T2).
+    fn drop(&mut self) {
+        for cell in self.table.drain() {
+            self.destroy(&cell);
+        }
+        if let Some(f) = &self.fabric {
+            f.release(&self.device.nic_list(), std::ptr::from_ref(self));
+        }
+    }
+}
+
+/// Which device a connect goes to (F1, F2).
+enum Route {
+    /// This provider's own device.
+    Here,
+    /// Another device on the same in-process fabric.
+    There(Arc<Shared>),
 }
 
 /// One instance of the engine: a descriptor table plus its emulated SAN device.
@@ -299,6 +323,30 @@ enum Settle {
 }
 
 impl Shared {
+    fn new(config: DeviceConfig, fabric: Option<Fabric>) -> Shared {
+        Shared {
+            device: DeviceState::new(config),
+            table: Table::new(),
+            timer: Timer::default(),
+            hooks: RwLock::new(None),
+            has_hooks: AtomicBool::new(false),
+            fabric,
+        }
+    }
+
+    /// F1, F2: the device a connect to `addr` goes to. This device for its own NICs (and for a
+    /// listener still bound to a NIC removed since), else the fabric's owner of the address;
+    /// `None` when no device has it.
+    fn route(&self, addr: SocketAddrV4) -> Option<Route> {
+        if self.device.is_nic(*addr.ip()) {
+            return Some(Route::Here);
+        }
+        if let Some(there) = self.fabric.as_ref().and_then(|f| f.device_at(*addr.ip())) {
+            return Some(Route::There(there));
+        }
+        self.device.socket_at(addr).map(|_| Route::Here)
+    }
+
     /// This provider's identity for the A14 re-entry check (other providers stay callable).
     fn id(&self) -> usize {
         std::ptr::from_ref(self) as usize
@@ -408,6 +456,64 @@ impl Shared {
         Settled { set, orphan: None }
     }
 
+    /// Close a socket taken out of the table (K1 to K3, C7).
+    fn destroy(&self, cell: &Arc<SocketCell>) {
+        let sh = self;
+        let (old, local, context, sleepers) = {
+            let mut g = cell.lock();
+            cell.attempt.store(0, Ordering::Release); // C7: a pending request is withdrawn
+            let old = std::mem::replace(&mut g.state, State::Closed);
+            let sleepers = cell.changed(&g); // blocked accept or connect: WSAEINTR
+            (old, g.local.filter(|_| g.owns_port), g.context, sleepers)
+        };
+        cell.notify(sleepers);
+        if let Some(local) = local {
+            sh.device.unbind_port(cell, local);
+        }
+        sh.device.release_descriptor();
+        match old {
+            State::Listening(mut q) => {
+                // K2: every queued request is refused.
+                let n = q.queue.len();
+                q.stats.refused_by_close += n as u64;
+                sh.device.retire_listener(cell, q.stats);
+                sh.device.release_pending(n);
+                for r in q.queue.drain(..) {
+                    r.reply.answer(Answer::Failed(WsaError::ConnRefused));
+                }
+            }
+            State::Connected { peer, .. } => peer.close(cell),
+            _ => {}
+        }
+        if let Some(h) = sh.hooks() {
+            contain(|| h.closed(cell.id, context));
+        }
+    }
+
+    /// Put a request in a listener's queue, or refuse it at once (L7, L9, C3).
+    fn enqueue(&self, listener: &SocketCell, req: PendingRequest) -> Result<()> {
+        let mut g = listener.lock();
+        let SocketInner { state, events, .. } = &mut *g;
+        let State::Listening(q) = state else {
+            self.device.refused_no_listener.fetch_add(1, Ordering::Relaxed);
+            return Err(WsaError::ConnRefused);
+        };
+        if q.exhausted || q.len() >= q.backlog as usize {
+            q.stats.refused_full += 1; // L7: never queued, no event
+            return Err(WsaError::ConnRefused);
+        }
+        q.queue.push_back(req);
+        q.stats.queued += 1;
+        let set = if events.mask & FD_ACCEPT != 0 { q.post_accept(events) } else { None };
+        let sleepers = listener.changed(&g);
+        drop(g);
+        if sleepers {
+            listener.cv.notify_one(); // one request: one accept
+        }
+        signal_set(set);
+        Ok(())
+    }
+
     /// A non-blocking connect's deadline passed (D2): withdraw it with `WSAETIMEDOUT`.
     pub(crate) fn time_out(&self, cell: &SocketCell, attempt: u64) {
         // D3 before E5: the count is up to date when FD_CONNECT wakes anyone.
@@ -441,15 +547,23 @@ impl Provider {
             }
         }
         config.nics = nics;
-        Provider {
-            shared: Arc::new(Shared {
-                device: DeviceState::new(config),
-                table: Table::new(),
-                timer: Timer::default(),
-                hooks: RwLock::new(None),
-                has_hooks: AtomicBool::new(false),
-            }),
-        }
+        Provider { shared: Arc::new(Shared::new(config, None)) }
+    }
+
+    /// A provider whose device joins `fabric` (SPEC F1) and reaches the listeners of every other
+    /// device on it. Fails with `WSAEINVAL` for a NIC list [`DeviceConfig::validate`] refuses and
+    /// with `WSAEADDRINUSE` when another device on the fabric owns one of the NIC addresses.
+    pub fn on_fabric(fabric: &Fabric, config: DeviceConfig) -> Result<Provider> {
+        config.validate()?;
+        let nics = config.nics.clone();
+        let shared = Arc::new(Shared::new(config, Some(fabric.clone())));
+        fabric.claim(&nics, &shared)?;
+        Ok(Provider { shared })
+    }
+
+    /// The in-process fabric this provider's device is on, if it joined one (SPEC F1).
+    pub fn fabric(&self) -> Option<Fabric> {
+        self.shared.fabric.clone()
     }
 
     /// The provider's device: NICs, limits, fault switches, statistics.
@@ -537,7 +651,7 @@ impl Provider {
         drop(g);
         sh.device.release_pending(reset.len());
         for r in reset {
-            answer(&r.connector, r.attempt, Answer::Failed(WsaError::ConnReset));
+            r.reply.answer(Answer::Failed(WsaError::ConnReset));
         }
         Ok(())
     }
@@ -573,45 +687,63 @@ impl Provider {
             None => None,
         };
         sh.device.check_buffers()?;
-        if matches!(g.state, State::Created) {
-            // C4: bound implicitly to the NIC the target is on. An address that is no NIC is
-            // refused (README) and leaves the socket unbound: binding it there would let it
-            // listen at an address the device does not have. (A listener on a NIC removed since
-            // keeps working, README: that address still takes connects.)
-            if !sh.device.is_nic(*addr.ip()) && sh.device.socket_at(addr).is_none() {
-                sh.device.refused_no_listener.fetch_add(1, Ordering::Relaxed);
-                return Err(WsaError::ConnRefused);
+        // An address no device has is refused (README) and leaves the socket unbound: binding it
+        // there would let it listen at an address the device does not have. (A listener on a NIC
+        // removed since keeps working, README: that address still takes connects.)
+        let Some(route) = sh.route(addr) else {
+            sh.device.refused_no_listener.fetch_add(1, Ordering::Relaxed);
+            return Err(WsaError::ConnRefused);
+        };
+        // The NIC this connector speaks from: the target's own on this device (C4), the device's
+        // first NIC towards another device (F2).
+        let from = match &route {
+            Route::Here => *addr.ip(),
+            Route::There(_) => sh.device.nic_list().first().copied().ok_or(WsaError::AddrNotAvail)?,
+        };
+        let target: &Shared = match &route {
+            Route::Here => sh,
+            Route::There(t) => t,
+        };
+        if let Route::There(t) = &route {
+            if t.device.is_down() {
+                return Err(WsaError::HostUnreach); // README: a device that is down answers nobody
             }
-            let local = sh.device.bind_port(&cell, SocketAddrV4::new(*addr.ip(), 0), false)?;
+            if caller_data.as_ref().is_some_and(|d| d.len() > t.device.max_caller_data()) {
+                return Err(WsaError::NoBufs); // F8: the listener's device limit applies too
+            }
+        }
+        if matches!(g.state, State::Created) {
+            // C4, F2: bound implicitly to the NIC it speaks from and a free port.
+            let local = sh.device.bind_port(&cell, SocketAddrV4::new(from, 0), false)?;
             g.local = Some(local);
             g.owns_port = true;
             g.state = State::Bound;
         }
-        let Some(listener) = sh.device.socket_at(addr) else {
-            sh.device.refused_no_listener.fetch_add(1, Ordering::Relaxed);
+        let Some(listener) = target.device.socket_at(addr) else {
+            target.device.refused_no_listener.fetch_add(1, Ordering::Relaxed);
             return Err(WsaError::ConnRefused);
         };
-        sh.device.reserve_pending()?;
+        // F8: pending requests are counted by the device whose listener holds them.
+        target.device.reserve_pending()?;
         // E5, C2: the attempt clears an unreported FD_CONNECT and SO_ERROR of the previous one; if
         // it is refused at once below, it was no attempt (README) and those must still be there.
         let stale = (g.events.code(crate::consts::FD_CONNECT_BIT), g.so_error);
-        let attempt = g.begin_attempt(&cell, addr);
+        let attempt = g.begin_attempt(&cell, addr, from);
         let deferred = g.nonblocking;
         let caller = g.local.unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
         // A5, A15: the listener sees a real address: a connector bound to the wildcard speaks
-        // from the NIC the target is on (C4), never from 0.0.0.0.
-        let caller = if caller.ip().is_unspecified() { SocketAddrV4::new(*addr.ip(), caller.port()) } else { caller };
+        // from its NIC towards the target (C4, F2), never from 0.0.0.0.
+        let caller = if caller.ip().is_unspecified() { SocketAddrV4::new(from, caller.port()) } else { caller };
         drop(g);
         let req = PendingRequest {
-            connector: cell.clone(),
-            attempt,
+            reply: Reply::Local { connector: cell.clone(), attempt },
             caller,
             callee: addr,
             caller_data,
             qos: params.qos.map(|q| Box::new(q.clone())),
         };
-        if let Err(e) = self.enqueue(&listener, req) {
-            sh.device.release_pending(1);
+        if let Err(e) = target.enqueue(&listener, req) {
+            target.device.release_pending(1);
             let mut g = cell.lock();
             if cell.attempt.load(Ordering::Relaxed) == attempt {
                 g.withdraw(&cell); // C6: back to bound, may connect again
@@ -622,6 +754,8 @@ impl Provider {
             }
             return Err(e);
         }
+        // The wait must not keep the listener's provider alive: if it goes away, it answers (T2).
+        drop(route);
         if deferred {
             if let Some(t) = sh.device.connect_timeout() {
                 sh.timer.schedule(sh, &cell, attempt, Instant::now() + t);
@@ -629,30 +763,6 @@ impl Provider {
             return Err(WsaError::WouldBlock);
         }
         self.wait_connect(&cell, attempt, wait)
-    }
-
-    /// Put a request in a listener's queue, or refuse it at once (L7, L9, C3).
-    fn enqueue(&self, listener: &SocketCell, req: PendingRequest) -> Result<()> {
-        let mut g = listener.lock();
-        let SocketInner { state, events, .. } = &mut *g;
-        let State::Listening(q) = state else {
-            self.shared.device.refused_no_listener.fetch_add(1, Ordering::Relaxed);
-            return Err(WsaError::ConnRefused);
-        };
-        if q.exhausted || q.len() >= q.backlog as usize {
-            q.stats.refused_full += 1; // L7: never queued, no event
-            return Err(WsaError::ConnRefused);
-        }
-        q.queue.push_back(req);
-        q.stats.queued += 1;
-        let set = if events.mask & FD_ACCEPT != 0 { q.post_accept(events) } else { None };
-        let sleepers = listener.changed(&g);
-        drop(g);
-        if sleepers {
-            listener.cv.notify_one(); // one request: one accept
-        }
-        signal_set(set);
-        Ok(())
     }
 
     /// C2: a blocking connect waits for the answer, the timeout, a close or the device going down.
@@ -755,7 +865,7 @@ impl Provider {
             }
             Decision::Reject | Decision::Invalid(_) => {
                 // A8, A10: the connector is refused, unless it withdrew while the condition ran.
-                let refused = answer(&req.connector, req.attempt, Answer::Failed(WsaError::ConnRefused));
+                let refused = req.reply.answer(Answer::Failed(WsaError::ConnRefused));
                 let outcome = if refused { Settle::Rejected } else { Settle::Withdrawn };
                 signal_set(sh.settle(&listener, outcome).set);
                 Err(fail(match (refused, decision) {
@@ -768,7 +878,7 @@ impl Provider {
                 let new = sh.new_socket(|ng| {
                     ng.inherit(&inherited);
                     ng.local = Some(req.callee);
-                    ng.state = State::Connected { remote: req.caller, peer: Arc::downgrade(&req.connector) };
+                    ng.state = State::Connected { remote: req.caller, peer: req.reply.peer_link() };
                 });
                 let new = match new {
                     Ok(c) => c,
@@ -781,7 +891,8 @@ impl Provider {
                 if let Some(h) = &inherited.handle {
                     crate::events::fire_reset(h); // E3, before E2 may set it again
                 }
-                if !answer(&req.connector, req.attempt, Answer::Accepted { peer: Arc::downgrade(&new), callee_data }) {
+                let link = PeerLink::Local(Arc::downgrade(&new));
+                if !req.reply.answer(Answer::Accepted { peer: link, callee_data }) {
                     // Withdrawn while the condition ran (A12).
                     sh.discard_socket(&new);
                     signal_set(sh.settle(&listener, Settle::Withdrawn).set);
@@ -801,7 +912,7 @@ impl Provider {
         let settled = self.shared.settle(listener, Settle::Restore { req, deferred, exhausted });
         signal_set(settled.set);
         if let Some(orphan) = settled.orphan {
-            answer(&orphan.connector, orphan.attempt, Answer::Failed(WsaError::ConnRefused));
+            orphan.reply.answer(Answer::Failed(WsaError::ConnRefused));
             return Err(WsaError::Intr);
         }
         Ok(())
@@ -883,7 +994,7 @@ impl Provider {
         let sh = &*self.shared;
         sh.enter()?;
         let cell = sh.table.remove(s)?;
-        self.destroy(&cell);
+        self.shared.destroy(&cell);
         Ok(())
     }
 
@@ -894,7 +1005,7 @@ impl Provider {
     pub fn close_all(&self) -> Result<()> {
         self.shared.check_reentry()?;
         for cell in self.shared.table.drain() {
-            self.destroy(&cell);
+            self.shared.destroy(&cell);
         }
         Ok(())
     }
@@ -910,45 +1021,8 @@ impl Provider {
     /// (`WSAENOTSOCK`); `close` is the WSP call with the SPEC's entry checks.
     pub fn discard(&self, s: Descriptor) -> Result<()> {
         let cell = self.shared.table.remove(s)?;
-        self.destroy(&cell);
+        self.shared.destroy(&cell);
         Ok(())
-    }
-
-    fn destroy(&self, cell: &Arc<SocketCell>) {
-        let sh = &*self.shared;
-        let (old, local, context, sleepers) = {
-            let mut g = cell.lock();
-            cell.attempt.store(0, Ordering::Release); // C7: a pending request is withdrawn
-            let old = std::mem::replace(&mut g.state, State::Closed);
-            let sleepers = cell.changed(&g); // blocked accept or connect: WSAEINTR
-            (old, g.local.filter(|_| g.owns_port), g.context, sleepers)
-        };
-        cell.notify(sleepers);
-        if let Some(local) = local {
-            sh.device.unbind_port(cell, local);
-        }
-        sh.device.release_descriptor();
-        match old {
-            State::Listening(mut q) => {
-                // K2: every queued request is refused.
-                let n = q.queue.len();
-                q.stats.refused_by_close += n as u64;
-                sh.device.retire_listener(cell, q.stats);
-                sh.device.release_pending(n);
-                for r in q.queue.drain(..) {
-                    answer(&r.connector, r.attempt, Answer::Failed(WsaError::ConnRefused));
-                }
-            }
-            State::Connected { peer, .. } => {
-                if let Some(peer) = peer.upgrade() {
-                    peer_closed(&peer, cell);
-                }
-            }
-            _ => {}
-        }
-        if let Some(h) = sh.hooks() {
-            contain(|| h.closed(cell.id, context));
-        }
     }
 
     /// SPEC X4: the error `call` on `s` fails with before any of its pointer or length arguments
@@ -1212,19 +1286,4 @@ fn wait_on<'g>(
     };
     g.waiters -= 1;
     g
-}
-
-/// K3: the other end of `peer`'s connection closed.
-fn peer_closed(peer: &SocketCell, closed: &SocketCell) {
-    let set = {
-        let mut g = peer.lock();
-        match &g.state {
-            State::Connected { peer: p, .. } if std::ptr::eq(p.as_ptr(), closed) => {
-                g.state = State::Disconnected;
-                g.events.record(FD_CLOSE_BIT, 0)
-            }
-            _ => None,
-        }
-    };
-    signal_set(set);
 }

@@ -3,12 +3,13 @@
 use crate::consts::{FD_ACCEPT, FD_ACCEPT_BIT};
 use crate::error::WsaError;
 use crate::events::{EventHandle, EventRecord};
+use crate::link::{PeerLink, Reply};
 use crate::stats::ListenerStats;
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 /// A socket descriptor as the provider hands it out (`SOCKET` in C).
 ///
@@ -75,10 +76,8 @@ pub struct Qos {
 
 /// A connect that reached a listener and waits in its queue (SPEC section 0).
 pub(crate) struct PendingRequest {
-    pub(crate) connector: Arc<SocketCell>,
-    /// The connector's attempt this request belongs to; a different current attempt means
-    /// the request was withdrawn (A12).
-    pub(crate) attempt: u64,
+    /// Where the answer goes (A12: it also tells whether the connector withdrew).
+    pub(crate) reply: Reply,
     pub(crate) caller: SocketAddrV4,
     pub(crate) callee: SocketAddrV4,
     pub(crate) caller_data: Option<Box<[u8]>>,
@@ -87,7 +86,7 @@ pub(crate) struct PendingRequest {
 
 impl PendingRequest {
     pub(crate) fn is_withdrawn(&self) -> bool {
-        self.connector.attempt.load(Ordering::Acquire) != self.attempt
+        self.reply.is_withdrawn()
     }
 }
 
@@ -176,9 +175,10 @@ pub(crate) enum State {
     /// Listening, with its queue.
     Listening(Box<ListenQueue>),
     /// A connect is pending.
-    Connecting { remote: SocketAddrV4, deferred: bool },
+    /// `from` is the NIC the connector speaks from (A15 names a wildcard-bound one by it).
+    Connecting { remote: SocketAddrV4, from: Ipv4Addr, deferred: bool },
     /// Connected (by connect or accept).
-    Connected { remote: SocketAddrV4, peer: Weak<SocketCell> },
+    Connected { remote: SocketAddrV4, peer: PeerLink },
     /// Was connected; the other end has closed (K3).
     Disconnected,
     /// Closed: a dead end.
@@ -279,11 +279,11 @@ impl SocketCell {
 
 impl SocketInner {
     /// Start a connect attempt and return its number.
-    pub(crate) fn begin_attempt(&mut self, cell: &SocketCell, remote: SocketAddrV4) -> u64 {
+    pub(crate) fn begin_attempt(&mut self, cell: &SocketCell, remote: SocketAddrV4, from: Ipv4Addr) -> u64 {
         self.attempt_seq += 1;
         let attempt = self.attempt_seq;
         cell.attempt.store(attempt, Ordering::Release);
-        self.state = State::Connecting { remote, deferred: self.nonblocking };
+        self.state = State::Connecting { remote, from, deferred: self.nonblocking };
         self.outcome = None;
         // E5, C2: FD_CONNECT and SO_ERROR report this attempt; an older result is stale now.
         self.events.clear(crate::consts::FD_CONNECT);
@@ -332,7 +332,7 @@ pub(crate) struct Inherited {
 
 /// How a connect attempt ended, as delivered to the connector.
 pub(crate) enum Answer {
-    Accepted { peer: Weak<SocketCell>, callee_data: Box<[u8]> },
+    Accepted { peer: PeerLink, callee_data: Box<[u8]> },
     Failed(WsaError),
 }
 
@@ -351,16 +351,16 @@ pub(crate) fn answer_then(connector: &SocketCell, attempt: u64, answer: Answer, 
         if connector.attempt.load(Ordering::Relaxed) != attempt {
             return false;
         }
-        let State::Connecting { remote, deferred } = g.state else {
+        let State::Connecting { remote, from, deferred } = g.state else {
             return false;
         };
         connector.attempt.store(0, Ordering::Release);
         let result = match answer {
             Answer::Accepted { peer, callee_data } => {
                 // A15 (decided, as Windows): once connected, a connector bound to the wildcard
-                // is named by the NIC it speaks from, the target's; its port binding is unchanged.
+                // is named by the NIC it speaks from; its port binding is unchanged.
                 if let Some(l) = g.local.filter(|l| l.ip().is_unspecified()) {
-                    g.local = Some(SocketAddrV4::new(*remote.ip(), l.port()));
+                    g.local = Some(SocketAddrV4::new(from, l.port()));
                 }
                 g.state = State::Connected { remote, peer };
                 g.callee_data = callee_data;

@@ -1,0 +1,82 @@
+//! How a pending request answers its connector and how a connection reaches its peer, whatever
+//! fabric carried the request (SPEC section 11): the listen/accept rules only ever talk to a
+//! [`Reply`] and a [`PeerLink`], never to the other socket directly.
+
+use crate::consts::FD_CLOSE_BIT;
+use crate::socket::{Answer, SocketCell, State, answer};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+
+/// Where the answer to a pending request goes: the connector's attempt.
+pub(crate) enum Reply {
+    /// The connector lives in this process (the in-process fabric): answered by a direct call.
+    Local { connector: Arc<SocketCell>, attempt: u64 },
+}
+
+impl Reply {
+    /// A12: the connector withdrew the attempt (closed, timed out, interrupted, lost).
+    pub(crate) fn is_withdrawn(&self) -> bool {
+        match self {
+            Reply::Local { connector, attempt } => connector.attempt.load(Ordering::Acquire) != *attempt,
+        }
+    }
+
+    /// C1, F6: deliver the listener's answer. Returns false when the attempt was already
+    /// withdrawn, in which case nothing changed on the connector's side.
+    pub(crate) fn answer(&self, a: Answer) -> bool {
+        match self {
+            Reply::Local { connector, attempt } => answer(connector, *attempt, a),
+        }
+    }
+
+    /// The link an accepted socket keeps to this connector (K3).
+    pub(crate) fn peer_link(&self) -> PeerLink {
+        match self {
+            Reply::Local { connector, .. } => PeerLink::Local(Arc::downgrade(connector)),
+        }
+    }
+}
+
+/// How one end of an established connection reaches the other (K3).
+pub(crate) enum PeerLink {
+    /// The other end lives in this process.
+    Local(Weak<SocketCell>),
+}
+
+impl PeerLink {
+    /// K3: this end (`closed`) was closed: the other end records FD_CLOSE (error 0) and is no
+    /// longer connected.
+    pub(crate) fn close(&self, closed: &SocketCell) {
+        match self {
+            PeerLink::Local(peer) => {
+                if let Some(peer) = peer.upgrade() {
+                    disconnect(&peer, closed);
+                }
+            }
+        }
+    }
+
+    /// Whether this link leads to `cell`.
+    fn leads_to(&self, cell: &SocketCell) -> bool {
+        match self {
+            PeerLink::Local(p) => std::ptr::eq(p.as_ptr(), cell),
+        }
+    }
+}
+
+/// K3 on the side that stays open: `peer` learns that `closed`, its other end, is gone.
+fn disconnect(peer: &SocketCell, closed: &SocketCell) {
+    let set = {
+        let mut g = peer.lock();
+        match &g.state {
+            State::Connected { peer: p, .. } if p.leads_to(closed) => {
+                g.state = State::Disconnected;
+                g.events.record(FD_CLOSE_BIT, 0)
+            }
+            _ => None,
+        }
+    };
+    if let Some(h) = set {
+        crate::events::fire_set(&h);
+    }
+}

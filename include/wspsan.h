@@ -140,6 +140,9 @@
 // The connect was refused.
 #define WSAECONNREFUSED 10061
 
+// No device on the fabric answers for the address (down, unreachable or silent) (SPEC F4).
+#define WSAEHOSTUNREACH 10065
+
 // The requested Winsock SPI version is not supported.
 #define WSAVERNOTSUPPORTED 10092
 

@@ -108,6 +108,8 @@ pub const WSAENOTCONN: c_int = 10057;
 pub const WSAETIMEDOUT: c_int = 10060;
 /// The connect was refused.
 pub const WSAECONNREFUSED: c_int = 10061;
+/// No device on the fabric answers for the address (down, unreachable or silent) (SPEC F4).
+pub const WSAEHOSTUNREACH: c_int = 10065;
 /// The requested Winsock SPI version is not supported.
 pub const WSAVERNOTSUPPORTED: c_int = 10092;
 /// `WSPStartup` was not called (or the last `WSPCleanup` already ran).
@@ -935,6 +937,7 @@ mod tests {
             (WSAENOTCONN, WsaError::NotConn),
             (WSAETIMEDOUT, WsaError::TimedOut),
             (WSAECONNREFUSED, WsaError::ConnRefused),
+            (WSAEHOSTUNREACH, WsaError::HostUnreach),
             (WSAVERNOTSUPPORTED, WsaError::VerNotSupported),
             (WSANOTINITIALISED, WsaError::NotInitialised),
             (WSATRY_AGAIN, WsaError::TryAgain),

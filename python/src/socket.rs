@@ -160,13 +160,17 @@ impl Socket {
     }
 
     /// Read an option (`WSPGetSockOpt`). Both numberings work: `SOL_SOCKET` (0xffff) with the
-    /// Windows option numbers, the platform's `socket.SOL_SOCKET` with its own. An unknown
-    /// option raises NoProtoOptError (after the checks every call makes, as in C).
+    /// Windows option numbers, the platform's `socket.SOL_SOCKET` with its own. After the checks
+    /// every call makes (as in C), an unknown level raises InvalError and an unknown option at a
+    /// known level NoProtoOptError. `SO_ERROR` is the error of the last non-blocking connect
+    /// attempt; reading it does not clear it, the next connect attempt that is queued does
+    /// (SPEC C2).
     fn getsockopt(&self, level: i32, optname: i32) -> PyResult<i32> {
         self.provider.get_option_raw(self.fd, level, optname).or_raise()
     }
 
-    /// Set an option (`WSPSetSockOpt`); read-only and unknown options raise NoProtoOptError.
+    /// Set an option (`WSPSetSockOpt`); read-only and unknown options raise NoProtoOptError, an
+    /// unknown level InvalError. Setting `SO_ERROR` stores the value, as on Windows (SPEC C2).
     fn setsockopt(&self, level: i32, optname: i32, value: i32) -> PyResult<()> {
         self.provider.set_option_raw(self.fd, level, optname, value).or_raise()
     }
@@ -177,13 +181,16 @@ impl Socket {
     }
 
     /// Select network events (`WSPEventSelect`, SPEC E1): the socket becomes non-blocking and
-    /// `event` is set whenever an event of `mask` is recorded. A mask of 0 cancels.
+    /// `event` is set whenever an event of `mask` is recorded, and at once if one is recorded
+    /// already (also one recorded while it was not selected, SPEC E5). A mask of 0 cancels.
     fn event_select(&self, event: Option<PyRef<'_, Event>>, mask: u32) -> PyResult<()> {
         self.provider.event_select(self.fd, event.map(|e| e.handle()), mask).or_raise()
     }
 
-    /// Take the recorded network events (`WSPEnumNetworkEvents`, SPEC E4), clearing them, and
-    /// reset `event` if given.
+    /// Take the recorded network events that are in the current selection
+    /// (`WSPEnumNetworkEvents`, SPEC E4), clearing them, and reset `event` if given. Events
+    /// outside the selection stay recorded until a selection includes them (SPEC E5); with no
+    /// selection (mask 0) nothing is reported.
     #[pyo3(signature = (event=None))]
     fn enum_network_events(&self, event: Option<PyRef<'_, Event>>) -> PyResult<NetworkEvents> {
         let handle = event.map(|e| e.handle());

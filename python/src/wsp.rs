@@ -4,8 +4,10 @@
 //!
 //! Every WSP function returns `(result, error)`: the C return value and `*lpErrno`, which starts
 //! at 0 and so stays 0 unless the call failed (SPEC X3), followed by the output parameters.
-//! `None` for an optional pointer argument passes NULL. Blocking calls release the GIL (the C
-//! ABI cannot be interrupted: close the socket or take the device down to wake them).
+//! `None` for an optional pointer argument passes NULL. As in C, a call checks the descriptor
+//! first, then whether the socket's state allows it, and its pointer arguments last (SPEC X4).
+//! Blocking calls release the GIL (the C ABI cannot be interrupted: close the socket or take the
+//! device down to wake them).
 
 use crate::condition::{self, Request};
 use crate::event::Event;
@@ -33,6 +35,10 @@ type Outcome<T> = (T, c_int);
 type Written = Option<(String, u16)>;
 
 const SOCKADDR_IN_LEN: c_int = size_of::<libc::sockaddr_in>() as c_int;
+
+/// A `WSAOVERLAPPED` in pointer-sized words (its size and alignment are those of its pointers).
+const OVERLAPPED_WORDS: usize = size_of::<WSAOVERLAPPED>().div_ceil(size_of::<usize>());
+const _: () = assert!(align_of::<WSAOVERLAPPED>() <= align_of::<usize>());
 
 /// The largest `optlen` `WSPGetSockOpt` allocates a buffer for (16 MiB; no option is near it).
 const MAX_OPTLEN: c_int = 1 << 24;
@@ -516,14 +522,18 @@ macro_rules! name_call {
     }};
 }
 
-/// `WSPGetSockName(s, &sockaddr_in, &namelen)`: `(result, error, address)`.
+/// `WSPGetSockName(s, &sockaddr_in, &namelen)`: `(result, error, address)`. `namelen` None
+/// passes NULL: `WSAEFAULT`, but only for a bound socket (an unbound one is `WSAEINVAL` and an
+/// unknown descriptor `WSAENOTSOCK` whatever the pointers, SPEC X4).
 #[pyfunction]
 #[pyo3(signature = (s, namelen=Some(SOCKADDR_IN_LEN)))]
 fn WSPGetSockName(py: Python<'_>, s: SOCKET, namelen: Option<c_int>) -> (c_int, c_int, Written) {
     name_call!(py, wspsan_WSPGetSockName, s, namelen)
 }
 
-/// `WSPGetPeerName(s, &sockaddr_in, &namelen)`: `(result, error, address)`.
+/// `WSPGetPeerName(s, &sockaddr_in, &namelen)`: `(result, error, address)`. `namelen` None
+/// passes NULL: `WSAEFAULT`, but only for a connected socket (an unconnected one is
+/// `WSAENOTCONN` and an unknown descriptor `WSAENOTSOCK` whatever the pointers, SPEC X4).
 #[pyfunction]
 #[pyo3(signature = (s, namelen=Some(SOCKADDR_IN_LEN)))]
 fn WSPGetPeerName(py: Python<'_>, s: SOCKET, namelen: Option<c_int>) -> (c_int, c_int, Written) {
@@ -533,7 +543,10 @@ fn WSPGetPeerName(py: Python<'_>, s: SOCKET, namelen: Option<c_int>) -> (c_int, 
 /// `WSPGetSockOpt(s, level, optname, optval, &optlen)`: `(result, error, optval)`, `optval` the
 /// first `*optlen` bytes of the buffer afterwards (an int option is 4 little-endian bytes).
 /// `optval` is a buffer of exactly `optlen` bytes (NULL when 0); `optlen` None passes NULL for
-/// both. A negative `optlen`, or one above 16 MiB, raises ValueError.
+/// both. A negative `optlen`, or one above 16 MiB, raises ValueError. The checks come in the C
+/// ABI's order (SPEC X4): the descriptor, then the level (unknown: `WSAEINVAL`) and the option
+/// (unknown at a known level: `WSAENOPROTOOPT`), then the buffer (`WSAEFAULT`). Reading
+/// `SO_ERROR` does not clear it; the next connect attempt that is queued does (SPEC C2).
 #[pyfunction]
 #[pyo3(signature = (s, level, optname, optlen=Some(4)))]
 fn WSPGetSockOpt<'py>(
@@ -568,7 +581,8 @@ fn WSPGetSockOpt<'py>(
 }
 
 /// `WSPSetSockOpt(s, level, optname, optval, optlen)`: `optval` an int (4 bytes) or bytes,
-/// None passes NULL; `optlen` defaults to its length.
+/// None passes NULL; `optlen` defaults to its length. Setting `SO_ERROR` stores the value, as on
+/// Windows (SPEC C2).
 #[pyfunction]
 #[pyo3(signature = (s, level, optname, optval, optlen=None))]
 fn WSPSetSockOpt(
@@ -594,21 +608,31 @@ fn WSPSetSockOpt(
     Ok(c_abi!(py, wspsan_WSPSetSockOpt(s, level, optname, optval(&bytes), len)))
 }
 
-/// `WSPIoctl(s, code, in, cbIn, out, cbOut, &cbReturned, NULL, NULL, NULL)`:
+/// `WSPIoctl(s, code, in, cbIn, out, cbOut, &cbReturned, lpOverlapped, NULL, NULL)`:
 /// `(result, error, out, bytes_returned)`; `out` is the whole output buffer of `out_len` bytes
-/// (None: a NULL buffer), `in_buffer` None passes NULL.
+/// (None: a NULL buffer), `in_buffer` None passes NULL. `bytes_returned` False passes a NULL
+/// `lpcbBytesReturned` (`WSAEFAULT` for every control code, FIONBIO included, SPEC X4) and the
+/// result's `bytes_returned` is then None; otherwise it is what `*lpcbBytesReturned` holds
+/// afterwards (0 unless the call wrote it). `overlapped` True passes a zeroed `WSAOVERLAPPED`
+/// (overlapped ioctls are not supported: `WSAEOPNOTSUPP`). The checks come in the C ABI's
+/// order: the descriptor, then `lpOverlapped`, then the control code (`WSAEINVAL`), then
+/// `lpcbBytesReturned`, then the buffers.
 #[pyfunction]
-#[pyo3(signature = (s, code, in_buffer=None, out_len=None))]
+#[pyo3(signature = (s, code, in_buffer=None, out_len=None, bytes_returned=true, overlapped=false))]
 fn WSPIoctl<'py>(
     py: Python<'py>,
     s: SOCKET,
     code: DWORD,
     in_buffer: Option<Vec<u8>>,
     out_len: Option<DWORD>,
-) -> (c_int, c_int, Option<Bound<'py, PyBytes>>, DWORD) {
+    bytes_returned: bool,
+    overlapped: bool,
+) -> (c_int, c_int, Option<Bound<'py, PyBytes>>, Option<DWORD>) {
     let mut input = in_buffer;
     let mut output = out_len.map(|n| vec![0u8; n as usize]);
-    let mut returned: DWORD = 0;
+    let mut returned: Option<DWORD> = bytes_returned.then_some(0);
+    // A zeroed WSAOVERLAPPED (NULL hEvent), held as words so the call can leave the GIL with it.
+    let mut overlapped_buf = overlapped.then_some([0usize; OVERLAPPED_WORDS]);
     let (rc, err) = c_abi!(
         py,
         wspsan_WSPIoctl(
@@ -618,8 +642,8 @@ fn WSPIoctl<'py>(
             input.as_ref().map_or(0, |b| b.len() as DWORD),
             output.as_mut().map_or(std::ptr::null_mut(), |b| b.as_mut_ptr().cast()),
             output.as_ref().map_or(0, |b| b.len() as DWORD),
-            &mut returned,
-            std::ptr::null_mut(),
+            nullable(&mut returned),
+            nullable(&mut overlapped_buf).cast::<WSAOVERLAPPED>(),
             None,
             std::ptr::null_mut()
         )
@@ -628,7 +652,8 @@ fn WSPIoctl<'py>(
 }
 
 /// `WSPEventSelect(s, hEventObject, lNetworkEvents)`; `event` a `wspsan.Event` (keep it alive
-/// while selected), a raw handle, or None.
+/// while selected), a raw handle, or None. An event of `mask` already recorded, also one
+/// recorded while it was not selected, signals `event` at once (SPEC E1, E5).
 #[pyfunction]
 fn WSPEventSelect(py: Python<'_>, s: SOCKET, event: Option<&Bound<'_, PyAny>>, mask: LONG) -> PyResult<Outcome<c_int>> {
     let h = event_handle(event)?;
@@ -637,7 +662,9 @@ fn WSPEventSelect(py: Python<'_>, s: SOCKET, event: Option<&Bound<'_, PyAny>>, m
 
 /// `WSPEnumNetworkEvents(s, hEventObject, &WSANETWORKEVENTS)`:
 /// `(result, error, events, error_codes)`; `iErrorCode` starts as ten -1 values, so an entry the
-/// call did not write reads -1 (SPEC E4).
+/// call did not write reads -1. Only the recorded events in the socket's current selection are
+/// reported and cleared; the others stay recorded until a selection includes them, and with no
+/// selection (mask 0) nothing is reported (SPEC E4, E5).
 #[pyfunction]
 #[pyo3(signature = (s, event=None))]
 fn WSPEnumNetworkEvents(

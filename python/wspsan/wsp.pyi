@@ -2,12 +2,13 @@
 
 Every WSP function returns ``(result, error)``: the C return value and ``*lpErrno`` (0 unless
 the call failed, SPEC X3), followed by its output parameters. ``None`` for an optional pointer
-argument passes NULL. Blocking calls release the GIL but cannot be interrupted (close the socket
-or take the device down to wake them).
+argument passes NULL. As in C, a call checks the descriptor first, then whether the socket's
+state allows it, and its pointer arguments last (SPEC X4). Blocking calls release the GIL but
+cannot be interrupted (close the socket or take the device down to wake them).
 """
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, overload
 
 from wspsan._wspsan import ConditionRequest, DeviceStats, Event, ListenerStats, Qos
 
@@ -78,9 +79,34 @@ def WSPGetSockOpt(s: int, level: int, optname: int, optlen: int | None = ...) ->
 def WSPSetSockOpt(
     s: int, level: int, optname: int, optval: int | bytes | None, optlen: int | None = None
 ) -> tuple[int, int]: ...
+@overload
 def WSPIoctl(
-    s: int, code: int, in_buffer: bytes | None = None, out_len: int | None = None
+    s: int,
+    code: int,
+    in_buffer: bytes | None = None,
+    out_len: int | None = None,
+    bytes_returned: Literal[True] = True,
+    overlapped: bool = False,
 ) -> tuple[int, int, bytes | None, int]: ...
+@overload
+def WSPIoctl(
+    s: int,
+    code: int,
+    in_buffer: bytes | None = None,
+    out_len: int | None = None,
+    *,
+    bytes_returned: Literal[False],
+    overlapped: bool = False,
+) -> tuple[int, int, bytes | None, None]: ...
+@overload
+def WSPIoctl(
+    s: int,
+    code: int,
+    in_buffer: bytes | None = None,
+    out_len: int | None = None,
+    bytes_returned: bool = True,
+    overlapped: bool = False,
+) -> tuple[int, int, bytes | None, int | None]: ...
 def WSPEventSelect(s: int, event: Event | int | None, mask: int) -> tuple[int, int]: ...
 def WSPEnumNetworkEvents(s: int, event: Event | int | None = None) -> tuple[int, int, int, list[int]]: ...
 def WSACreateEvent() -> int: ...

@@ -45,8 +45,14 @@ def connected_pair(
 
 
 def connect_result(c: wspsan.Socket) -> int | None:
-    """The FD_CONNECT error code recorded on `c`, or None if no answer arrived yet."""
-    return c.enum_network_events().error(wspsan.FD_CONNECT)
+    """The FD_CONNECT error code recorded on `c`, or None if no answer arrived yet.
+
+    FD_CONNECT is selected first (on a new event object, replacing any earlier selection): only
+    selected events are reported (SPEC E4), and one recorded while unselected is kept until a
+    selection includes it (E5)."""
+    ev = wspsan.Event()
+    c.event_select(ev, wspsan.FD_CONNECT)
+    return c.enum_network_events(ev).error(wspsan.FD_CONNECT)
 
 
 class Background:

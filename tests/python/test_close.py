@@ -90,7 +90,11 @@ def test_closing_one_end_records_fd_close_on_the_other() -> None:
     c2 = pending(p, s.getsockname())
     a2, _ = s.accept()
     a2.close()
-    assert c2.enum_network_events().error(wspsan.FD_CLOSE) == 0
+    assert not c2.enum_network_events()  # FD_CLOSE is not selected: kept, not reported (E4)
+    ev2 = wspsan.Event()
+    c2.event_select(ev2, wspsan.FD_CLOSE)
+    assert ev2.is_set()  # recorded before the selection: signalled at once (E1)
+    assert c2.enum_network_events(ev2).error(wspsan.FD_CLOSE) == 0
     with pytest.raises(wspsan.NotConnError):
         c2.getpeername()
 

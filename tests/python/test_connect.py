@@ -73,7 +73,7 @@ def test_blocking_connect_times_out() -> None:
 
 
 def test_nonblocking_connect_reports_through_fd_connect_and_so_error() -> None:
-    # SPEC C2
+    # SPEC C2, E4, E5
     p = wspsan.Provider()
     s = listener(p)
     c = p.socket()
@@ -82,11 +82,16 @@ def test_nonblocking_connect_reports_through_fd_connect_and_so_error() -> None:
     with pytest.raises(wspsan.ConnRefusedError):
         s.accept(lambda r: wspsan.CF_REJECT)
     assert c.getsockopt(wspsan.SOL_SOCKET, wspsan.SO_ERROR) == wspsan.WSAECONNREFUSED
-    assert c.getsockopt(wspsan.SOL_SOCKET, wspsan.SO_ERROR) == 0  # reading clears it
-    events = c.enum_network_events()
+    assert c.getsockopt(wspsan.SOL_SOCKET, wspsan.SO_ERROR) == wspsan.WSAECONNREFUSED  # kept (decided)
+    assert not c.enum_network_events()  # FD_CONNECT is not selected: kept, not reported (E4)
+    ev = wspsan.Event()
+    c.event_select(ev, wspsan.FD_CONNECT)
+    assert ev.is_set()  # E5: reported once selected
+    events = c.enum_network_events(ev)
     assert events.events == wspsan.FD_CONNECT
     assert events.error(wspsan.FD_CONNECT) == wspsan.WSAECONNREFUSED
     assert events.error_codes[wspsan.FD_CONNECT_BIT] == wspsan.WSAECONNREFUSED
+    assert c.getsockopt(wspsan.SOL_SOCKET, wspsan.SO_ERROR) == wspsan.WSAECONNREFUSED  # nor by FD_CONNECT
 
 
 def test_immediate_failures() -> None:

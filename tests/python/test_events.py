@@ -129,8 +129,10 @@ def test_enum_network_events_takes_and_clears() -> None:
     c = pending(p, s.getsockname())
     a, _ = s.accept()
     a.close()  # records FD_CLOSE on c (K3)
+    assert not c.enum_network_events()  # nothing selected: nothing reported
     ev = wspsan.Event()
-    ev.set()
+    c.event_select(ev, wspsan.FD_CONNECT | wspsan.FD_CLOSE)
+    assert ev.is_set()
     events = c.enum_network_events(ev)
     assert not ev.is_set()  # reset because it was given
     assert events.events == wspsan.FD_CONNECT | wspsan.FD_CLOSE
@@ -150,14 +152,17 @@ def test_fd_connect_once_per_attempt() -> None:
     c = pending(p, s.getsockname())
     with pytest.raises(wspsan.ConnRefusedError):
         s.accept(lambda r: wspsan.CF_REJECT)
-    events = c.enum_network_events()
+    ev = wspsan.Event()
+    c.event_select(ev, wspsan.FD_CONNECT)
+    events = c.enum_network_events(ev)
     assert events.events == wspsan.FD_CONNECT
     assert events.error(wspsan.FD_CONNECT) == wspsan.WSAECONNREFUSED
     assert not c.enum_network_events()
     assert c.connect_ex(s.getsockname()) == wspsan.WSAEWOULDBLOCK  # C6: a second attempt
-    assert not c.enum_network_events()
+    assert not c.enum_network_events() and not ev.is_set()
     a, _ = s.accept()
-    assert c.enum_network_events().error(wspsan.FD_CONNECT) == 0
+    assert ev.is_set()
+    assert c.enum_network_events(ev).error(wspsan.FD_CONNECT) == 0
     assert not c.enum_network_events()
     del a
 
@@ -212,7 +217,11 @@ def test_second_attempt_reports_its_own_fd_connect() -> None:
     with pytest.raises(wspsan.ConnRefusedError):
         s.accept(lambda r: wspsan.CF_REJECT)
     assert c.connect_ex(s.getsockname()) == wspsan.WSAEWOULDBLOCK  # first result not read yet
+    ev = wspsan.Event()
+    c.event_select(ev, wspsan.FD_CONNECT)
+    assert not ev.is_set()  # the second attempt cleared the first one's unreported result
     a, _ = s.accept()
     assert c.getpeername() == s.getsockname()  # connected
-    assert c.enum_network_events().error(wspsan.FD_CONNECT) == 0  # not the first attempt's refusal
+    assert ev.is_set()
+    assert c.enum_network_events(ev).error(wspsan.FD_CONNECT) == 0  # not the first attempt's refusal
     del a

@@ -128,6 +128,8 @@ def test_bad_pointers_and_descriptors(started: None) -> None:
     # SPEC X4, L1, A1, K1
     s = sock()
     assert wsp.WSPBind(s, None) == (ERR, wspsan.WSAEFAULT)
+    assert wsp.WSPGetSockName(s, namelen=None) == (ERR, wspsan.WSAEINVAL, None)  # not bound comes first
+    assert wsp.WSPBind(s, (HOST, 0)) == (0, 0)
     assert wsp.WSPGetSockName(s, namelen=None) == (ERR, wspsan.WSAEFAULT, None)
     assert wsp.WSPGetSockOpt(s, wspsan.SOL_SOCKET, wspsan.SO_TYPE, None)[:2] == (ERR, wspsan.WSAEFAULT)
     assert wsp.WSPGetSockOpt(s, wspsan.SOL_SOCKET, wspsan.SO_TYPE, 2)[:2] == (ERR, wspsan.WSAEFAULT)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import signal
+import socket
 import time
 from types import FrameType
 
 import pytest
 
 import wspsan
+from faces import Face
 from helpers import HOST, Background, connect_result, listener, pending
 
 
@@ -255,3 +257,57 @@ def test_connect_answered_while_a_signal_handler_raises_keeps_its_result() -> No
     assert c.getpeername() == server.getsockname()
     assert len(accepted) == 1
     assert interrupts == [signal.SIGINT]  # the interrupt was delivered after the call
+
+
+# SO_ERROR as Windows keeps it (SPEC C2, decided), through both faces and both numberings.
+
+SO_ERROR_NUMBERINGS = pytest.mark.parametrize(
+    ("level", "name"),
+    [(wspsan.SOL_SOCKET, wspsan.SO_ERROR), (socket.SOL_SOCKET, socket.SO_ERROR)],
+    ids=["windows-numbering", "platform-numbering"],
+)
+
+
+@SO_ERROR_NUMBERINGS
+def test_so_error_is_kept_by_reading_and_cleared_by_the_next_queued_connect(face: Face, level: int, name: int) -> None:
+    # SPEC C2 (decided: real Windows reads the same error twice, Wine's test_select), C3, C6
+    s, target = face.listener()
+    full, full_target = face.listener(backlog=1)
+    filler = face.pending(full_target)
+    c = face.pending(target)
+    assert face.get_option(c, level, name) == 0  # no answer yet
+    assert face.accept(s, lambda r: wspsan.CF_REJECT) == (None, wspsan.WSAECONNREFUSED)
+    for _ in range(3):
+        assert face.get_option(c, level, name) == wspsan.WSAECONNREFUSED
+    # Refused at once (nothing listens; the queue is full): no attempt, SO_ERROR stays.
+    assert face.connect(c, (HOST, 1)) == wspsan.WSAECONNREFUSED
+    assert face.connect(c, full_target) == wspsan.WSAECONNREFUSED
+    assert face.get_option(c, level, name) == wspsan.WSAECONNREFUSED
+    ev = wspsan.Event()
+    face.select(c, ev, wspsan.FD_CONNECT)  # E5: so does the refused attempt's FD_CONNECT
+    assert face.enum(c, ev) == {wspsan.FD_CONNECT: wspsan.WSAECONNREFUSED}
+    assert face.get_option(c, level, name) == wspsan.WSAECONNREFUSED  # reporting it clears nothing
+    assert face.connect(c, target) == wspsan.WSAEWOULDBLOCK  # the next attempt, queued: cleared
+    assert face.get_option(c, level, name) == 0
+    assert face.accept(s)[1] == 0
+    assert face.get_option(c, level, name) == 0
+    assert face.enum(c, ev) == {wspsan.FD_CONNECT: 0}
+    del filler, full
+
+
+@SO_ERROR_NUMBERINGS
+def test_so_error_can_be_set(face: Face, level: int, name: int) -> None:
+    # SPEC C2 (as Windows: Wine's test_set_getsockopt), C6
+    s, target = face.listener()
+    c = face.socket()
+    face.set_option(c, level, name, 12345)
+    assert face.get_option(c, level, name) == 12345
+    assert face.get_option(c, level, name) == 12345
+    face.set_option(c, level, name, wspsan.WSAECONNRESET)
+    assert face.get_option(c, level, name) == wspsan.WSAECONNRESET
+    assert face.get_option(c, wspsan.SOL_SOCKET, wspsan.SO_ERROR) == wspsan.WSAECONNRESET  # one option
+    face.set_nonblocking(c)
+    assert face.connect(c, target) == wspsan.WSAEWOULDBLOCK  # a queued attempt clears it
+    assert face.get_option(c, level, name) == 0
+    face.set_option(s, level, name, -1)  # any value, on any socket
+    assert face.get_option(s, level, name) == -1

@@ -9,6 +9,7 @@ import threading
 import pytest
 
 import wspsan
+from faces import Face
 from helpers import listener, pending
 
 
@@ -225,3 +226,135 @@ def test_second_attempt_reports_its_own_fd_connect() -> None:
     assert ev.is_set()
     assert c.enum_network_events(ev).error(wspsan.FD_CONNECT) == 0  # not the first attempt's refusal
     del a
+
+
+# The Windows rules of E2, E4 and E5 (Wine's sock.c tests, run against Windows), through both
+# faces (the `face` fixture: the Pythonic API, then wspsan.wsp).
+
+FD_CONNECT_CLOSE = wspsan.FD_CONNECT | wspsan.FD_CLOSE
+
+
+@pytest.mark.parametrize("first", [wspsan.FD_CONNECT, wspsan.FD_CLOSE], ids=["FD_CONNECT-first", "FD_CLOSE-first"])
+@pytest.mark.parametrize("cancelled", [False, True], ids=["never-selected", "selection-cancelled"])
+def test_unselected_events_stay_recorded_until_a_selection_includes_them(
+    face: Face, first: int, cancelled: bool
+) -> None:
+    # SPEC E4, E5, E1
+    s, target = face.listener()
+    c = face.socket()
+    early = wspsan.Event()
+    if cancelled:
+        face.select(c, early, FD_CONNECT_CLOSE)
+        face.select(c, None, 0)  # mask 0: nothing selected, still non-blocking
+    else:
+        face.set_nonblocking(c)
+    assert face.connect(c, target) == wspsan.WSAEWOULDBLOCK
+    a, err = face.accept(s)
+    assert a is not None and err == 0  # FD_CONNECT (0) recorded on c
+    face.close(a)  # FD_CLOSE (0) recorded on c (K3)
+    assert not early.is_set()  # recorded, not signalled
+    for _ in range(2):
+        assert face.enum(c) == {}  # mask 0: nothing reported, nothing cleared
+    ev = wspsan.Event()
+    face.select(c, ev, first)
+    assert ev.is_set()  # the selection signals what is recorded at once
+    assert face.enum(c, ev) == {first: 0}  # only the selected one
+    assert not ev.is_set() and face.enum(c, ev) == {}
+    face.select(c, ev, FD_CONNECT_CLOSE)
+    assert ev.is_set()  # the other one was kept
+    assert face.enum(c, ev) == {FD_CONNECT_CLOSE & ~first: 0}
+    face.select(c, ev, FD_CONNECT_CLOSE)
+    assert not ev.is_set() and face.enum(c, ev) == {}  # nothing twice
+
+
+def test_unselected_fd_connect_keeps_its_error(face: Face) -> None:
+    # SPEC E5, C2: a refused attempt's FD_CONNECT waits, with its code, for a selection
+    s, target = face.listener()
+    c = face.pending(target)
+    assert face.accept(s, lambda r: wspsan.CF_REJECT) == (None, wspsan.WSAECONNREFUSED)
+    assert face.enum(c) == {}
+    ev = wspsan.Event()
+    face.select(c, ev, wspsan.FD_ACCEPT)  # a selection without it does not report it either
+    assert not ev.is_set() and face.enum(c, ev) == {}
+    face.select(c, ev, FD_CONNECT_CLOSE)
+    assert ev.is_set()
+    assert face.enum(c, ev) == {wspsan.FD_CONNECT: wspsan.WSAECONNREFUSED}
+
+
+RESELECT = {
+    "same-mask": [wspsan.FD_ACCEPT],
+    "0-then-FD_ACCEPT": [0, wspsan.FD_ACCEPT],
+    "wider-mask": [wspsan.FD_ACCEPT | FD_CONNECT_CLOSE],
+}
+
+
+@pytest.mark.parametrize("masks", RESELECT.values(), ids=RESELECT.keys())
+def test_reported_fd_accept_is_recorded_again_only_by_an_arrival_or_an_accept(face: Face, masks: list[int]) -> None:
+    # SPEC E2, E3 (Wine's test_accept_events: selecting again records nothing; Windows in event
+    # mode records it again for a new arrival)
+    s, target = face.listener()
+    ev = wspsan.Event()
+
+    def select_again() -> None:
+        for mask in masks:
+            face.select(s, ev if mask else None, mask)
+
+    face.select(s, ev, wspsan.FD_ACCEPT)
+    first = face.pending(target)
+    assert ev.is_set() and face.enum(s, ev) == {wspsan.FD_ACCEPT: 0}
+    select_again()
+    assert not ev.is_set() and face.enum(s, ev) == {}  # queued, but already reported
+    second = face.pending(target)
+    assert ev.is_set() and face.enum(s, ev) == {wspsan.FD_ACCEPT: 0}  # a new arrival
+    select_again()
+    assert not ev.is_set() and face.enum(s, ev) == {}
+    a1, err = face.accept(s)
+    assert err == 0 and ev.is_set()  # one more is queued: recorded and signalled again
+    assert face.enum(s, ev) == {wspsan.FD_ACCEPT: 0}
+    select_again()
+    assert not ev.is_set() and face.enum(s, ev) == {}
+    a2, err = face.accept(s)
+    assert err == 0 and not ev.is_set() and face.enum(s, ev) == {}  # the queue is empty
+    select_again()
+    assert not ev.is_set() and face.enum(s, ev) == {}
+    third = face.pending(target)
+    assert ev.is_set() and face.enum(s, ev) == {wspsan.FD_ACCEPT: 0}
+    del first, second, third, a1, a2
+
+
+@pytest.mark.parametrize(
+    ("answer", "error", "again"),
+    [
+        (wspsan.CF_ACCEPT, 0, True),
+        (wspsan.CF_REJECT, wspsan.WSAECONNREFUSED, True),
+        (wspsan.CF_DEFER, wspsan.WSATRY_AGAIN, False),
+    ],
+    ids=["accepted", "rejected", "deferred"],
+)
+def test_every_accept_but_a_deferred_one_records_fd_accept_again(
+    face: Face, answer: int, error: int, again: bool
+) -> None:
+    # SPEC E2: while requests are queued after it
+    s, target = face.listener()
+    ev = wspsan.Event()
+    face.select(s, ev, wspsan.FD_ACCEPT)
+    conns = [face.pending(target) for _ in range(2)]
+    assert face.enum(s, ev) == {wspsan.FD_ACCEPT: 0}
+    assert face.accept(s, lambda r: answer)[1] == error
+    assert ev.is_set() == again
+    assert face.enum(s, ev) == ({wspsan.FD_ACCEPT: 0} if again else {})
+    del conns
+
+
+@pytest.mark.parametrize("reported", [True, False], ids=["reported", "still-recorded"])
+def test_an_accept_that_empties_the_queue_clears_fd_accept(face: Face, reported: bool) -> None:
+    # SPEC E2, E3
+    s, target = face.listener()
+    ev = wspsan.Event()
+    face.select(s, ev, wspsan.FD_ACCEPT)
+    c = face.pending(target)
+    if reported:
+        assert face.enum(s, ev) == {wspsan.FD_ACCEPT: 0}
+    assert face.accept(s)[1] == 0
+    assert not ev.is_set() and face.enum(s, ev) == {}
+    del c

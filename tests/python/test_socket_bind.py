@@ -121,25 +121,35 @@ def test_wildcard_bind_switched_off() -> None:
         p.socket().bind(("0.0.0.0", 0))
 
 
-def test_option_checks_come_in_the_order_of_every_call() -> None:
-    # SPEC L8, K1, D2 (as through the C ABI): the device, then the socket, then the option
+@pytest.mark.parametrize(
+    ("level", "optname", "error"),
+    [
+        (wspsan.SOL_SOCKET, 0x4242, wspsan.NoProtoOptError),  # an unknown option at a known level
+        (wspsan.IPPROTO_TCP, 0x4242, wspsan.NoProtoOptError),
+        (0x1234, wspsan.SO_TYPE, wspsan.InvalError),  # an unknown level (as Windows)
+    ],
+    ids=["unknown-option", "unknown-tcp-option", "unknown-level"],
+)
+def test_option_checks_come_in_the_order_of_every_call(level: int, optname: int, error: type[Exception]) -> None:
+    # SPEC L8, K1, D2, X4 (as through the C ABI): the device, then the socket, then the level and
+    # the option
     p = wspsan.Provider()
     s = p.socket()
-    with pytest.raises(wspsan.NoProtoOptError):
-        s.getsockopt(wspsan.SOL_SOCKET, 0x4242)
-    with pytest.raises(wspsan.NoProtoOptError):
-        s.setsockopt(wspsan.SOL_SOCKET, 0x4242, 1)
+    with pytest.raises(error):
+        s.getsockopt(level, optname)
+    with pytest.raises(error):
+        s.setsockopt(level, optname, 1)
     p.device.network_down = True
     with pytest.raises(wspsan.NetDownError):
-        s.getsockopt(wspsan.SOL_SOCKET, 0x4242)
+        s.getsockopt(level, optname)
     with pytest.raises(wspsan.NetDownError):
-        s.setsockopt(wspsan.SOL_SOCKET, 0x4242, 1)
+        s.setsockopt(level, optname, 1)
     p.device.network_down = False
     s.close()
     with pytest.raises(wspsan.NotSockError):
-        s.getsockopt(wspsan.SOL_SOCKET, 0x4242)
+        s.getsockopt(level, optname)
     with pytest.raises(wspsan.NotSockError):
-        s.setsockopt(wspsan.SOL_SOCKET, 0x4242, 1)
+        s.setsockopt(level, optname, 1)
 
 
 def test_a_wildcard_bound_connector_is_named_by_its_nic_once_connected() -> None:

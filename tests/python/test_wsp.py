@@ -9,7 +9,7 @@ import select
 import socket
 import struct
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -548,3 +548,131 @@ def test_c_code_in_the_process_shares_the_provider(started: None) -> None:
     assert err.value == 0 and s != INVALID
     assert wsp.WSPBind(s, (HOST, 0)) == (0, 0)  # the socket C made, used from Python
     assert wsp.WSPCloseSocket(s) == (0, 0)
+
+
+# SPEC X4: the descriptor first, then whether the socket's state allows the call, then the
+# pointers (Wine's test_getpeername and friends, run against Windows).
+
+STATES = ["invalid", "closed", "unbound", "bound", "listening", "pending", "connected"]
+NOT_A_SOCKET = ["invalid", "closed"]
+BAD_EVENT = 1 << 40  # a WSAEVENT that holds no eventfd
+UNKNOWN_IOCTL = 0x12345678
+
+
+def in_state(state: str) -> int:
+    """A descriptor in `state` (one of STATES)."""
+    if state == "invalid":
+        return INVALID
+    s = sock()
+    if state == "closed":
+        assert wsp.WSPCloseSocket(s) == (0, 0)
+    elif state in ("bound", "listening"):
+        assert wsp.WSPBind(s, (HOST, 0)) == (0, 0)
+        if state == "listening":
+            assert wsp.WSPListen(s, 4) == (0, 0)
+    elif state in ("pending", "connected"):
+        listener, target = listening()
+        assert nonblocking(s) == (0, 0)
+        assert wsp.WSPConnect(s, target)[:2] == (ERR, wspsan.WSAEWOULDBLOCK)
+        if state == "connected":
+            assert wsp.WSPAccept(listener)[1] == 0
+    return s
+
+
+X4_CALLS: dict[str, Callable[[int], tuple[int, int]]] = {
+    "WSPGetPeerName(NULL namelen)": lambda s: wsp.WSPGetPeerName(s, namelen=None)[:2],
+    "WSPGetPeerName(short namelen)": lambda s: wsp.WSPGetPeerName(s, namelen=8)[:2],
+    "WSPGetSockName(NULL namelen)": lambda s: wsp.WSPGetSockName(s, namelen=None)[:2],
+    "WSPBind(NULL name)": lambda s: wsp.WSPBind(s, None),
+    "WSPBind(short namelen)": lambda s: wsp.WSPBind(s, (HOST, 0), namelen=8),
+    "WSPConnect(NULL name)": lambda s: wsp.WSPConnect(s, None)[:2],
+    "WSPAccept(short addrlen)": lambda s: wsp.WSPAccept(s, addrlen=0)[:2],
+    # optlen 0 passes a NULL optval with *optlen = 0
+    "WSPGetSockOpt(unknown level, NULL optval)": lambda s: wsp.WSPGetSockOpt(s, 0x1234, wspsan.SO_TYPE, 0)[:2],
+    "WSPGetSockOpt(unknown level, short optlen)": lambda s: wsp.WSPGetSockOpt(s, 0x1234, wspsan.SO_TYPE, 2)[:2],
+    "WSPGetSockOpt(unknown option, NULL optval)": lambda s: wsp.WSPGetSockOpt(s, wspsan.SOL_SOCKET, 0x4242, 0)[:2],
+    "WSPGetSockOpt(unknown TCP option, NULL optval)": lambda s: wsp.WSPGetSockOpt(s, wspsan.IPPROTO_TCP, 0x4242, 0)[:2],
+    "WSPGetSockOpt(NULL optval)": lambda s: wsp.WSPGetSockOpt(s, wspsan.SOL_SOCKET, wspsan.SO_TYPE, 0)[:2],
+    "WSPGetSockOpt(short optlen)": lambda s: wsp.WSPGetSockOpt(s, wspsan.SOL_SOCKET, wspsan.SO_ERROR, 2)[:2],
+    "WSPGetSockOpt(NULL optlen)": lambda s: wsp.WSPGetSockOpt(s, wspsan.SOL_SOCKET, wspsan.SO_TYPE, None)[:2],
+    "WSPSetSockOpt(unknown level, NULL optval)": lambda s: wsp.WSPSetSockOpt(s, 0x1234, wspsan.SO_TYPE, None, 4),
+    "WSPSetSockOpt(NULL optval)": lambda s: wsp.WSPSetSockOpt(s, wspsan.SOL_SOCKET, wspsan.SO_ERROR, None, 4),
+    "WSPIoctl(overlapped, unknown code, NULL returned)": lambda s: wsp.WSPIoctl(
+        s, UNKNOWN_IOCTL, bytes_returned=False, overlapped=True
+    )[:2],
+    "WSPIoctl(unknown code, NULL returned)": lambda s: wsp.WSPIoctl(s, UNKNOWN_IOCTL, bytes_returned=False)[:2],
+    "WSPIoctl(FIONBIO, NULL returned)": lambda s: wsp.WSPIoctl(
+        s, wspsan.FIONBIO, struct.pack("<I", 1), bytes_returned=False
+    )[:2],
+    "WSPIoctl(FIONBIO, NULL in and returned)": lambda s: wsp.WSPIoctl(s, wspsan.FIONBIO, bytes_returned=False)[:2],
+    "WSPIoctl(SIO_ADDRESS_LIST_QUERY, NULL returned)": lambda s: wsp.WSPIoctl(
+        s, wspsan.SIO_ADDRESS_LIST_QUERY, None, 4096, bytes_returned=False
+    )[:2],
+    "WSPEventSelect(not an event)": lambda s: wsp.WSPEventSelect(s, BAD_EVENT, wspsan.FD_ACCEPT),
+    "WSPEnumNetworkEvents(not an event)": lambda s: wsp.WSPEnumNetworkEvents(s, BAD_EVENT)[:2],
+}
+
+# (call, states, error): `error` is what the call fails with in each of `states`.
+X4_ORDER: list[tuple[str, list[str], int]] = [
+    *((name, NOT_A_SOCKET, wspsan.WSAENOTSOCK) for name in X4_CALLS),
+    ("WSPGetPeerName(NULL namelen)", ["unbound", "bound", "listening", "pending"], wspsan.WSAENOTCONN),
+    ("WSPGetPeerName(NULL namelen)", ["connected"], wspsan.WSAEFAULT),
+    ("WSPGetPeerName(short namelen)", ["bound", "pending"], wspsan.WSAENOTCONN),
+    ("WSPGetPeerName(short namelen)", ["connected"], wspsan.WSAEFAULT),
+    ("WSPGetSockName(NULL namelen)", ["unbound"], wspsan.WSAEINVAL),
+    ("WSPGetSockName(NULL namelen)", ["bound", "listening", "pending", "connected"], wspsan.WSAEFAULT),
+    ("WSPBind(NULL name)", ["bound", "listening", "pending", "connected"], wspsan.WSAEINVAL),
+    ("WSPBind(NULL name)", ["unbound"], wspsan.WSAEFAULT),
+    ("WSPBind(short namelen)", ["bound"], wspsan.WSAEINVAL),
+    ("WSPBind(short namelen)", ["unbound"], wspsan.WSAEFAULT),
+    ("WSPConnect(NULL name)", ["listening"], wspsan.WSAEINVAL),
+    ("WSPConnect(NULL name)", ["pending"], wspsan.WSAEALREADY),
+    ("WSPConnect(NULL name)", ["connected"], wspsan.WSAEISCONN),
+    ("WSPConnect(NULL name)", ["unbound", "bound"], wspsan.WSAEFAULT),
+    ("WSPAccept(short addrlen)", ["unbound", "bound", "pending", "connected"], wspsan.WSAEINVAL),
+    ("WSPAccept(short addrlen)", ["listening"], wspsan.WSAEFAULT),
+    ("WSPGetSockOpt(unknown level, NULL optval)", ["unbound", "listening"], wspsan.WSAEINVAL),
+    ("WSPGetSockOpt(unknown level, short optlen)", ["connected"], wspsan.WSAEINVAL),
+    ("WSPGetSockOpt(unknown option, NULL optval)", ["unbound", "connected"], wspsan.WSAENOPROTOOPT),
+    ("WSPGetSockOpt(unknown TCP option, NULL optval)", ["unbound"], wspsan.WSAENOPROTOOPT),
+    ("WSPGetSockOpt(NULL optval)", ["unbound", "listening", "connected"], wspsan.WSAEFAULT),
+    ("WSPGetSockOpt(short optlen)", ["unbound", "pending"], wspsan.WSAEFAULT),
+    ("WSPGetSockOpt(NULL optlen)", ["unbound", "connected"], wspsan.WSAEFAULT),
+    ("WSPSetSockOpt(unknown level, NULL optval)", ["unbound"], wspsan.WSAEINVAL),
+    ("WSPSetSockOpt(NULL optval)", ["unbound", "connected"], wspsan.WSAEFAULT),
+    ("WSPIoctl(overlapped, unknown code, NULL returned)", ["unbound", "listening"], wspsan.WSAEOPNOTSUPP),
+    ("WSPIoctl(unknown code, NULL returned)", ["unbound", "listening"], wspsan.WSAEINVAL),
+    ("WSPIoctl(FIONBIO, NULL returned)", ["unbound", "listening", "connected"], wspsan.WSAEFAULT),
+    ("WSPIoctl(FIONBIO, NULL in and returned)", ["unbound"], wspsan.WSAEFAULT),
+    ("WSPIoctl(SIO_ADDRESS_LIST_QUERY, NULL returned)", ["unbound", "bound"], wspsan.WSAEFAULT),
+    ("WSPEventSelect(not an event)", ["unbound", "listening"], wspsan.WSAEINVAL),
+    ("WSPEnumNetworkEvents(not an event)", ["unbound", "listening"], wspsan.WSAEINVAL),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "state", "error"),
+    [(call, state, error) for call, states, error in X4_ORDER for state in states],
+    ids=[f"{call}-{state}" for call, states, _ in X4_ORDER for state in states],
+)
+def test_descriptor_then_state_then_pointers(started: None, call: str, state: str, error: int) -> None:
+    # SPEC X4, X3, A1, A3, A15, B1, C3, L8
+    s = in_state(state)
+    failed = INVALID if call.startswith("WSPAccept") else ERR
+    assert X4_CALLS[call](s) == (failed, error)
+
+
+@pytest.mark.parametrize("code", [wspsan.FIONBIO, 0x5421], ids=["FIONBIO", "platform-FIONBIO"])
+@pytest.mark.parametrize("was_nonblocking", [False, True], ids=["blocking", "non-blocking"])
+def test_fionbio_without_lpcbbytesreturned_leaves_the_mode(started: None, code: int, was_nonblocking: bool) -> None:
+    # SPEC X4, E6, C2 (as Windows: Wine's test_fionbio): WSAEFAULT and the mode unchanged
+    _, target = listening()
+    c = sock()
+    if was_nonblocking:
+        assert nonblocking(c) == (0, 0)
+    flip = struct.pack("<I", int(not was_nonblocking))
+    assert wsp.WSPIoctl(c, code, flip, bytes_returned=False) == (ERR, wspsan.WSAEFAULT, None, None)
+    assert wsp.device_set_connect_timeout(50) == (0, 0)
+    # A blocking connect waits for the answer (here: the device timeout), a non-blocking one not.
+    expected = wspsan.WSAEWOULDBLOCK if was_nonblocking else wspsan.WSAETIMEDOUT
+    assert wsp.WSPConnect(c, target)[:2] == (ERR, expected)

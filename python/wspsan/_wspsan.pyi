@@ -42,6 +42,7 @@ __all__ = [
     "FIONBIO",
     "FaultError",
     "FlowSpec",
+    "HostUnreachError",
     "INVALID_SOCKET",
     "IPPROTO_TCP",
     "InProgressError",
@@ -90,6 +91,7 @@ __all__ = [
     "WSAECONNREFUSED",
     "WSAECONNRESET",
     "WSAEFAULT",
+    "WSAEHOSTUNREACH",
     "WSAEINPROGRESS",
     "WSAEINTR",
     "WSAEINVAL",
@@ -160,6 +162,7 @@ WSAECONNABORTED: Final = 10053
 WSAECONNREFUSED: Final = 10061
 WSAECONNRESET: Final = 10054
 WSAEFAULT: Final = 10014
+WSAEHOSTUNREACH: Final = 10065
 WSAEINPROGRESS: Final = 10036
 WSAEINTR: Final = 10004
 WSAEINVAL: Final = 10022
@@ -218,6 +221,9 @@ class ConnResetError(WSAError, ConnectionResetError):
 
 class FaultError(WSAError):
     """WSAEFAULT (10014): A pointer or length argument is not valid."""
+
+class HostUnreachError(WSAError):
+    """WSAEHOSTUNREACH (10065): The host (the device that owns the address) cannot be reached."""
 
 class InProgressError(WSAError):
     """WSAEINPROGRESS (10036): A blocking operation is in progress on this thread."""

@@ -70,9 +70,9 @@ BUILTINS = {
 
 def test_every_code_has_a_wsaerror_subclass() -> None:
     codes = {name: value for name, value in vars(wspsan).items() if name.startswith("WSA") and isinstance(value, int)}
-    assert len(codes) == 28
+    assert len(codes) == 29
     classes = [c for c in vars(wspsan).values() if isinstance(c, type) and issubclass(c, wspsan.WSAError)]
-    assert len(classes) == 29  # WSAError itself and one per code
+    assert len(classes) == 30  # WSAError itself and one per code
     assert issubclass(wspsan.WSAError, OSError)
     for cls in classes:
         if cls is wspsan.WSAError:

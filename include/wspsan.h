@@ -355,6 +355,22 @@ typedef struct WSPSAN_LISTENER_STATS {
     uint64_t backlog;
 } WSPSAN_LISTENER_STATS;
 
+// A device's TCP fabric counters (SPEC F11).
+typedef struct WSPSAN_FABRIC_STATS {
+    // Fabric connections open now, to and from other devices.
+    uint64_t connections_open;
+    // Fabric connections lost: broken, silent past the liveness interval, or closed for bad input.
+    uint64_t connections_lost;
+    // Fabric connections closed because the peer broke the protocol (F8).
+    uint64_t protocol_errors;
+    // Fabric connections refused because the peer did not prove the same key, or any key (F9).
+    uint64_t key_failures;
+    // Connect requests sent to other devices.
+    uint64_t requests_sent;
+    // Connect requests received from other devices.
+    uint64_t requests_received;
+} WSPSAN_FABRIC_STATS;
+
 // Device-wide statistics (SPEC D3).
 typedef struct WSPSAN_DEVICE_STATS {
     // Every listener's counters summed, live and closed.
@@ -367,6 +383,8 @@ typedef struct WSPSAN_DEVICE_STATS {
     uint64_t open_sockets;
     // Pending requests on the device now.
     uint64_t pending;
+    // The TCP fabric's counters (SPEC F11), all 0 off the TCP fabric.
+    struct WSPSAN_FABRIC_STATS fabric;
 } WSPSAN_DEVICE_STATS;
 
 // An event object: on Linux an eventfd, `(WSAEVENT)(intptr_t)fd` (SPEC section 8).

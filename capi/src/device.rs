@@ -7,7 +7,7 @@ use crate::types::*;
 use core::ffi::c_int;
 use std::net::Ipv4Addr;
 use std::time::Duration;
-use wspsan_core::{DeviceStats, Limits, ListenerStats};
+use wspsan_core::{DeviceStats, FabricStats, Limits, ListenerStats};
 
 /// The device's limits (SPEC D1, D2), as `wspsan_device_get_limits` reads and `wspsan_device_set_limits` writes them.
 #[repr(C)]
@@ -79,6 +79,52 @@ pub struct WSPSAN_DEVICE_STATS {
     pub open_sockets: u64,
     /// Pending requests on the device now.
     pub pending: u64,
+    /// The TCP fabric's counters (SPEC F11), all 0 off the TCP fabric.
+    pub fabric: WSPSAN_FABRIC_STATS,
+}
+
+/// A device's TCP fabric counters (SPEC F11).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WSPSAN_FABRIC_STATS {
+    /// Fabric connections open now, to and from other devices.
+    pub connections_open: u64,
+    /// Fabric connections lost: broken, silent past the liveness interval, or closed for bad input.
+    pub connections_lost: u64,
+    /// Fabric connections closed because the peer broke the protocol (F8).
+    pub protocol_errors: u64,
+    /// Fabric connections refused because the peer did not prove the same key, or any key (F9).
+    pub key_failures: u64,
+    /// Connect requests sent to other devices.
+    pub requests_sent: u64,
+    /// Connect requests received from other devices.
+    pub requests_received: u64,
+}
+
+impl From<FabricStats> for WSPSAN_FABRIC_STATS {
+    fn from(s: FabricStats) -> Self {
+        WSPSAN_FABRIC_STATS {
+            connections_open: s.connections_open,
+            connections_lost: s.connections_lost,
+            protocol_errors: s.protocol_errors,
+            key_failures: s.key_failures,
+            requests_sent: s.requests_sent,
+            requests_received: s.requests_received,
+        }
+    }
+}
+
+impl From<WSPSAN_FABRIC_STATS> for FabricStats {
+    fn from(s: WSPSAN_FABRIC_STATS) -> Self {
+        FabricStats {
+            connections_open: s.connections_open,
+            connections_lost: s.connections_lost,
+            protocol_errors: s.protocol_errors,
+            key_failures: s.key_failures,
+            requests_sent: s.requests_sent,
+            requests_received: s.requests_received,
+        }
+    }
 }
 
 impl From<ListenerStats> for WSPSAN_LISTENER_STATS {
@@ -106,6 +152,7 @@ impl From<DeviceStats> for WSPSAN_DEVICE_STATS {
             timed_out: s.timed_out,
             open_sockets: s.open_sockets,
             pending: s.pending,
+            fabric: s.fabric.into(),
         }
     }
 }
@@ -135,6 +182,7 @@ impl From<WSPSAN_DEVICE_STATS> for DeviceStats {
             timed_out: s.timed_out,
             open_sockets: s.open_sockets,
             pending: s.pending,
+            fabric: s.fabric.into(),
         }
     }
 }

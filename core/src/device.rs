@@ -6,7 +6,7 @@ use crate::error::{Result, WsaError};
 use crate::pad::CacheLine;
 use crate::provider::Shared;
 use crate::socket::{SocketCell, State};
-use crate::stats::{DeviceStats, ListenerStats};
+use crate::stats::{DeviceStats, FabricStats, ListenerStats};
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -340,6 +340,7 @@ impl DeviceState {
             timed_out: self.timed_out.load(Relaxed),
             open_sockets: self.open.load(Relaxed) as u64,
             pending: self.pending.load(Relaxed) as u64,
+            fabric: FabricStats::default(),
         }
     }
 }
@@ -483,7 +484,24 @@ impl Device {
 
     /// Device-wide statistics (SPEC D3).
     pub fn stats(&self) -> DeviceStats {
-        self.state().stats()
+        let mut st = self.state().stats();
+        if let Some(t) = self.shared.tcp.get() {
+            st.fabric = t.endpoint.stats();
+        }
+        st
+    }
+
+    /// The liveness interval of the device's TCP fabric (SPEC F7); `None` off the TCP fabric.
+    pub fn liveness(&self) -> Option<Duration> {
+        self.shared.tcp.get().map(|t| t.endpoint.liveness())
+    }
+
+    /// Set the liveness interval of the device's TCP fabric (SPEC F7; at least 1 ms). Returns
+    /// `WSAEINVAL` for a device that is not on the TCP fabric.
+    pub fn set_liveness(&self, interval: Duration) -> Result<()> {
+        let t = self.shared.tcp.get().ok_or(WsaError::Inval)?;
+        t.endpoint.set_liveness(interval);
+        Ok(())
     }
 }
 

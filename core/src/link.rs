@@ -3,6 +3,7 @@
 //! [`Reply`] and a [`PeerLink`], never to the other socket directly.
 
 use crate::consts::FD_CLOSE_BIT;
+use crate::fabric::tcp::{Inbound, RemoteLink};
 use crate::socket::{Answer, SocketCell, State, answer};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -11,6 +12,8 @@ use std::sync::{Arc, Weak};
 pub(crate) enum Reply {
     /// The connector lives in this process (the in-process fabric): answered by a direct call.
     Local { connector: Arc<SocketCell>, attempt: u64 },
+    /// The connector's device is across the TCP fabric: answered by a frame (F5, F6).
+    Remote(Arc<Inbound>),
 }
 
 impl Reply {
@@ -18,6 +21,7 @@ impl Reply {
     pub(crate) fn is_withdrawn(&self) -> bool {
         match self {
             Reply::Local { connector, attempt } => connector.attempt.load(Ordering::Acquire) != *attempt,
+            Reply::Remote(r) => r.is_withdrawn(),
         }
     }
 
@@ -26,6 +30,7 @@ impl Reply {
     pub(crate) fn answer(&self, a: Answer) -> bool {
         match self {
             Reply::Local { connector, attempt } => answer(connector, *attempt, a),
+            Reply::Remote(r) => r.answer(a),
         }
     }
 
@@ -33,6 +38,7 @@ impl Reply {
     pub(crate) fn peer_link(&self) -> PeerLink {
         match self {
             Reply::Local { connector, .. } => PeerLink::Local(Arc::downgrade(connector)),
+            Reply::Remote(r) => r.peer_link(),
         }
     }
 }
@@ -41,6 +47,8 @@ impl Reply {
 pub(crate) enum PeerLink {
     /// The other end lives in this process.
     Local(Weak<SocketCell>),
+    /// The other end is across the TCP fabric.
+    Remote(Arc<RemoteLink>),
 }
 
 impl PeerLink {
@@ -50,28 +58,33 @@ impl PeerLink {
         match self {
             PeerLink::Local(peer) => {
                 if let Some(peer) = peer.upgrade() {
-                    disconnect(&peer, closed);
+                    disconnect(&peer, Some(closed), 0);
                 }
             }
+            PeerLink::Remote(r) => r.close(),
         }
     }
 
-    /// Whether this link leads to `cell`.
-    fn leads_to(&self, cell: &SocketCell) -> bool {
-        match self {
-            PeerLink::Local(p) => std::ptr::eq(p.as_ptr(), cell),
+    /// Whether this link leads to `cell` (a local end), or is the fabric link it names.
+    fn leads_to(&self, cell: Option<&SocketCell>) -> bool {
+        match (self, cell) {
+            (PeerLink::Local(p), Some(c)) => std::ptr::eq(p.as_ptr(), c),
+            (PeerLink::Remote(_), None) => true,
+            _ => false,
         }
     }
 }
 
-/// K3 on the side that stays open: `peer` learns that `closed`, its other end, is gone.
-fn disconnect(peer: &SocketCell, closed: &SocketCell) {
+/// K3, F7 on the side that stays open: `peer` learns that its other end is gone (`closed`, a
+/// socket of this process, or `None`: the end across the fabric its link leads to) and records
+/// FD_CLOSE with `code` (0 for a close, WSAECONNABORTED for a lost device).
+pub(crate) fn disconnect(peer: &SocketCell, closed: Option<&SocketCell>, code: i32) {
     let set = {
         let mut g = peer.lock();
         match &g.state {
             State::Connected { peer: p, .. } if p.leads_to(closed) => {
                 g.state = State::Disconnected;
-                g.events.record(FD_CLOSE_BIT, 0)
+                g.events.record(FD_CLOSE_BIT, code)
             }
             _ => None,
         }

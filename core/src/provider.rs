@@ -6,6 +6,8 @@ use crate::device::{Device, DeviceConfig, DeviceState};
 use crate::error::{Result, WsaError};
 use crate::events::{EventHandle, NetworkEvents, contain};
 use crate::fabric::Fabric;
+use crate::fabric::tcp::{Inbound, Outbound, TcpConfig, TcpFabric};
+use crate::fabric::wire;
 use crate::link::{PeerLink, Reply};
 use crate::socket::{
     Answer, Descriptor, Inherited, ListenQueue, PendingRequest, Qos, SocketCell, SocketInner, State, answer_then,
@@ -15,7 +17,7 @@ use crate::table::Table;
 use crate::timer::Timer;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, MutexGuard, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 /// Called when the provider creates or closes a socket, so a C switch can run its
@@ -197,6 +199,8 @@ pub(crate) struct Shared {
     has_hooks: AtomicBool,
     /// The fabric this device shares with other devices (F1); `None`: alone on its own.
     pub(crate) fabric: Option<Fabric>,
+    /// The TCP fabric, when this device joined one (F2).
+    pub(crate) tcp: OnceLock<TcpFabric>,
 }
 
 impl Drop for Shared {
@@ -205,6 +209,9 @@ impl Drop for Shared {
     fn drop(&mut self) {
         for cell in self.table.drain() {
             self.destroy(&cell);
+        }
+        if let Some(t) = self.tcp.get() {
+            t.stop();
         }
         if let Some(f) = &self.fabric {
             f.release(&self.device.nic_list(), std::ptr::from_ref(self));
@@ -218,6 +225,8 @@ enum Route {
     Here,
     /// Another device on the same in-process fabric.
     There(Arc<Shared>),
+    /// A device across the TCP fabric, at this fabric address.
+    Remote(SocketAddrV4),
 }
 
 /// One instance of the engine: a descriptor table plus its emulated SAN device.
@@ -331,7 +340,33 @@ impl Shared {
             hooks: RwLock::new(None),
             has_hooks: AtomicBool::new(false),
             fabric,
+            tcp: OnceLock::new(),
         }
+    }
+
+    /// A request that arrived over the TCP fabric (F5, F8): queued on the listener at `callee`
+    /// under the same rules as a local one, or refused at once with the error for the connector.
+    pub(crate) fn take_remote_request(&self, req: wire::Request, reply: Arc<Inbound>) -> Result<()> {
+        if self.device.is_down() {
+            return Err(WsaError::HostUnreach);
+        }
+        let Some(listener) = self.device.socket_at(req.callee) else {
+            self.device.refused_no_listener.fetch_add(1, Ordering::Relaxed);
+            return Err(WsaError::ConnRefused);
+        };
+        if req.caller_data.len() > self.device.max_caller_data() {
+            return Err(WsaError::NoBufs); // F8: this device's limit
+        }
+        self.device.check_buffers()?;
+        self.device.reserve_pending()?;
+        let pending = PendingRequest {
+            reply: Reply::Remote(reply),
+            caller: req.caller,
+            callee: req.callee,
+            caller_data: (!req.caller_data.is_empty()).then(|| req.caller_data.into_boxed_slice()),
+            qos: req.qos.map(Box::new),
+        };
+        self.enqueue(&listener, pending).inspect_err(|_| self.device.release_pending(1))
     }
 
     /// F1, F2: the device a connect to `addr` goes to. This device for its own NICs (and for a
@@ -344,7 +379,10 @@ impl Shared {
         if let Some(there) = self.fabric.as_ref().and_then(|f| f.device_at(*addr.ip())) {
             return Some(Route::There(there));
         }
-        self.device.socket_at(addr).map(|_| Route::Here)
+        if self.device.socket_at(addr).is_some() {
+            return Some(Route::Here);
+        }
+        self.tcp.get().map(|t| Route::Remote(t.endpoint.peer_of(*addr.ip())))
     }
 
     /// This provider's identity for the A14 re-entry check (other providers stay callable).
@@ -483,6 +521,7 @@ impl Shared {
                 }
             }
             State::Connected { peer, .. } => peer.close(cell),
+            State::Connecting { outbound: Some(o), .. } => o.withdraw(), // C7 across the fabric
             _ => {}
         }
         if let Some(h) = sh.hooks() {
@@ -558,6 +597,21 @@ impl Provider {
         let nics = config.nics.clone();
         let shared = Arc::new(Shared::new(config, Some(fabric.clone())));
         fabric.claim(&nics, &shared)?;
+        Ok(Provider { shared })
+    }
+
+    /// A provider whose device joins the TCP fabric (SPEC F2): it accepts fabric peers on
+    /// `NIC:port` for each of its NICs and reaches devices of other processes and hosts. Fails
+    /// with `WSAEINVAL` for a NIC list [`DeviceConfig::validate`] refuses, `WSAEADDRINUSE` when
+    /// `NIC:port` is held (another device is there), `WSAEADDRNOTAVAIL` when a NIC is not an
+    /// address of this host.
+    pub fn on_tcp_fabric(config: DeviceConfig, tcp: TcpConfig) -> Result<Provider> {
+        config.validate()?;
+        let nics = config.nics.clone();
+        let shared = Arc::new(Shared::new(config, None));
+        let fabric = TcpFabric::start(&nics, &tcp, Arc::downgrade(&shared))?;
+        // Set once, before the provider is handed out: nobody can have read it yet.
+        let _ = shared.tcp.set(fabric);
         Ok(Provider { shared })
     }
 
@@ -698,11 +752,9 @@ impl Provider {
         // first NIC towards another device (F2).
         let from = match &route {
             Route::Here => *addr.ip(),
-            Route::There(_) => sh.device.nic_list().first().copied().ok_or(WsaError::AddrNotAvail)?,
-        };
-        let target: &Shared = match &route {
-            Route::Here => sh,
-            Route::There(t) => t,
+            Route::There(_) | Route::Remote(_) => {
+                sh.device.nic_list().first().copied().ok_or(WsaError::AddrNotAvail)?
+            }
         };
         if let Route::There(t) = &route {
             if t.device.is_down() {
@@ -719,6 +771,13 @@ impl Provider {
             g.owns_port = true;
             g.state = State::Bound;
         }
+        let target: &Shared = match &route {
+            Route::Here => sh,
+            Route::There(t) => t,
+            Route::Remote(to) => {
+                return self.connect_remote(&cell, g, (addr, from, *to), caller_data, params.qos, wait);
+            }
+        };
         let Some(listener) = target.device.socket_at(addr) else {
             target.device.refused_no_listener.fetch_add(1, Ordering::Relaxed);
             return Err(WsaError::ConnRefused);
@@ -763,6 +822,46 @@ impl Provider {
             return Err(WsaError::WouldBlock);
         }
         self.wait_connect(&cell, attempt, wait)
+    }
+
+    /// A connect to a device across the TCP fabric (F2, F4, F5): the request leaves through the
+    /// I/O thread, which answers the attempt like a local listener would, or with the fabric's
+    /// own errors (refused, unreachable, reset).
+    fn connect_remote(
+        &self,
+        cell: &Arc<SocketCell>,
+        mut g: MutexGuard<'_, SocketInner>,
+        (addr, from, to): (SocketAddrV4, Ipv4Addr, SocketAddrV4),
+        caller_data: Option<Box<[u8]>>,
+        qos: Option<&Qos>,
+        wait: Wait<'_>,
+    ) -> Result<Vec<u8>> {
+        let sh = &self.shared;
+        let ep = &sh.tcp.get().ok_or(WsaError::NetDown)?.endpoint;
+        let attempt = g.begin_attempt(cell, addr, from);
+        let deferred = g.nonblocking;
+        let local = g.local.unwrap_or(SocketAddrV4::new(from, 0));
+        let caller = if local.ip().is_unspecified() { SocketAddrV4::new(from, local.port()) } else { local };
+        let request = wire::Request {
+            id: ep.next_id(),
+            caller,
+            callee: addr,
+            caller_data: caller_data.map(Vec::from).unwrap_or_default(),
+            qos: qos.cloned(),
+        };
+        let out = Arc::new(Outbound::new(ep, to, cell, attempt, request));
+        if let State::Connecting { outbound, .. } = &mut g.state {
+            *outbound = Some(out.clone());
+        }
+        drop(g);
+        ep.submit(to, out);
+        if deferred {
+            if let Some(t) = sh.device.connect_timeout() {
+                sh.timer.schedule(sh, cell, attempt, Instant::now() + t);
+            }
+            return Err(WsaError::WouldBlock);
+        }
+        self.wait_connect(cell, attempt, wait)
     }
 
     /// C2: a blocking connect waits for the answer, the timeout, a close or the device going down.
@@ -1144,8 +1243,8 @@ impl Provider {
         Ok(())
     }
 
-    /// `WSPEnumNetworkEvents` (SPEC E4): take the recorded events, clearing them, and reset
-    /// `reset` if given.
+    /// `WSPEnumNetworkEvents` (SPEC E4): take the recorded events that are in the current
+    /// selection, clearing them (the others stay recorded, E5), and reset `reset` if given.
     pub fn enum_network_events(&self, s: Descriptor, reset: Option<&EventHandle>) -> Result<NetworkEvents> {
         self.shared.enter()?;
         let cell = self.shared.table.get(s)?;

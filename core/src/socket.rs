@@ -3,13 +3,14 @@
 use crate::consts::{FD_ACCEPT, FD_ACCEPT_BIT};
 use crate::error::WsaError;
 use crate::events::{EventHandle, EventRecord};
+use crate::fabric::tcp::Outbound;
 use crate::link::{PeerLink, Reply};
 use crate::stats::ListenerStats;
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 /// A socket descriptor as the provider hands it out (`SOCKET` in C).
 ///
@@ -176,7 +177,8 @@ pub(crate) enum State {
     Listening(Box<ListenQueue>),
     /// A connect is pending.
     /// `from` is the NIC the connector speaks from (A15 names a wildcard-bound one by it).
-    Connecting { remote: SocketAddrV4, from: Ipv4Addr, deferred: bool },
+    /// `outbound` is the request sent across the TCP fabric, told when the attempt is withdrawn.
+    Connecting { remote: SocketAddrV4, from: Ipv4Addr, deferred: bool, outbound: Option<Arc<Outbound>> },
     /// Connected (by connect or accept).
     Connected { remote: SocketAddrV4, peer: PeerLink },
     /// Was connected; the other end has closed (K3).
@@ -283,7 +285,7 @@ impl SocketInner {
         self.attempt_seq += 1;
         let attempt = self.attempt_seq;
         cell.attempt.store(attempt, Ordering::Release);
-        self.state = State::Connecting { remote, from, deferred: self.nonblocking };
+        self.state = State::Connecting { remote, from, deferred: self.nonblocking, outbound: None };
         self.outcome = None;
         // E5, C2: FD_CONNECT and SO_ERROR report this attempt; an older result is stale now.
         self.events.clear(crate::consts::FD_CONNECT);
@@ -295,7 +297,10 @@ impl SocketInner {
     /// interrupted, device down). The queued request stays and accept will see it withdrawn.
     pub(crate) fn withdraw(&mut self, cell: &SocketCell) {
         cell.attempt.store(0, Ordering::Release);
-        if matches!(self.state, State::Connecting { .. }) {
+        if let State::Connecting { outbound, .. } = &mut self.state {
+            if let Some(o) = outbound.take() {
+                o.withdraw(); // the listener's device across the fabric learns it (A12)
+            }
             self.state = State::Bound;
         }
     }
@@ -346,14 +351,18 @@ pub(crate) fn answer(connector: &SocketCell, attempt: u64, answer: Answer) -> bo
 pub(crate) fn answer_then(connector: &SocketCell, attempt: u64, answer: Answer, then: impl FnOnce()) -> bool {
     let signal: Option<EventHandle>;
     let sleepers;
+    let sent;
     {
         let mut g = connector.lock();
         if connector.attempt.load(Ordering::Relaxed) != attempt {
             return false;
         }
-        let State::Connecting { remote, from, deferred } = g.state else {
+        let State::Connecting { remote, from, deferred, ref mut outbound } = g.state else {
             return false;
         };
+        // Whatever ends the attempt here, a request sent across the fabric is settled: a no-op
+        // when its answer is what is being delivered, a withdrawal when the attempt timed out.
+        sent = outbound.take();
         connector.attempt.store(0, Ordering::Release);
         let result = match answer {
             Answer::Accepted { peer, callee_data } => {
@@ -381,6 +390,9 @@ pub(crate) fn answer_then(connector: &SocketCell, attempt: u64, answer: Answer, 
             None
         };
         sleepers = connector.changed(&g);
+    }
+    if let Some(o) = sent {
+        o.withdraw();
     }
     then();
     connector.notify(sleepers);

@@ -60,4 +60,23 @@ pub struct DeviceStats {
     pub open_sockets: u64,
     /// Pending requests on the device now.
     pub pending: u64,
+    /// The TCP fabric's counters (SPEC F11).
+    pub fabric: FabricStats,
+}
+
+/// Fabric counters of a device (SPEC F11); all 0 for a device on the in-process fabric.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FabricStats {
+    /// Fabric connections open now (to and from other devices).
+    pub connections_open: u64,
+    /// Fabric connections lost: broken, silent past the liveness interval, or closed for bad input.
+    pub connections_lost: u64,
+    /// Fabric connections closed because the peer broke the protocol (F8).
+    pub protocol_errors: u64,
+    /// Fabric connections refused because the peer did not prove the same key, or any key (F9).
+    pub key_failures: u64,
+    /// Connect requests this device sent to other devices.
+    pub requests_sent: u64,
+    /// Connect requests this device received from other devices.
+    pub requests_received: u64,
 }

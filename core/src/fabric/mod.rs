@@ -2,6 +2,10 @@
 //! fabric joins the devices of several providers of one process; the engine asks it only which
 //! device owns an address, and the listen/accept rules then run on that device unchanged.
 
+pub(crate) mod auth;
+pub(crate) mod tcp;
+pub(crate) mod wire;
+
 use crate::error::{Result, WsaError};
 use crate::provider::Shared;
 use std::collections::HashMap;

@@ -184,7 +184,7 @@ pub(crate) unsafe fn extension(
         let _ = guarded(function, || -> Outcome<()> { Err(fault("lpErrno is NULL")) });
         return crate::types::SOCKET_ERROR;
     }
-    match guarded(function, || body(startup::provider())) {
+    match guarded(function, || body(startup::provider()?)) {
         Ok(()) => 0,
         Err(f) => {
             // SAFETY: checked non-NULL above.

@@ -12,11 +12,14 @@ use core::ffi::{c_int, c_uint};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::ThreadId;
-use wspsan_core::{Descriptor, Provider, SocketHooks, WsaError};
+use wspsan_core::{Descriptor, Placement, Provider, SocketHooks, WsaError};
 
 /// The one provider behind the C ABI, and what startup recorded.
 struct Global {
-    provider: Provider,
+    /// Made at first use (the first `WSPStartup` or device call) from the environment (F3).
+    provider: OnceLock<Provider>,
+    /// Serialises that making, so a failed attempt can be retried and two never race.
+    making: Mutex<()>,
     /// Startups in force as every call sees them (X2); 0 while the last cleanup closes.
     started: AtomicU32,
     session: Mutex<Session>,
@@ -41,7 +44,8 @@ static GLOBAL: OnceLock<Global> = OnceLock::new();
 
 fn global() -> &'static Global {
     GLOBAL.get_or_init(|| Global {
-        provider: Provider::new(),
+        provider: OnceLock::new(),
+        making: Mutex::new(()),
         started: AtomicU32::new(0),
         session: Mutex::new(Session { count: 0, closing: None, upcalls: None }),
         closed: Condvar::new(),
@@ -54,18 +58,36 @@ impl Global {
     }
 }
 
-/// The process-wide provider, whether or not it is started (device control, statistics).
-pub(crate) fn provider() -> &'static Provider {
-    &global().provider
+/// The process-wide provider, whether or not it is started (device control, statistics),
+/// made at first use where the environment says (SPEC F3): `WSAEINVAL` naming the variable that
+/// cannot be parsed, or the error of joining the TCP fabric (`WSAEADDRINUSE`, ...). A failure is
+/// not kept: the next call tries again.
+pub(crate) fn provider() -> Outcome<&'static Provider> {
+    let g = global();
+    if let Some(p) = g.provider.get() {
+        return Ok(p);
+    }
+    let _making = g.making.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(p) = g.provider.get() {
+        return Ok(p);
+    }
+    let placement =
+        Placement::from_vars(|name| std::env::var(name).ok()).map_err(|e| Failure::new(e.error, format!("{e}")))?;
+    let what = match &placement.tcp {
+        Some(t) => format!("joining the TCP fabric on port {} with NICs {:?}", t.port, placement.device.nics),
+        None => format!("a device with NICs {:?}", placement.device.nics),
+    };
+    let made = placement.build().map_err(|e| Failure::new(e, what))?;
+    Ok(g.provider.get_or_init(|| made))
 }
 
 /// The provider, if `WSPStartup` is in force (SPEC X2).
 pub(crate) fn started() -> Outcome<&'static Provider> {
     let g = global();
-    if g.started.load(Ordering::Acquire) == 0 {
-        return Err(WsaError::NotInitialised.into());
+    match g.provider.get() {
+        Some(p) if g.started.load(Ordering::Acquire) != 0 => Ok(p),
+        _ => Err(WsaError::NotInitialised.into()),
     }
-    Ok(&g.provider)
 }
 
 /// The upcall table of the session in force, if the switch gave one.
@@ -159,7 +181,8 @@ pub unsafe fn startup_with(
         }
         // SAFETY: NULL or the caller's catalog entry.
         let catalog_entry = unsafe { lpProtocolInfo.as_ref() }.map_or(0, |p| p.dwCatalogEntryId);
-        if crate::startup::provider().in_condition() {
+        let provider = crate::startup::provider()?;
+        if provider.in_condition() {
             return Err(Failure::new(WsaError::InProgress, "called from a condition function (A14)"));
         }
         let g = global();
@@ -179,7 +202,7 @@ pub unsafe fn startup_with(
                 Arc::new(SwitchHooks { create, close: UpcallTable.lpWPUCloseSocketHandle, catalog_entry })
                     as Arc<dyn SocketHooks>
             });
-            g.provider.set_hooks(hooks);
+            provider.set_hooks(hooks);
         }
         session.count += 1;
         g.started.store(session.count, Ordering::Release);

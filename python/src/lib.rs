@@ -46,6 +46,7 @@ fn wspsan_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add_function(wrap_pyfunction!(somaxconn_hint, m)?)?;
     m.add_class::<provider::Provider>()?;
+    m.add_class::<provider::Fabric>()?;
     m.add_class::<provider::Device>()?;
     m.add_class::<provider::Limits>()?;
     m.add_class::<provider::DeviceStats>()?;

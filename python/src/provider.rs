@@ -3,7 +3,7 @@
 use crate::address::{parse_ip, repr_list, timeout};
 use crate::errors::OrRaise;
 use crate::socket::Socket;
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use wspsan_core::{DeviceConfig, Limits as CoreLimits, consts};
@@ -89,6 +89,12 @@ record! {
         timed_out: u64,
         open_sockets: u64,
         pending: u64,
+        fabric_connections_open: u64,
+        fabric_connections_lost: u64,
+        fabric_protocol_errors: u64,
+        fabric_key_failures: u64,
+        fabric_requests_sent: u64,
+        fabric_requests_received: u64,
     }
 }
 
@@ -139,6 +145,12 @@ impl From<wspsan_core::DeviceStats> for DeviceStats {
             timed_out: d.timed_out,
             open_sockets: d.open_sockets,
             pending: d.pending,
+            fabric_connections_open: d.fabric.connections_open,
+            fabric_connections_lost: d.fabric.connections_lost,
+            fabric_protocol_errors: d.fabric.protocol_errors,
+            fabric_key_failures: d.fabric.key_failures,
+            fabric_requests_sent: d.fabric.requests_sent,
+            fabric_requests_received: d.fabric.requests_received,
         }
     }
 }
@@ -173,17 +185,49 @@ fn change_limits(limits: &mut CoreLimits, changes: Option<&Bound<'_, PyDict>>) -
     Ok(())
 }
 
+/// An in-process fabric (SPEC F1): providers made with the same `Fabric` reach each other's
+/// listeners, like hosts of one SAN; a NIC address belongs to one of them (AddrInUseError).
+#[pyclass(frozen, module = "wspsan")]
+pub(crate) struct Fabric(wspsan_core::Fabric);
+
+#[pymethods]
+impl Fabric {
+    #[new]
+    fn new() -> Fabric {
+        Fabric(wspsan_core::Fabric::new())
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<wspsan.{:?}>", self.0)
+    }
+}
+
 /// An independent provider: a descriptor table plus its own emulated SAN device. Providers
 /// never see each other's sockets. `nics` may not hold 0.0.0.0 or an address twice
-/// (InvalError).
+/// (InvalError). `fabric` joins a `wspsan.Fabric` (SPEC F1) or, as `"tcp"`, the TCP fabric
+/// (F2: fabric peers accepted on `NIC:fabric_port`, `fabric_key` proved by both sides, a peer
+/// silent for `liveness` seconds lost).
 #[pyclass(frozen, module = "wspsan")]
 pub(crate) struct Provider(pub(crate) wspsan_core::Provider);
 
 #[pymethods]
 impl Provider {
     #[new]
-    #[pyo3(signature = (nics=None, *, wildcard_bind=true, **limits))]
-    fn new(nics: Option<Vec<String>>, wildcard_bind: bool, limits: Option<&Bound<'_, PyDict>>) -> PyResult<Provider> {
+    #[pyo3(signature = (
+        nics=None, *, fabric=None, fabric_port=wspsan_core::DEFAULT_PORT, fabric_key=None,
+        liveness=wspsan_core::DEFAULT_LIVENESS.as_secs_f64(), wildcard_bind=true, **limits
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        nics: Option<Vec<String>>,
+        fabric: Option<&Bound<'_, PyAny>>,
+        fabric_port: u16,
+        fabric_key: Option<&Bound<'_, PyAny>>,
+        liveness: f64,
+        wildcard_bind: bool,
+        limits: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Provider> {
         let mut config = DeviceConfig { wildcard_bind, ..DeviceConfig::default() };
         if let Some(nics) = nics {
             config.nics = nics.iter().map(|n| parse_ip(n)).collect::<PyResult<_>>()?;
@@ -191,7 +235,29 @@ impl Provider {
         // 0.0.0.0 or a NIC given twice: InvalError, as Device.add_nic says for the same NICs.
         config.validate().or_raise()?;
         change_limits(&mut config.limits, limits)?;
-        Ok(Provider(wspsan_core::Provider::with_config(config)))
+        let key: Option<Vec<u8>> = match fabric_key {
+            None => None,
+            Some(k) => Some(match k.extract::<String>() {
+                Ok(s) => s.into_bytes(),
+                Err(_) => k.extract::<Vec<u8>>().map_err(|_| PyTypeError::new_err("fabric_key is str or bytes"))?,
+            }),
+        };
+        let provider = match fabric {
+            None if key.is_none() => wspsan_core::Provider::with_config(config),
+            Some(f) if f.extract::<String>().is_ok_and(|s| s == "tcp") => {
+                let liveness = timeout(Some(liveness))?
+                    .ok_or_else(|| PyValueError::new_err("liveness must be a positive number of seconds"))?;
+                let tcp = wspsan_core::TcpConfig { port: fabric_port, key, liveness, ..Default::default() };
+                // Binding the fabric ports and starting the I/O thread: no Python code runs there.
+                py.detach(|| wspsan_core::Provider::on_tcp_fabric(config, tcp)).or_raise()?
+            }
+            Some(f) if key.is_none() => match f.cast::<Fabric>() {
+                Ok(f) => wspsan_core::Provider::on_fabric(&f.get().0, config).or_raise()?,
+                Err(_) => return Err(PyTypeError::new_err("fabric is a wspsan.Fabric, \"tcp\" or None")),
+            },
+            _ => return Err(PyValueError::new_err("fabric_key needs fabric=\"tcp\"")),
+        };
+        Ok(Provider(provider))
     }
 
     /// The provider's device.
@@ -231,7 +297,21 @@ impl Device {
         self.0.nics().iter().map(ToString::to_string).collect()
     }
 
-    /// Add a NIC (an existing one or 0.0.0.0: WSAEINVAL).
+    /// The TCP fabric's liveness interval in seconds (SPEC F7): a peer silent this long is lost.
+    /// None for a device that is not on the TCP fabric; setting it there raises InvalError.
+    #[getter]
+    fn liveness(&self) -> Option<f64> {
+        self.0.liveness().map(|d| d.as_secs_f64())
+    }
+
+    #[setter]
+    fn set_liveness(&self, seconds: f64) -> PyResult<()> {
+        let d = timeout(Some(seconds))?.unwrap_or_default();
+        self.0.set_liveness(d).or_raise()
+    }
+
+    /// Add a NIC (an existing one or 0.0.0.0: WSAEINVAL; one another device on the same fabric
+    /// owns: WSAEADDRINUSE).
     fn add_nic(&self, address: &str) -> PyResult<()> {
         self.0.add_nic(parse_ip(address)?).or_raise()
     }

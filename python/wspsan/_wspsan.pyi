@@ -2,7 +2,7 @@
 
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any, Final, TypeAlias, final
+from typing import Any, Final, Literal, TypeAlias, final
 
 from typing_extensions import Self
 
@@ -360,7 +360,31 @@ class DeviceStats:
     def open_sockets(self) -> int: ...
     @property
     def pending(self) -> int: ...
+    @property
+    def fabric_connections_open(self) -> int:
+        """TCP fabric connections open now, to and from other devices (SPEC F11)."""
+    @property
+    def fabric_connections_lost(self) -> int:
+        """TCP fabric connections lost: broken, silent, or closed for bad input (SPEC F7, F11)."""
+    @property
+    def fabric_protocol_errors(self) -> int:
+        """TCP fabric connections closed because the peer broke the protocol (SPEC F8)."""
+    @property
+    def fabric_key_failures(self) -> int:
+        """TCP fabric connections refused: the peer did not prove the same key (SPEC F9)."""
+    @property
+    def fabric_requests_sent(self) -> int:
+        """Connect requests sent to devices across the TCP fabric (SPEC F11)."""
+    @property
+    def fabric_requests_received(self) -> int:
+        """Connect requests received from devices across the TCP fabric (SPEC F11)."""
     def as_dict(self) -> dict[str, int]: ...
+
+@final
+class Fabric:
+    """An in-process fabric (SPEC F1): providers made with it reach each other's listeners."""
+
+    def __new__(cls) -> Self: ...
 
 @final
 class Device:
@@ -368,6 +392,11 @@ class Device:
 
     @property
     def nics(self) -> list[str]: ...
+    @property
+    def liveness(self) -> float | None:
+        """The TCP fabric's liveness interval in seconds (SPEC F7); None off the TCP fabric."""
+    @liveness.setter
+    def liveness(self, seconds: float) -> None: ...
     def add_nic(self, address: str) -> None: ...
     def remove_nic(self, address: str) -> None: ...
     @property
@@ -393,13 +422,21 @@ class Device:
 class Provider:
     """An independent provider with its own device; providers never see each other's sockets.
 
-    ``nics`` may not hold 0.0.0.0 or an address twice (InvalError).
+    ``nics`` may not hold 0.0.0.0 or an address twice (InvalError). ``fabric`` joins a
+    ``wspsan.Fabric`` of this process (SPEC F1; an address another provider on it owns:
+    AddrInUseError) or, as ``"tcp"``, the TCP fabric: fabric peers are accepted on
+    ``NIC:fabric_port`` for each NIC, ``fabric_key`` must match the other devices' (F9), a peer
+    silent for ``liveness`` seconds is lost (F7).
     """
 
     def __new__(
         cls,
         nics: Sequence[str] | None = None,
         *,
+        fabric: Fabric | Literal["tcp"] | None = None,
+        fabric_port: int = 7470,
+        fabric_key: str | bytes | None = None,
+        liveness: float = 3.0,
         wildcard_bind: bool = True,
         max_descriptors: int = ...,
         max_backlog: int = ...,

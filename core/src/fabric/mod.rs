@@ -101,3 +101,94 @@ impl Fabric {
         self.read().get(&ip).and_then(Weak::upgrade)
     }
 }
+
+/// Where a provider's device sits: its NICs and, when it joins one, the TCP fabric. The C ABI's
+/// process-wide provider reads it from the environment at the first `WSPStartup` (SPEC F3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placement {
+    /// The device's NICs (and default limits).
+    pub device: crate::DeviceConfig,
+    /// The TCP fabric to join, or `None` for a device alone on its in-process fabric.
+    pub tcp: Option<tcp::TcpConfig>,
+}
+
+/// Why a [`Placement`] could not be read: the variable, the error (`WSAEINVAL`) and what was wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlacementError {
+    /// The environment variable at fault.
+    pub variable: &'static str,
+    /// The Winsock error to report (`WSAEINVAL`).
+    pub error: WsaError,
+    /// What was wrong with its value.
+    pub detail: String,
+}
+
+impl std::fmt::Display for PlacementError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.variable, self.detail)
+    }
+}
+
+impl std::error::Error for PlacementError {}
+
+impl Placement {
+    /// SPEC F3: `WSPSAN_FABRIC` (`tcp`, or absent / `local`), `WSPSAN_NICS` (comma-separated
+    /// IPv4 addresses, default 127.0.0.1), `WSPSAN_FABRIC_PORT` (default 7470),
+    /// `WSPSAN_FABRIC_KEY` (the key's bytes), read through `var` (e.g. `std::env::var`).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> std::result::Result<Placement, PlacementError> {
+        let bad = |variable: &'static str, detail: String| PlacementError { variable, error: WsaError::Inval, detail };
+        let tcp = match var("WSPSAN_FABRIC").as_deref().map(str::trim) {
+            None | Some("" | "local") => false,
+            Some("tcp") => true,
+            Some(other) => return Err(bad("WSPSAN_FABRIC", format!("{other:?} is neither \"tcp\" nor \"local\""))),
+        };
+        let mut device = crate::DeviceConfig::default();
+        if let Some(list) = var("WSPSAN_NICS") {
+            let nics = parse_nics(&list).map_err(|d| bad("WSPSAN_NICS", d))?;
+            device.nics = nics;
+        }
+        let port = match var("WSPSAN_FABRIC_PORT") {
+            None => tcp::DEFAULT_PORT,
+            Some(p) => match p.trim().parse::<u16>() {
+                Ok(n) if n != 0 => n,
+                _ => return Err(bad("WSPSAN_FABRIC_PORT", format!("{p:?} is not a port from 1 to 65535"))),
+            },
+        };
+        let key = match var("WSPSAN_FABRIC_KEY") {
+            None => None,
+            Some(k) if k.is_empty() => return Err(bad("WSPSAN_FABRIC_KEY", "the key is empty".into())),
+            Some(k) => Some(k.into_bytes()),
+        };
+        if !tcp && (key.is_some() || var("WSPSAN_FABRIC_PORT").is_some()) {
+            let variable = if key.is_some() { "WSPSAN_FABRIC_KEY" } else { "WSPSAN_FABRIC_PORT" };
+            return Err(bad(variable, "set, but WSPSAN_FABRIC is not \"tcp\"".into()));
+        }
+        let tcp = tcp.then(|| tcp::TcpConfig { port, key, ..tcp::TcpConfig::default() });
+        Ok(Placement { device, tcp })
+    }
+
+    /// The provider this placement describes (see [`crate::Provider::on_tcp_fabric`] for the
+    /// errors of joining the TCP fabric).
+    pub fn build(self) -> Result<crate::Provider> {
+        match self.tcp {
+            Some(t) => crate::Provider::on_tcp_fabric(self.device, t),
+            None => {
+                self.device.validate()?;
+                Ok(crate::Provider::with_config(self.device))
+            }
+        }
+    }
+}
+
+/// A comma-separated list of IPv4 NIC addresses: at least one, none 0.0.0.0, none twice.
+pub fn parse_nics(list: &str) -> std::result::Result<Vec<Ipv4Addr>, String> {
+    let mut nics = Vec::new();
+    for part in list.split(',').map(str::trim) {
+        let ip: Ipv4Addr = part.parse().map_err(|_| format!("{part:?} is not an IPv4 address"))?;
+        if ip.is_unspecified() || nics.contains(&ip) {
+            return Err(format!("{ip} is 0.0.0.0 or given twice"));
+        }
+        nics.push(ip);
+    }
+    Ok(nics)
+}

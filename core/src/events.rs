@@ -1,8 +1,9 @@
 //! Network event records (SPEC section 8) and the signalling trait behind them.
 
 use crate::consts::FD_MAX_EVENTS;
+use std::cell::Cell;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 /// An event object the engine signals when a selected network event is recorded.
 ///
@@ -26,9 +27,56 @@ pub(crate) fn contain<T>(f: impl FnOnce() -> T) -> Option<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()
 }
 
-/// Set an event object, containing a panic.
+/// Set an event object, containing a panic. On a fabric's I/O thread the set is handed to the
+/// relay thread instead: a [`Signal`] may be the switch's `WPUSetEvent` upcall, and the I/O
+/// thread never runs user code (a slow upcall must not stall every peer's traffic).
 pub(crate) fn fire_set(h: &EventHandle) {
-    contain(|| h.set());
+    if RELAYED.with(Cell::get) {
+        relay(h.clone());
+    } else {
+        contain(|| h.set());
+    }
+}
+
+thread_local! {
+    /// Whether this thread hands its event sets to the relay (a fabric's I/O thread).
+    static RELAYED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Mark the calling thread as one that never runs user code: its event sets go to the relay.
+pub(crate) fn relay_from_this_thread() {
+    RELAYED.with(|r| r.set(true));
+}
+
+/// One thread per process sets the event objects the I/O threads recorded, in order.
+fn relay(h: EventHandle) {
+    static RELAY: Mutex<Option<mpsc::Sender<EventHandle>>> = Mutex::new(None);
+    let mut tx = RELAY.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(t) = tx.as_ref() {
+        match t.send(h) {
+            Ok(()) => return,
+            Err(mpsc::SendError(back)) => {
+                *tx = None; // the relay thread is gone: start another
+                return relay_with(&mut tx, back);
+            }
+        }
+    }
+    relay_with(&mut tx, h);
+}
+
+fn relay_with(tx: &mut Option<mpsc::Sender<EventHandle>>, h: EventHandle) {
+    let (t, rx) = mpsc::channel::<EventHandle>();
+    let spawned = std::thread::Builder::new().name("wspsan-signal".into()).spawn(move || {
+        for h in rx {
+            contain(|| h.set());
+        }
+    });
+    if spawned.is_err() {
+        contain(|| h.set()); // no thread to be had: set it here rather than lose it
+        return;
+    }
+    let _ = t.send(h);
+    *tx = Some(t);
 }
 
 /// Reset an event object, containing a panic.

@@ -477,6 +477,7 @@ struct Io {
 
 impl Io {
     fn run(mut self) {
+        crate::events::relay_from_this_thread();
         let mut events = Events::with_capacity(256);
         loop {
             if self.endpoint.stop.load(Relaxed) {

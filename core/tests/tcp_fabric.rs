@@ -210,6 +210,7 @@ impl Peer {
     fn hello() -> Vec<u8> {
         let mut b = b"WSPF".to_vec();
         b.extend_from_slice(&[1, 0]);
+        b.extend_from_slice(&60_000u32.to_be_bytes()); // liveness: a minute, so no PING is owed
         b.extend_from_slice(&[9; 16]);
         Peer::frame(0x01, &b)
     }
@@ -336,10 +337,10 @@ fn a_silent_peer_is_closed_within_the_liveness_interval() {
     let server = device(addr(7, 1), 17477, None);
     let mut rogue = TcpStream::connect((addr(7, 1), 17477)).unwrap();
     rogue.set_read_timeout(Some(LONG)).unwrap();
-    let mut hello = [0u8; 4 + 1 + 4 + 1 + 1 + 16];
+    let mut hello = [0u8; 4 + 1 + 4 + 1 + 1 + 4 + 16];
     rogue.read_exact(&mut hello).unwrap();
     assert_eq!(&hello[5..9], b"WSPF", "the device greets first");
-    rogue.write_all(&[0, 0, 0, 23]).unwrap(); // a frame that never comes
+    rogue.write_all(&[0, 0, 0, 27]).unwrap(); // a frame that never comes
     let mut rest = Vec::new();
     let _ = rogue.read_to_end(&mut rest); // returns once the device closes it
     let st = server.device().stats().fabric;
@@ -352,7 +353,7 @@ fn a_silent_peer_is_closed_within_the_liveness_interval() {
 fn bad_input_closes_only_that_connection() {
     let h = hosts(8, 17478, 5);
     let hello = |version: u8| {
-        let mut f = vec![0, 0, 0, 23, 0x01, b'W', b'S', b'P', b'F', version, 0];
+        let mut f = vec![0, 0, 0, 27, 0x01, b'W', b'S', b'P', b'F', version, 0, 0, 0, 0x0b, 0xb8];
         f.extend_from_slice(&[7; 16]);
         f
     };

@@ -458,6 +458,8 @@ struct Conn {
     phase: Phase,
     nonce: [u8; NONCE],
     peer_nonce: [u8; NONCE],
+    /// How soon the peer declares this side lost: this side pings within a third of it.
+    peer_liveness: Duration,
     rbuf: Vec<u8>,
     wbuf: Vec<u8>,
     last_rx: Instant,
@@ -484,7 +486,7 @@ impl Io {
                 self.shutdown();
                 return;
             }
-            let tick = self.endpoint.liveness() / 4;
+            let tick = self.conns.values().fold(self.endpoint.liveness(), |t, c| t.min(c.peer_liveness)) / 4;
             if let Err(e) = self.poll.poll(&mut events, Some(tick)) {
                 if e.kind() != ErrorKind::Interrupted {
                     self.shutdown();
@@ -535,6 +537,7 @@ impl Io {
             phase,
             nonce,
             peer_nonce: [0; NONCE],
+            peer_liveness: self.endpoint.liveness(),
             rbuf: Vec::new(),
             wbuf: Vec::new(),
             last_rx: now,
@@ -550,7 +553,9 @@ impl Io {
     }
 
     fn hello(&self, conn: &mut Conn) {
-        let f = Frame::Hello { version: wire::VERSION, keyed: self.endpoint.key.is_some(), nonce: conn.nonce };
+        let liveness_ms = u32::try_from(self.endpoint.liveness().as_millis()).unwrap_or(u32::MAX).max(1);
+        let f =
+            Frame::Hello { version: wire::VERSION, keyed: self.endpoint.key.is_some(), liveness_ms, nonce: conn.nonce };
         f.encode(&mut conn.wbuf);
         conn.phase = Phase::Hello;
     }
@@ -776,10 +781,11 @@ impl Io {
         let Some(conn) = self.conns.get_mut(&token) else { return Ok(()) };
         match (conn.phase, frame) {
             (_, Frame::Ping) if conn.phase != Phase::Hello => Ok(()),
-            (Phase::Hello, Frame::Hello { version, keyed, nonce }) => {
+            (Phase::Hello, Frame::Hello { version, keyed, liveness_ms, nonce }) => {
                 if version != wire::VERSION {
                     return Err(End::Protocol);
                 }
+                conn.peer_liveness = Duration::from_millis(u64::from(liveness_ms));
                 if keyed != self.endpoint.key.is_some() {
                     return Err(End::Key); // F9: one holds a key, the other none
                 }
@@ -938,7 +944,7 @@ impl Io {
                 Phase::Opening(deadline) if now >= deadline => ended.push((*t, End::Unreachable)),
                 Phase::Opening(_) => {}
                 _ if now.duration_since(c.last_rx) >= live => ended.push((*t, End::Lost)),
-                Phase::Ready if now.duration_since(c.last_tx) >= live / 3 => ping.push(*t),
+                Phase::Ready if now.duration_since(c.last_tx) >= live.min(c.peer_liveness) / 3 => ping.push(*t),
                 _ => {}
             }
         }

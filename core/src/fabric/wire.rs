@@ -24,8 +24,9 @@ pub(crate) const PROOF: usize = 32;
 /// One frame of the fabric protocol.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Frame {
-    /// First frame each way: who speaks, whether it holds a key, its challenge.
-    Hello { version: u8, keyed: bool, nonce: [u8; NONCE] },
+    /// First frame each way: who speaks, whether it holds a key, how soon it declares a silent
+    /// peer lost (so the other side pings often enough), and its challenge.
+    Hello { version: u8, keyed: bool, liveness_ms: u32, nonce: [u8; NONCE] },
     /// Second frame each way when both hold a key: the answer to the other's challenge.
     Auth { proof: [u8; PROOF] },
     /// Liveness, sent when nothing else was sent for a while.
@@ -85,11 +86,12 @@ impl Frame {
         let start = out.len();
         out.extend_from_slice(&[0; LEN_BYTES]);
         match self {
-            Frame::Hello { version, keyed, nonce } => {
+            Frame::Hello { version, keyed, liveness_ms, nonce } => {
                 out.push(HELLO);
                 out.extend_from_slice(&MAGIC);
                 out.push(*version);
                 out.push(u8::from(*keyed));
+                out.extend_from_slice(&liveness_ms.to_be_bytes());
                 out.extend_from_slice(nonce);
             }
             Frame::Auth { proof } => {
@@ -158,7 +160,11 @@ impl Frame {
                     1 => true,
                     _ => return Err(WireError::Field("keyed")),
                 };
-                Frame::Hello { version, keyed, nonce: r.array()? }
+                let liveness_ms = r.u32()?;
+                if liveness_ms == 0 {
+                    return Err(WireError::Field("liveness"));
+                }
+                Frame::Hello { version, keyed, liveness_ms, nonce: r.array()? }
             }
             AUTH => Frame::Auth { proof: r.array()? },
             PING => Frame::Ping,
@@ -330,7 +336,7 @@ mod tests {
             receiving: FlowSpec { max_sdu_size: 9, ..FlowSpec::default() },
             provider_specific: b"ps".to_vec(),
         };
-        roundtrip(Frame::Hello { version: VERSION, keyed: true, nonce: [7; NONCE] });
+        roundtrip(Frame::Hello { version: VERSION, keyed: true, liveness_ms: 3000, nonce: [7; NONCE] });
         roundtrip(Frame::Auth { proof: [1; PROOF] });
         roundtrip(Frame::Ping);
         roundtrip(Frame::Request(Request { id: 1, caller: a, callee: b, caller_data: vec![], qos: None }));
@@ -358,6 +364,9 @@ mod tests {
         assert_eq!(Frame::decode(&[PING, 0]), Err(WireError::Trailing));
         assert_eq!(Frame::decode(&[CONFIRM, 0, 0]), Err(WireError::Truncated));
         assert_eq!(Frame::decode(&[HELLO, b'X', b'S', b'P', b'F', 1, 0]), Err(WireError::Field("magic")));
+        let mut no_liveness = vec![HELLO, b'W', b'S', b'P', b'F', 1, 0, 0, 0, 0, 0];
+        no_liveness.extend_from_slice(&[0; NONCE]);
+        assert_eq!(Frame::decode(&no_liveness), Err(WireError::Field("liveness")));
         let mut huge = vec![ACCEPTED];
         huge.extend_from_slice(&7u64.to_be_bytes());
         huge.extend_from_slice(&u32::MAX.to_be_bytes());

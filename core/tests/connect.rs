@@ -1,4 +1,5 @@
-//! SPEC section 6: connect, the active side.
+//! SPEC section 6: connect, the active side. Every test runs with connector and listener on one
+//! provider and on two providers of one fabric (SPEC section 11).
 
 mod common;
 
@@ -7,26 +8,25 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 use wspsan_core::consts::{EPHEMERAL_FIRST, EPHEMERAL_LAST, FD_CONNECT, FD_CONNECT_BIT};
 use wspsan_core::{
-    ConditionRequest, ConnectParams, Decision, Descriptor, FlowSpec, Limits, Provider, Qos, SockOpt, Wait, WsaError,
+    ConditionRequest, ConnectParams, Decision, Descriptor, FlowSpec, Limits, Qos, SockOpt, Wait, WsaError,
 };
 
 // SPEC C1, C2
-#[test]
-fn non_blocking_connect_completes_only_when_accept_runs_the_condition() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
-    let c = nb_connector(&p);
+both_ways!(non_blocking_connect_completes_only_when_accept_runs_the_condition, |h| {
+    let (l, addr) = listener(&h.server, 5);
+    let c = nb_connector(&h.client);
     let sig = CountingSignal::new();
-    p.event_select(c, Some(sig.handle()), FD_CONNECT).unwrap();
-    assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    h.client.event_select(c, Some(sig.handle()), FD_CONNECT).unwrap();
+    assert_eq!(h.client.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
     // nothing is reported before accept decides
     assert_eq!(sig.sets(), 0);
-    assert_eq!(p.enum_network_events(c, None).unwrap().events, 0);
-    assert_eq!(p.get_option(c, SockOpt::Error), Ok(0));
-    assert_eq!(p.peer_name(c), Err(WsaError::NotConn));
+    assert_eq!(h.client.enum_network_events(c, None).unwrap().events, 0);
+    assert_eq!(h.client.get_option(c, SockOpt::Error), Ok(0));
+    assert_eq!(h.client.peer_name(c), Err(WsaError::NotConn));
     let mut during = None;
-    let q = p.clone();
-    let a = p
+    let q = h.client.clone();
+    let a = h
+        .server
         .accept(
             l,
             Some(&mut |_: &mut ConditionRequest<'_>| {
@@ -43,27 +43,26 @@ fn non_blocking_connect_completes_only_when_accept_runs_the_condition() {
         .unwrap();
     assert_eq!(during, Some((Err(WsaError::NotConn), Ok(0))));
     assert_eq!(sig.sets(), 1);
-    let ev = p.enum_network_events(c, None).unwrap();
+    let ev = h.client.enum_network_events(c, None).unwrap();
     assert_eq!(ev.events, FD_CONNECT);
     assert_eq!(ev.error(FD_CONNECT_BIT), Some(0));
-    assert_eq!(p.get_option(c, SockOpt::Error), Ok(0));
-    assert_eq!(p.peer_name(c), Ok(addr));
-    assert_eq!(p.peer_name(a.socket), p.sock_name(c));
-}
+    assert_eq!(h.client.get_option(c, SockOpt::Error), Ok(0));
+    assert_eq!(h.client.peer_name(c), Ok(addr));
+    assert_eq!(h.server.peer_name(a.socket), h.client.sock_name(c));
+});
 
 // SPEC C1, C2, T1
-#[test]
-fn blocking_connect_waits_until_accept_on_another_thread_answers() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
-    let c = p.socket().unwrap();
-    let q = p.clone();
+both_ways!(blocking_connect_waits_until_accept_on_another_thread_answers, |h| {
+    let (l, addr) = listener(&h.server, 5);
+    let c = h.client.socket().unwrap();
+    let q = h.client.clone();
     let waiting = bg(move || q.connect(c, addr, ConnectParams { caller_data: Some(b"hi"), qos: None }));
-    assert!(wait_until(|| p.listener_stats(l).unwrap().queue_len == 1));
+    assert!(wait_until(|| h.server.listener_stats(l).unwrap().queue_len == 1));
     std::thread::sleep(SETTLE);
     assert!(!waiting.finished(), "a connect is never complete before the condition ran");
     let mut unfinished_in_condition = false;
-    let a = p
+    let a = h
+        .server
         .accept(
             l,
             Some(&mut |r: &mut ConditionRequest<'_>| {
@@ -75,169 +74,156 @@ fn blocking_connect_waits_until_accept_on_another_thread_answers() {
         .unwrap();
     assert!(unfinished_in_condition);
     assert_eq!(waiting.join(), Ok(b"welcome".to_vec()));
-    assert_eq!(p.peer_name(c), Ok(addr));
-    assert_eq!(p.peer_name(a.socket), p.sock_name(c));
-    assert_eq!(p.callee_data(c), Ok(b"welcome".to_vec()));
-}
+    assert_eq!(h.client.peer_name(c), Ok(addr));
+    assert_eq!(h.server.peer_name(a.socket), h.client.sock_name(c));
+    assert_eq!(h.client.callee_data(c), Ok(b"welcome".to_vec()));
+});
 
 // SPEC C1, C2, A8
-#[test]
-fn a_rejected_blocking_connect_fails_with_wsaeconnrefused() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
-    let c = p.socket().unwrap();
-    let q = p.clone();
+both_ways!(a_rejected_blocking_connect_fails_with_wsaeconnrefused, |h| {
+    let (l, addr) = listener(&h.server, 5);
+    let c = h.client.socket().unwrap();
+    let q = h.client.clone();
     let waiting = bg(move || q.connect(c, addr, ConnectParams::default()));
-    assert!(wait_until(|| p.listener_stats(l).unwrap().queue_len == 1));
-    assert_eq!(accept_with_decision(&p, l, Decision::Reject).unwrap_err().error, WsaError::ConnRefused);
+    assert!(wait_until(|| h.server.listener_stats(l).unwrap().queue_len == 1));
+    assert_eq!(accept_with_decision(&h.server, l, Decision::Reject).unwrap_err().error, WsaError::ConnRefused);
     assert_eq!(waiting.join(), Err(WsaError::ConnRefused));
-    assert_eq!(p.peer_name(c), Err(WsaError::NotConn));
-}
+    assert_eq!(h.client.peer_name(c), Err(WsaError::NotConn));
+});
 
 // SPEC C2
-#[test]
-fn a_rejected_non_blocking_connect_reports_fd_connect_and_so_error() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
-    let c = queued_connect(&p, addr);
-    accept_with_decision(&p, l, Decision::Reject).unwrap_err();
+both_ways!(a_rejected_non_blocking_connect_reports_fd_connect_and_so_error, |h| {
+    let (l, addr) = listener(&h.server, 5);
+    let c = queued_connect(&h.client, addr);
+    accept_with_decision(&h.server, l, Decision::Reject).unwrap_err();
     // not selected: remembered; SO_ERROR reads it too, as often as asked (C2, decided)
-    assert_eq!(p.get_option(c, SockOpt::Error), Ok(WsaError::ConnRefused.code()));
-    assert_eq!(p.get_option(c, SockOpt::Error), Ok(WsaError::ConnRefused.code()), "read twice");
-    assert_eq!(p.enum_network_events(c, None).unwrap().events, 0, "E4: not selected, not reported");
-    p.event_select(c, None, FD_CONNECT).unwrap();
-    let ev = p.enum_network_events(c, None).unwrap();
+    assert_eq!(h.client.get_option(c, SockOpt::Error), Ok(WsaError::ConnRefused.code()));
+    assert_eq!(h.client.get_option(c, SockOpt::Error), Ok(WsaError::ConnRefused.code()), "read twice");
+    assert_eq!(h.client.enum_network_events(c, None).unwrap().events, 0, "E4: not selected, not reported");
+    h.client.event_select(c, None, FD_CONNECT).unwrap();
+    let ev = h.client.enum_network_events(c, None).unwrap();
     assert_eq!(ev.error(FD_CONNECT_BIT), Some(WsaError::ConnRefused.code()));
-}
+});
 
-// SPEC C2, D2
-#[test]
-fn blocking_connect_times_out_with_the_device_timeout_or_its_own() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
-    let c = p.socket().unwrap();
+// SPEC C2, D2: the timeout is the connector's device's; it counts the timeout, the listener the
+// withdrawal
+both_ways!(blocking_connect_times_out_with_the_device_timeout_or_its_own, |h| {
+    let (l, addr) = listener(&h.server, 5);
+    let c = h.client.socket().unwrap();
     let w = Wait { timeout: Some(Duration::from_millis(20)), interrupt: None };
-    assert_eq!(p.connect_with(c, addr, ConnectParams::default(), w), Err(WsaError::TimedOut));
-    assert_eq!(p.peer_name(c), Err(WsaError::NotConn));
+    assert_eq!(h.client.connect_with(c, addr, ConnectParams::default(), w), Err(WsaError::TimedOut));
+    assert_eq!(h.client.peer_name(c), Err(WsaError::NotConn));
     // C6: back to bound, and the withdrawn request is removed by the next accept (A12)
-    assert_eq!(p.accept(l, None).unwrap_err().error, WsaError::Acces);
-    p.device().set_connect_timeout(Some(Duration::from_millis(20)));
-    assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::TimedOut));
-    assert_eq!(p.accept(l, None).unwrap_err().error, WsaError::Acces);
-    assert_eq!(p.device().stats().timed_out, 2);
-    assert_eq!(p.listener_stats(l).unwrap().withdrawn, 2);
-}
+    assert_eq!(h.server.accept(l, None).unwrap_err().error, WsaError::Acces);
+    h.client.device().set_connect_timeout(Some(Duration::from_millis(20)));
+    assert_eq!(h.client.connect(c, addr, ConnectParams::default()), Err(WsaError::TimedOut));
+    assert_eq!(h.server.accept(l, None).unwrap_err().error, WsaError::Acces);
+    assert_eq!(h.client.device().stats().timed_out, 2);
+    assert_eq!(h.server.listener_stats(l).unwrap().withdrawn, 2);
+});
 
 // SPEC C2
-#[test]
-fn an_interrupted_blocking_connect_gives_wsaeintr_and_is_withdrawn() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
-    let c = p.socket().unwrap();
+both_ways!(an_interrupted_blocking_connect_gives_wsaeintr_and_is_withdrawn, |h| {
+    let (l, addr) = listener(&h.server, 5);
+    let c = h.client.socket().unwrap();
     let mut polls = 0;
     let mut stop = || {
         polls += 1;
         polls >= 2
     };
     let w = Wait { timeout: None, interrupt: Some(&mut stop) };
-    assert_eq!(p.connect_with(c, addr, ConnectParams::default(), w), Err(WsaError::Intr));
-    assert_eq!(p.accept(l, None).unwrap_err().error, WsaError::Acces);
-}
+    assert_eq!(h.client.connect_with(c, addr, ConnectParams::default(), w), Err(WsaError::Intr));
+    assert_eq!(h.server.accept(l, None).unwrap_err().error, WsaError::Acces);
+});
 
 // SPEC C3
-#[test]
-fn immediate_connect_failures() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 1);
-    let c = nb_connector(&p);
+both_ways!(immediate_connect_failures, |h| {
+    let (l, addr) = listener(&h.server, 1);
+    let c = nb_connector(&h.client);
     let none = ConnectParams::default;
     // nobody listening there (also: bound but not listening)
-    assert_eq!(p.connect(c, lo(1), none()), Err(WsaError::ConnRefused));
-    let idle = p.socket().unwrap();
-    p.bind(idle, lo(0)).unwrap();
-    let idle_addr = p.sock_name(idle).unwrap();
-    assert_eq!(p.connect(c, idle_addr, none()), Err(WsaError::ConnRefused));
+    assert_eq!(h.client.connect(c, lo(1), none()), Err(WsaError::ConnRefused));
+    let idle = h.server.socket().unwrap();
+    h.server.bind(idle, lo(0)).unwrap();
+    let idle_addr = h.server.sock_name(idle).unwrap();
+    assert_eq!(h.client.connect(c, idle_addr, none()), Err(WsaError::ConnRefused));
     // 0.0.0.0 or port 0
     assert_eq!(
-        p.connect(c, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, addr.port()), none()),
+        h.client.connect(c, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, addr.port()), none()),
         Err(WsaError::AddrNotAvail)
     );
-    assert_eq!(p.connect(c, lo(0), none()), Err(WsaError::AddrNotAvail));
+    assert_eq!(h.client.connect(c, lo(0), none()), Err(WsaError::AddrNotAvail));
     // a listening socket cannot connect
-    assert_eq!(p.connect(l, addr, none()), Err(WsaError::Inval));
+    assert_eq!(h.server.connect(l, addr, none()), Err(WsaError::Inval));
     // connect already pending
-    assert_eq!(p.connect(c, addr, none()), Err(WsaError::WouldBlock));
-    assert_eq!(p.connect(c, addr, none()), Err(WsaError::Already));
-    assert_eq!(p.connect(c, idle_addr, none()), Err(WsaError::Already));
+    assert_eq!(h.client.connect(c, addr, none()), Err(WsaError::WouldBlock));
+    assert_eq!(h.client.connect(c, addr, none()), Err(WsaError::Already));
+    assert_eq!(h.client.connect(c, idle_addr, none()), Err(WsaError::Already));
     // queue full
-    let d = nb_connector(&p);
-    assert_eq!(p.connect(d, addr, none()), Err(WsaError::ConnRefused));
+    let d = nb_connector(&h.client);
+    assert_eq!(h.client.connect(d, addr, none()), Err(WsaError::ConnRefused));
     // connected socket, and the accepted one
-    let a = p.accept(l, None).unwrap();
-    assert_eq!(p.connect(c, addr, none()), Err(WsaError::IsConn));
-    assert_eq!(p.connect(a.socket, addr, none()), Err(WsaError::IsConn));
+    let a = h.server.accept(l, None).unwrap();
+    assert_eq!(h.client.connect(c, addr, none()), Err(WsaError::IsConn));
+    assert_eq!(h.server.connect(a.socket, addr, none()), Err(WsaError::IsConn));
     // unknown descriptor
-    assert_eq!(p.connect(Descriptor::from_raw(3), addr, none()), Err(WsaError::NotSock));
+    assert_eq!(h.client.connect(Descriptor::from_raw(3), addr, none()), Err(WsaError::NotSock));
     // none of these queued anything
-    let s = p.listener_stats(l).unwrap();
+    let s = h.server.listener_stats(l).unwrap();
     assert_eq!((s.queued, s.refused_full), (1, 1));
-    assert_eq!(p.device().stats().refused_no_listener, 2);
-}
+    // counted by the device that owns the address
+    assert_eq!(h.server.device().stats().refused_no_listener, 2);
+});
 
 // SPEC C3, L9
-#[test]
-fn connect_to_an_exhausted_listener_is_refused() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
-    let _c = queued_connect(&p, addr);
-    let d = nb_connector(&p);
-    p.device().set_descriptor_limit(Some(p.device().stats().open_sockets as usize));
-    p.set_nonblocking(l, true).unwrap();
-    assert_eq!(p.accept(l, None).unwrap_err().error, WsaError::MFile);
-    assert_eq!(p.connect(d, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
-}
+both_ways!(connect_to_an_exhausted_listener_is_refused, |h| {
+    let (l, addr) = listener(&h.server, 5);
+    let _c = queued_connect(&h.client, addr);
+    let d = nb_connector(&h.client);
+    h.server.device().set_descriptor_limit(Some(h.server.device().stats().open_sockets as usize));
+    h.server.set_nonblocking(l, true).unwrap();
+    assert_eq!(h.server.accept(l, None).unwrap_err().error, WsaError::MFile);
+    assert_eq!(h.client.connect(d, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
+});
 
-// SPEC C4
-#[test]
-fn an_unbound_connector_is_bound_to_the_targets_nic_and_a_free_port() {
-    let p = two_nic_provider();
+// SPEC C4, F2: bound to the target's NIC on the same device, to the client's first NIC towards
+// another device
+both_ways!(an_unbound_connector_is_bound_to_the_targets_nic_and_a_free_port, layout, |layout| {
     let nic2 = Ipv4Addr::new(10, 0, 0, 1);
-    let l = listener_at(&p, SocketAddrV4::new(nic2, 8000), 5);
-    let c = nb_connector(&p);
-    assert_eq!(p.sock_name(c), Err(WsaError::Inval));
-    assert_eq!(p.connect(c, SocketAddrV4::new(nic2, 8000), ConnectParams::default()), Err(WsaError::WouldBlock));
-    let local = p.sock_name(c).unwrap();
-    assert_eq!(*local.ip(), nic2);
+    let h = Hosts::with_nics(layout, &[Ipv4Addr::LOCALHOST, nic2], &[CLIENT_NIC]);
+    let l = listener_at(&h.server, SocketAddrV4::new(nic2, 8000), 5);
+    let c = nb_connector(&h.client);
+    assert_eq!(h.client.sock_name(c), Err(WsaError::Inval));
+    assert_eq!(h.client.connect(c, SocketAddrV4::new(nic2, 8000), ConnectParams::default()), Err(WsaError::WouldBlock));
+    let local = h.client.sock_name(c).unwrap();
+    assert_eq!(*local.ip(), h.pick(nic2, CLIENT_NIC));
     assert!((EPHEMERAL_FIRST..=EPHEMERAL_LAST).contains(&local.port()));
-    let a = p.accept(l, None).unwrap();
+    let a = h.server.accept(l, None).unwrap();
     assert_eq!(a.peer, local);
-    assert_eq!(p.peer_name(a.socket), Ok(local));
+    assert_eq!(h.server.peer_name(a.socket), Ok(local));
     // the implicit binding holds the port: nobody else can bind it
-    let other = p.socket().unwrap();
-    assert_eq!(p.bind(other, local), Err(WsaError::AddrInUse));
-    // a connector that failed at once is bound as well (to the target's NIC)
-    let d = nb_connector(&p);
-    assert_eq!(p.connect(d, lo(1), ConnectParams::default()), Err(WsaError::ConnRefused));
-    assert_eq!(*p.sock_name(d).unwrap().ip(), Ipv4Addr::LOCALHOST);
-}
+    let other = h.client.socket().unwrap();
+    assert_eq!(h.client.bind(other, local), Err(WsaError::AddrInUse));
+    // a connector that failed at once is bound as well (to the NIC it would have spoken from)
+    let d = nb_connector(&h.client);
+    assert_eq!(h.client.connect(d, lo(1), ConnectParams::default()), Err(WsaError::ConnRefused));
+    assert_eq!(*h.client.sock_name(d).unwrap().ip(), h.pick(Ipv4Addr::LOCALHOST, CLIENT_NIC));
+});
 
 // SPEC C4
-#[test]
-fn an_explicitly_bound_connector_keeps_its_address() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
-    let c = nb_connector(&p);
-    p.bind(c, lo(9100)).unwrap();
-    assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
-    assert_eq!(p.sock_name(c), Ok(lo(9100)));
-    assert_eq!(p.accept(l, None).unwrap().peer, lo(9100));
-}
+both_ways!(an_explicitly_bound_connector_keeps_its_address, |h| {
+    let (l, addr) = listener(&h.server, 5);
+    let c = nb_connector(&h.client);
+    let mine = h.client_at(9100);
+    h.client.bind(c, mine).unwrap();
+    assert_eq!(h.client.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    assert_eq!(h.client.sock_name(c), Ok(mine));
+    assert_eq!(h.server.accept(l, None).unwrap().peer, mine);
+});
 
 // SPEC C5, A5
-#[test]
-fn caller_data_and_qos_reach_the_condition_and_callee_data_comes_back() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
+both_ways!(caller_data_and_qos_reach_the_condition_and_callee_data_comes_back, |h| {
+    let (l, addr) = listener(&h.server, 5);
     let qos = Qos {
         sending: FlowSpec { token_rate: 1, peak_bandwidth: 2, latency: 3, service_type: 4, ..FlowSpec::default() },
         receiving: FlowSpec {
@@ -250,13 +236,14 @@ fn caller_data_and_qos_reach_the_condition_and_callee_data_comes_back() {
         provider_specific: vec![9, 10, 11],
     };
     let data = [0xabu8; 256]; // exactly the device maximum
-    let c = nb_connector(&p);
+    let c = nb_connector(&h.client);
     assert_eq!(
-        p.connect(c, addr, ConnectParams { caller_data: Some(&data), qos: Some(&qos) }),
+        h.client.connect(c, addr, ConnectParams { caller_data: Some(&data), qos: Some(&qos) }),
         Err(WsaError::WouldBlock)
     );
     let mut seen = None;
-    let a = p
+    let a = h
+        .server
         .accept(
             l,
             Some(&mut |r: &mut ConditionRequest<'_>| {
@@ -267,105 +254,100 @@ fn caller_data_and_qos_reach_the_condition_and_callee_data_comes_back() {
         )
         .unwrap();
     assert_eq!(seen, Some((Some(data.to_vec()), Some(qos))));
-    assert_eq!(p.callee_data(c), Ok(b"reply".to_vec()));
-    assert_eq!(p.get_option(c, SockOpt::ConnDataLen), Ok(5));
-    assert_eq!(p.callee_data(a.socket), Ok(vec![]), "the accepted side received none");
+    assert_eq!(h.client.callee_data(c), Ok(b"reply".to_vec()));
+    assert_eq!(h.client.get_option(c, SockOpt::ConnDataLen), Ok(5));
+    assert_eq!(h.server.callee_data(a.socket), Ok(vec![]), "the accepted side received none");
     // one byte over the limit
-    let d = nb_connector(&p);
+    let d = nb_connector(&h.client);
     let over = [0u8; 257];
-    assert_eq!(p.connect(d, addr, ConnectParams { caller_data: Some(&over), qos: None }), Err(WsaError::NoBufs));
-    assert_eq!(p.sock_name(d), Err(WsaError::Inval), "nothing happened");
-}
+    assert_eq!(h.client.connect(d, addr, ConnectParams { caller_data: Some(&over), qos: None }), Err(WsaError::NoBufs));
+    assert_eq!(h.client.sock_name(d), Err(WsaError::Inval), "nothing happened");
+});
 
-// SPEC C5
-#[test]
-fn callee_data_beyond_the_buffer_is_cut_to_its_first_bytes() {
-    let p = Provider::new();
-    p.device().set_limits(Limits { max_callee_data: 4, ..Limits::default() });
-    let (l, addr) = listener(&p, 5);
-    let c = p.socket().unwrap();
-    let q = p.clone();
+// SPEC C5: the callee buffer has the size of the listener's device
+both_ways!(callee_data_beyond_the_buffer_is_cut_to_its_first_bytes, |h| {
+    h.server.device().set_limits(Limits { max_callee_data: 4, ..Limits::default() });
+    let (l, addr) = listener(&h.server, 5);
+    let c = h.client.socket().unwrap();
+    let q = h.client.clone();
     let waiting = bg(move || q.connect(c, addr, ConnectParams::default()));
     let mut kept = 0;
-    p.accept(
-        l,
-        Some(&mut |r: &mut ConditionRequest<'_>| {
-            kept = r.set_callee_data(b"abcdefgh");
-            assert_eq!(r.callee_data(), b"abcd");
-            Decision::Accept
-        }),
-    )
-    .unwrap();
+    h.server
+        .accept(
+            l,
+            Some(&mut |r: &mut ConditionRequest<'_>| {
+                kept = r.set_callee_data(b"abcdefgh");
+                assert_eq!(r.callee_data(), b"abcd");
+                Decision::Accept
+            }),
+        )
+        .unwrap();
     assert_eq!(kept, 4);
     assert_eq!(waiting.join(), Ok(b"abcd".to_vec()));
     // writing in place, as a C condition function does
-    let d = queued_connect(&p, addr);
-    p.accept(
-        l,
-        Some(&mut |r: &mut ConditionRequest<'_>| {
-            r.callee_buffer_mut()[..2].copy_from_slice(b"xy");
-            r.set_callee_len(2);
-            Decision::Accept
-        }),
-    )
-    .unwrap();
-    assert_eq!(p.callee_data(d), Ok(b"xy".to_vec()));
-}
+    let d = queued_connect(&h.client, addr);
+    h.server
+        .accept(
+            l,
+            Some(&mut |r: &mut ConditionRequest<'_>| {
+                r.callee_buffer_mut()[..2].copy_from_slice(b"xy");
+                r.set_callee_len(2);
+                Decision::Accept
+            }),
+        )
+        .unwrap();
+    assert_eq!(h.client.callee_data(d), Ok(b"xy".to_vec()));
+});
 
 // SPEC C6
-#[test]
-fn after_a_refused_or_reset_connect_the_socket_may_connect_again() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 2);
-    let c = nb_connector(&p);
+both_ways!(after_a_refused_or_reset_connect_the_socket_may_connect_again, |h| {
+    let (l, addr) = listener(&h.server, 2);
+    let c = nb_connector(&h.client);
     // refused at once: nobody listening
-    assert_eq!(p.connect(c, lo(1), ConnectParams::default()), Err(WsaError::ConnRefused));
-    let local = p.sock_name(c).unwrap();
+    assert_eq!(h.client.connect(c, lo(1), ConnectParams::default()), Err(WsaError::ConnRefused));
+    let local = h.client.sock_name(c).unwrap();
     // refused by the condition
-    assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
-    accept_with_decision(&p, l, Decision::Reject).unwrap_err();
-    assert_eq!(p.get_option(c, SockOpt::Error), Ok(WsaError::ConnRefused.code()));
-    assert_eq!(p.sock_name(c), Ok(local), "still bound to the same address");
+    assert_eq!(h.client.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    accept_with_decision(&h.server, l, Decision::Reject).unwrap_err();
+    assert_eq!(h.client.get_option(c, SockOpt::Error), Ok(WsaError::ConnRefused.code()));
+    assert_eq!(h.client.sock_name(c), Ok(local), "still bound to the same address");
     // reset by a backlog shrink
-    let _first = queued_connect(&p, addr);
-    assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
-    p.listen(l, 1).unwrap();
-    assert_eq!(p.get_option(c, SockOpt::Error), Ok(WsaError::ConnReset.code()));
-    p.accept(l, None).unwrap();
+    let _first = queued_connect(&h.client, addr);
+    assert_eq!(h.client.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    h.server.listen(l, 1).unwrap();
+    assert_eq!(h.client.get_option(c, SockOpt::Error), Ok(WsaError::ConnReset.code()));
+    h.server.accept(l, None).unwrap();
     // and finally accepted
-    assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
-    assert_eq!(p.accept(l, None).unwrap().peer, local);
-    assert_eq!(p.peer_name(c), Ok(addr));
-    assert_eq!(p.get_option(c, SockOpt::Error), Ok(0));
-}
+    assert_eq!(h.client.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    assert_eq!(h.server.accept(l, None).unwrap().peer, local);
+    assert_eq!(h.client.peer_name(c), Ok(addr));
+    assert_eq!(h.client.get_option(c, SockOpt::Error), Ok(0));
+});
 
 // SPEC C6
-#[test]
-fn a_blocking_socket_connects_again_after_a_refusal() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 2);
-    let c = p.socket().unwrap();
+both_ways!(a_blocking_socket_connects_again_after_a_refusal, |h| {
+    let (l, addr) = listener(&h.server, 2);
+    let c = h.client.socket().unwrap();
     for (decision, want) in [(Decision::Reject, Err(WsaError::ConnRefused)), (Decision::Accept, Ok(vec![]))] {
-        let q = p.clone();
+        let q = h.client.clone();
         let waiting = bg(move || q.connect(c, addr, ConnectParams::default()));
-        assert!(wait_until(|| p.listener_stats(l).unwrap().queue_len == 1));
-        let _ = accept_with_decision(&p, l, decision);
+        assert!(wait_until(|| h.server.listener_stats(l).unwrap().queue_len == 1));
+        let _ = accept_with_decision(&h.server, l, decision);
         assert_eq!(waiting.join(), want);
     }
-}
+});
 
 // SPEC C7, A12
-#[test]
-fn closing_a_queued_connector_withdraws_its_request() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 2);
-    let c = queued_connect(&p, addr);
-    let caller = p.sock_name(c).unwrap();
-    let d = queued_connect(&p, addr);
-    p.close(c).unwrap();
-    assert_eq!(p.listener_stats(l).unwrap().queue_len, 2, "still queued until accept reaches it");
+both_ways!(closing_a_queued_connector_withdraws_its_request, |h| {
+    let (l, addr) = listener(&h.server, 2);
+    let c = queued_connect(&h.client, addr);
+    let caller = h.client.sock_name(c).unwrap();
+    let d = queued_connect(&h.client, addr);
+    h.client.close(c).unwrap();
+    assert_eq!(h.server.listener_stats(l).unwrap().queue_len, 2, "still queued until accept reaches it");
     let mut ran = false;
-    let e = p
+    let e = h
+        .server
         .accept(
             l,
             Some(&mut |_: &mut ConditionRequest<'_>| {
@@ -377,25 +359,23 @@ fn closing_a_queued_connector_withdraws_its_request() {
     assert_eq!(e.error, WsaError::Acces);
     assert_eq!(e.examined, Some(caller));
     assert!(!ran, "the condition never sees a withdrawn request");
-    assert_eq!(p.listener_stats(l).unwrap().withdrawn, 1);
-    assert_eq!(p.accept(l, None).unwrap().peer, p.sock_name(d).unwrap());
+    assert_eq!(h.server.listener_stats(l).unwrap().withdrawn, 1);
+    assert_eq!(h.server.accept(l, None).unwrap().peer, h.client.sock_name(d).unwrap());
     // its port is free again
-    let e = p.socket().unwrap();
-    p.bind(e, caller).unwrap();
-}
+    let e = h.client.socket().unwrap();
+    h.client.bind(e, caller).unwrap();
+});
 
 // SPEC C7, K3, T1
-#[test]
-fn closing_a_connector_from_another_thread_wakes_its_blocking_connect() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 2);
-    let c = p.socket().unwrap();
-    let q = p.clone();
+both_ways!(closing_a_connector_from_another_thread_wakes_its_blocking_connect, |h| {
+    let (l, addr) = listener(&h.server, 2);
+    let c = h.client.socket().unwrap();
+    let q = h.client.clone();
     let waiting = bg(move || q.connect(c, addr, ConnectParams::default()));
     // once the request is queued the call is past every entry check: it waits or is about to
-    assert!(wait_until(|| p.listener_stats(l).unwrap().queue_len == 1));
+    assert!(wait_until(|| h.server.listener_stats(l).unwrap().queue_len == 1));
     std::thread::sleep(SETTLE);
-    p.close(c).unwrap();
+    h.client.close(c).unwrap();
     assert_eq!(waiting.join(), Err(WsaError::Intr));
-    assert_eq!(p.accept(l, None).unwrap_err().error, WsaError::Acces);
-}
+    assert_eq!(h.server.accept(l, None).unwrap_err().error, WsaError::Acces);
+});

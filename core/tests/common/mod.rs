@@ -7,8 +7,8 @@ use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use wspsan_core::{
-    AcceptError, Accepted, ConditionRequest, ConnectParams, Decision, Descriptor, DeviceConfig, EventHandle, Provider,
-    Signal, WsaError,
+    AcceptError, Accepted, ConditionRequest, ConnectParams, Decision, Descriptor, DeviceConfig, EventHandle, Fabric,
+    Provider, Signal, WsaError,
 };
 
 /// How long a test waits for something that must happen before it calls it a bug. Only bounds
@@ -24,6 +24,147 @@ pub const SETTLE: Duration = Duration::from_millis(50);
 pub fn lo(port: u16) -> SocketAddrV4 {
     SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)
 }
+
+/// The server's NIC in [`Hosts::new`]: listeners bound with [`lo`] are on the server.
+pub const SERVER_NIC: Ipv4Addr = Ipv4Addr::LOCALHOST;
+
+/// The client's NIC in [`Hosts::new`] when the client is a provider of its own.
+pub const CLIENT_NIC: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+
+/// Where a test's connectors and listeners live. SPEC section 11: every rule of sections 3-10
+/// holds unchanged when the connector's device and the listener's device are different devices
+/// on one fabric, so the tests of those sections run in both layouts (see [`both_ways`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Connector and listener on one provider (one device: the loopback SAN of sections 3-10).
+    OneProvider,
+    /// The listener on one provider, the connector on another, both on one in-process fabric.
+    TwoProviders,
+}
+
+/// The two ends of a test: listener-side calls go to `server`, connector-side calls to
+/// `client`. In [`Layout::OneProvider`] they are the same provider.
+///
+/// A descriptor belongs to the provider that made it: two providers hand out the same values,
+/// so a client socket must never be passed to the server or the reverse.
+pub struct Hosts {
+    pub layout: Layout,
+    pub server: Provider,
+    pub client: Provider,
+}
+
+impl Hosts {
+    /// The server with one NIC, [`SERVER_NIC`]; in the two-provider layout the client with one
+    /// NIC, [`CLIENT_NIC`].
+    pub fn new(layout: Layout) -> Hosts {
+        Hosts::with_nics(layout, &[SERVER_NIC], &[CLIENT_NIC])
+    }
+
+    /// The server with `server_nics`; in the two-provider layout the client with `client_nics`
+    /// (unused in the one-provider layout: the client is the server).
+    pub fn with_nics(layout: Layout, server_nics: &[Ipv4Addr], client_nics: &[Ipv4Addr]) -> Hosts {
+        let config = |nics: &[Ipv4Addr]| DeviceConfig { nics: nics.to_vec(), ..DeviceConfig::default() };
+        match layout {
+            Layout::OneProvider => {
+                let server = Provider::with_config(config(server_nics));
+                Hosts { layout, client: server.clone(), server }
+            }
+            Layout::TwoProviders => {
+                let fabric = Fabric::new();
+                let server = Provider::on_fabric(&fabric, config(server_nics)).expect("the server joins the fabric");
+                let client = Provider::on_fabric(&fabric, config(client_nics)).expect("the client joins the fabric");
+                Hosts { layout, server, client }
+            }
+        }
+    }
+
+    /// Whether server and client are one provider.
+    pub fn one_provider(&self) -> bool {
+        self.layout == Layout::OneProvider
+    }
+
+    /// The value a test expects in each layout.
+    pub fn pick<T>(&self, one_provider: T, two_providers: T) -> T {
+        if self.one_provider() { one_provider } else { two_providers }
+    }
+
+    /// The client device's first NIC.
+    pub fn client_nic(&self) -> Ipv4Addr {
+        self.client.device().nics()[0]
+    }
+
+    /// `port` on the client device's first NIC: an address a connector may bind.
+    pub fn client_at(&self, port: u16) -> SocketAddrV4 {
+        SocketAddrV4::new(self.client_nic(), port)
+    }
+
+    /// The NIC an unbound connector is bound to when it connects to `target` on the server:
+    /// the target's own NIC on the same device (SPEC C4), the client's first NIC towards another
+    /// device (SPEC F2).
+    pub fn connector_nic(&self, target: Ipv4Addr) -> Ipv4Addr {
+        self.pick(target, self.client_nic())
+    }
+
+    /// Open descriptors of server and client together (each device counted once).
+    pub fn open_sockets(&self) -> u64 {
+        let server = self.server.device().stats().open_sockets;
+        if self.one_provider() { server } else { server + self.client.device().stats().open_sockets }
+    }
+}
+
+/// Run `body` with fresh [`Hosts`] of `layout` (what [`both_ways`] expands to).
+pub fn with_hosts(layout: Layout, body: impl FnOnce(&Hosts)) {
+    body(&Hosts::new(layout));
+}
+
+/// Run `body` with `layout` (what [`both_ways`] expands to for a body that makes its own hosts).
+pub fn with_layout(layout: Layout, body: impl FnOnce(Layout)) {
+    body(layout);
+}
+
+/// Define a test that runs in both layouts: a module `$name` with two tests, `one_provider` and
+/// `two_providers` (`cargo test $name` runs both).
+///
+/// `both_ways!(name, |h| { ... })` gives the body fresh [`Hosts`]; `both_ways!(name, layout, |l|
+/// { ... })` gives it the [`Layout`], for a body that makes its own (other NICs, or a fresh
+/// pair per round).
+#[allow(unused_macros)] // not every suite has tests of a connector and a listener
+macro_rules! both_ways {
+    ($name:ident, layout, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[test]
+            fn one_provider() {
+                $crate::common::with_layout($crate::common::Layout::OneProvider, $body);
+            }
+
+            #[test]
+            fn two_providers() {
+                $crate::common::with_layout($crate::common::Layout::TwoProviders, $body);
+            }
+        }
+    };
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[test]
+            fn one_provider() {
+                $crate::common::with_hosts($crate::common::Layout::OneProvider, $body);
+            }
+
+            #[test]
+            fn two_providers() {
+                $crate::common::with_hosts($crate::common::Layout::TwoProviders, $body);
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use both_ways;
 
 /// A provider with a device of two NICs: 127.0.0.1 and 10.0.0.1.
 pub fn two_nic_provider() -> Provider {

@@ -1,4 +1,5 @@
-//! SPEC section 5: listen, the backlog rules and descriptor exhaustion.
+//! SPEC section 5: listen, the backlog rules and descriptor exhaustion. Tests of a connector and a
+//! listener run with both on one provider and on two providers of one fabric (SPEC section 11).
 
 mod common;
 
@@ -50,41 +51,38 @@ fn listen_on_an_unbound_socket_gives_wsaeinval_whatever_the_backlog() {
 }
 
 // SPEC L3
-#[test]
-fn listen_on_a_connected_accepted_or_connecting_socket_gives_wsaeisconn() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
-    let connecting = queued_connect(&p, addr);
-    assert_eq!(p.listen(connecting, 5), Err(WsaError::IsConn), "connect pending");
-    let a = p.accept(l, None).unwrap();
-    assert_eq!(p.listen(connecting, 5), Err(WsaError::IsConn), "connected");
-    assert_eq!(p.listen(a.socket, 5), Err(WsaError::IsConn), "accepted");
-    assert_eq!(p.get_option(a.socket, SockOpt::AcceptConn), Ok(0));
+both_ways!(listen_on_a_connected_accepted_or_connecting_socket_gives_wsaeisconn, |h| {
+    let (l, addr) = listener(&h.server, 5);
+    let connecting = queued_connect(&h.client, addr);
+    assert_eq!(h.client.listen(connecting, 5), Err(WsaError::IsConn), "connect pending");
+    let a = h.server.accept(l, None).unwrap();
+    assert_eq!(h.client.listen(connecting, 5), Err(WsaError::IsConn), "connected");
+    assert_eq!(h.server.listen(a.socket, 5), Err(WsaError::IsConn), "accepted");
+    assert_eq!(h.server.get_option(a.socket, SockOpt::AcceptConn), Ok(0));
     // a blocking connector while its connect waits
-    let blocking = p.socket().unwrap();
-    let q = p.clone();
+    let blocking = h.client.socket().unwrap();
+    let q = h.client.clone();
     let waiting = bg(move || q.connect(blocking, addr, ConnectParams::default()));
-    assert!(wait_until(|| p.listener_stats(l).unwrap().queue_len == 1));
-    assert_eq!(p.listen(blocking, 5), Err(WsaError::IsConn));
-    let b = p.accept(l, None).unwrap();
+    assert!(wait_until(|| h.server.listener_stats(l).unwrap().queue_len == 1));
+    assert_eq!(h.client.listen(blocking, 5), Err(WsaError::IsConn));
+    let b = h.server.accept(l, None).unwrap();
     assert_eq!(waiting.join(), Ok(vec![]));
-    assert_eq!(p.listen(b.socket, 5), Err(WsaError::IsConn));
-}
+    assert_eq!(h.server.listen(b.socket, 5), Err(WsaError::IsConn));
+});
 
 // SPEC L4
-#[test]
-fn listen_never_returns_addrinuse_inprogress_or_opnotsupp() {
+both_ways!(listen_never_returns_addrinuse_inprogress_or_opnotsupp, |h| {
     let forbidden = [WsaError::AddrInUse, WsaError::InProgress, WsaError::OpNotSupp];
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
+    let p = &h.server;
+    let (l, addr) = listener(p, 5);
     let mut results = Vec::new();
     // listening again, with every kind of backlog, with requests queued
-    let _c = queued_connect(&p, addr);
+    let _c = queued_connect(&h.client, addr);
     for b in [0, 1, 2, -5, -100_000, SOMAXCONN, PLATFORM_SOMAXCONN, i32::MIN, i32::MAX, 7] {
         results.push(p.listen(l, b));
     }
     // a second socket on the same port cannot exist, but one on another port can listen too
-    let (l2, _) = listener(&p, 1);
+    let (l2, _) = listener(p, 1);
     results.push(p.listen(l2, 1));
     // unbound, connected, closed, unknown
     let unbound = p.socket().unwrap();
@@ -98,14 +96,14 @@ fn listen_never_returns_addrinuse_inprogress_or_opnotsupp() {
     let waiting = bg(move || q.accept(l, None).map(|a| a.peer));
     std::thread::sleep(SETTLE);
     results.push(p.listen(l, 3));
-    let c = queued_connect(&p, addr);
-    assert_eq!(waiting.join(), Ok(p.sock_name(c).unwrap()));
+    let c = queued_connect(&h.client, addr);
+    assert_eq!(waiting.join(), Ok(h.client.sock_name(c).unwrap()));
     for r in results {
         if let Err(e) = r {
             assert!(!forbidden.contains(&e), "listen returned {e}");
         }
     }
-}
+});
 
 // SPEC L5
 #[test]
@@ -165,15 +163,13 @@ fn somaxconn_hint_is_clamped_to_65535_then_to_the_device_maximum() {
 }
 
 // SPEC L5, L7
-#[test]
-fn a_backlog_of_zero_means_one() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 0);
-    assert_eq!(backlog_of(&p, l), 1);
-    let _c = queued_connect(&p, addr);
-    let d = nb_connector(&p);
-    assert_eq!(p.connect(d, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
-}
+both_ways!(a_backlog_of_zero_means_one, |h| {
+    let (l, addr) = listener(&h.server, 0);
+    assert_eq!(backlog_of(&h.server, l), 1);
+    let _c = queued_connect(&h.client, addr);
+    let d = nb_connector(&h.client);
+    assert_eq!(h.client.connect(d, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
+});
 
 // SPEC L6
 #[test]
@@ -190,129 +186,119 @@ fn listen_again_replaces_the_backlog() {
 }
 
 // SPEC L6, C2, C6
-#[test]
-fn shrinking_the_backlog_resets_the_newest_excess_requests() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
+both_ways!(shrinking_the_backlog_resets_the_newest_excess_requests, |h| {
+    let (l, addr) = listener(&h.server, 5);
     let mut conns = Vec::new();
     for _ in 0..5 {
-        let c = nb_connector(&p);
+        let c = nb_connector(&h.client);
         let sig = CountingSignal::new();
-        p.event_select(c, Some(sig.handle()), FD_CONNECT).unwrap();
-        assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+        h.client.event_select(c, Some(sig.handle()), FD_CONNECT).unwrap();
+        assert_eq!(h.client.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
         conns.push((c, sig));
     }
-    p.listen(l, 2).unwrap();
-    let s = p.listener_stats(l).unwrap();
+    h.server.listen(l, 2).unwrap();
+    let s = h.server.listener_stats(l).unwrap();
     assert_eq!((s.backlog, s.queue_len, s.reset), (2, 2, 3));
     for (c, sig) in &conns[2..] {
         assert_eq!(sig.sets(), 1, "a reset connector is signalled");
-        let ev = p.enum_network_events(*c, None).unwrap();
+        let ev = h.client.enum_network_events(*c, None).unwrap();
         assert_eq!(ev.events, FD_CONNECT);
         assert_eq!(ev.error(FD_CONNECT_BIT), Some(WsaError::ConnReset.code()));
-        assert_eq!(p.get_option(*c, SockOpt::Error), Ok(WsaError::ConnReset.code()));
-        assert_eq!(p.get_option(*c, SockOpt::Error), Ok(WsaError::ConnReset.code()), "reading keeps it (C2)");
-        assert_eq!(p.peer_name(*c), Err(WsaError::NotConn));
+        assert_eq!(h.client.get_option(*c, SockOpt::Error), Ok(WsaError::ConnReset.code()));
+        assert_eq!(h.client.get_option(*c, SockOpt::Error), Ok(WsaError::ConnReset.code()), "reading keeps it (C2)");
+        assert_eq!(h.client.peer_name(*c), Err(WsaError::NotConn));
     }
     for (c, sig) in &conns[..2] {
         assert_eq!(sig.sets(), 0, "older requests are untouched");
-        assert_eq!(p.enum_network_events(*c, None).unwrap().events, 0);
-        assert_eq!(p.get_option(*c, SockOpt::Error), Ok(0));
+        assert_eq!(h.client.enum_network_events(*c, None).unwrap().events, 0);
+        assert_eq!(h.client.get_option(*c, SockOpt::Error), Ok(0));
     }
     // the new backlog is in force: the queue is full
-    let late = nb_connector(&p);
-    assert_eq!(p.connect(late, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
+    let late = nb_connector(&h.client);
+    assert_eq!(h.client.connect(late, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
     // the older ones are accepted in order
     for (c, sig) in &conns[..2] {
-        let a = p.accept(l, None).unwrap();
-        assert_eq!(a.peer, p.sock_name(*c).unwrap());
+        let a = h.server.accept(l, None).unwrap();
+        assert_eq!(a.peer, h.client.sock_name(*c).unwrap());
         assert_eq!(sig.sets(), 1);
-        assert_eq!(p.enum_network_events(*c, None).unwrap().error(FD_CONNECT_BIT), Some(0));
-        assert_eq!(p.peer_name(*c), Ok(addr));
+        assert_eq!(h.client.enum_network_events(*c, None).unwrap().error(FD_CONNECT_BIT), Some(0));
+        assert_eq!(h.client.peer_name(*c), Ok(addr));
     }
-    p.set_nonblocking(l, true).unwrap();
-    assert_eq!(p.accept(l, None).unwrap_err().error, WsaError::WouldBlock);
+    h.server.set_nonblocking(l, true).unwrap();
+    assert_eq!(h.server.accept(l, None).unwrap_err().error, WsaError::WouldBlock);
     // C6: a reset connector may connect again
     let (c4, _) = &conns[4];
-    let before = p.sock_name(*c4).unwrap();
-    assert_eq!(p.connect(*c4, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
-    assert_eq!(p.accept(l, None).unwrap().peer, before);
-}
+    let before = h.client.sock_name(*c4).unwrap();
+    assert_eq!(h.client.connect(*c4, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    assert_eq!(h.server.accept(l, None).unwrap().peer, before);
+});
 
 // SPEC L6, C2
-#[test]
-fn shrinking_the_backlog_fails_a_blocking_connect_with_wsaeconnreset() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 3);
-    let first = queued_connect(&p, addr);
-    let c = p.socket().unwrap();
-    let q = p.clone();
+both_ways!(shrinking_the_backlog_fails_a_blocking_connect_with_wsaeconnreset, |h| {
+    let (l, addr) = listener(&h.server, 3);
+    let first = queued_connect(&h.client, addr);
+    let c = h.client.socket().unwrap();
+    let q = h.client.clone();
     let waiting = bg(move || q.connect(c, addr, ConnectParams::default()));
-    assert!(wait_until(|| p.listener_stats(l).unwrap().queue_len == 2));
-    p.listen(l, 1).unwrap();
+    assert!(wait_until(|| h.server.listener_stats(l).unwrap().queue_len == 2));
+    h.server.listen(l, 1).unwrap();
     assert_eq!(waiting.join(), Err(WsaError::ConnReset));
-    assert_eq!(p.accept(l, None).unwrap().peer, p.sock_name(first).unwrap());
-    assert_eq!(p.device().stats().pending, 0);
-}
+    assert_eq!(h.server.accept(l, None).unwrap().peer, h.client.sock_name(first).unwrap());
+    assert_eq!(h.server.device().stats().pending, 0);
+});
 
 // SPEC L6
-#[test]
-fn growing_the_backlog_keeps_the_queue() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 2);
-    let a = queued_connect(&p, addr);
-    let b = queued_connect(&p, addr);
-    p.listen(l, 4).unwrap();
-    let c = queued_connect(&p, addr);
-    let d = queued_connect(&p, addr);
-    assert_eq!(p.listener_stats(l).unwrap().reset, 0);
+both_ways!(growing_the_backlog_keeps_the_queue, |h| {
+    let (l, addr) = listener(&h.server, 2);
+    let a = queued_connect(&h.client, addr);
+    let b = queued_connect(&h.client, addr);
+    h.server.listen(l, 4).unwrap();
+    let c = queued_connect(&h.client, addr);
+    let d = queued_connect(&h.client, addr);
+    assert_eq!(h.server.listener_stats(l).unwrap().reset, 0);
     for s in [a, b, c, d] {
-        assert_eq!(p.accept(l, None).unwrap().peer, p.sock_name(s).unwrap());
+        assert_eq!(h.server.accept(l, None).unwrap().peer, h.client.sock_name(s).unwrap());
     }
-}
+});
 
 // SPEC L7, E2
-#[test]
-fn a_full_queue_refuses_at_once_without_an_event() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 3);
+both_ways!(a_full_queue_refuses_at_once_without_an_event, |h| {
+    let (l, addr) = listener(&h.server, 3);
     let sig = CountingSignal::new();
-    p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
-    let queued: Vec<_> = (0..3).map(|_| queued_connect(&p, addr)).collect();
+    h.server.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
+    let queued: Vec<_> = (0..3).map(|_| queued_connect(&h.client, addr)).collect();
     assert_eq!(sig.sets(), 1, "FD_ACCEPT once for the first request");
-    let ev = p.enum_network_events(l, Some(&sig.handle())).unwrap();
+    let ev = h.server.enum_network_events(l, Some(&sig.handle())).unwrap();
     assert_eq!(ev.error(FD_ACCEPT_BIT), Some(0));
     // exactly `backlog` queued: the next one is refused at once, even on a non-blocking socket
-    let refused = nb_connector(&p);
+    let refused = nb_connector(&h.client);
     let rsig = CountingSignal::new();
-    p.event_select(refused, Some(rsig.handle()), FD_CONNECT).unwrap();
-    assert_eq!(p.connect(refused, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
-    let blocking = p.socket().unwrap();
-    assert_eq!(p.connect(blocking, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
+    h.client.event_select(refused, Some(rsig.handle()), FD_CONNECT).unwrap();
+    assert_eq!(h.client.connect(refused, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
+    let blocking = h.client.socket().unwrap();
+    assert_eq!(h.client.connect(blocking, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
     assert_eq!(sig.sets(), 1, "no FD_ACCEPT signalled for a refused request");
-    assert_eq!(p.enum_network_events(l, None).unwrap().events, 0, "none recorded");
+    assert_eq!(h.server.enum_network_events(l, None).unwrap().events, 0, "none recorded");
     assert_eq!(rsig.sets(), 0, "an immediate failure is not an FD_CONNECT");
-    assert_eq!(p.enum_network_events(refused, None).unwrap().events, 0);
-    let s = p.listener_stats(l).unwrap();
+    assert_eq!(h.client.enum_network_events(refused, None).unwrap().events, 0);
+    let s = h.server.listener_stats(l).unwrap();
     assert_eq!((s.queue_len, s.queued, s.refused_full), (3, 3, 2));
     // C6: the refused connector is bound and may try again once there is room
-    assert!(p.sock_name(refused).is_ok());
-    assert_eq!(p.accept(l, None).unwrap().peer, p.sock_name(queued[0]).unwrap());
-    assert_eq!(p.connect(refused, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    assert!(h.client.sock_name(refused).is_ok());
+    assert_eq!(h.server.accept(l, None).unwrap().peer, h.client.sock_name(queued[0]).unwrap());
+    assert_eq!(h.client.connect(refused, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
     for s in [queued[1], queued[2], refused] {
-        assert_eq!(p.accept(l, None).unwrap().peer, p.sock_name(s).unwrap());
+        assert_eq!(h.server.accept(l, None).unwrap().peer, h.client.sock_name(s).unwrap());
     }
-}
+});
 
 // SPEC L7
-#[test]
-fn the_request_being_examined_still_counts_against_the_backlog() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 1);
-    let _c = queued_connect(&p, addr);
-    let q = p.clone();
+both_ways!(the_request_being_examined_still_counts_against_the_backlog, |h| {
+    let (l, addr) = listener(&h.server, 1);
+    let _c = queued_connect(&h.client, addr);
+    let q = h.client.clone();
     let mut inner = None;
-    let a = p.accept(
+    let a = h.server.accept(
         l,
         Some(&mut |_: &mut wspsan_core::ConditionRequest<'_>| {
             // another thread connects while this request is being examined
@@ -331,7 +317,7 @@ fn the_request_being_examined_still_counts_against_the_backlog() {
     );
     assert!(a.is_ok());
     assert_eq!(inner, Some(Err(WsaError::ConnRefused)));
-}
+});
 
 // SPEC L8
 #[test]
@@ -369,19 +355,18 @@ fn listen_without_a_free_descriptor_gives_wsaemfile() {
 }
 
 // SPEC L9, A11
-#[test]
-fn exhausted_listener_keeps_its_queue_and_refuses_until_listen_clears_it() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 3);
-    let c0 = queued_connect(&p, addr);
-    let c1 = nb_connector(&p);
-    let c2 = nb_connector(&p);
-    let c3 = nb_connector(&p);
+both_ways!(exhausted_listener_keeps_its_queue_and_refuses_until_listen_clears_it, |h| {
+    let p = &h.server;
+    let (l, addr) = listener(p, 3);
+    let c0 = queued_connect(&h.client, addr);
+    let c1 = nb_connector(&h.client);
+    let c2 = nb_connector(&h.client);
+    let c3 = nb_connector(&h.client);
     let sig = CountingSignal::new();
     p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
-    exhaust_descriptors(&p);
+    exhaust_descriptors(p);
     // no free descriptor, but no accept has failed yet: requests still queue
-    assert_eq!(p.connect(c1, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    assert_eq!(h.client.connect(c1, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
     assert_eq!(p.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
     let e = p.accept(l, None).unwrap_err();
     assert_eq!(e.error, WsaError::MFile);
@@ -389,61 +374,59 @@ fn exhausted_listener_keeps_its_queue_and_refuses_until_listen_clears_it() {
     // exhausted: refused as by L7, even though there is room, and no event
     let sets = sig.sets();
     p.enum_network_events(l, None).unwrap();
-    assert_eq!(p.connect(c2, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
+    assert_eq!(h.client.connect(c2, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
     assert_eq!(sig.sets(), sets);
     assert_eq!(p.enum_network_events(l, None).unwrap().events, 0);
     // freeing a descriptor alone does not clear the state...
     p.device().set_descriptor_limit(None);
-    assert_eq!(p.connect(c2, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
+    assert_eq!(h.client.connect(c2, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
     // ...the next listen does: the queue refills up to the current backlog
     p.listen(l, 3).unwrap();
-    assert_eq!(p.connect(c2, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
-    assert_eq!(p.connect(c3, addr, ConnectParams::default()), Err(WsaError::ConnRefused), "full at 3");
+    assert_eq!(h.client.connect(c2, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    assert_eq!(h.client.connect(c3, addr, ConnectParams::default()), Err(WsaError::ConnRefused), "full at 3");
     let s = p.listener_stats(l).unwrap();
     assert_eq!((s.refused_full, s.queue_len), (3, 3));
     for c in [c0, c1, c2] {
-        assert_eq!(p.accept(l, None).unwrap().peer, p.sock_name(c).unwrap());
+        assert_eq!(p.accept(l, None).unwrap().peer, h.client.sock_name(c).unwrap());
     }
-}
+});
 
 // SPEC L9, A11
-#[test]
-fn accept_with_a_free_descriptor_clears_exhaustion() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 2);
-    let c0 = queued_connect(&p, addr);
-    let c1 = nb_connector(&p);
-    exhaust_descriptors(&p);
+both_ways!(accept_with_a_free_descriptor_clears_exhaustion, |h| {
+    let p = &h.server;
+    let (l, addr) = listener(p, 2);
+    let c0 = queued_connect(&h.client, addr);
+    let c1 = nb_connector(&h.client);
+    exhaust_descriptors(p);
     assert_eq!(p.accept(l, None).unwrap_err().error, WsaError::MFile);
     // a listen made while no descriptor is free does not clear the state
     p.listen(l, 2).unwrap();
-    assert_eq!(p.connect(c1, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
+    assert_eq!(h.client.connect(c1, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
     p.device().set_descriptor_limit(None);
-    assert_eq!(p.accept(l, None).unwrap().peer, p.sock_name(c0).unwrap(), "the same request first");
+    assert_eq!(p.accept(l, None).unwrap().peer, h.client.sock_name(c0).unwrap(), "the same request first");
     // listening resumed
-    assert_eq!(p.connect(c1, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
-    assert_eq!(p.accept(l, None).unwrap().peer, p.sock_name(c1).unwrap());
-}
+    assert_eq!(h.client.connect(c1, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    assert_eq!(p.accept(l, None).unwrap().peer, h.client.sock_name(c1).unwrap());
+});
 
 // SPEC L10
-#[test]
-fn a_listener_keeps_working_after_its_thread_exits() {
-    let p = Provider::new();
+both_ways!(a_listener_keeps_working_after_its_thread_exits, |h| {
+    let p = &h.server;
     let q = p.clone();
     let (l, addr) = std::thread::spawn(move || listener(&q, 4)).join().unwrap();
-    let c = queued_connect(&p, addr);
-    let blocking = p.socket().unwrap();
-    let q = p.clone();
+    let c = queued_connect(&h.client, addr);
+    let blocking = h.client.socket().unwrap();
+    let q = h.client.clone();
     let waiting = bg(move || q.connect(blocking, addr, ConnectParams::default()));
     assert!(wait_until(|| p.listener_stats(l).unwrap().queue_len == 2));
-    assert_eq!(p.accept(l, None).unwrap().peer, p.sock_name(c).unwrap());
+    assert_eq!(p.accept(l, None).unwrap().peer, h.client.sock_name(c).unwrap());
     p.accept(l, None).unwrap();
     assert_eq!(waiting.join(), Ok(vec![]));
     // listen again from yet another thread, then accept from a third
     let q = p.clone();
     std::thread::spawn(move || q.listen(l, 1).unwrap()).join().unwrap();
-    let d = queued_connect(&p, addr);
+    let d = queued_connect(&h.client, addr);
     let q = p.clone();
     let peer = std::thread::spawn(move || q.accept(l, None).unwrap().peer).join().unwrap();
-    assert_eq!(peer, p.sock_name(d).unwrap());
-}
+    assert_eq!(peer, h.client.sock_name(d).unwrap());
+});

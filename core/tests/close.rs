@@ -1,4 +1,5 @@
-//! SPEC section 9: close.
+//! SPEC section 9: close. Tests of a connector and a listener run with both on one provider and
+//! on two providers of one fabric (SPEC section 11).
 
 mod common;
 
@@ -17,10 +18,9 @@ fn close_on_an_unknown_descriptor_gives_wsaenotsock() {
 }
 
 // SPEC K1
-#[test]
-fn a_closed_descriptor_is_dead_for_good_and_never_reused() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 2);
+both_ways!(a_closed_descriptor_is_dead_for_good_and_never_reused, |h| {
+    let p = &h.server;
+    let (l, addr) = listener(p, 2);
     let s = p.socket().unwrap();
     p.close(s).unwrap();
     assert_eq!(p.close(s), Err(WsaError::NotSock));
@@ -37,69 +37,69 @@ fn a_closed_descriptor_is_dead_for_good_and_never_reused() {
     assert_eq!(p.enum_network_events(s, None), Err(WsaError::NotSock));
     assert_eq!(p.listener_stats(s), Err(WsaError::NotSock));
     assert_eq!(p.context(s), Err(WsaError::NotSock));
-    // no later socket, made by socket or by accept, ever gets a closed value
-    let mut seen: HashSet<Descriptor> = [s, l].into_iter().collect();
+    // no later socket, made by socket or by accept, ever gets a closed value; values are unique
+    // per provider (two providers may hand out the same value), so each is seen with its owner
+    let (server, client) = (0, h.pick(0, 1));
+    let mut seen: HashSet<(u8, Descriptor)> = [(server, s), (server, l)].into_iter().collect();
     for _ in 0..200 {
         let t = p.socket().unwrap();
-        assert!(seen.insert(t), "{t} reused");
+        assert!(seen.insert((server, t)), "{t} reused");
         p.close(t).unwrap();
     }
     for _ in 0..20 {
-        let c = queued_connect(&p, addr);
+        let c = queued_connect(&h.client, addr);
         let a = p.accept(l, None).unwrap();
-        assert!(seen.insert(c) && seen.insert(a.socket));
+        assert!(seen.insert((client, c)) && seen.insert((server, a.socket)));
         p.close(a.socket).unwrap();
-        p.close(c).unwrap();
+        h.client.close(c).unwrap();
         assert_eq!(p.close(a.socket), Err(WsaError::NotSock));
+        assert_eq!(h.client.close(c), Err(WsaError::NotSock));
     }
-    assert_eq!(p.device().stats().open_sockets, 1);
-}
+    assert_eq!(h.open_sockets(), 1);
+});
 
 // SPEC K2
-#[test]
-fn closing_a_listener_refuses_every_queued_request() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
+both_ways!(closing_a_listener_refuses_every_queued_request, |h| {
+    let (l, addr) = listener(&h.server, 5);
     let mut nb = Vec::new();
     for _ in 0..3 {
-        let c = nb_connector(&p);
+        let c = nb_connector(&h.client);
         let sig = CountingSignal::new();
-        p.event_select(c, Some(sig.handle()), FD_CONNECT).unwrap();
-        assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+        h.client.event_select(c, Some(sig.handle()), FD_CONNECT).unwrap();
+        assert_eq!(h.client.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
         nb.push((c, sig));
     }
-    let blocking = p.socket().unwrap();
-    let q = p.clone();
+    let blocking = h.client.socket().unwrap();
+    let q = h.client.clone();
     let waiting = bg(move || q.connect(blocking, addr, ConnectParams::default()));
-    assert!(wait_until(|| p.listener_stats(l).unwrap().queue_len == 4));
-    p.close(l).unwrap();
+    assert!(wait_until(|| h.server.listener_stats(l).unwrap().queue_len == 4));
+    h.server.close(l).unwrap();
     assert_eq!(waiting.join(), Err(WsaError::ConnRefused));
     for (c, sig) in &nb {
         assert_eq!(sig.sets(), 1);
-        let ev = p.enum_network_events(*c, None).unwrap();
+        let ev = h.client.enum_network_events(*c, None).unwrap();
         assert_eq!(ev.error(FD_CONNECT_BIT), Some(WsaError::ConnRefused.code()));
-        assert_eq!(p.get_option(*c, SockOpt::Error), Ok(WsaError::ConnRefused.code()));
-        assert_eq!(p.peer_name(*c), Err(WsaError::NotConn));
+        assert_eq!(h.client.get_option(*c, SockOpt::Error), Ok(WsaError::ConnRefused.code()));
+        assert_eq!(h.client.peer_name(*c), Err(WsaError::NotConn));
     }
-    let dev = p.device().stats();
+    let dev = h.server.device().stats();
     assert_eq!((dev.listeners.refused_by_close, dev.pending), (4, 0));
     // the address is free at once, and the refused connectors may connect again (C6)
-    let l2 = listener_at(&p, addr, 5);
+    let l2 = listener_at(&h.server, addr, 5);
     let (c0, _) = &nb[0];
-    assert_eq!(p.connect(*c0, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
-    assert_eq!(p.accept(l2, None).unwrap().peer, p.sock_name(*c0).unwrap());
-}
+    assert_eq!(h.client.connect(*c0, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    assert_eq!(h.server.accept(l2, None).unwrap().peer, h.client.sock_name(*c0).unwrap());
+});
 
 // SPEC K2
-#[test]
-fn connects_after_the_close_are_refused_as_nobody_listens() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
-    p.close(l).unwrap();
-    let c = nb_connector(&p);
-    assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
-    assert_eq!(p.device().stats().refused_no_listener, 1);
-}
+both_ways!(connects_after_the_close_are_refused_as_nobody_listens, |h| {
+    let (l, addr) = listener(&h.server, 5);
+    h.server.close(l).unwrap();
+    let c = nb_connector(&h.client);
+    assert_eq!(h.client.connect(c, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
+    // counted by the device that owns the address
+    assert_eq!(h.server.device().stats().refused_no_listener, 1);
+});
 
 // SPEC K2, A2
 #[test]
@@ -125,64 +125,59 @@ fn closing_a_listener_wakes_every_blocked_accept() {
 }
 
 // SPEC K3, C7
-#[test]
-fn closing_a_connector_withdraws_its_pending_request() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
-    let c = queued_connect(&p, addr);
-    p.close(c).unwrap();
-    assert_eq!(p.device().stats().pending, 1, "still queued until accept reaches it");
-    assert_eq!(p.accept(l, None).unwrap_err().error, WsaError::Acces);
-    assert_eq!(p.device().stats().pending, 0);
-}
+both_ways!(closing_a_connector_withdraws_its_pending_request, |h| {
+    let (l, addr) = listener(&h.server, 5);
+    let c = queued_connect(&h.client, addr);
+    h.client.close(c).unwrap();
+    // pending requests count on the listener's device
+    assert_eq!(h.server.device().stats().pending, 1, "still queued until accept reaches it");
+    assert_eq!(h.server.accept(l, None).unwrap_err().error, WsaError::Acces);
+    assert_eq!(h.server.device().stats().pending, 0);
+});
 
 // SPEC K3
-#[test]
-fn closing_the_accepted_end_records_fd_close_on_the_connector() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
-    let c = nb_connector(&p);
+both_ways!(closing_the_accepted_end_records_fd_close_on_the_connector, |h| {
+    let (l, addr) = listener(&h.server, 5);
+    let c = nb_connector(&h.client);
     let sig = CountingSignal::new();
-    p.event_select(c, Some(sig.handle()), FD_CONNECT | FD_CLOSE).unwrap();
-    assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
-    let a = p.accept(l, None).unwrap();
-    assert_eq!(p.enum_network_events(c, None).unwrap().events, FD_CONNECT);
-    assert_eq!(p.peer_name(c), Ok(addr));
-    p.close(a.socket).unwrap();
+    h.client.event_select(c, Some(sig.handle()), FD_CONNECT | FD_CLOSE).unwrap();
+    assert_eq!(h.client.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    let a = h.server.accept(l, None).unwrap();
+    assert_eq!(h.client.enum_network_events(c, None).unwrap().events, FD_CONNECT);
+    assert_eq!(h.client.peer_name(c), Ok(addr));
+    h.server.close(a.socket).unwrap();
     assert_eq!(sig.sets(), 2);
-    let ev = p.enum_network_events(c, None).unwrap();
+    let ev = h.client.enum_network_events(c, None).unwrap();
     assert_eq!(ev.events, FD_CLOSE);
     assert_eq!(ev.error(FD_CLOSE_BIT), Some(0));
-    assert_eq!(p.peer_name(c), Err(WsaError::NotConn));
-    assert_eq!(p.enum_network_events(c, None).unwrap().events, 0, "reported once");
+    assert_eq!(h.client.peer_name(c), Err(WsaError::NotConn));
+    assert_eq!(h.client.enum_network_events(c, None).unwrap().events, 0, "reported once");
     // the socket itself stays usable until closed
-    assert_eq!(p.sock_name(c).map(|_| ()), Ok(()));
-    p.close(c).unwrap();
-}
+    assert_eq!(h.client.sock_name(c).map(|_| ()), Ok(()));
+    h.client.close(c).unwrap();
+});
 
 // SPEC K3
-#[test]
-fn closing_the_connector_records_fd_close_on_the_accepted_socket() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
-    let c = p.socket().unwrap();
-    let q = p.clone();
+both_ways!(closing_the_connector_records_fd_close_on_the_accepted_socket, |h| {
+    let (l, addr) = listener(&h.server, 5);
+    let c = h.client.socket().unwrap();
+    let q = h.client.clone();
     let waiting = bg(move || q.connect(c, addr, ConnectParams::default()));
-    let a = p.accept(l, None).unwrap();
+    let a = h.server.accept(l, None).unwrap();
     assert_eq!(waiting.join(), Ok(vec![]));
     // FD_CLOSE is remembered while not selected (no selection inherited here)
-    p.close(c).unwrap();
-    assert_eq!(p.peer_name(a.socket), Err(WsaError::NotConn));
+    h.client.close(c).unwrap();
+    assert_eq!(h.server.peer_name(a.socket), Err(WsaError::NotConn));
     let sig = CountingSignal::new();
-    p.event_select(a.socket, Some(sig.handle()), FD_CLOSE).unwrap();
+    h.server.event_select(a.socket, Some(sig.handle()), FD_CLOSE).unwrap();
     assert_eq!(sig.sets(), 1, "already recorded: signalled at once");
-    let ev = p.enum_network_events(a.socket, None).unwrap();
+    let ev = h.server.enum_network_events(a.socket, None).unwrap();
     assert_eq!(ev.events, FD_CLOSE);
     assert_eq!(ev.error(FD_CLOSE_BIT), Some(0));
     // the listener is not affected
-    assert_eq!(p.get_option(l, SockOpt::AcceptConn), Ok(1));
-    assert_eq!(p.enum_network_events(l, None).unwrap().events, 0);
-}
+    assert_eq!(h.server.get_option(l, SockOpt::AcceptConn), Ok(1));
+    assert_eq!(h.server.enum_network_events(l, None).unwrap().events, 0);
+});
 
 // SPEC K1
 #[test]

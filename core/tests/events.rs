@@ -1,4 +1,5 @@
-//! SPEC section 8: network events and their signalling.
+//! SPEC section 8: network events and their signalling. Tests of a connector and a listener run
+//! with both on one provider and on two providers of one fabric (SPEC section 11).
 
 mod common;
 
@@ -33,167 +34,153 @@ fn event_select_records_the_mask_and_makes_the_socket_non_blocking() {
 }
 
 // SPEC E1, E5
-#[test]
-fn selecting_an_event_already_recorded_signals_at_once_and_keeps_it() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 3);
-    let c = queued_connect(&p, addr); // FIONBIO only, no selection
-    p.accept(l, None).unwrap();
+both_ways!(selecting_an_event_already_recorded_signals_at_once_and_keeps_it, |h| {
+    let (l, addr) = listener(&h.server, 3);
+    let c = queued_connect(&h.client, addr); // FIONBIO only, no selection
+    h.server.accept(l, None).unwrap();
     // FD_CONNECT is recorded but not selected: remembered
     let sig = CountingSignal::new();
-    p.event_select(c, Some(sig.handle()), FD_READ | FD_WRITE).unwrap();
+    h.client.event_select(c, Some(sig.handle()), FD_READ | FD_WRITE).unwrap();
     assert_eq!(sig.sets(), 0, "not in the new mask");
-    p.event_select(c, Some(sig.handle()), FD_CONNECT | FD_CLOSE).unwrap();
+    h.client.event_select(c, Some(sig.handle()), FD_CONNECT | FD_CLOSE).unwrap();
     assert_eq!(sig.sets(), 1, "already recorded: signalled at once");
     // selecting again does not clear the record
-    p.event_select(c, Some(sig.handle()), FD_CONNECT).unwrap();
+    h.client.event_select(c, Some(sig.handle()), FD_CONNECT).unwrap();
     assert_eq!(sig.sets(), 2);
-    let ev = p.enum_network_events(c, None).unwrap();
+    let ev = h.client.enum_network_events(c, None).unwrap();
     assert_eq!(ev.events, FD_CONNECT, "reported once selected");
     assert_eq!(ev.error(FD_CONNECT_BIT), Some(0));
-    assert_eq!(p.enum_network_events(c, None).unwrap(), NetworkEvents::default(), "nothing twice");
-}
+    assert_eq!(h.client.enum_network_events(c, None).unwrap(), NetworkEvents::default(), "nothing twice");
+});
 
 // SPEC E1
-#[test]
-fn selecting_fd_accept_with_requests_queued_records_and_signals_at_once() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 3);
-    let c = queued_connect(&p, addr); // arrived before the selection
+both_ways!(selecting_fd_accept_with_requests_queued_records_and_signals_at_once, |h| {
+    let (l, addr) = listener(&h.server, 3);
+    let c = queued_connect(&h.client, addr); // arrived before the selection
     let sig = CountingSignal::new();
-    p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
+    h.server.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
     assert_eq!(sig.sets(), 1, "the connect that arrived before the selection is not missed");
-    let ev = p.enum_network_events(l, Some(&sig.handle())).unwrap();
+    let ev = h.server.enum_network_events(l, Some(&sig.handle())).unwrap();
     assert_eq!(ev.events, FD_ACCEPT);
     assert_eq!(ev.error(FD_ACCEPT_BIT), Some(0));
-    assert_eq!(p.accept(l, None).unwrap().peer, p.sock_name(c).unwrap());
+    assert_eq!(h.server.accept(l, None).unwrap().peer, h.client.sock_name(c).unwrap());
     // an empty queue: nothing at selection time
-    let (l2, _) = listener(&p, 3);
+    let (l2, _) = listener(&h.server, 3);
     let sig2 = CountingSignal::new();
-    p.event_select(l2, Some(sig2.handle()), FD_ACCEPT).unwrap();
+    h.server.event_select(l2, Some(sig2.handle()), FD_ACCEPT).unwrap();
     assert_eq!(sig2.sets(), 0);
-    assert_eq!(p.enum_network_events(l2, None).unwrap().events, 0);
-}
+    assert_eq!(h.server.enum_network_events(l2, None).unwrap().events, 0);
+});
 
 // SPEC E2, E3
-#[test]
-fn fd_accept_is_level_triggered_and_rearmed_by_accept() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
+both_ways!(fd_accept_is_level_triggered_and_rearmed_by_accept, |h| {
+    let (l, addr) = listener(&h.server, 5);
     let sig = CountingSignal::new();
-    let h = sig.handle();
-    p.event_select(l, Some(h.clone()), FD_ACCEPT).unwrap();
-    let c: Vec<_> = (0..3).map(|_| queued_connect(&p, addr)).collect();
+    let e = sig.handle();
+    h.server.event_select(l, Some(e.clone()), FD_ACCEPT).unwrap();
+    let c: Vec<_> = (0..3).map(|_| queued_connect(&h.client, addr)).collect();
     assert_eq!(sig.sets(), 1, "recorded once, signalled once");
-    assert_eq!(p.enum_network_events(l, Some(&h)).unwrap().events, FD_ACCEPT);
+    assert_eq!(h.server.enum_network_events(l, Some(&e)).unwrap().events, FD_ACCEPT);
     assert_eq!(sig.resets(), 1);
     // accept with requests left: reset (E3), then recorded and signalled again (E2)
-    assert_eq!(p.accept(l, None).unwrap().peer, p.sock_name(c[0]).unwrap());
+    assert_eq!(h.server.accept(l, None).unwrap().peer, h.client.sock_name(c[0]).unwrap());
     assert_eq!((sig.sets(), sig.resets()), (2, 2));
-    assert_eq!(p.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
-    p.accept(l, None).unwrap();
+    assert_eq!(h.server.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
+    h.server.accept(l, None).unwrap();
     assert_eq!((sig.sets(), sig.resets()), (3, 3));
     // the last one: reset and nothing left to signal or report
-    p.accept(l, None).unwrap();
+    h.server.accept(l, None).unwrap();
     assert_eq!((sig.sets(), sig.resets()), (3, 4));
-    assert_eq!(p.enum_network_events(l, None).unwrap().events, 0);
+    assert_eq!(h.server.enum_network_events(l, None).unwrap().events, 0);
     // an empty non-blocking accept re-enables but records nothing
-    assert_eq!(p.accept(l, None).unwrap_err().error, WsaError::WouldBlock);
-    assert_eq!(p.enum_network_events(l, None).unwrap().events, 0);
-    let _d = queued_connect(&p, addr);
+    assert_eq!(h.server.accept(l, None).unwrap_err().error, WsaError::WouldBlock);
+    assert_eq!(h.server.enum_network_events(l, None).unwrap().events, 0);
+    let _d = queued_connect(&h.client, addr);
     assert_eq!(sig.sets(), 4);
-    assert_eq!(p.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
-}
+    assert_eq!(h.server.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
+});
 
 // SPEC E2, E3
-#[test]
-fn a_failing_accept_rearms_fd_accept_but_does_not_reset_the_event() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
+both_ways!(a_failing_accept_rearms_fd_accept_but_does_not_reset_the_event, |h| {
+    let (l, addr) = listener(&h.server, 5);
     let sig = CountingSignal::new();
-    p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
-    let _c = queued_connect(&p, addr);
-    let _d = queued_connect(&p, addr);
-    p.enum_network_events(l, None).unwrap();
+    h.server.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
+    let _c = queued_connect(&h.client, addr);
+    let _d = queued_connect(&h.client, addr);
+    h.server.enum_network_events(l, None).unwrap();
     assert_eq!((sig.sets(), sig.resets()), (1, 0));
-    assert_eq!(accept_with_decision(&p, l, Decision::Reject).unwrap_err().error, WsaError::ConnRefused);
+    assert_eq!(accept_with_decision(&h.server, l, Decision::Reject).unwrap_err().error, WsaError::ConnRefused);
     assert_eq!(sig.resets(), 0, "only a successful accept resets the event (E3)");
     assert_eq!(sig.sets(), 2, "a request is still queued: signalled again (E2)");
-    assert_eq!(p.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
+    assert_eq!(h.server.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
     // a failure before examining (no descriptor) re-enables too
-    p.device().set_descriptor_limit(Some(p.device().stats().open_sockets as usize));
-    assert_eq!(p.accept(l, None).unwrap_err().error, WsaError::MFile);
+    h.server.device().set_descriptor_limit(Some(h.server.device().stats().open_sockets as usize));
+    assert_eq!(h.server.accept(l, None).unwrap_err().error, WsaError::MFile);
     assert_eq!(sig.sets(), 3);
-    assert_eq!(p.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
-    p.device().set_descriptor_limit(None);
-    p.accept(l, None).unwrap();
+    assert_eq!(h.server.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
+    h.server.device().set_descriptor_limit(None);
+    h.server.accept(l, None).unwrap();
     assert_eq!((sig.sets(), sig.resets()), (3, 1));
-}
+});
 
 // SPEC E2, A9
-#[test]
-fn a_deferring_accept_does_not_rearm_fd_accept() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
+both_ways!(a_deferring_accept_does_not_rearm_fd_accept, |h| {
+    let (l, addr) = listener(&h.server, 5);
     let sig = CountingSignal::new();
-    p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
-    let c = queued_connect(&p, addr);
-    assert_eq!(p.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
-    assert_eq!(accept_with_decision(&p, l, Decision::Defer).unwrap_err().error, WsaError::TryAgain);
+    h.server.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
+    let c = queued_connect(&h.client, addr);
+    assert_eq!(h.server.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
+    assert_eq!(accept_with_decision(&h.server, l, Decision::Defer).unwrap_err().error, WsaError::TryAgain);
     assert_eq!((sig.sets(), sig.resets()), (1, 0));
-    assert_eq!(p.enum_network_events(l, None).unwrap().events, 0, "not re-recorded after WSATRY_AGAIN");
+    assert_eq!(h.server.enum_network_events(l, None).unwrap().events, 0, "not re-recorded after WSATRY_AGAIN");
     // not even by a new request, until the next accept
-    let d = queued_connect(&p, addr);
+    let d = queued_connect(&h.client, addr);
     assert_eq!(sig.sets(), 1);
-    assert_eq!(p.enum_network_events(l, None).unwrap().events, 0);
+    assert_eq!(h.server.enum_network_events(l, None).unwrap().events, 0);
     // nor by selecting again
-    p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
+    h.server.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
     assert_eq!(sig.sets(), 1);
     // the next accept (not deferring) re-enables it
-    assert_eq!(p.accept(l, None).unwrap().peer, p.sock_name(c).unwrap());
+    assert_eq!(h.server.accept(l, None).unwrap().peer, h.client.sock_name(c).unwrap());
     assert_eq!(sig.sets(), 2, "d is still queued");
-    assert_eq!(p.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
-    assert_eq!(p.accept(l, None).unwrap().peer, p.sock_name(d).unwrap());
-}
+    assert_eq!(h.server.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
+    assert_eq!(h.server.accept(l, None).unwrap().peer, h.client.sock_name(d).unwrap());
+});
 
 // SPEC E3
-#[test]
-fn a_successful_accept_resets_the_event_before_returning() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
+both_ways!(a_successful_accept_resets_the_event_before_returning, |h| {
+    let (l, addr) = listener(&h.server, 5);
     let sig = CountingSignal::new();
-    p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
-    let _c = queued_connect(&p, addr);
+    h.server.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
+    let _c = queued_connect(&h.client, addr);
     assert_eq!((sig.sets(), sig.resets()), (1, 0));
-    p.accept(l, None).unwrap();
+    h.server.accept(l, None).unwrap();
     assert_eq!((sig.sets(), sig.resets()), (1, 1));
     // a condition that accepts: same
-    let _d = queued_connect(&p, addr);
-    accept_with_decision(&p, l, Decision::Accept).unwrap();
+    let _d = queued_connect(&h.client, addr);
+    accept_with_decision(&h.server, l, Decision::Accept).unwrap();
     assert_eq!((sig.sets(), sig.resets()), (2, 2));
     // without a selection there is nothing to reset
-    let (l2, a2) = listener(&p, 5);
-    p.set_nonblocking(l2, true).unwrap();
-    let _e = queued_connect(&p, a2);
-    p.accept(l2, None).unwrap();
+    let (l2, a2) = listener(&h.server, 5);
+    h.server.set_nonblocking(l2, true).unwrap();
+    let _e = queued_connect(&h.client, a2);
+    h.server.accept(l2, None).unwrap();
     assert_eq!(sig.resets(), 2);
-}
+});
 
 // SPEC E4
-#[test]
-fn enum_network_events_takes_and_clears_atomically() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
-    let c = nb_connector(&p);
+both_ways!(enum_network_events_takes_and_clears_atomically, |h| {
+    let (l, addr) = listener(&h.server, 5);
+    let c = nb_connector(&h.client);
     let sig = CountingSignal::new();
-    let h = sig.handle();
-    p.event_select(c, Some(h.clone()), FD_CONNECT | FD_CLOSE).unwrap();
-    assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
-    let a = p.accept(l, None).unwrap();
-    p.close(a.socket).unwrap();
+    let e = sig.handle();
+    h.client.event_select(c, Some(e.clone()), FD_CONNECT | FD_CLOSE).unwrap();
+    assert_eq!(h.client.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    let a = h.server.accept(l, None).unwrap();
+    h.server.close(a.socket).unwrap();
     assert_eq!(sig.sets(), 2);
     // without an event object: nothing is reset
-    let ev = p.enum_network_events(c, None).unwrap();
+    let ev = h.client.enum_network_events(c, None).unwrap();
     assert_eq!(sig.resets(), 0);
     assert_eq!(ev.events, FD_CONNECT | FD_CLOSE);
     assert_eq!(ev.error(FD_CONNECT_BIT), Some(0));
@@ -203,70 +190,64 @@ fn enum_network_events_takes_and_clears_atomically() {
     assert!(ev.contains(FD_CLOSE));
     assert!(!ev.contains(FD_ACCEPT));
     // nothing twice; the event object is reset when given
-    let again = p.enum_network_events(c, Some(&h)).unwrap();
+    let again = h.client.enum_network_events(c, Some(&e)).unwrap();
     assert_eq!(again, NetworkEvents::default());
     assert_eq!(sig.resets(), 1);
-    assert_eq!(p.enum_network_events(Descriptor::from_raw(4), None), Err(WsaError::NotSock));
-}
+    assert_eq!(h.client.enum_network_events(Descriptor::from_raw(4), None), Err(WsaError::NotSock));
+});
 
 // SPEC E4, E2
-#[test]
-fn an_error_code_is_written_only_for_its_bit() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
-    let c = queued_connect(&p, addr);
-    accept_with_decision(&p, l, Decision::Reject).unwrap_err();
-    p.event_select(c, None, FD_CONNECT | FD_CLOSE).unwrap();
-    let ev = p.enum_network_events(c, None).unwrap();
+both_ways!(an_error_code_is_written_only_for_its_bit, |h| {
+    let (l, addr) = listener(&h.server, 5);
+    let c = queued_connect(&h.client, addr);
+    accept_with_decision(&h.server, l, Decision::Reject).unwrap_err();
+    h.client.event_select(c, None, FD_CONNECT | FD_CLOSE).unwrap();
+    let ev = h.client.enum_network_events(c, None).unwrap();
     assert_eq!(ev.events, FD_CONNECT);
     let mut want = [0; FD_MAX_EVENTS];
     want[FD_CONNECT_BIT] = WsaError::ConnRefused.code();
     assert_eq!(ev.error_codes, want);
-}
+});
 
 // SPEC E5
-#[test]
-fn fd_connect_is_recorded_once_per_attempt_and_remembered_until_selected() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
-    let c = queued_connect(&p, addr);
-    accept_with_decision(&p, l, Decision::Reject).unwrap_err();
+both_ways!(fd_connect_is_recorded_once_per_attempt_and_remembered_until_selected, |h| {
+    let (l, addr) = listener(&h.server, 5);
+    let c = queued_connect(&h.client, addr);
+    accept_with_decision(&h.server, l, Decision::Reject).unwrap_err();
     // not selected yet: remembered
     let sig = CountingSignal::new();
-    p.event_select(c, Some(sig.handle()), FD_CONNECT).unwrap();
+    h.client.event_select(c, Some(sig.handle()), FD_CONNECT).unwrap();
     assert_eq!(sig.sets(), 1);
-    let ev = p.enum_network_events(c, None).unwrap();
+    let ev = h.client.enum_network_events(c, None).unwrap();
     assert_eq!(ev.error(FD_CONNECT_BIT), Some(WsaError::ConnRefused.code()));
     // the next attempt records its own result, once
-    assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    assert_eq!(h.client.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
     assert_eq!(sig.sets(), 1, "nothing before the answer");
-    p.accept(l, None).unwrap();
+    h.server.accept(l, None).unwrap();
     assert_eq!(sig.sets(), 2);
-    let ev = p.enum_network_events(c, None).unwrap();
+    let ev = h.client.enum_network_events(c, None).unwrap();
     assert_eq!(ev.error(FD_CONNECT_BIT), Some(0));
-    assert_eq!(p.enum_network_events(c, None).unwrap().events, 0);
-}
+    assert_eq!(h.client.enum_network_events(c, None).unwrap().events, 0);
+});
 
 // SPEC E5, C6
-#[test]
-fn fd_connect_of_a_new_attempt_replaces_an_unreported_older_one() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
-    let c = queued_connect(&p, addr);
-    accept_with_decision(&p, l, Decision::Reject).unwrap_err();
+both_ways!(fd_connect_of_a_new_attempt_replaces_an_unreported_older_one, |h| {
+    let (l, addr) = listener(&h.server, 5);
+    let c = queued_connect(&h.client, addr);
+    accept_with_decision(&h.server, l, Decision::Reject).unwrap_err();
     // the refusal is recorded but never enumerated; the socket connects again and is accepted
-    assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
-    p.accept(l, None).unwrap();
-    assert_eq!(p.peer_name(c), Ok(addr));
-    assert_eq!(p.get_option(c, SockOpt::Error), Ok(0));
-    p.event_select(c, None, FD_CONNECT).unwrap();
-    let ev = p.enum_network_events(c, None).unwrap();
+    assert_eq!(h.client.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    h.server.accept(l, None).unwrap();
+    assert_eq!(h.client.peer_name(c), Ok(addr));
+    assert_eq!(h.client.get_option(c, SockOpt::Error), Ok(0));
+    h.client.event_select(c, None, FD_CONNECT).unwrap();
+    let ev = h.client.enum_network_events(c, None).unwrap();
     assert_eq!(
         ev.error(FD_CONNECT_BIT),
         Some(0),
         "the connected socket must not report the previous attempt's WSAECONNREFUSED"
     );
-}
+});
 
 // SPEC E6
 #[test]
@@ -288,96 +269,88 @@ fn fionbio_sets_and_clears_non_blocking_mode() {
 
 // SPEC E4, E5 (Wine's test_connect_events, run against Windows): an event outside the selection
 // is neither reported nor cleared; a later selection that includes it signals at once and reports it
-#[test]
-fn an_unselected_fd_connect_stays_recorded_until_a_selection_includes_it() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
-    let c = p.socket().unwrap();
+both_ways!(an_unselected_fd_connect_stays_recorded_until_a_selection_includes_it, |h| {
+    let (l, addr) = listener(&h.server, 5);
+    let c = h.client.socket().unwrap();
     let sig = CountingSignal::new();
-    p.event_select(c, Some(sig.handle()), FD_CLOSE).unwrap(); // FD_CONNECT left out
-    assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
-    accept_with_decision(&p, l, Decision::Reject).unwrap_err();
+    h.client.event_select(c, Some(sig.handle()), FD_CLOSE).unwrap(); // FD_CONNECT left out
+    assert_eq!(h.client.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    accept_with_decision(&h.server, l, Decision::Reject).unwrap_err();
     assert_eq!(sig.sets(), 0, "not selected: not signalled");
-    assert_eq!(p.enum_network_events(c, None).unwrap(), NetworkEvents::default(), "not selected: not reported");
-    p.event_select(c, Some(sig.handle()), FD_CLOSE | FD_CONNECT).unwrap();
+    assert_eq!(h.client.enum_network_events(c, None).unwrap(), NetworkEvents::default(), "not selected: not reported");
+    h.client.event_select(c, Some(sig.handle()), FD_CLOSE | FD_CONNECT).unwrap();
     assert_eq!(sig.sets(), 1, "E1: the new selection signals what is recorded");
-    let ev = p.enum_network_events(c, None).unwrap();
+    let ev = h.client.enum_network_events(c, None).unwrap();
     assert_eq!((ev.events, ev.error(FD_CONNECT_BIT)), (FD_CONNECT, Some(WsaError::ConnRefused.code())));
     // reported once: selecting again (same mask, or 0 and then the mask) finds nothing
-    p.event_select(c, Some(sig.handle()), FD_CLOSE | FD_CONNECT).unwrap();
-    p.event_select(c, None, 0).unwrap();
-    p.event_select(c, Some(sig.handle()), FD_CLOSE | FD_CONNECT).unwrap();
+    h.client.event_select(c, Some(sig.handle()), FD_CLOSE | FD_CONNECT).unwrap();
+    h.client.event_select(c, None, 0).unwrap();
+    h.client.event_select(c, Some(sig.handle()), FD_CLOSE | FD_CONNECT).unwrap();
     assert_eq!(sig.sets(), 1);
-    assert_eq!(p.enum_network_events(c, None).unwrap().events, 0);
-}
+    assert_eq!(h.client.enum_network_events(c, None).unwrap().events, 0);
+});
 
 // SPEC E4 (Wine's test_close_events): FD_CLOSE recorded while unselected is reported once selected;
 // with no selection at all (mask 0) nothing is reported and nothing cleared
-#[test]
-fn an_unselected_fd_close_stays_recorded_until_a_selection_includes_it() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
-    let c = queued_connect(&p, addr);
-    let a = p.accept(l, None).unwrap().socket;
+both_ways!(an_unselected_fd_close_stays_recorded_until_a_selection_includes_it, |h| {
+    let (l, addr) = listener(&h.server, 5);
+    let c = queued_connect(&h.client, addr);
+    let a = h.server.accept(l, None).unwrap().socket;
     let sig = CountingSignal::new();
-    p.event_select(a, Some(sig.handle()), FD_CONNECT).unwrap();
-    p.close(c).unwrap();
+    h.server.event_select(a, Some(sig.handle()), FD_CONNECT).unwrap();
+    h.client.close(c).unwrap();
     assert_eq!(sig.sets(), 0);
-    p.event_select(a, None, 0).unwrap();
-    assert_eq!(p.enum_network_events(a, None).unwrap().events, 0, "mask 0: nothing reported");
-    p.event_select(a, Some(sig.handle()), FD_CLOSE).unwrap();
+    h.server.event_select(a, None, 0).unwrap();
+    assert_eq!(h.server.enum_network_events(a, None).unwrap().events, 0, "mask 0: nothing reported");
+    h.server.event_select(a, Some(sig.handle()), FD_CLOSE).unwrap();
     assert_eq!(sig.sets(), 1);
-    let ev = p.enum_network_events(a, None).unwrap();
+    let ev = h.server.enum_network_events(a, None).unwrap();
     assert_eq!((ev.events, ev.error(FD_CLOSE_BIT)), (FD_CLOSE, Some(0)));
-    assert_eq!(p.enum_network_events(a, None).unwrap().events, 0, "nothing twice");
-}
+    assert_eq!(h.server.enum_network_events(a, None).unwrap().events, 0, "nothing twice");
+});
 
 // SPEC E2 (Wine's test_accept_events): once FD_ACCEPT was reported, selecting again on the listener
 // (same mask, or 0 and then FD_ACCEPT) records and signals nothing until an accept re-enables it
-#[test]
-fn fd_accept_is_not_reported_twice_by_selecting_again() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
+both_ways!(fd_accept_is_not_reported_twice_by_selecting_again, |h| {
+    let (l, addr) = listener(&h.server, 5);
     let sig = CountingSignal::new();
-    p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
-    let _c1 = queued_connect(&p, addr);
+    h.server.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
+    let _c1 = queued_connect(&h.client, addr);
     assert_eq!(sig.sets(), 1);
-    assert_eq!(p.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
-    p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
-    assert_eq!((sig.sets(), p.enum_network_events(l, None).unwrap().events), (1, 0), "same mask again");
-    p.event_select(l, None, 0).unwrap();
-    p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
-    assert_eq!((sig.sets(), p.enum_network_events(l, None).unwrap().events), (1, 0), "0, then FD_ACCEPT");
+    assert_eq!(h.server.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
+    h.server.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
+    assert_eq!((sig.sets(), h.server.enum_network_events(l, None).unwrap().events), (1, 0), "same mask again");
+    h.server.event_select(l, None, 0).unwrap();
+    h.server.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
+    assert_eq!((sig.sets(), h.server.enum_network_events(l, None).unwrap().events), (1, 0), "0, then FD_ACCEPT");
     // a new request records it again (Windows, event mode)
-    let _c2 = queued_connect(&p, addr);
+    let _c2 = queued_connect(&h.client, addr);
     assert_eq!(sig.sets(), 2);
-    assert_eq!(p.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
+    assert_eq!(h.server.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
     // an accept re-enables it: still one queued, so it is recorded again
-    p.accept(l, None).unwrap();
-    assert_eq!(p.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
+    h.server.accept(l, None).unwrap();
+    assert_eq!(h.server.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
     // the accept that empties the queue records nothing
-    p.accept(l, None).unwrap();
-    p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
-    assert_eq!(p.enum_network_events(l, None).unwrap().events, 0);
-}
+    h.server.accept(l, None).unwrap();
+    h.server.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
+    assert_eq!(h.server.enum_network_events(l, None).unwrap().events, 0);
+});
 
 // SPEC E1, E2 (Wine's test_accept_events): a request that arrived while FD_ACCEPT was not selected
 // is found by a later selection, which signals at once; an accept before that selection clears it
-#[test]
-fn fd_accept_of_a_request_queued_before_the_selection() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
+both_ways!(fd_accept_of_a_request_queued_before_the_selection, |h| {
+    let (l, addr) = listener(&h.server, 5);
     let sig = CountingSignal::new();
-    p.event_select(l, Some(sig.handle()), FD_CONNECT).unwrap();
-    let _c1 = queued_connect(&p, addr);
+    h.server.event_select(l, Some(sig.handle()), FD_CONNECT).unwrap();
+    let _c1 = queued_connect(&h.client, addr);
     assert_eq!(sig.sets(), 0);
-    p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
+    h.server.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
     assert_eq!(sig.sets(), 1);
-    assert_eq!(p.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
-    p.accept(l, None).unwrap();
-    p.event_select(l, Some(sig.handle()), FD_CONNECT).unwrap();
-    let _c2 = queued_connect(&p, addr);
-    p.accept(l, None).unwrap();
-    p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
-    assert_eq!(p.enum_network_events(l, None).unwrap().events, 0, "accepted before the selection");
-}
+    assert_eq!(h.server.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
+    h.server.accept(l, None).unwrap();
+    h.server.event_select(l, Some(sig.handle()), FD_CONNECT).unwrap();
+    let _c2 = queued_connect(&h.client, addr);
+    h.server.accept(l, None).unwrap();
+    h.server.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
+    assert_eq!(h.server.enum_network_events(l, None).unwrap().events, 0, "accepted before the selection");
+});

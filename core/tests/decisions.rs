@@ -1,4 +1,6 @@
-//! The points SPEC.md leaves open, as wspsan decided them (README, "Where wspsan decided").
+//! The points SPEC.md leaves open, as wspsan decided them (README, "Where wspsan decided"). Tests
+//! of a connector and a listener run with both on one provider and on two providers of one fabric
+//! (SPEC section 11).
 
 mod common;
 
@@ -9,149 +11,140 @@ use wspsan_core::consts::{FD_ACCEPT, FD_CONNECT, FD_CONNECT_BIT};
 use wspsan_core::{ConditionRequest, ConnectParams, Decision, Descriptor, Limits, Provider, SockOpt, WsaError};
 
 // SPEC C3, E5 (decided: an immediate failure is reported by the call only, no FD_CONNECT)
-#[test]
-fn an_immediate_connect_failure_records_no_fd_connect() {
-    let p = Provider::new();
-    let (_l, addr) = listener(&p, 1);
-    let full = queued_connect(&p, addr);
-    let c = nb_connector(&p);
+both_ways!(an_immediate_connect_failure_records_no_fd_connect, |h| {
+    let (_l, addr) = listener(&h.server, 1);
+    let full = queued_connect(&h.client, addr);
+    let c = nb_connector(&h.client);
     let sig = CountingSignal::new();
-    p.event_select(c, Some(sig.handle()), FD_CONNECT).unwrap();
-    assert_eq!(p.connect(c, lo(1), ConnectParams::default()), Err(WsaError::ConnRefused)); // nobody there
-    assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::ConnRefused)); // queue full
-    assert_eq!(p.enum_network_events(c, None).unwrap().events, 0);
+    h.client.event_select(c, Some(sig.handle()), FD_CONNECT).unwrap();
+    assert_eq!(h.client.connect(c, lo(1), ConnectParams::default()), Err(WsaError::ConnRefused)); // nobody there
+    assert_eq!(h.client.connect(c, addr, ConnectParams::default()), Err(WsaError::ConnRefused)); // queue full
+    assert_eq!(h.client.enum_network_events(c, None).unwrap().events, 0);
     assert_eq!(sig.sets(), 0);
-    assert_eq!(p.get_option(c, SockOpt::Error), Ok(0));
-    p.close(full).unwrap();
-}
+    assert_eq!(h.client.get_option(c, SockOpt::Error), Ok(0));
+    h.client.close(full).unwrap();
+});
 
 // SPEC E2 (decided: while a deferred request is at the head, arrivals do not signal FD_ACCEPT)
-#[test]
-fn arrivals_behind_a_deferred_request_do_not_signal_until_the_next_accept() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
+both_ways!(arrivals_behind_a_deferred_request_do_not_signal_until_the_next_accept, |h| {
+    let (l, addr) = listener(&h.server, 5);
     let sig = CountingSignal::new();
-    p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
-    let _first = queued_connect(&p, addr);
+    h.server.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
+    let _first = queued_connect(&h.client, addr);
     assert_eq!(sig.sets(), 1);
-    assert!(p.enum_network_events(l, None).unwrap().contains(FD_ACCEPT));
-    assert_eq!(accept_with_decision(&p, l, Decision::Defer).unwrap_err().error, WsaError::TryAgain);
-    let _second = queued_connect(&p, addr);
+    assert!(h.server.enum_network_events(l, None).unwrap().contains(FD_ACCEPT));
+    assert_eq!(accept_with_decision(&h.server, l, Decision::Defer).unwrap_err().error, WsaError::TryAgain);
+    let _second = queued_connect(&h.client, addr);
     assert_eq!(sig.sets(), 1, "no FD_ACCEPT while the deferred request waits at the head");
-    assert_eq!(p.enum_network_events(l, None).unwrap().events, 0);
+    assert_eq!(h.server.enum_network_events(l, None).unwrap().events, 0);
     // the next accept (any answer but CF_DEFER) re-enables, and a request is still queued
-    p.accept(l, None).unwrap();
-    assert!(p.enum_network_events(l, None).unwrap().contains(FD_ACCEPT));
+    h.server.accept(l, None).unwrap();
+    assert!(h.server.enum_network_events(l, None).unwrap().contains(FD_ACCEPT));
     // a new arrival after the enumeration records it again (as Windows: Wine's test_accept_events)
     let before = sig.sets();
-    let _third = queued_connect(&p, addr);
+    let _third = queued_connect(&h.client, addr);
     assert!(sig.sets() > before);
-}
+});
 
 // SPEC E2, E3 (decided: an accept that leaves the queue empty clears a recorded FD_ACCEPT)
-#[test]
-fn an_accept_that_empties_the_queue_clears_fd_accept() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
+both_ways!(an_accept_that_empties_the_queue_clears_fd_accept, |h| {
+    let (l, addr) = listener(&h.server, 5);
     let sig = CountingSignal::new();
-    p.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
-    let _c = queued_connect(&p, addr);
-    p.accept(l, None).unwrap();
+    h.server.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
+    let _c = queued_connect(&h.client, addr);
+    h.server.accept(l, None).unwrap();
     assert!(sig.resets() >= 1, "E3: the successful accept reset the event object");
-    assert_eq!(p.enum_network_events(l, None).unwrap().events, 0, "nothing waits: no FD_ACCEPT");
-}
+    assert_eq!(h.server.enum_network_events(l, None).unwrap().events, 0, "nothing waits: no FD_ACCEPT");
+});
 
 // SPEC A12, K2 (decided: a listener closed while the condition runs: CF_ACCEPT completes)
-#[test]
-fn a_listener_closed_during_the_condition_still_completes_an_accept() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
-    let c = queued_connect(&p, addr);
-    let closer = p.clone();
-    let a = p
+both_ways!(a_listener_closed_during_the_condition_still_completes_an_accept, |h| {
+    let (l, addr) = listener(&h.server, 5);
+    let c = queued_connect(&h.client, addr);
+    let closer = h.server.clone();
+    let a = h
+        .server
         .accept(
             l,
             Some(&mut |_: &mut ConditionRequest<'_>| {
-                let p = closer.clone();
-                thread::spawn(move || p.close(l)).join().unwrap().unwrap();
+                let q = closer.clone();
+                thread::spawn(move || q.close(l)).join().unwrap().unwrap();
                 Decision::Accept
             }),
         )
         .expect("the accept had taken the request before the close");
-    assert_eq!(p.peer_name(c), Ok(addr));
-    assert_eq!(p.peer_name(a.socket), p.sock_name(c));
-    let st = p.device().stats().listeners;
+    assert_eq!(h.client.peer_name(c), Ok(addr));
+    assert_eq!(h.server.peer_name(a.socket), h.client.sock_name(c));
+    let st = h.server.device().stats().listeners;
     assert_eq!((st.queued, st.accepted, st.queue_len), (1, 1, 0));
-}
+});
 
 // SPEC A9, K2 (decided: CF_DEFER on a listener closed meanwhile refuses the connector, WSAEINTR)
-#[test]
-fn a_listener_closed_during_a_deferring_condition_refuses_the_request() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
-    let c = queued_connect(&p, addr);
-    let closer = p.clone();
-    let e = p
+both_ways!(a_listener_closed_during_a_deferring_condition_refuses_the_request, |h| {
+    let (l, addr) = listener(&h.server, 5);
+    let c = queued_connect(&h.client, addr);
+    let closer = h.server.clone();
+    let e = h
+        .server
         .accept(
             l,
             Some(&mut |_: &mut ConditionRequest<'_>| {
-                let p = closer.clone();
-                thread::spawn(move || p.close(l)).join().unwrap().unwrap();
+                let q = closer.clone();
+                thread::spawn(move || q.close(l)).join().unwrap().unwrap();
                 Decision::Defer
             }),
         )
         .unwrap_err();
     assert_eq!(e.error, WsaError::Intr);
-    assert_eq!(p.get_option(c, SockOpt::Error), Ok(WsaError::ConnRefused.code()));
-    let st = p.device().stats();
+    assert_eq!(h.client.get_option(c, SockOpt::Error), Ok(WsaError::ConnRefused.code()));
+    let st = h.server.device().stats();
     assert_eq!((st.listeners.refused_by_close, st.pending), (1, 0));
-}
+});
 
 // SPEC C4 (decided: running out of ephemeral ports gives WSAENOBUFS)
-#[test]
-fn ephemeral_port_exhaustion_gives_wsaenobufs() {
-    let p = Provider::new();
+both_ways!(ephemeral_port_exhaustion_gives_wsaenobufs, |h| {
+    let p = &h.client;
     let span = 65535 - 49152 + 1;
     for _ in 0..span {
         let s = p.socket().unwrap();
-        p.bind(s, lo(0)).unwrap();
+        p.bind(s, h.client_at(0)).unwrap();
     }
     let s = p.socket().unwrap();
-    assert_eq!(p.bind(s, lo(0)), Err(WsaError::NoBufs));
+    assert_eq!(p.bind(s, h.client_at(0)), Err(WsaError::NoBufs));
+    // the implicit bind takes a port of the NIC just filled: the target's (C4) or the first (F2)
+    assert_eq!(h.connector_nic(Ipv4Addr::LOCALHOST), h.client_nic());
     assert_eq!(p.connect(s, lo(9), ConnectParams::default()), Err(WsaError::NoBufs), "implicit bind too");
-}
+});
 
 // SPEC B2, C3 (decided: an address that is not a NIC has nobody listening: WSAECONNREFUSED)
-#[test]
-fn a_connect_to_an_address_that_is_not_a_nic_is_refused_even_by_a_wildcard_listener() {
-    let p = Provider::new();
-    let _l = listener_at(&p, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7100), 5);
-    let c = nb_connector(&p);
+both_ways!(a_connect_to_an_address_that_is_not_a_nic_is_refused_even_by_a_wildcard_listener, |h| {
+    let _l = listener_at(&h.server, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7100), 5);
+    let c = nb_connector(&h.client);
     let elsewhere = SocketAddrV4::new(Ipv4Addr::new(10, 9, 9, 9), 7100);
-    assert_eq!(p.connect(c, elsewhere, ConnectParams::default()), Err(WsaError::ConnRefused));
-    assert_eq!(p.device().stats().refused_no_listener, 1);
-    assert_eq!(p.connect(c, lo(7100), ConnectParams::default()), Err(WsaError::WouldBlock));
-}
+    assert_eq!(h.client.connect(c, elsewhere, ConnectParams::default()), Err(WsaError::ConnRefused));
+    // nobody owns the address: the connector's device counts the refusal
+    assert_eq!(h.client.device().stats().refused_no_listener, 1);
+    assert_eq!(h.server.device().stats().refused_no_listener, h.pick(1, 0));
+    assert_eq!(h.client.connect(c, lo(7100), ConnectParams::default()), Err(WsaError::WouldBlock));
+});
 
 // SPEC C2 (decided: reading SO_ERROR does not clear it, as real Windows; the next attempt does)
-#[test]
-fn so_error_reads_the_same_until_the_next_connect_attempt() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
-    let c = queued_connect(&p, addr);
-    accept_with_decision(&p, l, Decision::Reject).unwrap_err();
+both_ways!(so_error_reads_the_same_until_the_next_connect_attempt, |h| {
+    let (l, addr) = listener(&h.server, 5);
+    let c = queued_connect(&h.client, addr);
+    accept_with_decision(&h.server, l, Decision::Reject).unwrap_err();
     for _ in 0..3 {
-        assert_eq!(p.get_option(c, SockOpt::Error), Ok(WsaError::ConnRefused.code()));
+        assert_eq!(h.client.get_option(c, SockOpt::Error), Ok(WsaError::ConnRefused.code()));
     }
     // a connect refused at once is no attempt (README): the last attempt's error stays
-    assert_eq!(p.connect(c, lo(1), ConnectParams::default()), Err(WsaError::ConnRefused));
-    assert_eq!(p.get_option(c, SockOpt::Error), Ok(WsaError::ConnRefused.code()));
+    assert_eq!(h.client.connect(c, lo(1), ConnectParams::default()), Err(WsaError::ConnRefused));
+    assert_eq!(h.client.get_option(c, SockOpt::Error), Ok(WsaError::ConnRefused.code()));
     // the next attempt clears it; its own answer sets it again
-    assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
-    assert_eq!(p.get_option(c, SockOpt::Error), Ok(0), "cleared by the attempt");
-    p.accept(l, None).unwrap();
-    assert_eq!(p.get_option(c, SockOpt::Error), Ok(0));
-}
+    assert_eq!(h.client.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    assert_eq!(h.client.get_option(c, SockOpt::Error), Ok(0), "cleared by the attempt");
+    h.server.accept(l, None).unwrap();
+    assert_eq!(h.client.get_option(c, SockOpt::Error), Ok(0));
+});
 
 // SPEC C2, L8 (decided: SO_ERROR can be set, as on Windows; other read-only options cannot)
 #[test]
@@ -230,59 +223,57 @@ impl wspsan_core::SocketHooks for PanickingHooks {
 }
 
 // SPEC X4, T2 (decided: a panicking Signal is contained; the connect still ends in one outcome)
-#[test]
-fn a_panicking_event_object_loses_nothing() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
+both_ways!(a_panicking_event_object_loses_nothing, |h| {
+    let (l, addr) = listener(&h.server, 5);
     let sig: wspsan_core::EventHandle = std::sync::Arc::new(PanickingSignal);
-    p.event_select(l, Some(sig.clone()), FD_ACCEPT).unwrap();
-    let c = nb_connector(&p);
-    p.event_select(c, Some(sig.clone()), FD_CONNECT).unwrap();
-    assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
-    let a = p.accept(l, None).unwrap(); // E3 reset and E2 set both panic inside
-    assert_eq!(p.peer_name(c), Ok(addr));
-    assert_eq!(p.enum_network_events(c, Some(&sig)).unwrap().error(FD_CONNECT_BIT), Some(0));
-    let st = p.device().stats();
+    h.server.event_select(l, Some(sig.clone()), FD_ACCEPT).unwrap();
+    let c = nb_connector(&h.client);
+    h.client.event_select(c, Some(sig.clone()), FD_CONNECT).unwrap();
+    assert_eq!(h.client.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    let a = h.server.accept(l, None).unwrap(); // E3 reset and E2 set both panic inside
+    assert_eq!(h.client.peer_name(c), Ok(addr));
+    assert_eq!(h.client.enum_network_events(c, Some(&sig)).unwrap().error(FD_CONNECT_BIT), Some(0));
+    let st = h.server.device().stats();
     assert_eq!((st.listeners.accepted, st.pending), (1, 0));
-    p.close(a.socket).unwrap();
-}
+    h.server.close(a.socket).unwrap();
+});
 
 // SPEC X4, X5, A11 (decided: a panicking create hook fails with WSAENETDOWN, nothing leaks)
-#[test]
-fn a_panicking_create_hook_fails_the_call_and_keeps_the_request() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
-    let c = queued_connect(&p, addr);
-    let open = p.device().stats().open_sockets;
-    p.set_hooks(Some(std::sync::Arc::new(PanickingHooks)));
-    assert_eq!(p.socket(), Err(WsaError::NetDown));
-    assert_eq!(p.accept(l, None).unwrap_err().error, WsaError::NetDown);
-    assert_eq!(p.device().stats().open_sockets, open, "no descriptor leaked");
-    assert_eq!(p.listener_stats(l).unwrap().queue_len, 1, "the request stays queued");
-    p.set_hooks(None);
-    p.accept(l, None).unwrap();
-    assert_eq!(p.peer_name(c), Ok(addr));
-}
+both_ways!(a_panicking_create_hook_fails_the_call_and_keeps_the_request, |h| {
+    let (l, addr) = listener(&h.server, 5);
+    let c = queued_connect(&h.client, addr);
+    let open = h.server.device().stats().open_sockets;
+    h.server.set_hooks(Some(std::sync::Arc::new(PanickingHooks)));
+    assert_eq!(h.server.socket(), Err(WsaError::NetDown));
+    assert_eq!(h.server.accept(l, None).unwrap_err().error, WsaError::NetDown);
+    assert_eq!(h.server.device().stats().open_sockets, open, "no descriptor leaked");
+    assert_eq!(h.server.listener_stats(l).unwrap().queue_len, 1, "the request stays queued");
+    h.server.set_hooks(None);
+    h.server.accept(l, None).unwrap();
+    assert_eq!(h.client.peer_name(c), Ok(addr));
+});
 
 // SPEC C5, A5 (decided: caller data of length 0 is no caller data)
-#[test]
-fn empty_caller_data_reaches_the_condition_as_none() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
-    let c = nb_connector(&p);
+both_ways!(empty_caller_data_reaches_the_condition_as_none, |h| {
+    let (l, addr) = listener(&h.server, 5);
+    let c = nb_connector(&h.client);
     let data: &[u8] = b"";
-    assert_eq!(p.connect(c, addr, ConnectParams { caller_data: Some(data), qos: None }), Err(WsaError::WouldBlock));
+    assert_eq!(
+        h.client.connect(c, addr, ConnectParams { caller_data: Some(data), qos: None }),
+        Err(WsaError::WouldBlock)
+    );
     let mut seen: Option<Option<Vec<u8>>> = None;
-    p.accept(
-        l,
-        Some(&mut |r: &mut ConditionRequest<'_>| {
-            seen = Some(r.caller_data().map(<[u8]>::to_vec));
-            Decision::Accept
-        }),
-    )
-    .unwrap();
+    h.server
+        .accept(
+            l,
+            Some(&mut |r: &mut ConditionRequest<'_>| {
+                seen = Some(r.caller_data().map(<[u8]>::to_vec));
+                Decision::Accept
+            }),
+        )
+        .unwrap();
     assert_eq!(seen, Some(None));
-}
+});
 
 // SPEC L8, section 1 (options by number: entry checks and the socket before WSAENOPROTOOPT)
 #[test]
@@ -309,21 +300,22 @@ fn ioctl_codes_in_both_numberings() {
 }
 
 // SPEC A14, K1 (decided: close_all and the switch context obey A14; discard ignores the device)
-#[test]
-fn cleanup_obeys_a14_and_discard_works_while_the_device_is_down() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
-    let _c = queued_connect(&p, addr);
+both_ways!(cleanup_obeys_a14_and_discard_works_while_the_device_is_down, |h| {
+    let p = &h.server;
+    let (l, addr) = listener(p, 5);
+    let c = queued_connect(&h.client, addr);
     let mut inside = None;
     p.accept(
         l,
         Some(&mut |_: &mut ConditionRequest<'_>| {
-            inside = Some((p.close_all(), p.context(l)));
+            inside = Some((p.close_all(), p.context(l), h.client.context(c)));
             Decision::Accept
         }),
     )
     .unwrap();
-    assert_eq!(inside, Some((Err(WsaError::InProgress), Err(WsaError::InProgress))));
+    // A14 is per provider: the connector's provider, when it is another one, is not refused
+    let in_progress = WsaError::InProgress;
+    assert_eq!(inside, Some((Err(in_progress), Err(in_progress), h.pick(Err(in_progress), Ok(0)))));
     let s = p.socket().unwrap();
     p.device().set_network_down(true);
     assert_eq!(p.close(s), Err(WsaError::NetDown));
@@ -331,8 +323,9 @@ fn cleanup_obeys_a14_and_discard_works_while_the_device_is_down() {
     assert_eq!(p.discard(s), Err(WsaError::NotSock));
     p.device().set_network_down(false);
     assert_eq!(p.close_all(), Ok(()));
-    assert_eq!(p.device().stats().open_sockets, 0);
-}
+    assert_eq!(h.client.close_all(), Ok(()));
+    assert_eq!(h.open_sockets(), 0);
+});
 
 // SPEC D1 (decided: a NIC list with 0.0.0.0 or a repeat is invalid; with_config drops them)
 #[test]
@@ -349,26 +342,31 @@ fn nic_lists_are_validated() {
 
 // SPEC D1, C5 (decided: caller and callee data limits are clamped to 64 KiB, like L5's backlog:
 // an accept allocates a callee buffer of the limit's size, so an unbounded one could exhaust memory)
-#[test]
-fn connect_data_limits_are_clamped_to_64_kib() {
+both_ways!(connect_data_limits_are_clamped_to_64_kib, |h| {
     use wspsan_core::{DeviceConfig, MAX_CONNECT_DATA};
     assert_eq!(MAX_CONNECT_DATA, 65536);
     let huge = Limits { max_caller_data: usize::MAX, max_callee_data: u32::MAX as usize, ..Limits::default() };
     let configured = Provider::with_config(DeviceConfig { limits: huge, ..DeviceConfig::default() });
     assert_eq!(configured.device().limits().max_caller_data, MAX_CONNECT_DATA);
-    let p = Provider::new();
-    p.device().set_limits(huge);
-    let l = p.device().limits();
-    assert_eq!((l.max_caller_data, l.max_callee_data), (MAX_CONNECT_DATA, MAX_CONNECT_DATA));
-    assert_eq!(l.max_descriptors, Limits::default().max_descriptors, "other limits as given");
-    let (listener_socket, addr) = listener(&p, 5);
-    let c = nb_connector(&p);
+    // the caller data must fit the limits of both devices (the connector's and the listener's)
+    for p in [&h.client, &h.server] {
+        p.device().set_limits(huge);
+        let l = p.device().limits();
+        assert_eq!((l.max_caller_data, l.max_callee_data), (MAX_CONNECT_DATA, MAX_CONNECT_DATA));
+        assert_eq!(l.max_descriptors, Limits::default().max_descriptors, "other limits as given");
+    }
+    let (listener_socket, addr) = listener(&h.server, 5);
+    let c = nb_connector(&h.client);
     let over = vec![7u8; MAX_CONNECT_DATA + 1];
-    assert_eq!(p.connect(c, addr, ConnectParams { caller_data: Some(&over), qos: None }), Err(WsaError::NoBufs));
+    assert_eq!(h.client.connect(c, addr, ConnectParams { caller_data: Some(&over), qos: None }), Err(WsaError::NoBufs));
     let most = vec![7u8; MAX_CONNECT_DATA];
-    assert_eq!(p.connect(c, addr, ConnectParams { caller_data: Some(&most), qos: None }), Err(WsaError::WouldBlock));
+    assert_eq!(
+        h.client.connect(c, addr, ConnectParams { caller_data: Some(&most), qos: None }),
+        Err(WsaError::WouldBlock)
+    );
     let mut seen = (0, 0);
-    let a = p
+    let a = h
+        .server
         .accept(
             listener_socket,
             Some(&mut |r: &mut ConditionRequest<'_>| {
@@ -378,33 +376,35 @@ fn connect_data_limits_are_clamped_to_64_kib() {
         )
         .unwrap();
     assert_eq!(seen, (MAX_CONNECT_DATA, MAX_CONNECT_DATA));
-    p.close(a.socket).unwrap();
-    p.close(c).unwrap();
-}
+    h.server.close(a.socket).unwrap();
+    h.client.close(c).unwrap();
+});
 
 // SPEC A5, A15 (decided, as Windows): a wildcard-bound connector is named 0.0.0.0 until its
 // connect completes, then by the NIC it connected to; its binding stays the wildcard.
-#[test]
-fn a_wildcard_bound_connector_is_named_by_its_nic_once_connected() {
-    use wspsan_core::DeviceConfig;
+both_ways!(a_wildcard_bound_connector_is_named_by_its_nic_once_connected, layout, |layout| {
     let nic2 = Ipv4Addr::new(10, 0, 0, 2);
-    let p = Provider::with_config(DeviceConfig { nics: vec![Ipv4Addr::LOCALHOST, nic2], ..DeviceConfig::default() });
-    let l = p.socket().unwrap();
-    p.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7100)).unwrap();
-    p.listen(l, 4).unwrap();
-    let c = p.socket().unwrap();
+    let h = Hosts::with_nics(layout, &[Ipv4Addr::LOCALHOST, nic2], &[CLIENT_NIC, Ipv4Addr::new(10, 0, 1, 2)]);
+    let l = h.server.socket().unwrap();
+    h.server.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7100)).unwrap();
+    h.server.listen(l, 4).unwrap();
+    let c = h.client.socket().unwrap();
     let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7101);
-    p.bind(c, any).unwrap();
-    p.set_nonblocking(c, true).unwrap();
-    assert_eq!(p.connect(c, SocketAddrV4::new(nic2, 7100), ConnectParams::default()), Err(WsaError::WouldBlock));
-    assert_eq!(p.sock_name(c), Ok(any));
-    let a = p.accept(l, None).unwrap();
-    assert_eq!(a.peer, SocketAddrV4::new(nic2, 7101));
-    assert_eq!(p.sock_name(c), Ok(SocketAddrV4::new(nic2, 7101)));
-    // the port is still held on every NIC
-    let other = p.socket().unwrap();
-    assert_eq!(p.bind(other, SocketAddrV4::new(Ipv4Addr::LOCALHOST, 7101)), Err(WsaError::AddrInUse));
-    p.close(a.socket).unwrap();
-    p.close(c).unwrap();
-    p.bind(other, SocketAddrV4::new(Ipv4Addr::LOCALHOST, 7101)).unwrap();
-}
+    h.client.bind(c, any).unwrap();
+    h.client.set_nonblocking(c, true).unwrap();
+    assert_eq!(h.client.connect(c, SocketAddrV4::new(nic2, 7100), ConnectParams::default()), Err(WsaError::WouldBlock));
+    assert_eq!(h.client.sock_name(c), Ok(any));
+    let a = h.server.accept(l, None).unwrap();
+    // the NIC it speaks from: the target's on one device (C4), its device's first otherwise (F2)
+    let named = SocketAddrV4::new(h.connector_nic(nic2), 7101);
+    assert_eq!(a.peer, named);
+    assert_eq!(h.client.sock_name(c), Ok(named));
+    // the port is still held on every NIC of the connector's device
+    let other = h.client.socket().unwrap();
+    for nic in h.client.device().nics() {
+        assert_eq!(h.client.bind(other, SocketAddrV4::new(nic, 7101)), Err(WsaError::AddrInUse), "{nic}");
+    }
+    h.server.close(a.socket).unwrap();
+    h.client.close(c).unwrap();
+    h.client.bind(other, SocketAddrV4::new(h.client_nic(), 7101)).unwrap();
+});

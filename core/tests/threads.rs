@@ -1,4 +1,6 @@
 //! SPEC section 10: threads. Small deterministic cases; the randomized stress test is stress.rs.
+//! Every test runs with connector and listener on one provider and on two providers of one fabric
+//! (SPEC section 11).
 
 mod common;
 
@@ -9,68 +11,63 @@ use std::time::Duration;
 use wspsan_core::{ConditionRequest, ConnectParams, Decision, Provider, Wait, WsaError};
 
 // SPEC T1
-#[test]
-fn a_blocked_accept_blocks_only_its_own_thread() {
-    let p = Provider::new();
-    let (l1, a1) = listener(&p, 2);
-    let q = p.clone();
+both_ways!(a_blocked_accept_blocks_only_its_own_thread, |h| {
+    let (l1, a1) = listener(&h.server, 2);
+    let q = h.server.clone();
     let blocked = bg(move || q.accept(l1, None).map(|a| a.peer));
     std::thread::sleep(SETTLE);
     // meanwhile a whole connect/accept cycle on another listener, from two more threads
-    let (l2, a2) = listener(&p, 2);
-    let c = p.socket().unwrap();
-    let q = p.clone();
+    let (l2, a2) = listener(&h.server, 2);
+    let c = h.client.socket().unwrap();
+    let q = h.client.clone();
     let connecting = bg(move || q.connect(c, a2, ConnectParams::default()));
-    let q = p.clone();
+    let q = h.server.clone();
     let accepting = bg(move || q.accept(l2, None).map(|a| a.peer));
-    assert_eq!(accepting.join(), Ok(p.sock_name(c).unwrap()));
+    assert_eq!(accepting.join(), Ok(h.client.sock_name(c).unwrap()));
     assert_eq!(connecting.join(), Ok(vec![]));
     assert!(!blocked.finished());
     // and the blocked accept still gets its own request
-    let d = queued_connect(&p, a1);
-    assert_eq!(blocked.join(), Ok(p.sock_name(d).unwrap()));
-}
+    let d = queued_connect(&h.client, a1);
+    assert_eq!(blocked.join(), Ok(h.client.sock_name(d).unwrap()));
+});
 
 // SPEC T1
-#[test]
-fn a_blocked_connect_blocks_only_its_own_thread() {
-    let p = Provider::new();
-    let (l1, a1) = listener(&p, 2);
-    let c = p.socket().unwrap();
-    let q = p.clone();
+both_ways!(a_blocked_connect_blocks_only_its_own_thread, |h| {
+    let (l1, a1) = listener(&h.server, 2);
+    let c = h.client.socket().unwrap();
+    let q = h.client.clone();
     let blocked = bg(move || q.connect(c, a1, ConnectParams::default()));
-    assert!(wait_until(|| p.listener_stats(l1).unwrap().queue_len == 1));
-    let (l2, a2) = listener(&p, 2);
-    let d = queued_connect(&p, a2);
-    assert_eq!(p.accept(l2, None).unwrap().peer, p.sock_name(d).unwrap());
+    assert!(wait_until(|| h.server.listener_stats(l1).unwrap().queue_len == 1));
+    let (l2, a2) = listener(&h.server, 2);
+    let d = queued_connect(&h.client, a2);
+    assert_eq!(h.server.accept(l2, None).unwrap().peer, h.client.sock_name(d).unwrap());
     assert!(!blocked.finished());
-    p.accept(l1, None).unwrap();
+    h.server.accept(l1, None).unwrap();
     assert_eq!(blocked.join(), Ok(vec![]));
-}
+});
 
 // SPEC T1
-#[test]
-fn a_socket_may_be_used_from_any_thread_at_any_step() {
-    let p = Provider::new();
-    let run = |f: Box<dyn FnOnce(&Provider) + Send>| {
+both_ways!(a_socket_may_be_used_from_any_thread_at_any_step, |h| {
+    let run = |p: &Provider, f: Box<dyn FnOnce(&Provider) + Send>| {
         let q = p.clone();
         std::thread::spawn(move || f(&q)).join().unwrap();
     };
-    let l = p.socket().unwrap();
-    run(Box::new(move |q| q.bind(l, lo(0)).unwrap()));
-    run(Box::new(move |q| q.listen(l, 3).unwrap()));
-    let addr = p.sock_name(l).unwrap();
-    let c = p.socket().unwrap();
-    run(Box::new(move |q| q.set_nonblocking(c, true).unwrap()));
-    run(Box::new(move |q| assert_eq!(q.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock))));
-    let q = p.clone();
+    let (server, client) = (&h.server, &h.client);
+    let l = server.socket().unwrap();
+    run(server, Box::new(move |q| q.bind(l, lo(0)).unwrap()));
+    run(server, Box::new(move |q| q.listen(l, 3).unwrap()));
+    let addr = server.sock_name(l).unwrap();
+    let c = client.socket().unwrap();
+    run(client, Box::new(move |q| q.set_nonblocking(c, true).unwrap()));
+    run(client, Box::new(move |q| assert_eq!(q.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock))));
+    let q = server.clone();
     let a = std::thread::spawn(move || q.accept(l, None).unwrap()).join().unwrap();
-    run(Box::new(move |q| assert_eq!(q.peer_name(c), Ok(addr))));
-    run(Box::new(move |q| q.close(a.socket).unwrap()));
-    run(Box::new(move |q| q.close(c).unwrap()));
-    run(Box::new(move |q| q.close(l).unwrap()));
-    assert_eq!(p.device().stats().open_sockets, 0);
-}
+    run(client, Box::new(move |q| assert_eq!(q.peer_name(c), Ok(addr))));
+    run(server, Box::new(move |q| q.close(a.socket).unwrap()));
+    run(client, Box::new(move |q| q.close(c).unwrap()));
+    run(server, Box::new(move |q| q.close(l).unwrap()));
+    assert_eq!(h.open_sockets(), 0);
+});
 
 /// What a connector saw.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
@@ -81,17 +78,15 @@ enum Outcome {
 }
 
 // SPEC T2
-#[test]
-fn every_blocking_connect_ends_in_exactly_the_outcome_the_listener_chose() {
+both_ways!(every_blocking_connect_ends_in_exactly_the_outcome_the_listener_chose, |h| {
     const N: u16 = 12;
-    let p = Provider::new();
-    let (l, addr) = listener(&p, i32::from(N));
+    let (l, addr) = listener(&h.server, i32::from(N));
     // connector i is bound to port 20000 + i so the condition can tell them apart
     let mut threads = Vec::new();
     for i in 0..N {
-        let c = p.socket().unwrap();
-        p.bind(c, lo(20000 + i)).unwrap();
-        let q = p.clone();
+        let c = h.client.socket().unwrap();
+        h.client.bind(c, h.client_at(20000 + i)).unwrap();
+        let q = h.client.clone();
         threads.push((
             i,
             c,
@@ -102,7 +97,7 @@ fn every_blocking_connect_ends_in_exactly_the_outcome_the_listener_chose() {
             }),
         ));
     }
-    assert!(wait_until(|| p.listener_stats(l).unwrap().queue_len == u64::from(N)));
+    assert!(wait_until(|| h.server.listener_stats(l).unwrap().queue_len == u64::from(N)));
     // let the self-timing ones time out before the listener looks
     for (i, _, t) in &threads {
         if i % 4 == 3 {
@@ -113,7 +108,7 @@ fn every_blocking_connect_ends_in_exactly_the_outcome_the_listener_chose() {
     let mut deferred_once = std::collections::HashSet::new();
     let mut accepted = Vec::new();
     loop {
-        let r = p.accept(
+        let r = h.server.accept(
             l,
             Some(&mut |r: &mut ConditionRequest<'_>| {
                 let i = r.caller_address().port() - 20000;
@@ -134,7 +129,7 @@ fn every_blocking_connect_ends_in_exactly_the_outcome_the_listener_chose() {
             Err(e) if matches!(e.error, WsaError::ConnRefused | WsaError::TryAgain) => {}
             Err(e) => panic!("unexpected {e}"),
         }
-        if p.listener_stats(l).unwrap().queue_len == 0 {
+        if h.server.listener_stats(l).unwrap().queue_len == 0 {
             break;
         }
     }
@@ -148,46 +143,44 @@ fn every_blocking_connect_ends_in_exactly_the_outcome_the_listener_chose() {
         };
         assert_eq!(Some(&seen), chosen.get(&i), "connector {i}");
         let want_peer = if seen == Outcome::Accepted { Ok(addr) } else { Err(WsaError::NotConn) };
-        assert_eq!(p.peer_name(c), want_peer);
+        assert_eq!(h.client.peer_name(c), want_peer);
     }
     let peers: Vec<SocketAddrV4> = accepted.iter().map(|a| a.peer).collect();
     assert_eq!(peers.len(), chosen.values().filter(|o| **o == Outcome::Accepted).count());
     for a in &accepted {
-        assert_eq!(p.peer_name(a.socket), Ok(a.peer));
+        assert_eq!(h.server.peer_name(a.socket), Ok(a.peer));
     }
-    let s = p.listener_stats(l).unwrap();
+    let s = h.server.listener_stats(l).unwrap();
     assert_eq!(s.queued, u64::from(N));
     assert_eq!(s.queued, s.accepted + s.rejected + s.withdrawn);
     assert_eq!(s.deferred, 3);
-    assert_eq!(p.device().stats().pending, 0, "nothing left waiting");
-}
+    assert_eq!(h.server.device().stats().pending, 0, "nothing left waiting");
+});
 
 // SPEC T2, K2
-#[test]
-fn closing_the_listener_answers_every_waiting_connector_once() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 8);
+both_ways!(closing_the_listener_answers_every_waiting_connector_once, |h| {
+    let (l, addr) = listener(&h.server, 8);
     let waiting: Vec<_> = (0..6)
         .map(|_| {
-            let c = p.socket().unwrap();
-            let q = p.clone();
+            let c = h.client.socket().unwrap();
+            let q = h.client.clone();
             (c, bg(move || q.connect(c, addr, ConnectParams::default())))
         })
         .collect();
-    assert!(wait_until(|| p.listener_stats(l).unwrap().queue_len == 6));
-    let first = p.accept(l, None).unwrap();
-    p.close(l).unwrap();
+    assert!(wait_until(|| h.server.listener_stats(l).unwrap().queue_len == 6));
+    let first = h.server.accept(l, None).unwrap();
+    h.server.close(l).unwrap();
     let mut accepted = 0;
     for (c, w) in waiting {
         match w.join() {
             Ok(_) => {
                 accepted += 1;
-                assert_eq!(p.sock_name(c).unwrap(), first.peer);
+                assert_eq!(h.client.sock_name(c).unwrap(), first.peer);
             }
             Err(e) => assert_eq!(e, WsaError::ConnRefused),
         }
     }
     assert_eq!(accepted, 1);
-    let dev = p.device().stats();
+    let dev = h.server.device().stats();
     assert_eq!((dev.listeners.accepted, dev.listeners.refused_by_close, dev.pending), (1, 5, 0));
-}
+});

@@ -1,4 +1,6 @@
-//! SPEC section 3: the device (limits, fault switches, statistics, address list).
+//! SPEC section 3: the device (limits, fault switches, statistics, address list). Tests of a
+//! connector and a listener run with both on one provider and on two providers of one fabric
+//! (SPEC section 11); a limit or a fault is set on the device it belongs to.
 
 mod common;
 
@@ -54,19 +56,19 @@ fn max_backlog_limit_clamps_listen() {
 }
 
 // SPEC D1, C5
-#[test]
-fn caller_data_limit_gives_wsaenobufs_and_callee_buffer_has_the_device_size() {
-    let p = Provider::new();
-    p.device().set_limits(Limits { max_caller_data: 4, max_callee_data: 3, ..Limits::default() });
-    let (l, addr) = listener(&p, 5);
-    let c = nb_connector(&p);
+both_ways!(caller_data_limit_gives_wsaenobufs_and_callee_buffer_has_the_device_size, |h| {
+    // the listener's device limits the caller data it takes (F8) and sizes the callee buffer
+    h.server.device().set_limits(Limits { max_caller_data: 4, max_callee_data: 3, ..Limits::default() });
+    let (l, addr) = listener(&h.server, 5);
+    let c = nb_connector(&h.client);
     let too_big = ConnectParams { caller_data: Some(b"12345"), qos: None };
-    assert_eq!(p.connect(c, addr, too_big), Err(WsaError::NoBufs));
-    assert_eq!(p.listener_stats(l).unwrap().queued, 0, "nothing was queued");
+    assert_eq!(h.client.connect(c, addr, too_big), Err(WsaError::NoBufs));
+    assert_eq!(h.server.listener_stats(l).unwrap().queued, 0, "nothing was queued");
     let exact = ConnectParams { caller_data: Some(b"1234"), qos: None };
-    assert_eq!(p.connect(c, addr, exact), Err(WsaError::WouldBlock));
+    assert_eq!(h.client.connect(c, addr, exact), Err(WsaError::WouldBlock));
     let mut capacity = 0;
-    let a = p
+    let a = h
+        .server
         .accept(
             l,
             Some(&mut |r: &mut ConditionRequest<'_>| {
@@ -77,27 +79,33 @@ fn caller_data_limit_gives_wsaenobufs_and_callee_buffer_has_the_device_size() {
         )
         .unwrap();
     assert_eq!(capacity, 3);
-    p.close(a.socket).unwrap();
-}
+    h.server.close(a.socket).unwrap();
+    // the connector's device limits the caller data it sends
+    h.client.device().set_limits(Limits { max_caller_data: 2, ..Limits::default() });
+    let d = nb_connector(&h.client);
+    assert_eq!(
+        h.client.connect(d, addr, ConnectParams { caller_data: Some(b"123"), qos: None }),
+        Err(WsaError::NoBufs)
+    );
+    assert_eq!(h.server.listener_stats(l).unwrap().queued, 1, "nothing more was queued");
+});
 
 // SPEC D1
-#[test]
-fn pending_request_limit_of_the_device() {
-    let p = Provider::new();
-    p.device().set_limits(Limits { max_pending: 2, ..Limits::default() });
-    let (l1, a1) = listener(&p, 10);
-    let (l2, a2) = listener(&p, 10);
-    let _c1 = queued_connect(&p, a1);
-    let _c2 = queued_connect(&p, a2);
-    assert_eq!(p.device().stats().pending, 2);
-    let c3 = nb_connector(&p);
-    assert_eq!(p.connect(c3, a1, ConnectParams::default()), Err(WsaError::NoBufs), "device-wide limit");
-    assert_eq!(p.listener_stats(l1).unwrap().queue_len, 1);
-    p.accept(l2, None).unwrap();
-    assert_eq!(p.device().stats().pending, 1);
-    assert_eq!(p.connect(c3, a1, ConnectParams::default()), Err(WsaError::WouldBlock), "room again");
-    assert_eq!(p.listener_stats(l1).unwrap().queue_len, 2);
-}
+both_ways!(pending_request_limit_of_the_device, |h| {
+    h.server.device().set_limits(Limits { max_pending: 2, ..Limits::default() });
+    let (l1, a1) = listener(&h.server, 10);
+    let (l2, a2) = listener(&h.server, 10);
+    let _c1 = queued_connect(&h.client, a1);
+    let _c2 = queued_connect(&h.client, a2);
+    assert_eq!(h.server.device().stats().pending, 2);
+    let c3 = nb_connector(&h.client);
+    assert_eq!(h.client.connect(c3, a1, ConnectParams::default()), Err(WsaError::NoBufs), "device-wide limit");
+    assert_eq!(h.server.listener_stats(l1).unwrap().queue_len, 1);
+    h.server.accept(l2, None).unwrap();
+    assert_eq!(h.server.device().stats().pending, 1);
+    assert_eq!(h.client.connect(c3, a1, ConnectParams::default()), Err(WsaError::WouldBlock), "room again");
+    assert_eq!(h.server.listener_stats(l1).unwrap().queue_len, 2);
+});
 
 // SPEC D2
 #[test]
@@ -144,21 +152,29 @@ fn network_down_wakes_a_blocked_accept_from_another_thread() {
 }
 
 // SPEC D2, C2, A12
-#[test]
-fn network_down_wakes_and_withdraws_a_blocked_connect() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
-    let c = p.socket().unwrap();
-    let q = p.clone();
+both_ways!(network_down_wakes_and_withdraws_a_blocked_connect, |h| {
+    let (l, addr) = listener(&h.server, 5);
+    let c = h.client.socket().unwrap();
+    let q = h.client.clone();
     let blocked = bg(move || q.connect(c, addr, ConnectParams::default()));
-    assert!(wait_until(|| p.listener_stats(l).unwrap().queue_len == 1), "the request reached the queue");
-    p.device().set_network_down(true);
+    assert!(wait_until(|| h.server.listener_stats(l).unwrap().queue_len == 1), "the request reached the queue");
+    // the connector's device goes down: its blocked connect wakes
+    h.client.device().set_network_down(true);
     assert_eq!(blocked.join(), Err(WsaError::NetDown));
-    p.device().set_network_down(false);
-    let e = p.accept(l, None).unwrap_err();
+    h.client.device().set_network_down(false);
+    let e = h.server.accept(l, None).unwrap_err();
     assert_eq!(e.error, WsaError::Acces, "the withdrawn request is removed by accept");
-    assert_eq!(p.peer_name(c), Err(WsaError::NotConn));
-}
+    assert_eq!(h.client.peer_name(c), Err(WsaError::NotConn));
+    // the listener's device goes down: a new connect fails at once, as a call on a device that is
+    // down (one provider) or as a connect to a device nobody can reach (two providers, F4)
+    h.server.device().set_network_down(true);
+    assert_eq!(
+        h.client.connect(c, addr, ConnectParams::default()),
+        Err(h.pick(WsaError::NetDown, WsaError::HostUnreach))
+    );
+    h.server.device().set_network_down(false);
+    assert_eq!(h.server.listener_stats(l).unwrap().queued, 1, "nothing was queued");
+});
 
 // SPEC D2, S1
 #[test]
@@ -181,23 +197,25 @@ fn descriptor_exhaustion_fault_is_a_lower_limit() {
 }
 
 // SPEC D2, A11
-#[test]
-fn buffer_exhaustion_fails_socket_connect_and_accept_with_wsaenobufs() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 5);
-    let queued = queued_connect(&p, addr);
-    let c = nb_connector(&p);
-    p.device().set_buffer_exhaustion(true);
-    assert!(p.device().faults().buffer_exhaustion);
-    assert_eq!(p.socket(), Err(WsaError::NoBufs));
-    assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::NoBufs));
-    let e = p.accept(l, None).unwrap_err();
+both_ways!(buffer_exhaustion_fails_socket_connect_and_accept_with_wsaenobufs, |h| {
+    let (l, addr) = listener(&h.server, 5);
+    let queued = queued_connect(&h.client, addr);
+    let c = nb_connector(&h.client);
+    // the connector's device: its sockets and its connects
+    h.client.device().set_buffer_exhaustion(true);
+    assert!(h.client.device().faults().buffer_exhaustion);
+    assert_eq!(h.client.socket(), Err(WsaError::NoBufs));
+    assert_eq!(h.client.connect(c, addr, ConnectParams::default()), Err(WsaError::NoBufs));
+    h.client.device().set_buffer_exhaustion(false);
+    // the listener's device: the socket an accept makes
+    h.server.device().set_buffer_exhaustion(true);
+    let e = h.server.accept(l, None).unwrap_err();
     assert_eq!(e.error, WsaError::NoBufs);
-    assert_eq!(p.listener_stats(l).unwrap().queue_len, 1, "the request stays");
-    p.device().set_buffer_exhaustion(false);
-    let a = p.accept(l, None).unwrap();
-    assert_eq!(a.peer, p.sock_name(queued).unwrap());
-}
+    assert_eq!(h.server.listener_stats(l).unwrap().queue_len, 1, "the request stays");
+    h.server.device().set_buffer_exhaustion(false);
+    let a = h.server.accept(l, None).unwrap();
+    assert_eq!(a.peer, h.client.sock_name(queued).unwrap());
+});
 
 // SPEC D2
 #[test]
@@ -212,62 +230,56 @@ fn set_faults_sets_every_switch() {
 }
 
 // SPEC D2, C2, A12
-#[test]
-fn connect_timeout_withdraws_a_blocking_connect() {
-    let p = Provider::new();
-    p.device().set_connect_timeout(Some(Duration::from_millis(50)));
-    assert_eq!(p.device().limits().connect_timeout, Some(Duration::from_millis(50)));
-    let (l, addr) = listener(&p, 5);
-    let c = p.socket().unwrap();
-    assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::TimedOut));
-    assert_eq!(p.device().stats().timed_out, 1);
-    assert_eq!(p.listener_stats(l).unwrap().queue_len, 1, "withdrawn requests stay until accept reaches them");
-    let e = p.accept(l, None).unwrap_err();
+both_ways!(connect_timeout_withdraws_a_blocking_connect, |h| {
+    h.client.device().set_connect_timeout(Some(Duration::from_millis(50)));
+    assert_eq!(h.client.device().limits().connect_timeout, Some(Duration::from_millis(50)));
+    let (l, addr) = listener(&h.server, 5);
+    let c = h.client.socket().unwrap();
+    assert_eq!(h.client.connect(c, addr, ConnectParams::default()), Err(WsaError::TimedOut));
+    assert_eq!(h.client.device().stats().timed_out, 1);
+    assert_eq!(h.server.listener_stats(l).unwrap().queue_len, 1, "withdrawn requests stay until accept reaches them");
+    let e = h.server.accept(l, None).unwrap_err();
     assert_eq!(e.error, WsaError::Acces);
-    assert_eq!(e.examined, Some(p.sock_name(c).unwrap()));
-    let s = p.listener_stats(l).unwrap();
+    assert_eq!(e.examined, Some(h.client.sock_name(c).unwrap()));
+    let s = h.server.listener_stats(l).unwrap();
     assert_eq!((s.withdrawn, s.queue_len), (1, 0));
-}
+});
 
 // SPEC D2, C2, E5, A12
-#[test]
-fn connect_timeout_withdraws_a_non_blocking_connect_with_fd_connect() {
-    let p = Provider::new();
-    p.device().set_connect_timeout(Some(Duration::from_millis(30)));
-    let (l, addr) = listener(&p, 5);
+both_ways!(connect_timeout_withdraws_a_non_blocking_connect_with_fd_connect, |h| {
+    h.client.device().set_connect_timeout(Some(Duration::from_millis(30)));
+    let (l, addr) = listener(&h.server, 5);
     let sig = CountingSignal::new();
-    let c = nb_connector(&p);
-    p.event_select(c, Some(sig.handle()), FD_CONNECT).unwrap();
-    assert_eq!(p.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    let c = nb_connector(&h.client);
+    h.client.event_select(c, Some(sig.handle()), FD_CONNECT).unwrap();
+    assert_eq!(h.client.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
     assert!(sig.wait_sets(1), "FD_CONNECT signalled by the timeout");
-    let ev = p.enum_network_events(c, None).unwrap();
+    let ev = h.client.enum_network_events(c, None).unwrap();
     assert_eq!(ev.error(FD_CONNECT_BIT), Some(WsaError::TimedOut.code()));
-    assert_eq!(p.get_option(c, SockOpt::Error), Ok(WsaError::TimedOut.code()));
+    assert_eq!(h.client.get_option(c, SockOpt::Error), Ok(WsaError::TimedOut.code()));
     // the timer thread counts it right after it signals
-    assert!(wait_until(|| p.device().stats().timed_out == 1));
-    assert_eq!(p.accept(l, None).unwrap_err().error, WsaError::Acces);
-}
+    assert!(wait_until(|| h.client.device().stats().timed_out == 1));
+    assert_eq!(h.server.accept(l, None).unwrap_err().error, WsaError::Acces);
+});
 
 // SPEC D3
-#[test]
-fn listener_and_device_statistics_count_every_outcome() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 4);
-    let c: Vec<_> = (0..4).map(|_| queued_connect(&p, addr)).collect();
-    let full = nb_connector(&p);
-    assert_eq!(p.connect(full, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
-    let s = p.listener_stats(l).unwrap();
+both_ways!(listener_and_device_statistics_count_every_outcome, |h| {
+    let (l, addr) = listener(&h.server, 4);
+    let c: Vec<_> = (0..4).map(|_| queued_connect(&h.client, addr)).collect();
+    let full = nb_connector(&h.client);
+    assert_eq!(h.client.connect(full, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
+    let s = h.server.listener_stats(l).unwrap();
     assert_eq!((s.queued, s.refused_full, s.queue_len, s.backlog), (4, 1, 4, 4));
 
-    assert_eq!(accept_with_decision(&p, l, Decision::Defer).unwrap_err().error, WsaError::TryAgain);
-    let a0 = accept_with_decision(&p, l, Decision::Accept).unwrap();
-    assert_eq!(accept_with_decision(&p, l, Decision::Reject).unwrap_err().error, WsaError::ConnRefused);
-    p.close(c[2]).unwrap();
-    assert_eq!(p.accept(l, None).unwrap_err().error, WsaError::Acces);
-    p.listen(l, 2).unwrap(); // one queued, nothing to reset
-    let _c4 = queued_connect(&p, addr);
-    p.listen(l, 1).unwrap(); // resets the newest
-    let s = p.listener_stats(l).unwrap();
+    assert_eq!(accept_with_decision(&h.server, l, Decision::Defer).unwrap_err().error, WsaError::TryAgain);
+    let a0 = accept_with_decision(&h.server, l, Decision::Accept).unwrap();
+    assert_eq!(accept_with_decision(&h.server, l, Decision::Reject).unwrap_err().error, WsaError::ConnRefused);
+    h.client.close(c[2]).unwrap();
+    assert_eq!(h.server.accept(l, None).unwrap_err().error, WsaError::Acces);
+    h.server.listen(l, 2).unwrap(); // one queued, nothing to reset
+    let _c4 = queued_connect(&h.client, addr);
+    h.server.listen(l, 1).unwrap(); // resets the newest
+    let s = h.server.listener_stats(l).unwrap();
     assert_eq!(
         s,
         ListenerStats {
@@ -285,36 +297,35 @@ fn listener_and_device_statistics_count_every_outcome() {
     );
     assert_eq!(s.queued, s.accepted + s.rejected + s.reset + s.withdrawn + s.refused_by_close + s.queue_len);
 
-    let nobody = nb_connector(&p);
-    assert_eq!(p.connect(nobody, lo(1), ConnectParams::default()), Err(WsaError::ConnRefused));
-    let dev = p.device().stats();
+    let nobody = nb_connector(&h.client);
+    assert_eq!(h.client.connect(nobody, lo(1), ConnectParams::default()), Err(WsaError::ConnRefused));
+    // the listener's device counts its listeners, its queues and a refusal at its own address
+    let dev = h.server.device().stats();
     assert_eq!(dev.listeners.queued, 5);
     assert_eq!(dev.listeners.queue_len, 1);
     assert_eq!(dev.refused_no_listener, 1);
     assert_eq!(dev.pending, 1);
 
     // closing the listener refuses the last request and keeps the counts in the device totals
-    p.close(l).unwrap();
-    let dev = p.device().stats();
+    h.server.close(l).unwrap();
+    let dev = h.server.device().stats();
     assert_eq!(dev.listeners.refused_by_close, 1);
     assert_eq!(dev.listeners.accepted, 1);
     assert_eq!(dev.listeners.queue_len, 0);
     assert_eq!(dev.pending, 0);
-    assert_eq!(p.listener_stats(l), Err(WsaError::NotSock));
-    assert_eq!(p.listener_stats(a0.socket), Err(WsaError::Inval), "not a listener");
-}
+    assert_eq!(h.server.listener_stats(l), Err(WsaError::NotSock));
+    assert_eq!(h.server.listener_stats(a0.socket), Err(WsaError::Inval), "not a listener");
+});
 
 // SPEC D3
-#[test]
-fn statistics_are_readable_while_the_device_is_down() {
-    let p = Provider::new();
-    let (l, addr) = listener(&p, 3);
-    let _c = queued_connect(&p, addr);
-    p.device().set_network_down(true);
-    assert_eq!(p.listener_stats(l).unwrap().queue_len, 1);
-    assert_eq!(p.device().stats().pending, 1);
-    p.device().set_network_down(false);
-}
+both_ways!(statistics_are_readable_while_the_device_is_down, |h| {
+    let (l, addr) = listener(&h.server, 3);
+    let _c = queued_connect(&h.client, addr);
+    h.server.device().set_network_down(true);
+    assert_eq!(h.server.listener_stats(l).unwrap().queue_len, 1);
+    assert_eq!(h.server.device().stats().pending, 1);
+    h.server.device().set_network_down(false);
+});
 
 // SPEC D4
 #[test]

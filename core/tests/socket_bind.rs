@@ -1,4 +1,5 @@
-//! SPEC section 4: socket and bind.
+//! SPEC section 4: socket and bind. The tests of a listener that takes connects run with the
+//! connector on the same provider and on another provider of one fabric (SPEC section 11).
 
 mod common;
 
@@ -135,16 +136,16 @@ fn port_zero_takes_a_free_ephemeral_port() {
 }
 
 // SPEC B2
-#[test]
-fn wildcard_listener_gets_requests_for_every_nic() {
-    let p = two_nic_provider();
-    let l = listener_at(&p, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7000), 5);
-    assert_eq!(p.sock_name(l), Ok(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7000)));
+both_ways!(wildcard_listener_gets_requests_for_every_nic, layout, |layout| {
+    let h = Hosts::with_nics(layout, &[Ipv4Addr::LOCALHOST, NIC2], &[CLIENT_NIC]);
+    let l = listener_at(&h.server, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7000), 5);
+    assert_eq!(h.server.sock_name(l), Ok(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7000)));
     for nic in [Ipv4Addr::LOCALHOST, NIC2] {
         let target = SocketAddrV4::new(nic, 7000);
-        let c = queued_connect(&p, target);
+        let c = queued_connect(&h.client, target);
         let mut callee = None;
-        let a = p
+        let a = h
+            .server
             .accept(
                 l,
                 Some(&mut |r: &mut ConditionRequest<'_>| {
@@ -154,22 +155,21 @@ fn wildcard_listener_gets_requests_for_every_nic() {
             )
             .unwrap();
         assert_eq!(callee, Some(target), "the condition sees the NIC the request was addressed to");
-        assert_eq!(p.sock_name(a.socket), Ok(target), "accepted socket's local address is that NIC");
-        assert_eq!(p.peer_name(c), Ok(target));
-        assert_eq!(*p.sock_name(c).unwrap().ip(), nic);
+        assert_eq!(h.server.sock_name(a.socket), Ok(target), "accepted socket's local address is that NIC");
+        assert_eq!(h.client.peer_name(c), Ok(target));
+        assert_eq!(*h.client.sock_name(c).unwrap().ip(), h.connector_nic(nic));
     }
-}
+});
 
 // SPEC B2
-#[test]
-fn a_specific_nic_listener_does_not_get_requests_for_another_nic() {
-    let p = two_nic_provider();
-    let (l, addr) = listener(&p, 5);
-    let c = nb_connector(&p);
+both_ways!(a_specific_nic_listener_does_not_get_requests_for_another_nic, layout, |layout| {
+    let h = Hosts::with_nics(layout, &[Ipv4Addr::LOCALHOST, NIC2], &[CLIENT_NIC]);
+    let (l, addr) = listener(&h.server, 5);
+    let c = nb_connector(&h.client);
     let other = SocketAddrV4::new(NIC2, addr.port());
-    assert_eq!(p.connect(c, other, ConnectParams::default()), Err(WsaError::ConnRefused));
-    assert_eq!(p.listener_stats(l).unwrap().queued, 0);
-}
+    assert_eq!(h.client.connect(c, other, ConnectParams::default()), Err(WsaError::ConnRefused));
+    assert_eq!(h.server.listener_stats(l).unwrap().queued, 0);
+});
 
 // SPEC B2
 #[test]

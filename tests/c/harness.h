@@ -175,7 +175,7 @@ static inline void h_close(SOCKET s) {
     wspsan_WSPCloseSocket(s, &err);
 }
 
-/* SO_ERROR of `s` (reading clears it). */
+/* SO_ERROR of `s`, or -(the error) when the call fails. Reading it does not clear it (SPEC C2). */
 static inline int h_so_error(SOCKET s) {
     int err = 0, v = -1, len = sizeof v;
     if (wspsan_WSPGetSockOpt(s, WSPSAN_SOL_SOCKET, WSPSAN_SO_ERROR, (char *)&v, &len, &err) != 0)

@@ -181,9 +181,94 @@ static void nonblocking(void) {
     CHECK_OK(wspsan_WSPEnumNetworkEvents(c, ev, &ne, &err));
     CHECK_EQ(ne.lNetworkEvents, FD_CONNECT);
     CHECK_EQ(ne.iErrorCode[FD_CONNECT_BIT], WSAECONNREFUSED);
+    /* SPEC C2 (decided, as Windows): reading SO_ERROR does not clear it. */
     CHECK_EQ(h_so_error(c), WSAECONNREFUSED);
-    CHECK_EQ(h_so_error(c), 0);
+    CHECK_EQ(h_so_error(c), WSAECONNREFUSED);
     h_close(c);
+    h_close(l);
+    wspsan_WSACloseEvent(ev);
+}
+
+/* SO_ERROR in the platform's numbering. */
+static int platform_so_error(SOCKET s) {
+    int err = 0, v = -1, len = sizeof v;
+    if (wspsan_WSPGetSockOpt(s, SOL_SOCKET, SO_ERROR, (char *)&v, &len, &err) != 0)
+        return -err;
+    return v;
+}
+
+static void so_error_kept(void) {
+    unsigned short port = h_port(), nobody = h_port(), full_port = h_port();
+    SOCKET l = h_listener(port, 5), full = h_listener(full_port, 1), filler = h_pending(full_port, NULL), c, a;
+    struct sockaddr_in none = h_addr("127.0.0.1", nobody), to_full = h_addr("127.0.0.1", full_port);
+    WSAEVENT ev = wspsan_WSACreateEvent();
+    WSANETWORKEVENTS ne;
+    int v, code, i;
+    TEST("C2 SO_ERROR kept until the next attempt");
+    c = h_pending(port, NULL);
+    CHECK_EQ(h_so_error(c), 0); /* no answer yet */
+    {
+        int err = 0;
+        CHECK_EQ(accept_with(l, h_answer, CF_REJECT, &err), INVALID_SOCKET);
+        CHECK_EQ(err, WSAECONNREFUSED);
+    }
+    /* SPEC C2 (decided: real Windows reads the same error twice, Wine's test_select): reading it,
+     * in either numbering, does not clear it. */
+    for (i = 0; i < 3; i++) {
+        CHECK_EQ(h_so_error(c), WSAECONNREFUSED);
+        CHECK_EQ(platform_so_error(c), WSAECONNREFUSED);
+    }
+    /* A connect refused at once (nobody listens; the queue is full) is no attempt: it stays. */
+    CHECK_FAILS(wspsan_WSPConnect(c, (struct sockaddr *)&none, sizeof none, NULL, NULL, NULL, NULL, &err),
+                WSAECONNREFUSED);
+    CHECK_FAILS(wspsan_WSPConnect(c, (struct sockaddr *)&to_full, sizeof to_full, NULL, NULL, NULL, NULL, &err),
+                WSAECONNREFUSED);
+    CHECK_EQ(h_so_error(c), WSAECONNREFUSED);
+    /* Neither does reporting the refused attempt's FD_CONNECT clear it (E5). */
+    CHECK_OK(wspsan_WSPEventSelect(c, ev, FD_CONNECT, &err));
+    memset(&ne, 0, sizeof ne);
+    CHECK_OK(wspsan_WSPEnumNetworkEvents(c, ev, &ne, &err));
+    CHECK_EQ(ne.lNetworkEvents, FD_CONNECT);
+    CHECK_EQ(ne.iErrorCode[FD_CONNECT_BIT], WSAECONNREFUSED);
+    CHECK_EQ(h_so_error(c), WSAECONNREFUSED);
+    /* The next attempt that is queued clears it. */
+    CHECK_EQ(h_connect_nb(c, port, NULL), WSAEWOULDBLOCK);
+    CHECK_EQ(h_so_error(c), 0);
+    CHECK_EQ(platform_so_error(c), 0);
+    {
+        int err = 0;
+        a = accept_with(l, NULL, 0, &err);
+        CHECK(a != INVALID_SOCKET);
+    }
+    CHECK_EQ(h_so_error(c), 0);
+    /* SPEC C2: setsockopt(SO_ERROR, v) stores v (as Windows), in either numbering. */
+    code = WSAECONNRESET;
+    CHECK_OK(wspsan_WSPSetSockOpt(c, WSPSAN_SOL_SOCKET, WSPSAN_SO_ERROR, (char *)&code, sizeof code, &err));
+    CHECK_EQ(h_so_error(c), WSAECONNRESET);
+    CHECK_EQ(platform_so_error(c), WSAECONNRESET);
+    code = 1234;
+    CHECK_OK(wspsan_WSPSetSockOpt(c, SOL_SOCKET, SO_ERROR, (char *)&code, sizeof code, &err));
+    CHECK_EQ(h_so_error(c), 1234);
+    code = 0;
+    CHECK_OK(wspsan_WSPSetSockOpt(a, WSPSAN_SOL_SOCKET, WSPSAN_SO_ERROR, (char *)&code, sizeof code, &err));
+    CHECK_EQ(h_so_error(a), 0);
+    /* Its int buffer is checked as for every int option (X4). */
+    CHECK_FAILS(wspsan_WSPSetSockOpt(c, WSPSAN_SOL_SOCKET, WSPSAN_SO_ERROR, (char *)&code, 2, &err), WSAEFAULT);
+    CHECK_FAILS(wspsan_WSPSetSockOpt(c, WSPSAN_SOL_SOCKET, WSPSAN_SO_ERROR, NULL, sizeof code, &err), WSAEFAULT);
+    CHECK_EQ(h_so_error(c), 1234);
+    /* SPEC X4 (as Windows): an unknown option level is WSAEINVAL, for SO_ERROR too. */
+    v = 0;
+    {
+        int len = sizeof v;
+        CHECK_FAILS(wspsan_WSPGetSockOpt(c, 0x4242, WSPSAN_SO_ERROR, (char *)&v, &len, &err), WSAEINVAL);
+        CHECK_FAILS(wspsan_WSPSetSockOpt(c, 0x4242, WSPSAN_SO_ERROR, (char *)&v, sizeof v, &err), WSAEINVAL);
+        CHECK_EQ(len, sizeof v);
+    }
+    CHECK_EQ(h_so_error(c), 1234);
+    h_close(a);
+    h_close(c);
+    h_close(filler);
+    h_close(full);
     h_close(l);
     wspsan_WSACloseEvent(ev);
 }
@@ -208,10 +293,16 @@ static void immediate_failures(void) {
     CHECK_FAILS(wspsan_WSPConnect(c, (struct sockaddr *)&zero, sizeof zero, NULL, NULL, NULL, NULL, &err),
                 WSAEADDRNOTAVAIL);
     CHECK_FAILS(wspsan_WSPConnect(l, (struct sockaddr *)&to, sizeof to, NULL, NULL, NULL, NULL, &err), WSAEINVAL);
+    /* SPEC X4: the descriptor, then the socket's state, then the pointers and lengths. */
+    CHECK_FAILS(wspsan_WSPConnect(l, NULL, sizeof to, NULL, NULL, NULL, NULL, &err), WSAEINVAL);
+    CHECK_FAILS(wspsan_WSPConnect(l, (struct sockaddr *)&to, 15, NULL, NULL, NULL, NULL, &err), WSAEINVAL);
+    CHECK_FAILS(wspsan_WSPConnect(INVALID_SOCKET, NULL, 0, NULL, NULL, NULL, NULL, &err), WSAENOTSOCK);
     /* A pending connect: WSAEALREADY; the queue (backlog 1) is then full: WSAECONNREFUSED. */
     pending = h_pending(port, NULL);
     CHECK_FAILS(wspsan_WSPConnect(pending, (struct sockaddr *)&to, sizeof to, NULL, NULL, NULL, NULL, &err),
                 WSAEALREADY);
+    /* SPEC X4 */
+    CHECK_FAILS(wspsan_WSPConnect(pending, NULL, sizeof to, NULL, NULL, NULL, NULL, &err), WSAEALREADY);
     CHECK_FAILS(wspsan_WSPConnect(c, (struct sockaddr *)&to, sizeof to, NULL, NULL, NULL, NULL, &err),
                 WSAECONNREFUSED);
     {
@@ -223,6 +314,17 @@ static void immediate_failures(void) {
     CHECK_FAILS(wspsan_WSPConnect(pending, (struct sockaddr *)&to, sizeof to, NULL, NULL, NULL, NULL, &err),
                 WSAEISCONN);
     CHECK_FAILS(wspsan_WSPConnect(a, (struct sockaddr *)&to, sizeof to, NULL, NULL, NULL, NULL, &err), WSAEISCONN);
+    /* SPEC X4: the state before the pointers (a NULL name, a NULL caller-data buffer with a length). */
+    {
+        WSABUF bad;
+        bad.len = 5;
+        bad.buf = NULL;
+        CHECK_FAILS(wspsan_WSPConnect(pending, NULL, 0, NULL, NULL, NULL, NULL, &err), WSAEISCONN);
+        CHECK_FAILS(wspsan_WSPConnect(a, (struct sockaddr *)&to, sizeof to, &bad, NULL, NULL, NULL, &err),
+                    WSAEISCONN);
+        CHECK_FAILS(wspsan_WSPConnect(c, (struct sockaddr *)&to, sizeof to, &bad, NULL, NULL, NULL, &err),
+                    WSAEFAULT);
+    }
     h_close(a);
     h_close(pending);
     h_close(c);
@@ -457,6 +559,7 @@ int main(void) {
     blocking_answer();
     timeout();
     nonblocking();
+    so_error_kept();
     immediate_failures();
     implicit_bind();
     caller_and_callee_data();

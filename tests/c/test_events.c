@@ -128,7 +128,13 @@ static void connect_events(void) {
     c = h_pending(port, NULL);
     a = wspsan_WSPAccept(l, NULL, NULL, NULL, 0, &err);
     CHECK(a != INVALID_SOCKET);
-    /* SPEC E5: recorded while not selected, reported once selected, once. */
+    /* SPEC E4, E5: recorded while not selected; with no selection (mask 0) nothing is reported
+     * and nothing is cleared; reported once selected, once. */
+    memset(&ne, 0x5a, sizeof ne);
+    CHECK_OK(wspsan_WSPEnumNetworkEvents(c, NULL, &ne, &err));
+    CHECK_EQ(ne.lNetworkEvents, 0);
+    CHECK_EQ(ne.iErrorCode[FD_CONNECT_BIT], 0x5a5a5a5a);
+    CHECK(!h_is_set(ev));
     CHECK_OK(wspsan_WSPEventSelect(c, ev, FD_CONNECT, &err));
     CHECK(h_is_set(ev));
     CHECK_OK(wspsan_WSPEnumNetworkEvents(c, ev, &ne, &err));
@@ -199,7 +205,9 @@ static void fionbio(void) {
         CHECK_EQ(err, WSAEWOULDBLOCK);
     }
     CHECK_OK(wspsan_WSPIoctl(l, FIONBIO, &off, sizeof off, NULL, 0, &n, NULL, NULL, NULL, &err));
-    CHECK_OK(wspsan_WSPIoctl(l, FIONBIO, &wide, sizeof wide, NULL, 0, NULL, NULL, NULL, NULL, &err));
+    /* A wider buffer is fine: the first 32 bits are the u_long. */
+    CHECK_OK(wspsan_WSPIoctl(l, FIONBIO, &wide, sizeof wide, NULL, 0, &n, NULL, NULL, NULL, &err));
+    CHECK_EQ(n, 0);
     {
         int err = 0;
         CHECK_EQ(wspsan_WSPAccept(l, NULL, NULL, NULL, 0, &err), INVALID_SOCKET);
@@ -259,6 +267,23 @@ static void options(void) {
     CHECK_FAILS(wspsan_WSPSetSockOpt(s, WSPSAN_SOL_SOCKET, 0x4242, NULL, 0, &err), WSAENOPROTOOPT);
     CHECK_FAILS(wspsan_WSPSetSockOpt(0x999990, WSPSAN_SOL_SOCKET, 0x4242, (char *)&v, sizeof v, &err),
                 WSAENOTSOCK);
+    /* SPEC X4 (as Windows): the descriptor, then the level (neither SOL_SOCKET, in either
+     * numbering, nor IPPROTO_TCP: WSAEINVAL) and the option (unknown at a known level:
+     * WSAENOPROTOOPT), then optval and *optlen (WSAEFAULT). */
+    CHECK_FAILS(wspsan_WSPGetSockOpt(s, 0x4242, WSPSAN_SO_TYPE, (char *)&v, &len, &err), WSAEINVAL);
+    CHECK_FAILS(wspsan_WSPGetSockOpt(s, 0x4242, WSPSAN_SO_TYPE, NULL, &len, &err), WSAEINVAL);
+    CHECK_FAILS(wspsan_WSPGetSockOpt(s, IPPROTO_IP, SO_TYPE, (char *)&v, &len, &err), WSAEINVAL);
+    CHECK_FAILS(wspsan_WSPGetSockOpt(s, IPPROTO_TCP, 0x4242, (char *)&v, &len, &err), WSAENOPROTOOPT);
+    CHECK_FAILS(wspsan_WSPGetSockOpt(s, SOL_SOCKET, 0x4242, NULL, &len, &err), WSAENOPROTOOPT);
+    CHECK_FAILS(wspsan_WSPGetSockOpt(INVALID_SOCKET, 0x4242, 0x4242, NULL, NULL, &err), WSAENOTSOCK);
+    CHECK_FAILS(wspsan_WSPGetSockOpt(INVALID_SOCKET, WSPSAN_SOL_SOCKET, WSPSAN_SO_TYPE, NULL, NULL, &err),
+                WSAENOTSOCK);
+    CHECK_EQ(len, sizeof v);
+    v = 4096;
+    CHECK_FAILS(wspsan_WSPSetSockOpt(s, 0x4242, WSPSAN_SO_RCVBUF, (char *)&v, sizeof v, &err), WSAEINVAL);
+    CHECK_FAILS(wspsan_WSPSetSockOpt(s, IPPROTO_TCP, 0x4242, (char *)&v, sizeof v, &err), WSAENOPROTOOPT);
+    CHECK_FAILS(wspsan_WSPSetSockOpt(INVALID_SOCKET, WSPSAN_SOL_SOCKET, WSPSAN_SO_RCVBUF, NULL, 0, &err),
+                WSAENOTSOCK);
     CHECK_OK(wspsan_device_set_network_down(1, &err));
     CHECK_FAILS(wspsan_WSPGetSockOpt(s, WSPSAN_SOL_SOCKET, 0x4242, (char *)&v, &len, &err), WSAENETDOWN);
     CHECK_FAILS(wspsan_WSPSetSockOpt(s, WSPSAN_SOL_SOCKET, 0x4242, (char *)&v, sizeof v, &err), WSAENETDOWN);
@@ -267,6 +292,182 @@ static void options(void) {
     CHECK_FAILS(wspsan_WSPIoctl(0x999990, 0x12345678u, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL, &err),
                 WSAENOTSOCK);
     h_close(s);
+}
+
+/* Enumerates `s` (resetting `ev`) and returns the reported events; `code` gets iErrorCode[bit]. */
+static LONG enum_events(SOCKET s, WSAEVENT ev, int bit, int *code) {
+    WSANETWORKEVENTS ne;
+    int err = -12345;
+    memset(&ne, 0x5a, sizeof ne);
+    if (wspsan_WSPEnumNetworkEvents(s, ev, &ne, &err) != 0) {
+        fprintf(stderr, "[%s] WSPEnumNetworkEvents failed: %d\n", h_test, err);
+        return -1;
+    }
+    CHECK_EQ(err, -12345);
+    if (code)
+        *code = ne.iErrorCode[bit];
+    return ne.lNetworkEvents;
+}
+
+static void unselected_events(void) {
+    unsigned short port = h_port();
+    SOCKET l = h_listener(port, 5), c, c2, a;
+    WSAEVENT ev = wspsan_WSACreateEvent(), ev2 = wspsan_WSACreateEvent();
+    int code = 0;
+    TEST("E4 E5 events outside the selection");
+    /* SPEC E4, E5: FD_CONNECT left out of the selection (FD_CLOSE only) is recorded but neither
+     * signalled nor reported, and stays recorded. */
+    c = h_socket();
+    CHECK_OK(wspsan_WSPEventSelect(c, ev, FD_CLOSE, &err));
+    CHECK_EQ(h_connect_nb(c, port, NULL), WSAEWOULDBLOCK);
+    {
+        int err = 0;
+        CHECK_EQ(wspsan_WSPAccept(l, NULL, NULL, h_answer, CF_REJECT, &err), INVALID_SOCKET);
+        CHECK_EQ(err, WSAECONNREFUSED);
+    }
+    CHECK(!h_is_set(ev));
+    code = 0x5a5a5a5a;
+    CHECK_EQ(enum_events(c, ev, FD_CONNECT_BIT, &code), 0);
+    CHECK_EQ(code, 0x5a5a5a5a); /* not reported: iErrorCode not written */
+    CHECK_EQ(enum_events(c, NULL, FD_CONNECT_BIT, NULL), 0);
+    /* SPEC E4, E1: a selection that includes it signals at once; it is reported with its error. */
+    CHECK_OK(wspsan_WSPEventSelect(c, ev, FD_CLOSE | FD_CONNECT, &err));
+    CHECK(h_is_set(ev));
+    CHECK_EQ(enum_events(c, ev, FD_CONNECT_BIT, &code), FD_CONNECT);
+    CHECK_EQ(code, WSAECONNREFUSED);
+    CHECK(!h_is_set(ev));
+    /* Reported once: selecting again (the same mask, or 0 and then the mask) finds nothing. */
+    CHECK_OK(wspsan_WSPEventSelect(c, ev, FD_CLOSE | FD_CONNECT, &err));
+    CHECK(!h_is_set(ev));
+    CHECK_OK(wspsan_WSPEventSelect(c, NULL, 0, &err));
+    CHECK_OK(wspsan_WSPEventSelect(c, ev, FD_CLOSE | FD_CONNECT, &err));
+    CHECK(!h_is_set(ev));
+    CHECK_EQ(enum_events(c, ev, FD_CONNECT_BIT, NULL), 0);
+    h_close(c);
+
+    /* SPEC E4: FD_CLOSE left out of the selection (FD_CONNECT only) stays recorded; with no
+     * selection at all (mask 0) nothing is reported and nothing is cleared. */
+    c2 = h_pending(port, NULL);
+    {
+        int err = 0;
+        a = wspsan_WSPAccept(l, NULL, NULL, NULL, 0, &err);
+        CHECK(a != INVALID_SOCKET);
+    }
+    CHECK_OK(wspsan_WSPEventSelect(a, ev2, FD_CONNECT, &err));
+    h_close(c2); /* K3: FD_CLOSE recorded on the accepted end */
+    CHECK(!h_is_set(ev2));
+    CHECK_EQ(enum_events(a, ev2, FD_CLOSE_BIT, NULL), 0);
+    CHECK_OK(wspsan_WSPEventSelect(a, NULL, 0, &err));
+    CHECK_EQ(enum_events(a, NULL, FD_CLOSE_BIT, NULL), 0);
+    CHECK(!h_is_set(ev2));
+    CHECK_OK(wspsan_WSPEventSelect(a, ev2, FD_CLOSE, &err));
+    CHECK(h_is_set(ev2));
+    code = -1;
+    CHECK_EQ(enum_events(a, ev2, FD_CLOSE_BIT, &code), FD_CLOSE);
+    CHECK_EQ(code, 0);
+    CHECK(!h_is_set(ev2));
+    CHECK_EQ(enum_events(a, ev2, FD_CLOSE_BIT, NULL), 0);
+    h_close(a);
+    h_close(l);
+    wspsan_WSACloseEvent(ev);
+    wspsan_WSACloseEvent(ev2);
+}
+
+static void accept_not_recorded_by_selecting_again(void) {
+    unsigned short port = h_port();
+    SOCKET l = h_listener(port, 5), c1, c2, a;
+    WSAEVENT ev = wspsan_WSACreateEvent();
+    TEST("E2 FD_ACCEPT after it was reported");
+    CHECK_OK(wspsan_WSPEventSelect(l, ev, FD_ACCEPT, &err));
+    c1 = h_pending(port, NULL);
+    CHECK(h_is_set(ev));
+    CHECK_EQ(enum_events(l, ev, FD_ACCEPT_BIT, NULL), FD_ACCEPT);
+    CHECK(!h_is_set(ev));
+    /* SPEC E2 (Wine's test_accept_events, as Windows): once reported, selecting again with no
+     * accept in between records nothing and signals nothing: the same mask, ... */
+    CHECK_OK(wspsan_WSPEventSelect(l, ev, FD_ACCEPT, &err));
+    CHECK(!h_is_set(ev));
+    CHECK_EQ(enum_events(l, ev, FD_ACCEPT_BIT, NULL), 0);
+    /* ... or 0 and then FD_ACCEPT. */
+    CHECK_OK(wspsan_WSPEventSelect(l, NULL, 0, &err));
+    CHECK_OK(wspsan_WSPEventSelect(l, ev, FD_ACCEPT, &err));
+    CHECK(!h_is_set(ev));
+    CHECK_EQ(enum_events(l, ev, FD_ACCEPT_BIT, NULL), 0);
+    /* A new request records it again (Windows in event mode). */
+    c2 = h_pending(port, NULL);
+    CHECK(h_is_set(ev));
+    CHECK_EQ(enum_events(l, ev, FD_ACCEPT_BIT, NULL), FD_ACCEPT);
+    CHECK(!h_is_set(ev));
+    /* An accept re-enables it: one request is still queued, so it is recorded and signalled again. */
+    {
+        int err = 0;
+        a = wspsan_WSPAccept(l, NULL, NULL, NULL, 0, &err);
+        CHECK(a != INVALID_SOCKET);
+        h_close(a);
+    }
+    CHECK(h_is_set(ev));
+    CHECK_EQ(enum_events(l, ev, FD_ACCEPT_BIT, NULL), FD_ACCEPT);
+    /* The accept that empties the queue clears it: nothing to signal, and a new selection finds
+     * nothing. */
+    {
+        int err = 0;
+        a = wspsan_WSPAccept(l, NULL, NULL, NULL, 0, &err);
+        CHECK(a != INVALID_SOCKET);
+        h_close(a);
+    }
+    CHECK(!h_is_set(ev));
+    CHECK_OK(wspsan_WSPEventSelect(l, ev, FD_ACCEPT, &err));
+    CHECK(!h_is_set(ev));
+    CHECK_EQ(enum_events(l, ev, FD_ACCEPT_BIT, NULL), 0);
+    h_close(c1);
+    h_close(c2);
+    h_close(l);
+    wspsan_WSACloseEvent(ev);
+}
+
+/* Whether `s` is blocking, seen through a connect to the listener on `port` with a short device
+ * connect timeout: a blocking socket waits and times out, a non-blocking one queues the request. */
+static int blocking_mode(SOCKET s, SOCKET l, unsigned short port) {
+    struct sockaddr_in to = h_addr("127.0.0.1", port);
+    int err = 0, rc, blocking;
+    CHECK_OK(wspsan_device_set_connect_timeout(50, &err));
+    rc = wspsan_WSPConnect(s, (struct sockaddr *)&to, sizeof to, NULL, NULL, NULL, NULL, &err);
+    CHECK_EQ(rc, SOCKET_ERROR);
+    blocking = err == WSAETIMEDOUT;
+    CHECK(err == WSAETIMEDOUT || err == WSAEWOULDBLOCK);
+    if (!blocking)
+        h_sleep_ms(200); /* let the queued request time out too */
+    CHECK_OK(wspsan_device_set_connect_timeout(0, &err));
+    /* The timed-out request leaves the queue at the next accept (A12). */
+    CHECK_EQ(wspsan_WSPAccept(l, NULL, NULL, NULL, 0, &err), INVALID_SOCKET);
+    CHECK_EQ(err, WSAEACCES);
+    return blocking;
+}
+
+static void fionbio_needs_bytes_returned(void) {
+    unsigned short port = h_port();
+    SOCKET l = h_listener(port, 5), s = h_socket(), t = h_socket();
+    uint32_t off = 0, on = 1;
+    DWORD n = 77;
+    TEST("X4 E6 FIONBIO without lpcbBytesReturned");
+    h_nonblocking(l, 1);
+    /* SPEC X4: every control code needs lpcbBytesReturned, FIONBIO too (as Windows): NULL is
+     * WSAEFAULT, in either numbering, and the mode stays as it was. */
+    h_nonblocking(s, 1);
+    CHECK_FAILS(wspsan_WSPIoctl(s, WSPSAN_FIONBIO, &off, sizeof off, NULL, 0, NULL, NULL, NULL, NULL, &err),
+                WSAEFAULT);
+    CHECK_FAILS(wspsan_WSPIoctl(s, FIONBIO, &off, sizeof off, NULL, 0, NULL, NULL, NULL, NULL, &err), WSAEFAULT);
+    CHECK_EQ(blocking_mode(s, l, port), 0);
+    /* t is blocking (a new socket): turning FIONBIO on without lpcbBytesReturned leaves it so. */
+    CHECK_FAILS(wspsan_WSPIoctl(t, WSPSAN_FIONBIO, &on, sizeof on, NULL, 0, NULL, NULL, NULL, NULL, &err),
+                WSAEFAULT);
+    CHECK_EQ(blocking_mode(t, l, port), 1);
+    /* With it, FIONBIO works and reports 0 bytes. */
+    CHECK_OK(wspsan_WSPIoctl(t, WSPSAN_FIONBIO, &on, sizeof on, NULL, 0, &n, NULL, NULL, NULL, &err));
+    CHECK_EQ(n, 0);
+    h_close(s);
+    h_close(t);
+    h_close(l);
 }
 
 int main(void) {
@@ -278,5 +479,8 @@ int main(void) {
     closed_handles();
     fionbio();
     options();
+    unselected_events();
+    accept_not_recorded_by_selecting_again();
+    fionbio_needs_bytes_returned();
     return h_summary("test_events");
 }

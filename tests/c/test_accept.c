@@ -16,6 +16,21 @@ static void errors(void) {
     CHECK_EQ(err, WSAENOTSOCK);
     CHECK_EQ(accept_plain(s, &err), INVALID_SOCKET);
     CHECK_EQ(err, WSAEINVAL);
+    /* SPEC X4, A1, A3: the descriptor, then the state (not listening), then *addrlen. */
+    {
+        struct sockaddr_in peer;
+        int len = 8;
+        memset(&peer, 0xab, sizeof peer);
+        CHECK_EQ(wspsan_WSPAccept(s, (struct sockaddr *)&peer, &len, NULL, 0, &err), INVALID_SOCKET);
+        CHECK_EQ(err, WSAEINVAL);
+        CHECK_EQ(len, 8);
+        CHECK_EQ(((unsigned char *)&peer)[0], 0xab);
+        CHECK_EQ(wspsan_WSPAccept(INVALID_SOCKET, (struct sockaddr *)&peer, &len, NULL, 0, &err), INVALID_SOCKET);
+        CHECK_EQ(err, WSAENOTSOCK);
+        CHECK_EQ(wspsan_WSPAccept(l, (struct sockaddr *)&peer, &len, NULL, 0, &err), INVALID_SOCKET);
+        CHECK_EQ(err, WSAEFAULT);
+        CHECK_EQ(len, 8);
+    }
     /* SPEC A2: empty queue on a non-blocking listener. */
     h_nonblocking(l, 1);
     CHECK_EQ(accept_plain(l, &err), INVALID_SOCKET);

@@ -1,4 +1,5 @@
-/* WSPSocket, WSPBind and WSPCloseSocket through the C ABI: SPEC S1, B1, B2, K1, K2, K3. */
+/* WSPSocket, WSPBind and WSPCloseSocket through the C ABI: SPEC S1, B1, B2, K1, K2, K3; the order in
+ * which every call checks its descriptor, the socket's state and its pointers: X4. */
 #include "harness.h"
 
 static void socket_arguments(void) {
@@ -204,6 +205,99 @@ static void close_rules(void) {
     h_close(l);
 }
 
+static void validation_order(void) {
+    unsigned short port = h_port();
+    SOCKET u = h_socket(), b = h_bound("127.0.0.1", h_port()), l = h_listener(port, 5), c, a, closed;
+    struct sockaddr_in name = h_addr("127.0.0.1", h_port());
+    int len = sizeof name, v = 0;
+    uint32_t on = 1;
+    WSAEVENT ev = wspsan_WSACreateEvent();
+    WSANETWORKEVENTS ne;
+    int p[2];
+    TEST("X4 validation order");
+    CHECK_EQ(pipe(p), 0);
+    c = h_pending(port, NULL);
+    {
+        int err = 0;
+        a = wspsan_WSPAccept(l, NULL, NULL, NULL, 0, &err);
+        CHECK(a != INVALID_SOCKET);
+    }
+    closed = h_socket();
+    h_close(closed);
+    /* SPEC X4 (Wine's test_getpeername, as Windows): the descriptor first, then whether the
+     * socket's state allows the call at all, then the pointers. */
+    CHECK_FAILS(wspsan_WSPGetPeerName(INVALID_SOCKET, NULL, NULL, &err), WSAENOTSOCK);
+    CHECK_FAILS(wspsan_WSPGetPeerName(closed, NULL, NULL, &err), WSAENOTSOCK);
+    CHECK_FAILS(wspsan_WSPGetPeerName(b, NULL, NULL, &err), WSAENOTCONN);
+    CHECK_FAILS(wspsan_WSPGetPeerName(u, NULL, NULL, &err), WSAENOTCONN);
+    CHECK_FAILS(wspsan_WSPGetPeerName(l, NULL, &len, &err), WSAENOTCONN);
+    CHECK_FAILS(wspsan_WSPGetPeerName(c, NULL, NULL, &err), WSAEFAULT); /* connected: the pointers */
+    CHECK_FAILS(wspsan_WSPGetPeerName(a, (struct sockaddr *)&name, NULL, &err), WSAEFAULT);
+    /* SPEC X4, A15: WSPGetSockName on an unbound socket: WSAEINVAL before the pointers. */
+    CHECK_FAILS(wspsan_WSPGetSockName(INVALID_SOCKET, NULL, NULL, &err), WSAENOTSOCK);
+    CHECK_FAILS(wspsan_WSPGetSockName(u, NULL, NULL, &err), WSAEINVAL);
+    CHECK_FAILS(wspsan_WSPGetSockName(b, NULL, NULL, &err), WSAEFAULT);
+    len = 8;
+    CHECK_FAILS(wspsan_WSPGetSockName(u, (struct sockaddr *)&name, &len, &err), WSAEINVAL);
+    CHECK_FAILS(wspsan_WSPGetSockName(b, (struct sockaddr *)&name, &len, &err), WSAEFAULT);
+    CHECK_EQ(len, 8);
+    /* SPEC X4, B1: WSPBind on a bound socket: WSAEINVAL before the name is looked at. */
+    CHECK_FAILS(wspsan_WSPBind(INVALID_SOCKET, NULL, 0, &err), WSAENOTSOCK);
+    CHECK_FAILS(wspsan_WSPBind(b, NULL, sizeof name, &err), WSAEINVAL);
+    CHECK_FAILS(wspsan_WSPBind(l, (struct sockaddr *)&name, 15, &err), WSAEINVAL);
+    CHECK_FAILS(wspsan_WSPBind(a, NULL, 0, &err), WSAEINVAL);
+    CHECK_FAILS(wspsan_WSPBind(u, NULL, sizeof name, &err), WSAEFAULT);
+    /* SPEC X4: WSPGetSockOpt and WSPSetSockOpt: the descriptor before the buffers. */
+    CHECK_FAILS(wspsan_WSPGetSockOpt(INVALID_SOCKET, WSPSAN_SOL_SOCKET, WSPSAN_SO_TYPE, NULL, NULL, &err),
+                WSAENOTSOCK);
+    CHECK_FAILS(wspsan_WSPGetSockOpt(closed, WSPSAN_SOL_SOCKET, WSPSAN_SO_TYPE, (char *)&v, NULL, &err),
+                WSAENOTSOCK);
+    CHECK_FAILS(wspsan_WSPGetSockOpt(u, WSPSAN_SOL_SOCKET, WSPSAN_SO_TYPE, NULL, NULL, &err), WSAEFAULT);
+    CHECK_FAILS(wspsan_WSPSetSockOpt(closed, WSPSAN_SOL_SOCKET, WSPSAN_SO_SNDBUF, NULL, 0, &err), WSAENOTSOCK);
+    /* SPEC X4: WSPIoctl: the descriptor, then overlapped (WSAEOPNOTSUPP), then the code (WSAEINVAL),
+     * then lpcbBytesReturned (WSAEFAULT, for every code). */
+    CHECK_FAILS(wspsan_WSPIoctl(closed, WSPSAN_FIONBIO, &on, sizeof on, NULL, 0, NULL, NULL, NULL, NULL, &err),
+                WSAENOTSOCK);
+    CHECK_FAILS(wspsan_WSPIoctl(closed, SIO_ADDRESS_LIST_QUERY, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL, &err),
+                WSAENOTSOCK);
+    CHECK_FAILS(wspsan_WSPIoctl(INVALID_SOCKET, 0x12345678u, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL, &err),
+                WSAENOTSOCK);
+    {
+        WSAOVERLAPPED ov;
+        memset(&ov, 0, sizeof ov);
+        CHECK_FAILS(wspsan_WSPIoctl(closed, 0x12345678u, NULL, 0, NULL, 0, NULL, &ov, NULL, NULL, &err), WSAENOTSOCK);
+        CHECK_FAILS(wspsan_WSPIoctl(u, 0x12345678u, NULL, 0, NULL, 0, NULL, &ov, NULL, NULL, &err), WSAEOPNOTSUPP);
+    }
+    CHECK_FAILS(wspsan_WSPIoctl(u, 0x12345678u, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL, &err), WSAEINVAL);
+    CHECK_FAILS(wspsan_WSPIoctl(u, SIO_ADDRESS_LIST_QUERY, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL, &err),
+                WSAEFAULT);
+    CHECK_FAILS(wspsan_WSPIoctl(u, WSPSAN_FIONBIO, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL, &err), WSAEFAULT);
+    /* SPEC X4: WSPEventSelect with a handle that holds no eventfd, WSPEnumNetworkEvents with a NULL
+     * lpNetworkEvents: the descriptor first. */
+    CHECK_FAILS(wspsan_WSPEventSelect(INVALID_SOCKET, (WSAEVENT)(intptr_t)p[0], FD_ACCEPT, &err), WSAENOTSOCK);
+    CHECK_FAILS(wspsan_WSPEventSelect(closed, (WSAEVENT)(intptr_t)p[0], FD_ACCEPT, &err), WSAENOTSOCK);
+    CHECK_FAILS(wspsan_WSPEventSelect(l, (WSAEVENT)(intptr_t)p[0], FD_ACCEPT, &err), WSAEINVAL);
+    CHECK_FAILS(wspsan_WSPEnumNetworkEvents(INVALID_SOCKET, ev, NULL, &err), WSAENOTSOCK);
+    CHECK_FAILS(wspsan_WSPEnumNetworkEvents(closed, (WSAEVENT)(intptr_t)p[0], &ne, &err), WSAENOTSOCK);
+    CHECK_FAILS(wspsan_WSPEnumNetworkEvents(l, ev, NULL, &err), WSAEFAULT);
+    /* The entry checks come before everything: the device down (D2). */
+    CHECK_OK(wspsan_device_set_network_down(1, &err));
+    CHECK_FAILS(wspsan_WSPGetPeerName(INVALID_SOCKET, NULL, NULL, &err), WSAENETDOWN);
+    CHECK_FAILS(wspsan_WSPGetPeerName(b, NULL, NULL, &err), WSAENETDOWN);
+    CHECK_FAILS(wspsan_WSPBind(b, NULL, 0, &err), WSAENETDOWN);
+    CHECK_FAILS(wspsan_WSPIoctl(u, WSPSAN_FIONBIO, &on, sizeof on, NULL, 0, NULL, NULL, NULL, NULL, &err),
+                WSAENETDOWN);
+    CHECK_OK(wspsan_device_set_network_down(0, &err));
+    h_close(a);
+    h_close(c);
+    h_close(l);
+    h_close(b);
+    h_close(u);
+    close(p[0]);
+    close(p[1]);
+    wspsan_WSACloseEvent(ev);
+}
+
 int main(void) {
     h_startup();
     socket_arguments();
@@ -211,5 +305,6 @@ int main(void) {
     bind_rules();
     wildcard();
     close_rules();
+    validation_order();
     return h_summary("test_socket");
 }

@@ -24,6 +24,7 @@ mod error;
 mod events;
 mod fabric;
 mod link;
+mod listen_queue;
 mod pad;
 mod provider;
 mod socket;

@@ -9,9 +9,8 @@ use crate::fabric::Fabric;
 use crate::fabric::tcp::{Inbound, Outbound, TcpConfig, TcpFabric};
 use crate::fabric::wire;
 use crate::link::{PeerLink, Reply};
-use crate::socket::{
-    Answer, Descriptor, Inherited, ListenQueue, PendingRequest, Qos, SocketCell, SocketInner, State, answer_then,
-};
+use crate::listen_queue::{Head, ListenQueue, PendingRequest, Settle};
+use crate::socket::{Answer, Descriptor, Inherited, Qos, SocketCell, SocketInner, State, answer_then};
 use crate::stats::ListenerStats;
 use crate::table::Table;
 use crate::timer::Timer;
@@ -318,19 +317,6 @@ pub fn effective_backlog(requested: i32, max: u32) -> u32 {
     }
 }
 
-/// What happened to a request taken off the queue, for the listener's books.
-enum Settle {
-    Accepted,
-    Rejected,
-    Withdrawn,
-    /// Back to the head: deferred (counted) or not examined after all (not counted).
-    Restore {
-        req: PendingRequest,
-        deferred: bool,
-        exhausted: bool,
-    },
-}
-
 impl Shared {
     fn new(config: DeviceConfig, fabric: Option<Fabric>) -> Shared {
         Shared {
@@ -447,50 +433,16 @@ impl Shared {
         let State::Listening(q) = state else {
             // The listener was closed while its condition function ran (K2).
             drop(g);
-            let mut stats = ListenerStats::default();
-            let orphan = match outcome {
-                Settle::Accepted => {
-                    stats.accepted = 1;
-                    None
-                }
-                Settle::Rejected => {
-                    stats.rejected = 1;
-                    None
-                }
-                Settle::Withdrawn => {
-                    stats.withdrawn = 1;
-                    None
-                }
-                Settle::Restore { req, deferred, .. } => {
-                    stats.deferred = u64::from(deferred);
-                    stats.refused_by_close = 1;
-                    Some(req)
-                }
-            };
+            let (stats, orphan) = ListenQueue::settle_orphan(outcome);
             self.device.release_pending(1);
             self.device.retire(stats);
             return Settled { set: None, orphan };
         };
-        q.examining -= 1;
-        match outcome {
-            Settle::Accepted => q.stats.accepted += 1,
-            Settle::Rejected => q.stats.rejected += 1,
-            Settle::Withdrawn => q.stats.withdrawn += 1,
-            Settle::Restore { req, deferred, exhausted } => {
-                q.queue.push_front(req);
-                if deferred {
-                    // A9, E2: a CF_DEFER answer does not re-enable FD_ACCEPT.
-                    q.stats.deferred += 1;
-                    q.accept_enabled = false;
-                    return Settled::default();
-                }
-                q.exhausted |= exhausted;
-                return Settled { set: q.reenable_accept(events), orphan: None };
-            }
-        }
-        let set = q.reenable_accept(events);
+        let (set, done) = q.settle(outcome, events);
         drop(g);
-        self.device.release_pending(1);
+        if done {
+            self.device.release_pending(1);
+        }
         Settled { set, orphan: None }
     }
 
@@ -510,13 +462,12 @@ impl Shared {
         }
         sh.device.release_descriptor();
         match old {
-            State::Listening(mut q) => {
+            State::Listening(q) => {
                 // K2: every queued request is refused.
-                let n = q.queue.len();
-                q.stats.refused_by_close += n as u64;
-                sh.device.retire_listener(cell, q.stats);
-                sh.device.release_pending(n);
-                for r in q.queue.drain(..) {
+                let (refused, stats) = q.close();
+                sh.device.retire_listener(cell, stats);
+                sh.device.release_pending(refused.len());
+                for r in refused {
                     r.reply.answer(Answer::Failed(WsaError::ConnRefused));
                 }
             }
@@ -537,13 +488,7 @@ impl Shared {
             self.device.refused_no_listener.fetch_add(1, Ordering::Relaxed);
             return Err(WsaError::ConnRefused);
         };
-        if q.exhausted || q.len() >= q.backlog as usize {
-            q.stats.refused_full += 1; // L7: never queued, no event
-            return Err(WsaError::ConnRefused);
-        }
-        q.queue.push_back(req);
-        q.stats.queued += 1;
-        let set = if events.mask & FD_ACCEPT != 0 { q.post_accept(events) } else { None };
+        let set = q.admit(req, events)?; // L7, L9
         let sleepers = listener.changed(&g);
         drop(g);
         if sleepers {
@@ -679,17 +624,7 @@ impl Provider {
         let mut g = cell.lock();
         Call::Listen.check(&g.state, g.local)?;
         let reset: Vec<PendingRequest> = match &mut g.state {
-            State::Listening(q) => {
-                // L6: the latest backlog wins; the newest excess requests are reset.
-                q.backlog = eff;
-                let keep = (eff as usize).saturating_sub(q.examining as usize).min(q.queue.len());
-                let reset: Vec<PendingRequest> = q.queue.drain(keep..).rev().collect();
-                q.stats.reset += reset.len() as u64;
-                if sh.device.descriptor_available() {
-                    q.exhausted = false; // L9
-                }
-                reset
-            }
+            State::Listening(q) => q.rebacklog(eff, sh.device.descriptor_available()), // L6, L9
             // Call::Listen let only a bound or a listening socket through.
             _ => {
                 if !sh.device.descriptor_available() {
@@ -763,6 +698,7 @@ impl Provider {
             if caller_data.as_ref().is_some_and(|d| d.len() > t.device.max_caller_data()) {
                 return Err(WsaError::NoBufs); // F8: the listener's device limit applies too
             }
+            t.device.check_buffers()?; // D2: the pending request is the listener's device's to allocate
         }
         if matches!(g.state, State::Created) {
             // C4, F2: bound implicitly to the NIC it speaks from and a free port.
@@ -1039,31 +975,17 @@ impl Provider {
             if waited && sh.device.is_down() {
                 return Err(WsaError::NetDown.into()); // D2: a blocked accept wakes with it
             }
-            if !q.queue.is_empty() {
-                let refusal = if !sh.device.descriptor_available() {
-                    q.exhausted = true; // L9
-                    Some(WsaError::MFile)
-                } else {
-                    // L9: an accept made while a descriptor is free clears the exhausted state,
-                    // even one that then fails for want of buffers
-                    q.exhausted = false;
-                    sh.device.check_buffers().err()
-                };
-                if let Some(e) = refusal {
-                    let set = q.reenable_accept(events); // E2: even a failing accept re-enables
+            match q.take_head(sh.device.descriptor_available(), sh.device.check_buffers(), events) {
+                Head::Request(req) => {
+                    let inherited = g.options();
+                    return Ok((req, inherited));
+                }
+                Head::Refused(e, set) => {
                     drop(g);
                     signal_set(set);
                     return Err(e.into());
                 }
-                q.accept_enabled = true;
-                let req = q.queue.pop_front().expect("queue is not empty");
-                q.examining += 1;
-                let inherited = g.options();
-                return Ok((req, inherited));
-            }
-            let _ = q.reenable_accept(events); // the queue is empty: nothing to signal
-            if sh.device.descriptor_available() {
-                q.exhausted = false;
+                Head::Empty => {}
             }
             if *nonblocking {
                 return Err(WsaError::WouldBlock.into());

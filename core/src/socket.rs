@@ -1,12 +1,10 @@
 //! One socket: its state machine, its listen queue and the pending requests in it.
 
-use crate::consts::{FD_ACCEPT, FD_ACCEPT_BIT};
 use crate::error::WsaError;
 use crate::events::{EventHandle, EventRecord};
 use crate::fabric::tcp::Outbound;
-use crate::link::{PeerLink, Reply};
-use crate::stats::ListenerStats;
-use std::collections::VecDeque;
+use crate::link::PeerLink;
+use crate::listen_queue::ListenQueue;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -73,98 +71,6 @@ pub struct Qos {
     pub receiving: FlowSpec,
     /// Provider-specific bytes (`ProviderSpecific`).
     pub provider_specific: Vec<u8>,
-}
-
-/// A connect that reached a listener and waits in its queue (SPEC section 0).
-pub(crate) struct PendingRequest {
-    /// Where the answer goes (A12: it also tells whether the connector withdrew).
-    pub(crate) reply: Reply,
-    pub(crate) caller: SocketAddrV4,
-    pub(crate) callee: SocketAddrV4,
-    pub(crate) caller_data: Option<Box<[u8]>>,
-    pub(crate) qos: Option<Box<Qos>>,
-}
-
-impl PendingRequest {
-    pub(crate) fn is_withdrawn(&self) -> bool {
-        self.reply.is_withdrawn()
-    }
-}
-
-/// A listening socket's queue: requests, backlog and the exhaustion state (SPEC section 5).
-pub(crate) struct ListenQueue {
-    pub(crate) queue: VecDeque<PendingRequest>,
-    /// Requests taken off the queue by an accept whose condition function is running; they
-    /// still count against the backlog.
-    pub(crate) examining: u32,
-    pub(crate) backlog: u32,
-    /// L9: an accept failed with WSAEMFILE; new requests are refused until it clears.
-    pub(crate) exhausted: bool,
-    /// E2: FD_ACCEPT may be recorded (cleared by a CF_DEFER answer until the next accept).
-    pub(crate) accept_enabled: bool,
-    /// E2: FD_ACCEPT was recorded since the last re-enabling accept, so selecting again does not
-    /// record it a second time (Wine's `test_accept_events`, run against Windows).
-    pub(crate) accept_posted: bool,
-    pub(crate) stats: ListenerStats,
-}
-
-impl ListenQueue {
-    pub(crate) fn new(backlog: u32) -> ListenQueue {
-        ListenQueue {
-            queue: VecDeque::new(),
-            examining: 0,
-            backlog,
-            exhausted: false,
-            accept_enabled: true,
-            accept_posted: false,
-            stats: ListenerStats::default(),
-        }
-    }
-
-    /// Requests that count against the backlog (L7).
-    pub(crate) fn len(&self) -> usize {
-        self.queue.len() + self.examining as usize
-    }
-
-    /// E2: a request arrived on a listener that selects FD_ACCEPT: record it unless a CF_DEFER
-    /// answer disabled it (a new arrival records it again even after it was reported, as
-    /// Windows does). Returns the event object to signal.
-    #[must_use]
-    pub(crate) fn post_accept(&mut self, events: &mut EventRecord) -> Option<EventHandle> {
-        if !self.accept_enabled || self.queue.is_empty() {
-            return None;
-        }
-        self.accept_posted = true;
-        events.record(FD_ACCEPT_BIT, 0)
-    }
-
-    /// E1, E2: a selection that includes FD_ACCEPT records it for requests already queued, unless
-    /// it was recorded since the last re-enabling accept: reporting it and selecting again (with
-    /// any mask) records nothing new.
-    pub(crate) fn select_accept(&mut self, events: &mut EventRecord) {
-        if !self.accept_posted {
-            let _ = self.post_accept(events); // the selection signals what is recorded
-        }
-    }
-
-    /// E2: an accept (any but one answered CF_DEFER) re-enables FD_ACCEPT; it is level-triggered,
-    /// so it is recorded again at once while requests are queued, and a recorded one is
-    /// forgotten once the queue is empty. Returns the event object to signal.
-    #[must_use]
-    pub(crate) fn reenable_accept(&mut self, events: &mut EventRecord) -> Option<EventHandle> {
-        self.accept_enabled = true;
-        if self.queue.is_empty() {
-            self.accept_posted = false;
-            events.clear(FD_ACCEPT);
-            return None;
-        }
-        self.accept_posted = true;
-        events.record_again(FD_ACCEPT_BIT)
-    }
-
-    pub(crate) fn snapshot(&self) -> ListenerStats {
-        ListenerStats { queue_len: self.len() as u64, backlog: u64::from(self.backlog), ..self.stats }
-    }
 }
 
 /// The state machine of one socket. Every SPEC state error comes from a match on this.

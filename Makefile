@@ -60,7 +60,7 @@ CXX          ?= g++
 c-lib: check-tools
 	$(CARGO) build -p wspsan-capi
 
-$(C_LIBDIR)/libwspsan.a: $(wildcard capi/Cargo.toml capi/src/*.rs core/Cargo.toml core/src/*.rs)
+$(C_LIBDIR)/libwspsan.a: $(wildcard capi/Cargo.toml capi/src/*.rs core/Cargo.toml core/src/*.rs core/src/*/*.rs)
 	$(CARGO) build -p wspsan-capi
 
 # Regenerate include/wspsan.h from capi/src (cargo test checks that the committed one is current).
@@ -141,7 +141,7 @@ PYTEST_TIMEOUT_VERSION := 2.4.0
 PY_TOOLS_STAMP := $(VENV)/.tools-maturin$(MATURIN_VERSION)-pytest$(PYTEST_VERSION)-timeout$(PYTEST_TIMEOUT_VERSION)-mypy$(MYPY_VERSION)
 PY_MODULE_STAMP := $(VENV)/.wspsan-built
 PY_MODULE_INPUTS := Cargo.toml Cargo.lock $(wildcard core/Cargo.toml capi/Cargo.toml python/Cargo.toml \
-                    python/pyproject.toml core/src/*.rs capi/src/*.rs python/src/*.rs)
+                    python/pyproject.toml core/src/*.rs core/src/*/*.rs capi/src/*.rs python/src/*.rs)
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)

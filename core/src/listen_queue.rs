@@ -347,7 +347,7 @@ mod tests {
         q.admit(request(2), &mut ev).unwrap();
         let _ = ev.take();
         let Head::Request(r) = q.take_head(true, Ok(()), &mut ev) else { panic!("a request") };
-        assert_eq!(q.settle(Settle::Restore { req: r, deferred: true, exhausted: false }, &mut ev).1, false);
+        assert!(!q.settle(Settle::Restore { req: r, deferred: true, exhausted: false }, &mut ev).1, "stays queued");
         assert_eq!((ports(&q), q.stats.deferred, q.accept_enabled), (vec![1, 2], 1, false));
         assert!(q.admit(request(3), &mut ev).unwrap().is_none(), "no FD_ACCEPT behind a deferral");
         let Head::Request(r) = q.take_head(true, Ok(()), &mut ev) else { panic!("a request") };

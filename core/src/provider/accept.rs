@@ -1,0 +1,243 @@
+//! Accept (SPEC section 7): taking the head of the queue, running the condition function with
+//! no lock held, and settling the request whatever the answer.
+
+use super::{AcceptError, Accepted, Provider, Shared, Wait, reentry, signal_set, wait_on};
+use crate::condition::{Condition, ConditionRequest, Decision};
+use crate::error::{Result, WsaError};
+use crate::events::EventHandle;
+use crate::link::PeerLink;
+use crate::listen_queue::{Head, ListenQueue, PendingRequest, Settle};
+use crate::socket::{Answer, Descriptor, Inherited, SocketCell, SocketInner, State};
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Default)]
+struct Settled {
+    /// FD_ACCEPT to signal (E2).
+    set: Option<EventHandle>,
+    /// A restored request that had no queue to go back to: refuse it.
+    orphan: Option<PendingRequest>,
+}
+
+impl Shared {
+    /// Settle a request taken off `listener`'s queue: its counters, the queue and the
+    /// level-triggered FD_ACCEPT (E2). Returns the event handle to set.
+    fn settle(&self, listener: &SocketCell, outcome: Settle) -> Settled {
+        let mut g = listener.lock();
+        let SocketInner { state, events, .. } = &mut *g;
+        let State::Listening(q) = state else {
+            // The listener was closed while its condition function ran (K2).
+            drop(g);
+            let (stats, orphan) = ListenQueue::settle_orphan(outcome);
+            self.device.release_pending(1);
+            self.device.retire(stats);
+            return Settled { set: None, orphan };
+        };
+        let (set, done) = q.settle(outcome, events);
+        drop(g);
+        if done {
+            self.device.release_pending(1);
+        }
+        Settled { set, orphan: None }
+    }
+}
+
+impl Provider {
+    /// `WSPAccept` (SPEC A1 to A15). `condition` `None` accepts unconditionally (A6).
+    ///
+    /// The condition runs on this thread with no provider lock held; calling the provider from
+    /// inside it fails with `WSAEINPROGRESS` (A14). If it panics, the request goes back to the
+    /// head of the queue and the panic continues.
+    pub fn accept(&self, s: Descriptor, condition: Option<&mut Condition<'_>>) -> Result<Accepted, AcceptError> {
+        self.accept_with(s, condition, Wait::default())
+    }
+
+    /// [`accept`](Self::accept) with a timeout and an interruption hook for the wait.
+    pub fn accept_with(
+        &self,
+        s: Descriptor,
+        condition: Option<&mut Condition<'_>>,
+        wait: Wait<'_>,
+    ) -> Result<Accepted, AcceptError> {
+        let sh = &*self.shared;
+        sh.enter()?;
+        let listener = sh.table.get(s)?;
+        let (req, inherited) = self.take_request(&listener, wait)?;
+        let examined = Some(req.caller);
+        let fail = |error| AcceptError { error, examined };
+        if req.is_withdrawn() {
+            // A12: withdrawn before accept reached it.
+            signal_set(sh.settle(&listener, Settle::Withdrawn).set);
+            return Err(fail(WsaError::Acces));
+        }
+        let (decision, callee_data) = match condition {
+            None => (Decision::Accept, Box::default()),
+            Some(f) => match run_condition(sh, f, &req) {
+                Ok(answer) => answer,
+                Err(panic) => {
+                    let _ = self.restore(&listener, req, false, false);
+                    std::panic::resume_unwind(panic);
+                }
+            },
+        };
+        match decision {
+            // A12: withdrawn while the condition ran: WSAEACCES whatever the answer (CF_DEFER
+            // included: there is no connector left to keep waiting), and the request is removed.
+            Decision::Defer if req.is_withdrawn() => {
+                signal_set(sh.settle(&listener, Settle::Withdrawn).set);
+                Err(fail(WsaError::Acces))
+            }
+            Decision::Defer => {
+                self.restore(&listener, req, true, false).map_err(fail)?;
+                Err(fail(WsaError::TryAgain))
+            }
+            Decision::Abandon => {
+                self.restore(&listener, req, false, false).map_err(fail)?;
+                Err(fail(WsaError::Intr))
+            }
+            Decision::Reject | Decision::Invalid(_) => {
+                // A8, A10: the connector is refused, unless it withdrew while the condition ran.
+                let refused = req.reply.answer(Answer::Failed(WsaError::ConnRefused));
+                let outcome = if refused { Settle::Rejected } else { Settle::Withdrawn };
+                signal_set(sh.settle(&listener, outcome).set);
+                Err(fail(match (refused, decision) {
+                    (false, _) => WsaError::Acces,
+                    (true, Decision::Reject) => WsaError::ConnRefused,
+                    (true, _) => WsaError::Inval,
+                }))
+            }
+            Decision::Accept => {
+                let new = sh.new_socket(|ng| {
+                    ng.inherit(&inherited);
+                    ng.local = Some(req.callee);
+                    ng.state = State::Connected { remote: req.caller, peer: req.reply.peer_link() };
+                });
+                let new = match new {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // A11: no descriptor or no memory: the request stays at the head.
+                        self.restore(&listener, req, false, e == WsaError::MFile).map_err(fail)?;
+                        return Err(fail(e));
+                    }
+                };
+                if let Some(h) = &inherited.handle {
+                    crate::events::fire_reset(h); // E3, before E2 may set it again
+                }
+                let link = PeerLink::Local(Arc::downgrade(&new));
+                if !req.reply.answer(Answer::Accepted { peer: link, callee_data }) {
+                    // Withdrawn while the condition ran (A12).
+                    sh.discard_socket(&new);
+                    signal_set(sh.settle(&listener, Settle::Withdrawn).set);
+                    return Err(fail(WsaError::Acces));
+                }
+                signal_set(sh.settle(&listener, Settle::Accepted).set);
+                let socket = new.id;
+                sh.table.insert(new);
+                Ok(Accepted { socket, peer: req.caller })
+            }
+        }
+    }
+
+    /// Put an examined request back at the head of the queue. If the listener was closed in
+    /// the meantime, the request is refused (K2) and the accept fails with `WSAEINTR`.
+    fn restore(&self, listener: &SocketCell, req: PendingRequest, deferred: bool, exhausted: bool) -> Result<()> {
+        let settled = self.shared.settle(listener, Settle::Restore { req, deferred, exhausted });
+        signal_set(settled.set);
+        if let Some(orphan) = settled.orphan {
+            orphan.reply.answer(Answer::Failed(WsaError::ConnRefused));
+            return Err(WsaError::Intr);
+        }
+        Ok(())
+    }
+
+    /// Take the head request off the queue, waiting if the socket blocks (A1, A2, A11, L9).
+    /// Also returns the listener's selected event object, for E3.
+    fn take_request(
+        &self,
+        listener: &SocketCell,
+        mut wait: Wait<'_>,
+    ) -> Result<(PendingRequest, Inherited), AcceptError> {
+        let sh = &*self.shared;
+        let deadline = wait.timeout.map(|t| Instant::now() + t);
+        let mut waited = false;
+        let mut g = listener.lock();
+        loop {
+            let SocketInner { state, events, nonblocking, .. } = &mut *g;
+            let q = match state {
+                State::Listening(q) => q,
+                State::Closed if waited => return Err(WsaError::Intr.into()), // A2: closed under us
+                State::Closed => return Err(WsaError::NotSock.into()),
+                _ => return Err(WsaError::Inval.into()), // A1
+            };
+            if waited && sh.device.is_down() {
+                return Err(WsaError::NetDown.into()); // D2: a blocked accept wakes with it
+            }
+            match q.take_head(sh.device.descriptor_available(), sh.device.check_buffers(), events) {
+                Head::Request(req) => {
+                    let inherited = g.options();
+                    return Ok((req, inherited));
+                }
+                Head::Refused(e, set) => {
+                    drop(g);
+                    signal_set(set);
+                    return Err(e.into());
+                }
+                Head::Empty => {}
+            }
+            if *nonblocking {
+                return Err(WsaError::WouldBlock.into());
+            }
+            if sh.device.is_down() {
+                return Err(WsaError::NetDown.into());
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return Err(WsaError::TimedOut.into());
+            }
+            g = wait_on(listener, g, deadline.map(|d| d - now), wait.interrupt.is_some());
+            waited = true;
+            if let Some(interrupt) = wait.interrupt.as_mut() {
+                drop(g);
+                let stop = interrupt();
+                g = listener.lock();
+                if stop {
+                    return Err(WsaError::Intr.into());
+                }
+            }
+        }
+    }
+}
+
+/// Run a condition function on a request (SPEC A5, A10) with a callee-data buffer of the
+/// device's size; returns its decision and the callee data it wrote, or its panic.
+fn run_condition(
+    sh: &Shared,
+    f: &mut Condition<'_>,
+    req: &PendingRequest,
+) -> std::thread::Result<(Decision, Box<[u8]>)> {
+    let capacity = sh.device.max_callee_data();
+    let mut stack = [0u8; 256];
+    let mut heap = Vec::new();
+    let buf: &mut [u8] = if capacity <= stack.len() {
+        &mut stack[..capacity]
+    } else {
+        heap.resize(capacity, 0);
+        &mut heap
+    };
+    let mut creq = ConditionRequest {
+        caller: req.caller,
+        callee: req.callee,
+        caller_data: req.caller_data.as_deref(),
+        qos: req.qos.as_deref(),
+        callee_buf: buf,
+        callee_len: 0,
+        group: 0,
+    };
+    let decision = {
+        let _guard = reentry::Guard::enter(sh.id());
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut creq)))?
+    };
+    // A10: a group changed to non-zero makes any answer invalid.
+    let decision = if creq.group != 0 { Decision::Invalid(decision.to_raw()) } else { decision };
+    Ok((decision, Box::from(creq.callee_data())))
+}

@@ -1,0 +1,611 @@
+//! The provider: a descriptor table plus its device, and every WSP operation on them, in rooms
+//! that match the operations: this file holds the engine's state (the shared record, entry
+//! checks, making and closing sockets, waiting); `listen`, `connect`, `accept` and `options`
+//! each add their calls. The rooms use this file, never each other.
+
+mod accept;
+mod connect;
+mod listen;
+mod options;
+
+use crate::consts;
+use crate::device::{Device, DeviceConfig, DeviceState};
+use crate::error::{Result, WsaError};
+use crate::events::{EventHandle, contain};
+use crate::fabric::Fabric;
+use crate::fabric::tcp::{TcpConfig, TcpFabric};
+use crate::socket::{Answer, Descriptor, Qos, SocketCell, SocketInner, State};
+use crate::table::Table;
+use crate::timer::Timer;
+use std::net::SocketAddrV4;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, MutexGuard, OnceLock, PoisonError, RwLock};
+use std::time::Duration;
+
+/// Called when the provider creates or closes a socket, so a C switch can run its
+/// `WPUCreateSocketHandle` / `WPUCloseSocketHandle` upcalls (SPEC X5, A11).
+///
+/// The engine calls these with no lock held. A panic in `created` fails the operation with
+/// `WSAENETDOWN` (SPEC X4) and nothing is lost; a panic in `closed` is contained.
+pub trait SocketHooks: Send + Sync {
+    /// A socket is being created (by `socket` or an accept). Return the switch's context
+    /// for it (kept and readable with [`Provider::context`]), or an error: the operation then
+    /// fails with that error and nothing is lost (an accept keeps the request queued).
+    fn created(&self, s: Descriptor) -> Result<u64>;
+    /// A socket that `created` accepted was closed; `context` is what `created` returned.
+    fn closed(&self, s: Descriptor, context: u64);
+}
+
+/// What a connect sends with its request (SPEC C5).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConnectParams<'a> {
+    /// Caller data for the condition function (at most the device's `max_caller_data`).
+    pub caller_data: Option<&'a [u8]>,
+    /// The quality of service asked for (`lpSQOS`).
+    pub qos: Option<&'a Qos>,
+}
+
+/// How a blocking call waits (timeouts and interruption for Rust and Python callers; the C
+/// ABI always waits without either).
+#[derive(Default)]
+pub struct Wait<'a> {
+    /// Give up after this long with `WSAETIMEDOUT` (a connect is then withdrawn).
+    pub timeout: Option<Duration>,
+    /// Polled about every 50 ms with no lock held; returning true abandons the wait with
+    /// `WSAEINTR` (Python uses it to let Ctrl-C through).
+    pub interrupt: Option<&'a mut dyn FnMut() -> bool>,
+}
+
+/// How often a wait with an `interrupt` hook polls it.
+const TICK: Duration = Duration::from_millis(50);
+
+/// A socket created by a successful accept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    /// The new connected socket.
+    pub socket: Descriptor,
+    /// The connector's address.
+    pub peer: SocketAddrV4,
+}
+
+/// A failed accept: the error, and the address of the request it examined, if any (SPEC A13:
+/// `addr` is filled whenever a request was examined).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AcceptError {
+    /// The error.
+    pub error: WsaError,
+    /// The connector's address of the request examined (rejected, deferred, invalid, withdrawn).
+    pub examined: Option<SocketAddrV4>,
+}
+
+impl From<WsaError> for AcceptError {
+    fn from(error: WsaError) -> AcceptError {
+        AcceptError { error, examined: None }
+    }
+}
+
+impl From<AcceptError> for WsaError {
+    fn from(e: AcceptError) -> WsaError {
+        e.error
+    }
+}
+
+impl std::fmt::Display for AcceptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for AcceptError {}
+
+/// A socket option readable with [`Provider::get_option`] (SPEC L8, C2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SockOpt {
+    /// `SO_ACCEPTCONN`: 1 while listening. Read-only.
+    AcceptConn,
+    /// `SO_ERROR`: the error of the last non-blocking connect attempt, kept until the next attempt
+    /// (reading does not clear it, as on Windows). Setting it stores the value, as on Windows.
+    Error,
+    /// `SO_TYPE`: always `SOCK_STREAM`. Read-only.
+    Type,
+    /// `SO_SNDBUF`: kept and inherited by accepted sockets.
+    SndBuf,
+    /// `SO_RCVBUF`: kept and inherited by accepted sockets.
+    RcvBuf,
+    /// `SO_CONNDATALEN`: length of the callee data of the completed connect. Read-only.
+    ConnDataLen,
+}
+
+impl SockOpt {
+    /// [`from_level_name`](Self::from_level_name) as `WSPGetSockOpt` / `WSPSetSockOpt` fail:
+    /// `WSAEINVAL` for a level that is neither `SOL_SOCKET` (either numbering) nor `IPPROTO_TCP`,
+    /// `WSAENOPROTOOPT` for an option unknown at a known level (as Windows).
+    pub fn resolve(level: i32, name: i32) -> Result<SockOpt> {
+        let known_level = matches!(level, consts::SOL_SOCKET | consts::platform::SOL_SOCKET | consts::IPPROTO_TCP);
+        match SockOpt::from_level_name(level, name) {
+            Some(opt) => Ok(opt),
+            None if known_level => Err(WsaError::NoProtoOpt),
+            None => Err(WsaError::Inval),
+        }
+    }
+
+    /// Map a `(level, optname)` pair to an option. Both numberings work (SPEC section 1):
+    /// level 0xffff takes Windows option numbers, the platform's `SOL_SOCKET` its own.
+    pub fn from_level_name(level: i32, name: i32) -> Option<SockOpt> {
+        use consts::platform as p;
+        match (level, name) {
+            (consts::SOL_SOCKET, consts::SO_ACCEPTCONN) | (p::SOL_SOCKET, p::SO_ACCEPTCONN) => {
+                Some(SockOpt::AcceptConn)
+            }
+            (consts::SOL_SOCKET, consts::SO_ERROR) | (p::SOL_SOCKET, p::SO_ERROR) => Some(SockOpt::Error),
+            (consts::SOL_SOCKET, consts::SO_TYPE) | (p::SOL_SOCKET, p::SO_TYPE) => Some(SockOpt::Type),
+            (consts::SOL_SOCKET, consts::SO_SNDBUF) | (p::SOL_SOCKET, p::SO_SNDBUF) => Some(SockOpt::SndBuf),
+            (consts::SOL_SOCKET, consts::SO_RCVBUF) | (p::SOL_SOCKET, p::SO_RCVBUF) => Some(SockOpt::RcvBuf),
+            (consts::SOL_SOCKET, consts::SO_CONNDATALEN) => Some(SockOpt::ConnDataLen),
+            _ => None,
+        }
+    }
+}
+
+/// A WSP call whose failures depend on the socket's state, for [`Provider::precheck`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Call {
+    /// `WSPBind`: only an unbound socket (B1).
+    Bind,
+    /// `WSPListen`: a bound socket, not connected (L2, L3).
+    Listen,
+    /// `WSPConnect`: not listening, not connected, no connect pending (C3).
+    Connect,
+    /// `WSPAccept`: a listening socket (A1).
+    Accept,
+    /// `WSPGetSockName`: a bound socket (A15).
+    SockName,
+    /// `WSPGetPeerName`: a connected socket (A15, K3).
+    PeerName,
+    /// Any other call on a socket (options, ioctls, events): every live socket.
+    Other,
+}
+
+impl Call {
+    /// The error the socket's state gives this call, whatever its arguments (SPEC X4).
+    fn check(self, state: &State, local: Option<SocketAddrV4>) -> Result<()> {
+        let err = match (self, state) {
+            (_, State::Closed) => WsaError::NotSock,
+            (Call::Bind, State::Created) => return Ok(()),
+            (Call::Bind, _) => WsaError::Inval,
+            (Call::Listen, State::Created) => WsaError::Inval,
+            (Call::Listen, State::Connecting { .. } | State::Connected { .. } | State::Disconnected) => {
+                WsaError::IsConn
+            }
+            (Call::Connect, State::Listening(_)) => WsaError::Inval,
+            (Call::Connect, State::Connecting { .. }) => WsaError::Already,
+            (Call::Connect, State::Connected { .. } | State::Disconnected) => WsaError::IsConn,
+            (Call::Accept, State::Listening(_)) => return Ok(()),
+            (Call::Accept, _) => WsaError::Inval,
+            (Call::SockName, _) if local.is_none() => WsaError::Inval,
+            (Call::PeerName, State::Connected { .. }) => return Ok(()),
+            (Call::PeerName, _) => WsaError::NotConn,
+            _ => return Ok(()),
+        };
+        Err(err)
+    }
+}
+
+/// Shared state of one provider.
+pub(crate) struct Shared {
+    pub(crate) device: DeviceState,
+    pub(crate) table: Table,
+    pub(crate) timer: Timer,
+    hooks: RwLock<Option<Arc<dyn SocketHooks>>>,
+    has_hooks: AtomicBool,
+    /// The fabric this device shares with other devices (F1); `None`: alone on its own.
+    pub(crate) fabric: Option<Fabric>,
+    /// The TCP fabric, when this device joined one (F2).
+    pub(crate) tcp: OnceLock<TcpFabric>,
+}
+
+impl Drop for Shared {
+    /// The device leaves its fabric: its addresses are free again, and every socket is closed so
+    /// that connectors of other devices waiting on its listeners get their answer (K2, T2).
+    fn drop(&mut self) {
+        for cell in self.table.drain() {
+            self.destroy(&cell);
+        }
+        if let Some(t) = self.tcp.get() {
+            t.stop();
+        }
+        if let Some(f) = &self.fabric {
+            f.release(&self.device.nic_list(), std::ptr::from_ref(self));
+        }
+    }
+}
+
+/// One instance of the engine: a descriptor table plus its emulated SAN device.
+///
+/// Providers are independent: any number can live in one process and none sees another's
+/// sockets. Clones share the same provider. Every method may be called from any thread.
+///
+/// ```
+/// use std::net::{Ipv4Addr, SocketAddrV4};
+/// use wspsan_core::{ConnectParams, Decision, Provider};
+///
+/// let p = Provider::new();
+/// let listener = p.socket()?;
+/// p.bind(listener, SocketAddrV4::new(Ipv4Addr::LOCALHOST, 5000))?;
+/// p.listen(listener, 8)?;
+///
+/// // A non-blocking connect queues a request; the answer comes when accept decides.
+/// let client = p.socket()?;
+/// p.set_nonblocking(client, true)?;
+/// let err = p.connect(client, SocketAddrV4::new(Ipv4Addr::LOCALHOST, 5000),
+///                     ConnectParams { caller_data: Some(b"hello"), qos: None }).unwrap_err();
+/// assert_eq!(err, wspsan_core::WsaError::WouldBlock);
+///
+/// let accepted = p.accept(listener, Some(&mut |req: &mut wspsan_core::ConditionRequest<'_>| {
+///     assert_eq!(req.caller_data(), Some(&b"hello"[..]));
+///     req.set_callee_data(b"welcome");
+///     Decision::Accept
+/// }))?;
+/// assert_eq!(p.peer_name(client)?, SocketAddrV4::new(Ipv4Addr::LOCALHOST, 5000));
+/// assert_eq!(p.callee_data(client)?, b"welcome".to_vec());
+/// # p.close(accepted.socket)?; p.close(client)?; p.close(listener)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Provider {
+    shared: Arc<Shared>,
+}
+
+impl Default for Provider {
+    fn default() -> Provider {
+        Provider::new()
+    }
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider").field("device", &self.device()).finish()
+    }
+}
+
+/// Marks the current thread as running a condition function (SPEC A14).
+mod reentry {
+    use std::cell::RefCell;
+    // The providers whose condition functions are running on this thread, innermost last.
+    thread_local!(static RUNNING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) });
+
+    pub(crate) fn active(provider: usize) -> bool {
+        RUNNING.with(|r| r.borrow().contains(&provider))
+    }
+
+    pub(crate) struct Guard;
+    impl Guard {
+        pub(crate) fn enter(provider: usize) -> Guard {
+            RUNNING.with(|r| r.borrow_mut().push(provider));
+            Guard
+        }
+    }
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            RUNNING.with(|r| r.borrow_mut().pop());
+        }
+    }
+}
+
+fn signal_set(h: Option<EventHandle>) {
+    if let Some(h) = h {
+        crate::events::fire_set(&h);
+    }
+}
+
+/// SPEC L5: the effective backlog for a requested value.
+pub fn effective_backlog(requested: i32, max: u32) -> u32 {
+    let max = max.max(1);
+    match requested {
+        consts::SOMAXCONN | consts::PLATFORM_SOMAXCONN => max,
+        n if n < 0 => (n.unsigned_abs()).clamp(200, 65535).min(max),
+        0 => 1,
+        n => (n as u32).min(max),
+    }
+}
+
+impl Shared {
+    fn new(config: DeviceConfig, fabric: Option<Fabric>) -> Shared {
+        Shared {
+            device: DeviceState::new(config),
+            table: Table::new(),
+            timer: Timer::default(),
+            hooks: RwLock::new(None),
+            has_hooks: AtomicBool::new(false),
+            fabric,
+            tcp: OnceLock::new(),
+        }
+    }
+
+    /// This provider's identity for the A14 re-entry check (other providers stay callable).
+    fn id(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
+    /// Every WSP call starts here: A14 re-entry from one of this provider's condition
+    /// functions, then D2 device down.
+    fn enter(&self) -> Result<()> {
+        self.check_reentry()?;
+        self.device.check_up()
+    }
+
+    /// A14: `WSAEINPROGRESS` inside one of this provider's condition functions.
+    fn check_reentry(&self) -> Result<()> {
+        if reentry::active(self.id()) { Err(WsaError::InProgress) } else { Ok(()) }
+    }
+
+    fn hooks(&self) -> Option<Arc<dyn SocketHooks>> {
+        if !self.has_hooks.load(Ordering::Acquire) {
+            return None;
+        }
+        self.hooks.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Make a socket (S1, A7, A11): reserve a descriptor, run the create hook, and return the
+    /// cell, not yet in the table.
+    fn new_socket(&self, init: impl FnOnce(&mut SocketInner)) -> Result<Arc<SocketCell>> {
+        self.device.check_buffers()?;
+        self.device.reserve_descriptor()?;
+        let id = self.table.allocate().inspect_err(|_| self.device.release_descriptor())?;
+        // A panicking hook fails the operation like any panic at the boundary (X4).
+        let created = self.hooks().map(|h| contain(|| h.created(id)).unwrap_or(Err(WsaError::NetDown)));
+        let context = match created {
+            Some(Ok(c)) => c,
+            Some(Err(e)) => {
+                self.table.release(id);
+                self.device.release_descriptor();
+                return Err(e);
+            }
+            None => 0,
+        };
+        Ok(Arc::new(SocketCell::new(id, context, init)))
+    }
+
+    /// Undo `new_socket` for a socket that never reached the table.
+    fn discard_socket(&self, cell: &SocketCell) {
+        self.table.release(cell.id);
+        self.device.release_descriptor();
+        if let Some(h) = self.hooks() {
+            let context = cell.lock().context;
+            contain(|| h.closed(cell.id, context));
+        }
+    }
+
+    /// Close a socket taken out of the table (K1 to K3, C7).
+    fn destroy(&self, cell: &Arc<SocketCell>) {
+        let sh = self;
+        let (old, local, context, sleepers) = {
+            let mut g = cell.lock();
+            cell.attempt.store(0, Ordering::Release); // C7: a pending request is withdrawn
+            let old = std::mem::replace(&mut g.state, State::Closed);
+            let sleepers = cell.changed(&g); // blocked accept or connect: WSAEINTR
+            (old, g.local.filter(|_| g.owns_port), g.context, sleepers)
+        };
+        cell.notify(sleepers);
+        if let Some(local) = local {
+            sh.device.unbind_port(cell, local);
+        }
+        sh.device.release_descriptor();
+        match old {
+            State::Listening(q) => {
+                // K2: every queued request is refused.
+                let (refused, stats) = q.close();
+                sh.device.retire_listener(cell, stats);
+                sh.device.release_pending(refused.len());
+                for r in refused {
+                    r.reply.answer(Answer::Failed(WsaError::ConnRefused));
+                }
+            }
+            State::Connected { peer, .. } => peer.close(cell),
+            State::Connecting { outbound: Some(o), .. } => o.withdraw(), // C7 across the fabric
+            _ => {}
+        }
+        if let Some(h) = sh.hooks() {
+            contain(|| h.closed(cell.id, context));
+        }
+    }
+}
+
+impl Provider {
+    /// A provider with the default device: one NIC, 127.0.0.1, and the default limits.
+    pub fn new() -> Provider {
+        Provider::with_config(DeviceConfig::default())
+    }
+
+    /// A provider whose device is built from `config`.
+    /// NICs that [`DeviceConfig::validate`] would refuse (0.0.0.0, repeats) are left out.
+    pub fn with_config(mut config: DeviceConfig) -> Provider {
+        let mut nics = Vec::with_capacity(config.nics.len());
+        for ip in config.nics {
+            if !ip.is_unspecified() && !nics.contains(&ip) {
+                nics.push(ip);
+            }
+        }
+        config.nics = nics;
+        Provider { shared: Arc::new(Shared::new(config, None)) }
+    }
+
+    /// A provider whose device joins `fabric` (SPEC F1) and reaches the listeners of every other
+    /// device on it. Fails with `WSAEINVAL` for a NIC list [`DeviceConfig::validate`] refuses and
+    /// with `WSAEADDRINUSE` when another device on the fabric owns one of the NIC addresses.
+    pub fn on_fabric(fabric: &Fabric, config: DeviceConfig) -> Result<Provider> {
+        config.validate()?;
+        let nics = config.nics.clone();
+        let shared = Arc::new(Shared::new(config, Some(fabric.clone())));
+        fabric.claim(&nics, &shared)?;
+        Ok(Provider { shared })
+    }
+
+    /// A provider whose device joins the TCP fabric (SPEC F2): it accepts fabric peers on
+    /// `NIC:port` for each of its NICs and reaches devices of other processes and hosts. Fails
+    /// with `WSAEINVAL` for a NIC list [`DeviceConfig::validate`] refuses, `WSAEADDRINUSE` when
+    /// `NIC:port` is held (another device is there), `WSAEADDRNOTAVAIL` when a NIC is not an
+    /// address of this host.
+    pub fn on_tcp_fabric(config: DeviceConfig, tcp: TcpConfig) -> Result<Provider> {
+        config.validate()?;
+        let nics = config.nics.clone();
+        let shared = Arc::new(Shared::new(config, None));
+        let fabric = TcpFabric::start(&nics, &tcp, Arc::downgrade(&shared))?;
+        // Set once, before the provider is handed out: nobody can have read it yet.
+        let _ = shared.tcp.set(fabric);
+        Ok(Provider { shared })
+    }
+
+    /// The in-process fabric this provider's device is on, if it joined one (SPEC F1).
+    pub fn fabric(&self) -> Option<Fabric> {
+        self.shared.fabric.clone()
+    }
+
+    /// The provider's device: NICs, limits, fault switches, statistics.
+    pub fn device(&self) -> Device {
+        Device { shared: self.shared.clone() }
+    }
+
+    /// Install (or remove) the socket creation and close hooks (SPEC X5).
+    pub fn set_hooks(&self, hooks: Option<Arc<dyn SocketHooks>>) {
+        let mut slot = self.shared.hooks.write().unwrap_or_else(PoisonError::into_inner);
+        self.shared.has_hooks.store(hooks.is_some(), Ordering::Release);
+        *slot = hooks;
+    }
+
+    /// `WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP)`: a new blocking socket (SPEC S1).
+    pub fn socket(&self) -> Result<Descriptor> {
+        self.socket_with(consts::AF_INET, consts::SOCK_STREAM, 0)
+    }
+
+    /// `WSPSocket` with explicit arguments, checked as SPEC S1 says.
+    pub fn socket_with(&self, af: i32, ty: i32, protocol: i32) -> Result<Descriptor> {
+        let sh = &*self.shared;
+        sh.enter()?;
+        if af != consts::AF_INET {
+            return Err(WsaError::AfNoSupport);
+        }
+        if ty != consts::SOCK_STREAM {
+            return Err(WsaError::SocktNoSupport);
+        }
+        if protocol != 0 && protocol != consts::IPPROTO_TCP {
+            return Err(WsaError::ProtoNoSupport);
+        }
+        let cell = sh.new_socket(|_| {})?;
+        let id = cell.id;
+        sh.table.insert(cell);
+        Ok(id)
+    }
+
+    /// `WSPBind` (SPEC B1, B2). Port 0 picks a free port in 49152..65535.
+    pub fn bind(&self, s: Descriptor, addr: SocketAddrV4) -> Result<()> {
+        let sh = &*self.shared;
+        sh.enter()?;
+        let cell = sh.table.get(s)?;
+        let mut g = cell.lock();
+        Call::Bind.check(&g.state, g.local)?;
+        let bound = sh.device.bind_port(&cell, addr, true)?;
+        g.local = Some(bound);
+        g.owns_port = true;
+        g.state = State::Bound;
+        Ok(())
+    }
+
+    /// `WSPCloseSocket` (SPEC K1 to K3).
+    pub fn close(&self, s: Descriptor) -> Result<()> {
+        let sh = &*self.shared;
+        sh.enter()?;
+        let cell = sh.table.remove(s)?;
+        self.shared.destroy(&cell);
+        Ok(())
+    }
+
+    /// Close every socket of the provider (the C ABI's last `WSPCleanup`).
+    ///
+    /// Fails only with `WSAEINPROGRESS` when called from one of this provider's condition
+    /// functions (A14); the device being down does not stop it.
+    pub fn close_all(&self) -> Result<()> {
+        self.shared.check_reentry()?;
+        for cell in self.shared.table.drain() {
+            self.shared.destroy(&cell);
+        }
+        Ok(())
+    }
+
+    /// Whether one of this provider's condition functions is running on this thread (SPEC A14),
+    /// for callers with calls of their own to refuse (the C ABI's `WSPStartup`/`WSPCleanup`).
+    pub fn in_condition(&self) -> bool {
+        self.shared.check_reentry().is_err()
+    }
+
+    /// Close a socket whatever the device state, for an owner that is going away and cannot
+    /// try again later (Python's garbage collector). Fails only for an unknown descriptor
+    /// (`WSAENOTSOCK`); `close` is the WSP call with the SPEC's entry checks.
+    pub fn discard(&self, s: Descriptor) -> Result<()> {
+        let cell = self.shared.table.remove(s)?;
+        self.shared.destroy(&cell);
+        Ok(())
+    }
+
+    /// Run `f` on a live socket's state after the common entry checks.
+    fn with_socket<T>(&self, s: Descriptor, f: impl FnOnce(&mut SocketInner) -> Result<T>) -> Result<T> {
+        let sh = &*self.shared;
+        sh.enter()?;
+        let cell = sh.table.get(s)?;
+        let mut g = cell.lock();
+        if matches!(g.state, State::Closed) {
+            return Err(WsaError::NotSock);
+        }
+        f(&mut g)
+    }
+}
+
+/// How a waiter polls before it sleeps: a hand-off between two threads usually completes within
+/// a microsecond or two, while a futex sleep and wake-up costs tens of them on a loaded machine.
+/// A short exponential spin, then yields, which let a thread sharing this core run; never a long
+/// pure spin (on an oversubscribed machine it would burn the time the other side needs).
+const SPIN_ROUNDS: u32 = 6; // 1 + 2 + ... + 32 pauses
+const YIELD_ROUNDS: u32 = 24;
+
+/// Wait for a change on a socket: poll briefly, then block on its condvar, counted as a waiter
+/// so wakers only notify when needed. The caller re-checks its condition on return.
+fn wait_on<'g>(
+    cell: &'g SocketCell,
+    mut g: MutexGuard<'g, SocketInner>,
+    left: Option<Duration>,
+    ticking: bool,
+) -> MutexGuard<'g, SocketInner> {
+    g.spinners += 1;
+    let seen = cell.changes.load(Ordering::Relaxed);
+    drop(g);
+    let unchanged = || cell.changes.load(Ordering::Acquire) == seen;
+    for round in 0..SPIN_ROUNDS + YIELD_ROUNDS {
+        if !unchanged() {
+            break;
+        }
+        if round < SPIN_ROUNDS {
+            (0..1u32 << round).for_each(|_| std::hint::spin_loop());
+        } else {
+            std::thread::yield_now();
+        }
+    }
+    let mut g = cell.lock();
+    g.spinners -= 1;
+    if cell.changes.load(Ordering::Relaxed) != seen {
+        return g;
+    }
+    let slice = match (left, ticking) {
+        (Some(l), true) => Some(l.min(TICK)),
+        (Some(l), false) => Some(l),
+        (None, true) => Some(TICK),
+        (None, false) => None,
+    };
+    g.waiters += 1;
+    let mut g = match slice {
+        Some(d) => cell.cv.wait_timeout(g, d).unwrap_or_else(PoisonError::into_inner).0,
+        None => cell.cv.wait(g).unwrap_or_else(PoisonError::into_inner),
+    };
+    g.waiters -= 1;
+    g
+}

@@ -55,7 +55,7 @@ INSTALL_PROFILE ?= release
 VALGRIND     ?= valgrind
 CXX          ?= g++
 
-.PHONY: c-lib c-header-check c-valgrind c-install-test
+.PHONY: c-lib c-header-check c-valgrind c-install-test fabric-examples
 
 c-lib: check-tools
 	$(CARGO) build -p wspsan-capi
@@ -114,6 +114,16 @@ c-test: c-lib c-header-check $(C_TEST_BINS)
 	$(MAKE) --no-print-directory c-install-test
 	@echo "C tests: all passed"
 
+# The fabric examples (examples/c/fabric_*.c): plain WSP programs configured by WSPSAN_* alone, run
+# as separate processes by tests/python/test_cross_process.py (make py-test builds them first).
+FABRIC_BINS := $(C_BUILD)/fabric_server $(C_BUILD)/fabric_client
+
+$(C_BUILD)/fabric_%: examples/c/fabric_%.c include/wspsan.h $(C_LIBDIR)/libwspsan.a
+	@mkdir -p $(C_BUILD)
+	$(CC) $(C_STD) -g $(C_SANITIZE) -Iinclude $< $(C_LIBDIR)/libwspsan.a $(C_LDLIBS) -o $@
+
+fabric-examples: c-lib $(FABRIC_BINS)
+
 # The demo links the release library, as a user would.
 demo-c: check-tools
 	$(CARGO) build --release -p wspsan-capi
@@ -167,7 +177,7 @@ develop: venv $(PY_MODULE_STAMP)
 # the tests and demo type-checked against the stubs; mypy's caches stay inside .venv (stubtest
 # keeps its own in the working directory).
 py-test: export MYPY_CACHE_DIR := $(abspath $(VENV))/.mypy_cache
-py-test: develop
+py-test: develop fabric-examples
 	$(CARGO) test -q -p wspsan-python
 	$(VPY) -m pytest tests/python
 	cd $(VENV) && bin/python -m mypy.stubtest wspsan

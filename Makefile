@@ -14,7 +14,7 @@ MYPY_VERSION    := 1.18.2
 export PYO3_PYTHON := $(abspath $(VPY))
 
 .PHONY: all demo test bench header install check-tools lint rust-test c-test py-test venv develop \
-        demo-c demo-py clean
+        demo-c demo-py demo-fabric clean
 
 all: demo
 
@@ -187,6 +187,16 @@ py-test: develop fabric-examples
 demo-py: develop
 	$(VPY) examples/python/demo.py
 
+# The third act: the C server (release library) in one process on 127.0.0.2 and Python clients in
+# others on 127.0.0.3, through the TCP fabric (tests/python/test_cross_process.py runs the same
+# script against the sanitized build).
+demo-fabric: check-tools develop
+	$(CARGO) build --release -p wspsan-capi
+	@mkdir -p $(C_BUILD)/release
+	$(CC) $(C_STD) -O2 -Iinclude examples/c/fabric_server.c target/release/libwspsan.a $(C_LDLIBS) \
+	    -o $(C_BUILD)/release/fabric_server
+	examples/fabric_demo.sh $(C_BUILD)/release/fabric_server $(VPY)
+
 # ---------------------------------------------------------------------------------------------
 # Benchmark (bench/, issue 6): cases 1 to 6 in Rust (release build), case 7 in Python from .venv.
 # Figures go to target/bench/ (results.json, python.json, scaling.svg); the chart is also copied
@@ -215,7 +225,7 @@ include $(sort $(wildcard mk/*.mk))
 test: check-tools lint rust-test c-test py-test $(TEST_EXTRA)
 	@echo "make test: all checks passed"
 
-demo: check-tools demo-c demo-py
+demo: check-tools demo-c demo-py demo-fabric
 
 clean:
 	$(CARGO) clean

@@ -79,16 +79,15 @@ impl PeerLink {
 /// socket of this process, or `None`: the end across the fabric its link leads to) and records
 /// FD_CLOSE with `code` (0 for a close, WSAECONNABORTED for a lost device).
 pub(crate) fn disconnect(peer: &SocketCell, closed: Option<&SocketCell>, code: i32) {
-    let set = {
+    let (set, wake) = {
         let mut g = peer.lock();
-        match &g.state {
-            State::Connected { peer: p, .. } if p.leads_to(closed) => {
-                g.state = State::Disconnected;
-                g.events.record(FD_CLOSE_BIT, code)
-            }
-            _ => None,
+        if !matches!(&g.state, State::Connected { peer: p, .. } if p.leads_to(closed)) {
+            return;
         }
+        let (_, wake) = g.set_state(peer, State::Disconnected);
+        (g.events.record(FD_CLOSE_BIT, code), wake)
     };
+    wake.notify(peer);
     if let Some(h) = set {
         crate::events::fire_set(&h);
     }

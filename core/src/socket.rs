@@ -83,8 +83,9 @@ pub(crate) enum State {
     Listening(Box<ListenQueue>),
     /// A connect is pending.
     /// `from` is the NIC the connector speaks from (A15 names a wildcard-bound one by it).
-    /// `outbound` is the request sent across the TCP fabric, told when the attempt is withdrawn.
-    Connecting { remote: SocketAddrV4, from: Ipv4Addr, deferred: bool, outbound: Option<Arc<Outbound>> },
+    /// `outbound` is the request sent across the TCP fabric, told when the attempt is withdrawn;
+    /// `attempt` numbers the attempt (answers for an older one are ignored).
+    Connecting { remote: SocketAddrV4, from: Ipv4Addr, deferred: bool, outbound: Option<Arc<Outbound>>, attempt: u64 },
     /// Connected (by connect or accept).
     Connected { remote: SocketAddrV4, peer: PeerLink },
     /// Was connected; the other end has closed (K3).
@@ -123,7 +124,8 @@ pub(crate) struct SocketCell {
     pub(crate) id: Descriptor,
     pub(crate) inner: Mutex<SocketInner>,
     pub(crate) cv: Condvar,
-    /// The current connect attempt (0 = none). Written only under `inner`.
+    /// A lock-free mirror of the `Connecting` state's attempt (0 = none), for a pending request
+    /// to see a withdrawal without locking its connector (A12). Written only by `set_state`.
     pub(crate) attempt: AtomicU64,
     /// Bumped under `inner` on every change a spinning waiter may be waiting for.
     pub(crate) changes: AtomicU32,
@@ -185,13 +187,49 @@ impl SocketCell {
     }
 }
 
+/// What a state change asks of its caller once the socket's lock is released: wake the threads
+/// blocked on the socket, so they re-check their condition.
+#[must_use = "threads blocked on the socket must be woken once the lock is released"]
+pub(crate) struct Wake(bool);
+
+impl Wake {
+    /// Wake them (call with the socket's lock released).
+    pub(crate) fn notify(self, cell: &SocketCell) {
+        cell.notify(self.0);
+    }
+}
+
 impl SocketInner {
-    /// Start a connect attempt and return its number.
+    /// The one place a socket's state changes (smoltcp's `set_state`): it keeps the lock-free
+    /// mirror of the current connect attempt in step with the `Connecting` state (a pending
+    /// request reads it to see a withdrawal, A12) and says whom to wake. Returns the old state.
+    pub(crate) fn set_state(&mut self, cell: &SocketCell, new: State) -> (State, Wake) {
+        let attempt = match &new {
+            State::Connecting { attempt, .. } => *attempt,
+            _ => 0,
+        };
+        cell.attempt.store(attempt, Ordering::Release);
+        let old = std::mem::replace(&mut self.state, new);
+        let wake = Wake(cell.changed(self));
+        (old, wake)
+    }
+
+    /// The current connect attempt (0 when none).
+    pub(crate) fn attempt(&self) -> u64 {
+        match self.state {
+            State::Connecting { attempt, .. } => attempt,
+            _ => 0,
+        }
+    }
+
+    /// Start a connect attempt and return its number. Nobody waits on a socket that starts
+    /// connecting: its caller is the only thread using it.
     pub(crate) fn begin_attempt(&mut self, cell: &SocketCell, remote: SocketAddrV4, from: Ipv4Addr) -> u64 {
         self.attempt_seq += 1;
         let attempt = self.attempt_seq;
-        cell.attempt.store(attempt, Ordering::Release);
-        self.state = State::Connecting { remote, from, deferred: self.nonblocking, outbound: None };
+        let connecting = State::Connecting { remote, from, deferred: self.nonblocking, outbound: None, attempt };
+        let (_, nobody) = self.set_state(cell, connecting);
+        drop(nobody);
         self.outcome = None;
         // E5, C2: FD_CONNECT and SO_ERROR report this attempt; an older result is stale now.
         self.events.clear(crate::consts::FD_CONNECT);
@@ -202,12 +240,14 @@ impl SocketInner {
     /// End the current attempt without an answer from the listener (withdrawn: timed out,
     /// interrupted, device down). The queued request stays and accept will see it withdrawn.
     pub(crate) fn withdraw(&mut self, cell: &SocketCell) {
-        cell.attempt.store(0, Ordering::Release);
-        if let State::Connecting { outbound, .. } = &mut self.state {
-            if let Some(o) = outbound.take() {
-                o.withdraw(); // the listener's device across the fabric learns it (A12)
-            }
-            self.state = State::Bound;
+        if !matches!(self.state, State::Connecting { .. }) {
+            return;
+        }
+        // The withdrawing thread is the one that waited; nobody else waits on a connector.
+        let (old, nobody) = self.set_state(cell, State::Bound);
+        drop(nobody);
+        if let State::Connecting { outbound: Some(o), .. } = old {
+            o.withdraw(); // the listener's device across the fabric learns it (A12)
         }
     }
 
@@ -256,35 +296,35 @@ pub(crate) fn answer(connector: &SocketCell, attempt: u64, answer: Answer) -> bo
 /// [`answer`], running `then` once the answer is in place and before anyone is woken.
 pub(crate) fn answer_then(connector: &SocketCell, attempt: u64, answer: Answer, then: impl FnOnce()) -> bool {
     let signal: Option<EventHandle>;
-    let sleepers;
+    let wake;
     let sent;
     {
         let mut g = connector.lock();
-        if connector.attempt.load(Ordering::Relaxed) != attempt {
-            return false;
-        }
-        let State::Connecting { remote, from, deferred, ref mut outbound } = g.state else {
+        let State::Connecting { remote, from, deferred, attempt: current, .. } = g.state else {
             return false;
         };
-        // Whatever ends the attempt here, a request sent across the fabric is settled: a no-op
-        // when its answer is what is being delivered, a withdrawal when the attempt timed out.
-        sent = outbound.take();
-        connector.attempt.store(0, Ordering::Release);
-        let result = match answer {
+        if current != attempt {
+            return false;
+        }
+        let (new, result) = match answer {
             Answer::Accepted { peer, callee_data } => {
                 // A15 (decided, as Windows): once connected, a connector bound to the wildcard
                 // is named by the NIC it speaks from; its port binding is unchanged.
                 if let Some(l) = g.local.filter(|l| l.ip().is_unspecified()) {
                     g.local = Some(SocketAddrV4::new(from, l.port()));
                 }
-                g.state = State::Connected { remote, peer };
                 g.callee_data = callee_data;
-                Ok(())
+                (State::Connected { remote, peer }, Ok(()))
             }
-            Answer::Failed(e) => {
-                g.state = State::Bound; // C6: may connect again
-                Err(e)
-            }
+            Answer::Failed(e) => (State::Bound, Err(e)), // C6: may connect again
+        };
+        let (old, w) = g.set_state(connector, new);
+        wake = w;
+        // Whatever ends the attempt here, a request sent across the fabric is settled: a no-op
+        // when its answer is what is being delivered, a withdrawal when the attempt timed out.
+        sent = match old {
+            State::Connecting { outbound, .. } => outbound,
+            _ => None,
         };
         signal = if deferred {
             // C2, E5: the non-blocking connect's answer arrives as FD_CONNECT and SO_ERROR.
@@ -295,13 +335,12 @@ pub(crate) fn answer_then(connector: &SocketCell, attempt: u64, answer: Answer, 
             g.outcome = Some((attempt, result));
             None
         };
-        sleepers = connector.changed(&g);
     }
     if let Some(o) = sent {
         o.withdraw();
     }
     then();
-    connector.notify(sleepers);
+    wake.notify(connector);
     if let Some(h) = signal {
         crate::events::fire_set(&h);
     }

@@ -111,7 +111,8 @@ impl Provider {
             let local = sh.device.bind_port(&cell, SocketAddrV4::new(from, 0), false)?;
             g.local = Some(local);
             g.owns_port = true;
-            g.state = State::Bound;
+            let (_, nobody) = g.set_state(&cell, State::Bound); // nobody waits on an unbound socket
+            drop(nobody);
         }
         let target: &Shared = match &route {
             Route::Here => sh,
@@ -146,7 +147,7 @@ impl Provider {
         if let Err(e) = target.enqueue(&listener, req) {
             target.device.release_pending(1);
             let mut g = cell.lock();
-            if cell.attempt.load(Ordering::Relaxed) == attempt {
+            if g.attempt() == attempt {
                 g.withdraw(&cell); // C6: back to bound, may connect again
                 if let Some(code) = stale.0 {
                     let _ = g.events.record(crate::consts::FD_CONNECT_BIT, code); // signalled when first recorded
@@ -224,7 +225,7 @@ impl Provider {
             if matches!(g.state, State::Closed) {
                 return Err(WsaError::Intr);
             }
-            if cell.attempt.load(Ordering::Relaxed) != attempt {
+            if g.attempt() != attempt {
                 return Err(WsaError::Intr);
             }
             if sh.device.is_down() {
@@ -243,7 +244,7 @@ impl Provider {
                 let stop = interrupt();
                 g = cell.lock();
                 if stop && g.outcome.is_none() {
-                    if cell.attempt.load(Ordering::Relaxed) == attempt {
+                    if g.attempt() == attempt {
                         g.withdraw(cell);
                     }
                     return Err(WsaError::Intr);

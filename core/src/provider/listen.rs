@@ -74,7 +74,8 @@ impl Provider {
                     return Err(WsaError::MFile); // L9
                 }
                 sh.device.check_buffers()?;
-                g.state = State::Listening(Box::new(ListenQueue::new(eff)));
+                let (_, nobody) = g.set_state(&cell, State::Listening(Box::new(ListenQueue::new(eff))));
+                drop(nobody); // nobody waits on a socket that was only bound
                 drop(g);
                 sh.device.register_listener(&cell);
                 return Ok(());

@@ -382,12 +382,11 @@ impl Shared {
         let sh = self;
         let (old, local, context, sleepers) = {
             let mut g = cell.lock();
-            cell.attempt.store(0, Ordering::Release); // C7: a pending request is withdrawn
-            let old = std::mem::replace(&mut g.state, State::Closed);
-            let sleepers = cell.changed(&g); // blocked accept or connect: WSAEINTR
-            (old, g.local.filter(|_| g.owns_port), g.context, sleepers)
+            // C7: a pending request is withdrawn; a blocked accept or connect wakes (WSAEINTR).
+            let (old, wake) = g.set_state(cell, State::Closed);
+            (old, g.local.filter(|_| g.owns_port), g.context, wake)
         };
-        cell.notify(sleepers);
+        sleepers.notify(cell);
         if let Some(local) = local {
             sh.device.unbind_port(cell, local);
         }
@@ -508,7 +507,8 @@ impl Provider {
         let bound = sh.device.bind_port(&cell, addr, true)?;
         g.local = Some(bound);
         g.owns_port = true;
-        g.state = State::Bound;
+        let (_, nobody) = g.set_state(&cell, State::Bound); // nobody waits on an unbound socket
+        drop(nobody);
         Ok(())
     }
 

@@ -413,3 +413,41 @@ fn a_device_rejoins_on_the_same_address_at_once() {
     again.accept(l, None).unwrap();
     assert_eq!(fd_connect(&client, c), 0);
 }
+
+// SPEC F8: a remote device may hold at most max_pending_per_peer requests queued here; more from it
+// are refused at once, others are still served, and its flood costs no more than that
+#[test]
+fn a_flood_of_requests_is_capped_per_peer() {
+    let tcp = TcpConfig { port: 17482, max_pending_per_peer: 50, ..TcpConfig::default() };
+    let server = Provider::on_tcp_fabric(DeviceConfig { nics: vec![addr(12, 1)], ..DeviceConfig::default() }, tcp)
+        .expect("join");
+    let to = SocketAddrV4::new(addr(12, 1), 5000);
+    let l = listener_at(&server, to, 1000);
+    let mut peer = Peer::greet(TcpStream::connect((addr(12, 1), 17482)).unwrap());
+    for id in 1..=200u64 {
+        peer.request(id, SocketAddrV4::new(addr(12, 7), 40000 + id as u16), to);
+    }
+    let mut refused = 0;
+    while refused < 150 {
+        let (kind, body) = peer.read();
+        assert_eq!(kind, 0x12, "only REFUSED answers the excess");
+        assert_eq!(u32::from_be_bytes(body[8..12].try_into().unwrap()), WsaError::ConnRefused.code() as u32);
+        refused += 1;
+    }
+    assert!(wait_until(|| server.listener_stats(l).unwrap().queue_len == 50));
+    assert_eq!(server.device().stats().pending, 50);
+    // another device is served meanwhile
+    let client = device(addr(12, 2), 17482, None);
+    let c = nb_connector(&client);
+    assert_eq!(client.connect(c, to, ConnectParams::default()), Err(WsaError::WouldBlock));
+    assert!(wait_until(|| server.listener_stats(l).unwrap().queue_len == 51));
+    // the flooder leaves: its 50 are withdrawn, the other one is accepted
+    drop(peer);
+    for _ in 0..50 {
+        let e = server.accept(l, None).map(|a| a.socket);
+        assert!(matches!(e, Err(ref e) if e.error == WsaError::Acces), "{e:?}");
+    }
+    server.accept(l, None).unwrap();
+    assert_eq!(fd_connect(&client, c), 0);
+    assert_eq!(server.device().stats().pending, 0);
+}

@@ -29,6 +29,8 @@ pub const DEFAULT_PORT: u16 = 7470;
 pub const DEFAULT_LIVENESS: Duration = Duration::from_secs(3);
 /// The default number of requests one remote device may have queued here (SPEC F8).
 pub const DEFAULT_MAX_PENDING_PER_PEER: usize = 1024;
+/// Bytes a connection may hold unsent before its peer counts as lost: one that does not read (F8).
+const MAX_UNSENT: usize = 4 << 20;
 /// How long opening a fabric connection may take when the device has no connect timeout (F4).
 const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -505,9 +507,13 @@ impl Io {
         }
     }
 
+    /// The device leaves: what its sockets' closes queued (CLOSE, WITHDRAW) is written first, so
+    /// the peers see an orderly close (K3) rather than a lost device (F7).
     fn shutdown(&mut self) {
+        self.commands();
         let tokens: Vec<Token> = self.conns.keys().copied().collect();
         for t in tokens {
+            self.flush(t);
             self.end(t, End::Shutdown);
         }
         self.listeners.clear();
@@ -672,8 +678,9 @@ impl Io {
                 }
             }
         }
-        let mut failed = false;
-        while !conn.wbuf.is_empty() {
+        // F8: a peer that sends but does not read cannot make this side buffer without end.
+        let mut failed = conn.wbuf.len() > MAX_UNSENT;
+        while !failed && !conn.wbuf.is_empty() {
             match conn.stream.write(&conn.wbuf) {
                 Ok(0) => {
                     failed = true;

@@ -446,6 +446,36 @@ impl Provider {
     /// with `WSAEINVAL` for a NIC list [`DeviceConfig::validate`] refuses, `WSAEADDRINUSE` when
     /// `NIC:port` is held (another device is there), `WSAEADDRNOTAVAIL` when a NIC is not an
     /// address of this host.
+    ///
+    /// Two devices on loopback addresses of one host (they could as well be in two processes):
+    ///
+    /// ```
+    /// use std::net::{Ipv4Addr, SocketAddrV4};
+    /// use wspsan_core::{ConnectParams, Decision, DeviceConfig, Provider, TcpConfig};
+    ///
+    /// let on = |ip: Ipv4Addr| {
+    ///     let tcp = TcpConfig { port: 17777, key: Some(b"s3cret".to_vec()), ..TcpConfig::default() };
+    ///     Provider::on_tcp_fabric(DeviceConfig { nics: vec![ip], ..DeviceConfig::default() }, tcp)
+    /// };
+    /// let server = on(Ipv4Addr::new(127, 0, 77, 1))?;
+    /// let client = on(Ipv4Addr::new(127, 0, 77, 2))?;
+    ///
+    /// let to = SocketAddrV4::new(Ipv4Addr::new(127, 0, 77, 1), 5000);
+    /// let l = server.socket()?;
+    /// server.bind(l, to)?;
+    /// server.listen(l, 8)?;
+    /// let c = client.socket()?;
+    /// let connecting = std::thread::spawn(move || {
+    ///     client.connect(c, to, ConnectParams { caller_data: Some(b"alice"), qos: None })
+    /// });
+    /// let a = server.accept(l, Some(&mut |req: &mut wspsan_core::ConditionRequest<'_>| {
+    ///     req.set_callee_data(b"welcome");
+    ///     Decision::Accept
+    /// }))?;
+    /// assert_eq!(connecting.join().unwrap()?, b"welcome".to_vec()); // confirmed before accept returned
+    /// assert_eq!(a.peer.ip(), &Ipv4Addr::new(127, 0, 77, 2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on_tcp_fabric(config: DeviceConfig, tcp: TcpConfig) -> Result<Provider> {
         config.validate()?;
         let nics = config.nics.clone();

@@ -104,6 +104,36 @@ pub fn listener(family: Family, backlog: i32) -> Listener {
     }
 }
 
+/// The kernel address of `addr`, for [`client`] and [`connect`].
+pub fn tcp_addr(addr: std::net::SocketAddrV4) -> Addr {
+    // SAFETY: sockaddr_in is a plain C struct; zero is a valid value.
+    let mut sin: libc::sockaddr_in = unsafe { zeroed() };
+    sin.sin_family = libc::AF_INET as libc::sa_family_t;
+    sin.sin_port = addr.port().to_be();
+    sin.sin_addr.s_addr = u32::from(*addr.ip()).to_be();
+    Addr::Tcp(sin)
+}
+
+/// A blocking TCP listener at a fixed address (cases 8 and 9: the server process's port).
+pub fn tcp_listener_at(addr: std::net::SocketAddrV4, backlog: i32) -> Listener {
+    let target = tcp_addr(addr);
+    let (sa, len) = target.raw();
+    // SAFETY: plain socket calls on a descriptor this function owns; `sa` points to a live
+    // address of `len` bytes.
+    unsafe {
+        let fd = Fd(check(libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0), "socket"));
+        let one: libc::c_int = 1;
+        let size = size_of::<libc::c_int>() as libc::socklen_t;
+        check(
+            libc::setsockopt(fd.0, libc::SOL_SOCKET, libc::SO_REUSEADDR, (&raw const one).cast(), size),
+            "SO_REUSEADDR",
+        );
+        check(libc::bind(fd.0, sa, len), &format!("bind {addr}"));
+        check(libc::listen(fd.0, backlog), "listen");
+        Listener { fd, addr: target }
+    }
+}
+
 /// A client socket of the address's family. TCP clients get SO_LINGER 0, so their close
 /// sends a reset and leaves no TIME_WAIT behind.
 pub fn client(addr: &Addr, nonblocking: bool) -> Fd {

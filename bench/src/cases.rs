@@ -6,6 +6,7 @@ use crate::floor::{self, primitives};
 use crate::handoff::{self, KernelHandoff, WspHandoff};
 use crate::harness::{LatencyVariant, Settings, Variant, measure, measure_latency, timed};
 use crate::kernel::{self, Family};
+use crate::remote;
 use crate::report::{Case, Row, Target};
 use crate::wsp::{self, Api, listener};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -374,7 +375,7 @@ pub fn profile(name: &str, n: u64, capi: &CAbi) {
     }
 }
 
-/// The targets of issue 6 for cases 1 to 6, read off the tables.
+/// The targets of issue 6 for cases 1 to 6, and of the fabric for case 8, read off the tables.
 pub fn targets(ctx: &Ctx<'_>, cases: &[Case]) -> Vec<Target> {
     let p = ctx.primary();
     let find = |id: u8| cases.iter().find(|c| c.id == id);
@@ -407,6 +408,9 @@ pub fn targets(ctx: &Ctx<'_>, cases: &[Case]) -> Vec<Target> {
     check(5, format!("{} / {} <= 1.3x", OPEN[2].1, OPEN[0].1), ratio(5, OPEN[2].1, OPEN[0].1), |r| r <= 1.3, "x");
     let bytes = find(6).and_then(|c| c.rows.first()).map(|r| r.median());
     check(6, "wspsan heap per pending request <= 256 bytes".into(), bytes, |b| b <= 256.0, " bytes");
+    let (fabric, floor, tcp) = (remote::FABRIC, remote::REMOTE_FLOOR, remote::REMOTE_TCP);
+    check(8, format!("{fabric} / cross-process floor <= 1.5x"), ratio(8, fabric, floor), |r| r <= 1.5, "x");
+    check(8, format!("{tcp} / fabric > 1x (faster)"), ratio(8, tcp, fabric), |r| r > 1.0, "x");
     out
 }
 

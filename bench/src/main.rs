@@ -1,5 +1,7 @@
 //! `make bench`: wspsan's connection setup against kernel TCP on 127.0.0.1, kernel AF_UNIX
-//! and in-process floors, cases 1 to 6 of issue 6 (case 7, Python, is bench/python_bench.py).
+//! and in-process floors, cases 1 to 6 of issue 6 (case 7, Python, is bench/python_bench.py),
+//! and across two processes over the TCP fabric, cases 8 and 9 (the bench runs itself again as
+//! the server process, with the hidden flag `--fabric-server`).
 //!
 //! Usage: wspsan-bench [--runs N] [--run-ms MS] [--cases 1,2,...]
 //! Prints the tables, the ratios and the targets; writes target/bench/results.json and
@@ -12,6 +14,8 @@ mod floor;
 mod handoff;
 mod harness;
 mod kernel;
+mod relay;
+mod remote;
 mod report;
 mod wsp;
 
@@ -32,16 +36,20 @@ struct Args {
 
 fn usage(msg: &str) -> ! {
     eprintln!(
-        "wspsan-bench: {msg}\nusage: wspsan-bench [--runs N (>= 5)] [--run-ms MS] [--cases 1,2,3,4,5,6]\n       wspsan-bench --profile NAME N   (one loop N times, for perf or callgrind; NAME: {})",
-        cases::PROFILES.join(", ")
+        "wspsan-bench: {msg}\nusage: wspsan-bench [--runs N (>= 5)] [--run-ms MS] [--cases 1,2,3,4,5,6,8,9]\n       wspsan-bench --profile NAME N   (one loop N times, for perf, callgrind or strace -f; NAME: {}, {})",
+        cases::PROFILES.join(", "),
+        remote::PROFILES.join(", ")
     );
     std::process::exit(2);
 }
 
+/// The cases this program runs, all by default (case 7 is Python: bench/python_bench.py).
+const CASES: [u8; 8] = [1, 2, 3, 4, 5, 6, 8, 9];
+
 fn parse_args() -> Args {
     let mut args = Args {
         settings: Settings { runs: 7, run_time: Duration::from_millis(200) },
-        cases: (1..=6).collect(),
+        cases: CASES.to_vec(),
         profile: None,
     };
     let mut it = std::env::args().skip(1);
@@ -60,14 +68,14 @@ fn parse_args() -> Args {
                         c.trim()
                             .parse()
                             .ok()
-                            .filter(|n| (1..=6).contains(n))
-                            .unwrap_or_else(|| usage("--cases: 1 to 6"))
+                            .filter(|n| CASES.contains(n))
+                            .unwrap_or_else(|| usage("--cases: 1 to 6, 8, 9 (7 is bench/python_bench.py)"))
                     })
                     .collect();
             }
             "--profile" => {
                 let name = value();
-                if !cases::PROFILES.contains(&name.as_str()) {
+                if !cases::PROFILES.contains(&name.as_str()) && !remote::PROFILES.contains(&name.as_str()) {
                     usage(&format!("unknown profile {name}"));
                 }
                 let n = value().parse().unwrap_or_else(|_| usage("--profile NAME N: N a number"));
@@ -106,8 +114,18 @@ fn machine() -> String {
 }
 
 fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some(remote::SERVER_FLAG) {
+        remote::server_main(&argv[2..]);
+    }
     let args = parse_args();
     if let Some((name, n)) = &args.profile {
+        if remote::PROFILES.contains(&name.as_str()) {
+            let t = Instant::now();
+            remote::profile(name, *n);
+            println!("{name}: {n} iterations in {:.3} s", t.elapsed().as_secs_f64());
+            return;
+        }
         let capi = capi::CAbi::start();
         let t = Instant::now();
         cases::profile(name, *n, &capi);
@@ -134,7 +152,9 @@ fn main() {
             3 => cases::handoff_latency(&ctx),
             4 => cases::refusal(&ctx),
             5 => cases::scaling(&ctx),
-            _ => cases::memory(&ctx),
+            6 => cases::memory(&ctx),
+            8 => remote::cross_process_pair(&ctx),
+            _ => remote::many_connectors(&ctx),
         };
         report::print_case(&case);
         println!("  ({:.1} s)", t.elapsed().as_secs_f64());

@@ -201,3 +201,28 @@ fn io_loop(sh: &Shared) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    const LONG: Duration = Duration::from_secs(10);
+
+    #[test]
+    fn a_pump_relays_whole_messages_both_ways_and_sees_the_close() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = Pump::new(TcpStream::connect(l.local_addr().unwrap()).unwrap());
+        let server = Pump::new(l.accept().unwrap().0);
+        for i in 0..100u8 {
+            client.send(&[i; MSG]);
+            assert_eq!(server.recv(LONG), Some([i; MSG]));
+            server.send(&[i ^ 0xff; MSG]);
+            client.send(&[i; MSG]);
+            assert_eq!(client.recv(LONG), Some([i ^ 0xff; MSG]));
+            assert_eq!(server.recv(LONG), Some([i; MSG]));
+        }
+        drop(client);
+        assert_eq!(server.recv(LONG), None, "the peer's close ends the inbox");
+    }
+}

@@ -560,3 +560,35 @@ pub fn profile(name: &str, n: u64) {
         server.pid()
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn on_threads_runs_the_operation_exactly_n_times() {
+        for (k, n) in [(1, 7), (16, 8), (16, 1000), (4, 3)] {
+            let done = AtomicU64::new(0);
+            on_threads(k, n, &|| {
+                done.fetch_add(1, Relaxed);
+            });
+            assert_eq!(done.load(Relaxed), n, "{k} threads");
+        }
+    }
+
+    #[test]
+    fn the_shared_page_is_shared_through_its_descriptor() {
+        let (a, fd) = Shm::create();
+        let b = Shm::map(fd.0);
+        a.slot(KERNEL_ACCEPTED).fetch_add(3, Release);
+        assert_eq!(b.slot(KERNEL_ACCEPTED).load(Acquire), 3);
+        assert_eq!(b.slot(FABRIC_ACCEPTED).load(Acquire), 0);
+    }
+
+    #[test]
+    fn wake_ups_of_this_process_are_counted() {
+        let before = wakeups(std::process::id());
+        thread::sleep(Duration::from_millis(1));
+        assert!(wakeups(std::process::id()) > before);
+    }
+}

@@ -3,7 +3,9 @@
 //! tests/c/fuzz.c: every call returns success or the failure value with `*lpErrno` a code the
 //! SPEC allows for it (X3), `*lpErrno` untouched on success, outputs untouched on failure, no
 //! success on a closed or made-up descriptor, `WSANOTINITIALISED` before startup (X2),
-//! `WSAEINPROGRESS` from inside a condition function (A14), new descriptors never reused.
+//! `WSAEINPROGRESS` from inside a condition function (A14), new descriptors never reused; the
+//! descriptor checked before the socket's state and the state before the pointers (X4); only
+//! selected events reported (E4); SO_ERROR kept when read and stored when set (C2).
 //!
 //! Two users: fuzz/fuzz_targets/capi_calls.rs (`make fuzz`, nightly, the whole library under
 //! AddressSanitizer, so the exact-length buffers (`Vec`s) catch any overread or overwrite), and
@@ -208,6 +210,13 @@ pub(crate) enum Op {
 pub(crate) struct Sock {
     s: SOCKET,
     listening: bool,
+    /// Made by an accept: connected, or disconnected once its peer closed.
+    accepted: bool,
+    /// A connect of it was queued (WSAEWOULDBLOCK): pending, connected or answered since.
+    attempted: bool,
+    /// The events selected by the last successful WSPEventSelect (an accepted socket starts with
+    /// its listener's, SPEC A7).
+    mask: u32,
 }
 
 /// What the target knows, per input.
@@ -290,16 +299,109 @@ impl State {
         (s, !self.live.iter().any(|x| x.s == s))
     }
 
-    fn adopt(&mut self, s: SOCKET, listening: bool) {
+    fn sock(&self, s: SOCKET) -> Option<&Sock> {
+        self.live.iter().find(|x| x.s == s)
+    }
+
+    fn sock_mut(&mut self, s: SOCKET) -> Option<&mut Sock> {
+        self.live.iter_mut().find(|x| x.s == s)
+    }
+
+    fn adopt(&mut self, s: SOCKET, listening: bool) -> &mut Sock {
         assert!(s != 0 && s != INVALID_SOCKET && s % 4 == 0, "new descriptor {s:#x}");
         let fresh = ISSUED.with(|i| i.borrow_mut().insert(s));
         assert!(fresh, "descriptor {s:#x} returned twice (never reused: SPEC section 0)");
-        self.live.push(Sock { s, listening });
+        self.live.push(Sock { s, listening, accepted: false, attempted: false, mask: 0 });
+        self.live.last_mut().expect("just pushed")
     }
 
     fn forget(&mut self, s: SOCKET) {
         self.live.retain(|x| x.s != s);
         self.dead.push(s);
+    }
+
+    /// SPEC X4: a call whose pointer or length arguments are bad fails first with what the entry
+    /// checks, the descriptor and the socket's state give: `Known(code)`, or `Maybe(codes)` when
+    /// the target does not know the state (one of `codes`, or the argument's own error).
+    /// `state` is the state's error for a live socket.
+    fn before_args(&self, dead: bool, state: Pre) -> Pre {
+        if self.down {
+            Pre::Known(WSAENETDOWN)
+        } else if dead {
+            Pre::Known(WSAENOTSOCK)
+        } else {
+            state
+        }
+    }
+}
+
+/// What a call gets before its pointer and length arguments are looked at (SPEC X4).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Pre {
+    /// Nothing: the arguments decide.
+    Passes,
+    /// This error.
+    Known(c_int),
+    /// One of these, or nothing (the target does not know the socket's state).
+    Maybe(&'static [c_int]),
+}
+
+impl Pre {
+    /// Check a failed call whose arguments alone would give `argerr`.
+    fn check(self, name: &str, rc_failed: bool, err: c_int, argerr: c_int) {
+        assert!(rc_failed, "{name}: succeeded with a bad argument ({argerr} expected)");
+        match self {
+            Pre::Passes => assert_eq!(err, argerr, "{name}: the argument check (SPEC X4)"),
+            Pre::Known(code) => assert_eq!(err, code, "{name}: descriptor and state before the arguments (SPEC X4)"),
+            Pre::Maybe(codes) => assert!(
+                err == argerr || codes.contains(&err),
+                "{name}: failed with {err}: neither the argument's {argerr} nor a state error {codes:?} (SPEC X4)"
+            ),
+        }
+    }
+}
+
+/// SPEC X4: a call on a closed or made-up descriptor fails with WSAENOTSOCK whatever its other
+/// arguments, once the entry checks passed (started, device up).
+fn descriptor_first(st: &State, name: &str, ok: bool, err: c_int, dead: bool) {
+    if dead && !ok && st.started > 0 && !st.down {
+        assert_eq!(err, WSAENOTSOCK, "{name} on a closed or made-up descriptor: the descriptor first (SPEC X4)");
+    }
+}
+
+/// Whether `(level, name)` is an option the provider knows (SPEC section 1, both numberings), and
+/// whether the level is one it knows at all (SOL_SOCKET either numbering, IPPROTO_TCP).
+fn option_known(level: c_int, name: c_int) -> (bool, bool) {
+    let windows = [WSPSAN_SO_ACCEPTCONN, WSPSAN_SO_ERROR, WSPSAN_SO_TYPE, WSPSAN_SO_SNDBUF, WSPSAN_SO_RCVBUF];
+    let known = match level {
+        WSPSAN_SOL_SOCKET => windows.contains(&name) || name == SO_CONNDATALEN,
+        1 => [30, 4, 3, 7, 8].contains(&name), // Linux SO_ACCEPTCONN, SO_ERROR, SO_TYPE, SO_SNDBUF, SO_RCVBUF
+        _ => false,
+    };
+    (known, matches!(level, WSPSAN_SOL_SOCKET | 1 | 6))
+}
+
+/// The int options by what setting them does (SPEC L8, C2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SockOptName {
+    /// SO_SNDBUF, SO_RCVBUF: settable, not negative.
+    Buffer,
+    /// SO_ERROR: kept when read, stored when set.
+    Error,
+    /// SO_ACCEPTCONN, SO_TYPE, SO_CONNDATALEN.
+    ReadOnly,
+}
+
+impl SockOptName {
+    fn of(level: c_int, name: c_int) -> Option<SockOptName> {
+        if !option_known(level, name).0 {
+            return None;
+        }
+        Some(match (level, name) {
+            (WSPSAN_SOL_SOCKET, WSPSAN_SO_SNDBUF | WSPSAN_SO_RCVBUF) | (1, 7 | 8) => SockOptName::Buffer,
+            (WSPSAN_SOL_SOCKET, WSPSAN_SO_ERROR) | (1, 4) => SockOptName::Error,
+            _ => SockOptName::ReadOnly,
+        })
     }
 }
 
@@ -672,6 +774,43 @@ fn build_addr(st: &State, a: &Addr, listeners: &[[u8; 16]]) -> (Option<Vec<u8>>,
     (Some(v), len, argerr)
 }
 
+/// Whether `s` has a local name (`WSPGetSockName` with valid buffers): bound (SPEC A15).
+fn bound(s: SOCKET) -> bool {
+    let (mut a, mut len, mut err) = ([0u8; 16], 16, SENTINEL);
+    // SAFETY: live locals.
+    unsafe { wspsan_WSPGetSockName(s, a.as_mut_ptr().cast(), &mut len, &mut err) == 0 }
+}
+
+/// What `WSPGetPeerName` (`peer`) or `WSPGetSockName` with valid buffers gives on `s`: the
+/// socket's and its state's error, if any.
+fn name_error(s: SOCKET, peer: bool) -> Option<c_int> {
+    let (mut a, mut len, mut err) = ([0u8; 16], 16, SENTINEL);
+    // SAFETY: live locals.
+    let rc = unsafe {
+        if peer {
+            wspsan_WSPGetPeerName(s, a.as_mut_ptr().cast(), &mut len, &mut err)
+        } else {
+            wspsan_WSPGetSockName(s, a.as_mut_ptr().cast(), &mut len, &mut err)
+        }
+    };
+    (rc != 0).then_some(err)
+}
+
+/// An int option of `s` (`WSPGetSockOpt` with a valid buffer), or its error.
+fn int_option(s: SOCKET, level: c_int, name: c_int) -> Result<c_int, c_int> {
+    let (mut v, mut len, mut err): (c_int, c_int, c_int) = (0, 4, SENTINEL);
+    // SAFETY: live locals.
+    let rc = unsafe { wspsan_WSPGetSockOpt(s, level, name, (&raw mut v).cast(), &mut len, &mut err) };
+    if rc == 0 { Ok(v) } else { Err(err) }
+}
+
+/// Whether `s` is connected (`WSPGetPeerName` with valid buffers, SPEC A15, K3).
+fn connected(s: SOCKET) -> bool {
+    let (mut a, mut len, mut err) = ([0u8; 16], 16, SENTINEL);
+    // SAFETY: live locals.
+    unsafe { wspsan_WSPGetPeerName(s, a.as_mut_ptr().cast(), &mut len, &mut err) == 0 }
+}
+
 fn listener_addrs(st: &State) -> Vec<[u8; 16]> {
     let mut out = Vec::new();
     for l in st.live.iter().filter(|l| l.listening) {
@@ -745,11 +884,14 @@ fn run(op: Op, st: &mut State) {
             let (s, dead) = st.desc(s);
             let (name, len, argerr) = build_addr(st, &addr, &[]);
             let p = name.as_ref().map_or(null(), |v| v.as_ptr().cast());
+            // X4: only an unbound socket may bind (B1), whatever the name; a bound one has a name.
+            let pre = st.before_args(dead, if bound(s) { Pre::Known(WSAEINVAL) } else { Pre::Passes });
             // SAFETY: NULL or `len`-byte (at most 16 read) buffer.
             let rc = unsafe { wspsan_WSPBind(s, p, len, &mut err) };
             if argerr != 0 && st.started > 0 {
-                assert_eq!((rc, err), (SOCKET_ERROR, argerr), "WSPBind argument check (B1)");
+                pre.check("WSPBind", rc == SOCKET_ERROR, err, argerr);
             }
+            descriptor_first(st, "WSPBind", rc == 0, err, dead);
             check(
                 st,
                 "WSPBind",
@@ -763,6 +905,7 @@ fn run(op: Op, st: &mut State) {
             let (s, dead) = if pick % 2 == 0 { st.desc(s) } else { st.desc(Desc::Live(pick)) };
             // SAFETY: plain values.
             let rc = unsafe { wspsan_WSPListen(s, backlog, &mut err) };
+            descriptor_first(st, "WSPListen", rc == 0, err, dead);
             if check(st, "WSPListen", rc, err, &[WSAEINVAL, WSAEISCONN, WSAEMFILE, WSAENOBUFS], dead) {
                 if let Some(x) = st.live.iter_mut().find(|x| x.s == s) {
                     x.listening = true;
@@ -819,6 +962,16 @@ fn run(op: Op, st: &mut State) {
             }
             let before = callee_buf.len;
             let p = name.as_ref().map_or(null(), |v| v.as_ptr().cast());
+            // X4: a listener, a connected socket or a pending connect fails whatever the arguments (C3).
+            let state = match st.sock(s) {
+                Some(x) if x.listening => Pre::Known(WSAEINVAL),
+                Some(x) if x.accepted => Pre::Known(WSAEISCONN),
+                Some(x) if x.attempted && connected(s) => Pre::Known(WSAEISCONN),
+                // pending (WSAEALREADY), disconnected (WSAEISCONN) or answered and bound again
+                Some(x) if x.attempted => Pre::Maybe(&[WSAEALREADY, WSAEISCONN]),
+                _ => Pre::Passes,
+            };
+            let pre = st.before_args(dead, state);
             // SAFETY: every buffer is as long as its length says.
             let rc = unsafe {
                 wspsan_WSPConnect(
@@ -833,7 +986,13 @@ fn run(op: Op, st: &mut State) {
                 )
             };
             if argerr != 0 && st.started > 0 {
-                assert_eq!((rc, err), (SOCKET_ERROR, argerr), "WSPConnect argument check (C3)");
+                pre.check("WSPConnect", rc == SOCKET_ERROR, err, argerr);
+            }
+            descriptor_first(st, "WSPConnect", rc == 0, err, dead);
+            if rc == 0 || err == WSAEWOULDBLOCK {
+                if let Some(x) = st.sock_mut(s) {
+                    x.attempted = true;
+                }
             }
             check(
                 st,
@@ -883,13 +1042,17 @@ fn run(op: Op, st: &mut State) {
             COND.with(|c| *c.borrow_mut() = cond.map(|k| (k, targets, limits.max_callee_data)));
             COND_SEEN.set(None);
             let f: LPCONDITIONPROC = if with_cond { Some(condition) } else { None };
+            // X4, A1: only a listener accepts, whatever the arguments.
+            let listener = st.sock(s).filter(|x| x.listening).map(|x| x.mask);
+            let pre = st.before_args(dead, if listener.is_some() { Pre::Passes } else { Pre::Known(WSAEINVAL) });
             // SAFETY: buffers as long as their lengths say.
             let r = unsafe { wspsan_WSPAccept(s, ap, lp, f, 0xC0FFEE, &mut err) };
             let seen = COND_SEEN.take();
             if short && st.started > 0 {
-                assert_eq!((r, err), (INVALID_SOCKET, WSAEFAULT), "*addrlen < 16 (A3)");
+                pre.check("WSPAccept with *addrlen < 16 (A3)", r == INVALID_SOCKET, err, WSAEFAULT);
                 assert_eq!(len_val, addrlen.unwrap(), "*addrlen unchanged (A3)");
             }
+            descriptor_first(st, "WSPAccept", r != INVALID_SOCKET, err, dead);
             let ok = check_ok(
                 st,
                 "WSPAccept",
@@ -926,13 +1089,16 @@ fn run(op: Op, st: &mut State) {
                 assert!(!with_cond, "accept succeeded without running its condition function (A5)");
             }
             if ok {
-                st.adopt(r, false);
+                let x = st.adopt(r, false);
+                x.accepted = true;
+                x.mask = listener.unwrap_or(0); // A7: the listener's selection
             }
         }
         Op::Close { s } => {
             let (s, dead) = st.desc(s);
             // SAFETY: plain values.
             let rc = unsafe { wspsan_WSPCloseSocket(s, &mut err) };
+            descriptor_first(st, "WSPCloseSocket", rc == 0, err, dead);
             if check(st, "WSPCloseSocket", rc, err, &[], dead) {
                 st.forget(s);
             }
@@ -950,6 +1116,11 @@ fn run(op: Op, st: &mut State) {
             let mut buf = vec![0x33u8; bytes];
             let np = if null_name { null_mut() } else { buf.as_mut_ptr().cast() };
             let lp = if null_len { null_mut() } else { &raw mut l };
+            // X4: the socket and its state first (A15: unbound WSAEINVAL, not connected
+            // WSAENOTCONN), as the same call with good buffers finds them; then WSAEFAULT.
+            let bad = null_name || null_len || len < 16;
+            let pre = st
+                .before_args(dead, if bad { name_error(s, peer).map_or(Pre::Passes, Pre::Known) } else { Pre::Passes });
             // SAFETY: buffers as long as their lengths say.
             let rc = unsafe {
                 if peer {
@@ -958,6 +1129,10 @@ fn run(op: Op, st: &mut State) {
                     wspsan_WSPGetSockName(s, np, lp, &mut err)
                 }
             };
+            if bad && st.started > 0 {
+                pre.check("WSPGet*Name", rc == SOCKET_ERROR, err, WSAEFAULT);
+            }
+            descriptor_first(st, "WSPGet*Name", rc == 0, err, dead);
             if check(st, "WSPGet*Name", rc, err, &[WSAEFAULT, WSAEINVAL, WSAENOTCONN], dead) {
                 assert_eq!(l, 16);
             } else {
@@ -995,9 +1170,36 @@ fn run(op: Op, st: &mut State) {
             let mut buf = vec![0x44u8; bytes];
             let vp = if null_val { null_mut() } else { buf.as_mut_ptr().cast() };
             let lp = if null_len { null_mut() } else { &raw mut l };
+            // X4: the descriptor, then optlen, then the level (unknown: WSAEINVAL) and the option
+            // (unknown at a known level: WSAENOPROTOOPT), then the buffer (WSAEFAULT).
+            let (known, known_level) = option_known(level, name);
+            let conndata = (level, name) == (WSPSAN_SOL_SOCKET, SO_CONNDATA);
+            let want = if null_len {
+                WSAEFAULT
+            } else if conndata {
+                if len < 0 || (null_val && len > 0) { WSAEFAULT } else { 0 }
+            } else if known {
+                if null_val || len < 4 { WSAEFAULT } else { 0 }
+            } else if known_level {
+                WSAENOPROTOOPT
+            } else {
+                WSAEINVAL
+            };
+            let pre = st.before_args(dead, Pre::Passes);
             // SAFETY: buffers as long as their lengths say (4096 for a huge length: the most it can get).
             let rc = unsafe { wspsan_WSPGetSockOpt(s, level, name, vp, lp, &mut err) };
-            if check(st, "WSPGetSockOpt", rc, err, &[WSAEFAULT, WSAENOPROTOOPT], dead) {
+            if st.started > 0 {
+                match pre {
+                    Pre::Passes if want == 0 => assert_eq!((rc, err), (0, SENTINEL), "WSPGetSockOpt({level}, {name})"),
+                    _ => pre.check("WSPGetSockOpt", rc == SOCKET_ERROR, err, want),
+                }
+            }
+            if rc == 0 && known && SockOptName::of(level, name) == Some(SockOptName::Error) {
+                // C2 (decided, as Windows): reading SO_ERROR does not clear it.
+                let first = buf[..4].try_into().map(c_int::from_ne_bytes).expect("4 bytes");
+                assert_eq!(int_option(s, level, name), Ok(first), "SO_ERROR read twice (C2)");
+            }
+            if check(st, "WSPGetSockOpt", rc, err, &[WSAEFAULT, WSAENOPROTOOPT, WSAEINVAL], dead) {
                 assert!(l >= 0 && l as usize <= bytes, "*optlen within the buffer");
                 assert!(buf[l as usize..].iter().all(|b| *b == 0x44), "wrote past *optlen");
             } else {
@@ -1008,8 +1210,18 @@ fn run(op: Op, st: &mut State) {
         Op::SetOpt { s, level, name, len, value, null_val } => {
             let (s, dead) = st.desc(s);
             let level = [WSPSAN_SOL_SOCKET, 1, 0, -1][level as usize % 4];
-            let name = [WSPSAN_SO_SNDBUF, WSPSAN_SO_RCVBUF, WSPSAN_SO_TYPE, WSPSAN_SO_ACCEPTCONN, 7, 8, 30, 0]
-                [name as usize % 8];
+            let name = [
+                WSPSAN_SO_SNDBUF,
+                WSPSAN_SO_RCVBUF,
+                WSPSAN_SO_TYPE,
+                WSPSAN_SO_ACCEPTCONN,
+                7,
+                8,
+                30,
+                0,
+                WSPSAN_SO_ERROR,
+                4,
+            ][name as usize % 10];
             let bytes = if len < 0 {
                 2
             } else if len > 64 {
@@ -1021,8 +1233,32 @@ fn run(op: Op, st: &mut State) {
             let n = bytes.min(4);
             buf[..n].copy_from_slice(&value.to_ne_bytes()[..n]);
             let vp = if null_val { null() } else { buf.as_ptr().cast() };
+            // X4: the descriptor, then the int buffer of a known option (WSAEFAULT), then the level
+            // (WSAEINVAL) and the option (WSAENOPROTOOPT); L8: read-only options WSAENOPROTOOPT, a
+            // negative buffer size WSAEINVAL; C2: SO_ERROR takes any value (as Windows).
+            let (known, known_level) = option_known(level, name);
+            let want = match SockOptName::of(level, name) {
+                Some(_) if null_val || len < 4 => WSAEFAULT,
+                Some(SockOptName::Buffer) if value < 0 => WSAEINVAL,
+                Some(SockOptName::Buffer | SockOptName::Error) => 0,
+                Some(SockOptName::ReadOnly) => WSAENOPROTOOPT,
+                None if known_level => WSAENOPROTOOPT,
+                None => WSAEINVAL,
+            };
+            assert_eq!(known, SockOptName::of(level, name).is_some());
+            let pre = st.before_args(dead, Pre::Passes);
             // SAFETY: a buffer as long as its length says (4 for a huge one: the most it reads).
             let rc = unsafe { wspsan_WSPSetSockOpt(s, level, name, vp, len, &mut err) };
+            if st.started > 0 {
+                match pre {
+                    Pre::Passes if want == 0 => assert_eq!((rc, err), (0, SENTINEL), "WSPSetSockOpt({level}, {name})"),
+                    _ => pre.check("WSPSetSockOpt", rc == SOCKET_ERROR, err, want),
+                }
+            }
+            if rc == 0 && SockOptName::of(level, name) == Some(SockOptName::Error) {
+                // C2: setting SO_ERROR stores the value, read back in the Windows numbering.
+                assert_eq!(int_option(s, WSPSAN_SOL_SOCKET, WSPSAN_SO_ERROR), Ok(value), "SO_ERROR as set (C2)");
+            }
             check(st, "WSPSetSockOpt", rc, err, &[WSAEFAULT, WSAENOPROTOOPT, WSAEINVAL], dead);
         }
         Op::Ioctl { s, code, raw_code, in_len, on, out_len, null_ret, overlapped } => {
@@ -1044,6 +1280,21 @@ fn run(op: Op, st: &mut State) {
             let mut ret: DWORD = 0xDEAD;
             // SAFETY: a zeroed plain C struct.
             let mut ov: WSAOVERLAPPED = unsafe { std::mem::zeroed() };
+            // X4: the descriptor, then overlapped (WSAEOPNOTSUPP), then the code (WSAEINVAL), then
+            // lpcbBytesReturned (WSAEFAULT for every code, FIONBIO too), then FIONBIO's u_long.
+            let fionbio = code == WSPSAN_FIONBIO || code == 0x5421;
+            let known_code = fionbio || code == SIO_ADDRESS_LIST_QUERY;
+            let short_in = inb.as_ref().is_none_or(|v| v.len() < 4);
+            let want = if overlapped {
+                Some(WSAEOPNOTSUPP)
+            } else if !known_code {
+                Some(WSAEINVAL)
+            } else if null_ret || (fionbio && short_in) {
+                Some(WSAEFAULT)
+            } else {
+                None // the call itself decides
+            };
+            let pre = st.before_args(dead, Pre::Passes);
             // SAFETY: buffers as long as their lengths say.
             let rc = unsafe {
                 wspsan_WSPIoctl(
@@ -1060,7 +1311,14 @@ fn run(op: Op, st: &mut State) {
                     &mut err,
                 )
             };
+            match (pre, want) {
+                (_, Some(code)) if st.started > 0 => pre.check("WSPIoctl", rc == SOCKET_ERROR, err, code),
+                (Pre::Known(code), None) if st.started > 0 => pre.check("WSPIoctl", rc == SOCKET_ERROR, err, code),
+                _ => {}
+            }
+            descriptor_first(st, "WSPIoctl", rc == 0, err, dead);
             if check(st, "WSPIoctl", rc, err, &[WSAEFAULT, WSAEINVAL, WSAEOPNOTSUPP], dead) {
+                assert!(!null_ret, "WSPIoctl({code:#x}) succeeded without lpcbBytesReturned (X4)");
                 assert!(
                     code == WSPSAN_FIONBIO || code == 0x5421 || code == SIO_ADDRESS_LIST_QUERY,
                     "unknown ioctl {code:#x} succeeded"
@@ -1074,9 +1332,13 @@ fn run(op: Op, st: &mut State) {
             let h = pick_event(st, ev);
             // SAFETY: plain values.
             let rc = unsafe { wspsan_WSPEventSelect(s, h, mask, &mut err) };
+            descriptor_first(st, "WSPEventSelect", rc == 0, err, dead);
             check(st, "WSPEventSelect", rc, err, &[WSAEINVAL], dead || false);
             if rc == 0 {
                 assert!(mask & !0x3ff == 0, "mask {mask:#x} accepted");
+                if let Some(x) = st.sock_mut(s) {
+                    x.mask = mask as u32;
+                }
             }
         }
         Op::Enum { s, ev, null_out } => {
@@ -1088,7 +1350,14 @@ fn run(op: Op, st: &mut State) {
             // SAFETY: NULL or a live local.
             let rc =
                 unsafe { wspsan_WSPEnumNetworkEvents(s, h, if null_out { null_mut() } else { &mut ne }, &mut err) };
+            descriptor_first(st, "WSPEnumNetworkEvents", rc == 0, err, dead);
             if check(st, "WSPEnumNetworkEvents", rc, err, &[WSAEFAULT, WSAEINVAL], dead) {
+                let mask = st.sock(s).map_or(0x3ff, |x| x.mask);
+                assert!(
+                    ne.lNetworkEvents as u32 & !mask == 0,
+                    "reported {:#x} with only {mask:#x} selected (E4: only selected events are reported)",
+                    ne.lNetworkEvents
+                );
                 for b in 0..10 {
                     let reported = ne.lNetworkEvents & (1 << b) != 0;
                     assert_eq!(reported, ne.iErrorCode[b] != 0x7777_7777, "iErrorCode[{b}] written iff reported (E4)");

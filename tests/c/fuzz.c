@@ -17,8 +17,11 @@
  * FALSE with *lpErrno set to a code the SPEC allows for that call (a table per function below),
  * *lpErrno untouched on success, outputs untouched on failure, and no call on a closed or made-up
  * descriptor ever succeeds. Where the outcome is fully determined (not started: X2; inside a
- * condition function: A14; argument checks; startup versions; device switches read back; the
+ * condition function: A14; argument checks, made after the descriptor and the socket's state: X4;
+ * option levels and names; ioctl codes; startup versions; device switches read back; the
  * effective backlog: L5; condition answers: A7 to A10; A3, A13) the exact result is checked.
+ * Only selected events may be reported (E4); SO_ERROR reads the same twice and reads back what was
+ * set (C2).
  *
  * Buffers live at the end of mmap'd pages followed by a PROT_NONE page: the library is Rust and
  * not instrumented by ASan, so a guard page (and canary bytes in the alignment gap) is what
@@ -290,6 +293,7 @@ struct sock {
     int nb;                 /* known non-blocking */
     int st;                 /* ST_* as far as the driver knows */
     struct sockaddr_in addr; /* the bound address once known (port 0: not known) */
+    LONG mask;              /* the events selected (an accepted socket starts with its listener's) */
 };
 
 #define POOL_MAX 512
@@ -357,6 +361,11 @@ static int pool_find(SOCKET s) {
     for (int i = 0; i < npool; i++)
         if (pool[i].s == s) return i;
     return -1;
+}
+
+static void set_mask(SOCKET s, LONG mask) {
+    int i = pool_find(s);
+    if (i >= 0) pool[i].mask = mask;
 }
 
 /* DS_LIMBO: being closed by a call in progress on this thread (a call back from its close upcall
@@ -451,7 +460,8 @@ struct call {
     uint32_t allowed;  /* codes a live descriptor (or a call without one) may fail with */
     uint32_t argcheck; /* codes the argument checks may give before the descriptor is looked at */
     int wsp;           /* 1: WSP boundary (X2, A14, D2 rules); 2: unsupported table entry */
-    int valid_args;    /* arguments all valid: inside a condition the result is exactly INPROGRESS */
+    int valid_args;    /* inside a condition the result is exactly INPROGRESS: the arguments are all
+                          valid, or checked only after the entry checks (X4) */
     int downfails;     /* must fail while the device is down */
     int exact;         /* -1, or the exact result: 0 success, else the code */
     int down_before;   /* the device was down when the call began */
@@ -577,6 +587,42 @@ static int end_call(struct call *c, int ok, int bad_ret, long long rc) {
 
 static int end_int(struct call *c, int rc) {
     return end_call(c, rc == 0, rc != 0 && rc != SOCKET_ERROR, rc);
+}
+
+/* SPEC X4: what a WSP call on a descriptor gives when its arguments alone would give `argerr`
+ * (0: success), once the entry checks passed (X2 and A14 are end_call's: inside a condition
+ * function the result is WSAEINPROGRESS whatever the arguments): WSAENETDOWN with the device down
+ * (D2), WSAENOTSOCK for a closed or made-up descriptor, then `state_err`, the error the socket's
+ * state gives the call (0: none; -1: the model does not know the state), and only then argerr. */
+static void expect_after_state(struct call *c, int argerr, int state_err) {
+    c->valid_args = 1;
+    if (M.down)
+        c->exact = WSAENETDOWN;
+    else if (c->ds == DS_DEAD)
+        c->exact = WSAENOTSOCK;
+    else if (c->ds == DS_LIMBO || state_err < 0)
+        c->allowed |= bit(argerr); /* the allowed set has the state's codes */
+    else
+        c->exact = state_err ? state_err : argerr;
+}
+
+/* The error the state of live socket `s` gives `fn` whatever its arguments (SPEC X4, B1, C3, A1,
+ * A15): 0 none, -1 not known to the model. */
+static int state_error(int fn, SOCKET s) {
+    int i = pool_find(s);
+    if (i < 0) return -1;
+    int st = pool[i].st;
+    switch (fn) {
+    case F_BIND: return st == ST_UNKNOWN ? -1 : st == ST_CREATED ? 0 : WSAEINVAL;
+    case F_CONNECT:
+        if (st == ST_LISTENING) return WSAEINVAL;
+        if (st == ST_CONNECTED) return WSAEISCONN; /* or disconnected since: the same */
+        return st == ST_UNKNOWN ? -1 : 0;
+    case F_ACCEPT: return st == ST_LISTENING ? 0 : WSAEINVAL;
+    case F_SOCKNAME: return st == ST_UNKNOWN ? -1 : st == ST_CREATED ? WSAEINVAL : 0;
+    case F_PEERNAME: return st == ST_CONNECTED || st == ST_UNKNOWN ? -1 : WSAENOTCONN;
+    default: return 0;
+    }
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -770,8 +816,8 @@ static void op_bind(void) {
     c.ds = dstate(s);
     c.s = s;
     c.allowed = K(FAULT) | K(AFNOSUPPORT) | K(ADDRNOTAVAIL) | K(INVAL) | K(ADDRINUSE) | K(NOBUFS);
-    c.valid_args = argerr == 0;
-    if (argerr) c.exact = argerr; /* B1: checked before anything else */
+    c.valid_args = 1;
+    if (argerr) expect_after_state(&c, argerr, state_error(F_BIND, s)); /* B1 after X4 */
     int rc = M.have_procs && pct(30) ? M.procs.lpWSPBind(s, name, len, e) : wspsan_WSPBind(s, name, len, e);
     if (end_int(&c, rc)) {
         int i = pool_find(s);
@@ -894,10 +940,10 @@ static void op_connect(void) {
     begin(&c, F_CONNECT, e);
     c.ds = dstate(s);
     c.s = s;
-    c.valid_args = argerr == 0;
+    c.valid_args = 1;
     c.allowed = K(FAULT) | K(AFNOSUPPORT) | K(ADDRNOTAVAIL) | K(INVAL) | K(ISCONN) | K(ALREADY) |
                 K(CONNREFUSED) | K(NOBUFS) | K(WOULDBLOCK) | K(TIMEDOUT) | K(CONNRESET) | K(INTR);
-    if (argerr) c.exact = argerr;
+    if (argerr) expect_after_state(&c, argerr, state_error(F_CONNECT, s)); /* C3 after X4 */
     /* While the connect runs (its upcalls may call back), the socket may be bound and connecting. */
     int st_before = -1;
     i = pool_find(s);
@@ -1038,7 +1084,10 @@ static void op_accept(void) {
     c.allowed = K(FAULT) | K(INVAL) | K(WOULDBLOCK) | K(CONNREFUSED) | K(TRY_AGAIN) | K(MFILE) | K(NOBUFS) |
                 K(ACCES) | K(INTR);
     int short_len = addr && addrlen && addrlen_in < 16;
-    if (short_len) c.exact = WSAEFAULT, c.valid_args = 0; /* A3: before anything leaves the queue */
+    /* A3: before anything leaves the queue, but after the descriptor and the state (X4, A1). */
+    if (short_len) expect_after_state(&c, WSAEFAULT, state_error(F_ACCEPT, s));
+    int li = pool_find(s);
+    LONG listener_mask = li >= 0 ? pool[li].mask : 0;
     SOCKET r = M.have_procs && pct(30) ? M.procs.lpWSPAccept(s, addr, addrlen, cond, (DWORD_PTR)&c, e)
                                        : wspsan_WSPAccept(s, addr, addrlen, cond, (DWORD_PTR)&c, e);
     int err = e ? *e : 0;
@@ -1082,7 +1131,10 @@ static void op_accept(void) {
         fail("WSPAccept wrote addr with a NULL addrlen (SPEC A4)");
     }
     if (addr) gb_check(S_NAME, "WSPAccept addr");
-    if (ok) adopt(r, nb_before, ST_CONNECTED, "WSPAccept");
+    if (ok) {
+        adopt(r, nb_before, ST_CONNECTED, "WSPAccept");
+        set_mask(r, listener_mask); /* A7: the listener's selection (taken before any upcall ran) */
+    }
 }
 
 static void op_close(void) {
@@ -1117,9 +1169,10 @@ static void op_name(int peer) {
     c.ds = dstate(s);
     c.s = s;
     c.allowed = K(FAULT) | (peer ? K(NOTCONN) : K(INVAL));
-    c.argcheck = K(FAULT);
-    c.valid_args = name && namelen && inlen >= 16;
-    if (!c.valid_args) c.exact = WSAEFAULT;
+    /* X4, A15: the descriptor, then the state (unbound: WSAEINVAL; not connected: WSAENOTCONN),
+     * then the buffers. */
+    int args_ok = name && namelen && inlen >= 16;
+    expect_after_state(&c, args_ok ? 0 : WSAEFAULT, state_error(peer ? F_PEERNAME : F_SOCKNAME, s));
     int rc;
     if (peer)
         rc = M.have_procs && pct(30) ? M.procs.lpWSPGetPeerName(s, name, namelen, e) : wspsan_WSPGetPeerName(s, name, namelen, e);
@@ -1159,6 +1212,21 @@ static int known_int_option(int level, int name) {
     return 0;
 }
 
+/* The levels the provider knows (SockOpt::resolve): SOL_SOCKET in either numbering, IPPROTO_TCP. */
+static int known_option_level(int level) {
+    return level == WSPSAN_SOL_SOCKET || level == SOL_SOCKET || level == IPPROTO_TCP;
+}
+
+static int is_so_error(int level, int name) {
+    return (level == WSPSAN_SOL_SOCKET && name == WSPSAN_SO_ERROR) || (level == SOL_SOCKET && name == SO_ERROR);
+}
+
+/* SO_SNDBUF / SO_RCVBUF in either numbering: settable, never negative (L8). */
+static int is_buffer_option(int level, int name) {
+    return (level == WSPSAN_SOL_SOCKET && (name == WSPSAN_SO_SNDBUF || name == WSPSAN_SO_RCVBUF)) ||
+           (level == SOL_SOCKET && (name == SO_SNDBUF || name == SO_RCVBUF));
+}
+
 static void op_getopt(void) {
     SOCKET s = pick_desc();
     int level = PICK(OPT_LEVELS), name = PICK(OPT_NAMES);
@@ -1175,14 +1243,17 @@ static void op_getopt(void) {
     begin(&c, F_GETOPT, e);
     c.ds = dstate(s);
     c.s = s;
-    c.allowed = K(FAULT) | K(NOPROTOOPT);
-    c.argcheck = K(FAULT);
+    c.allowed = K(FAULT) | K(NOPROTOOPT) | K(INVAL);
     int conndata = level == WSPSAN_SOL_SOCKET && name == SO_CONNDATA;
     int known = known_int_option(level, name);
-    c.valid_args = optlen && (conndata ? inlen >= 0 && (optval || inlen == 0) : known ? optval && inlen >= 4 : 1);
-    if (!optlen) c.exact = WSAEFAULT;
-    else if (conndata && (inlen < 0 || (!optval && inlen > 0))) c.exact = WSAEFAULT;
-    else if (known && (!optval || inlen < 4)) c.exact = WSAEFAULT;
+    /* X4: the descriptor, then optlen, then the level (unknown: WSAEINVAL) and the option (unknown
+     * at a known level: WSAENOPROTOOPT), then optval and *optlen; reading never fails otherwise. */
+    int want;
+    if (!optlen) want = WSAEFAULT;
+    else if (conndata) want = inlen < 0 || (!optval && inlen > 0) ? WSAEFAULT : 0;
+    else if (known) want = !optval || inlen < 4 ? WSAEFAULT : 0;
+    else want = known_option_level(level) ? WSAENOPROTOOPT : WSAEINVAL;
+    expect_after_state(&c, want, 0);
     int rc = M.have_procs && pct(30) ? M.procs.lpWSPGetSockOpt(s, level, name, optval, optlen, e)
                                      : wspsan_WSPGetSockOpt(s, level, name, optval, optlen, e);
     if (end_int(&c, rc)) {
@@ -1198,6 +1269,16 @@ static void op_getopt(void) {
             if ((name == WSPSAN_SO_ACCEPTCONN || (level == SOL_SOCKET && name == SO_ACCEPTCONN)) && v != 0 && v != 1)
                 fail("SO_ACCEPTCONN %d", v);
             if (name == SO_CONNDATALEN && (v < 0 || (uint32_t)v > 4096)) fail("SO_CONNDATALEN %d", v);
+            /* C2 (decided, as Windows): reading SO_ERROR does not clear it. Only where nothing
+             * can answer a connect meanwhile (no pending connect, no helper thread). */
+            int i = pool_find(s);
+            if (is_so_error(level, name) && i >= 0 && pool[i].st != ST_UNKNOWN && !M.threaded && !tl_cond_depth) {
+                int again = -1, alen = sizeof again, e2 = SENTINEL;
+                if (wspsan_WSPGetSockOpt(s, level, name, (char *)&again, &alen, &e2) != 0)
+                    fail("SO_ERROR read %d, then failed with %s", v, code_name(e2));
+                else if (again != v)
+                    fail("SO_ERROR read %d, then %d: reading must not clear it (SPEC C2)", v, again);
+            }
         }
         if (optval && (size_t)*optlen < bytes && memcmp(optval + *optlen, before + *optlen, bytes - (size_t)*optlen) != 0)
             fail("WSPGetSockOpt wrote past *optlen");
@@ -1215,9 +1296,10 @@ static void op_setopt(void) {
     int optlen = PICK(lens);
     size_t bytes = optlen < 0 ? (size_t)below(4) : optlen > 64 ? 4 : (size_t)optlen;
     char *optval = pct(5) ? NULL : gbuf(S_OPTVAL, bytes, 1);
+    int v = 0;
     if (optval && bytes >= 4) {
-        static const int vals[] = {0, 1, 4096, 65536, -1, INT_MIN, INT_MAX};
-        int v = PICK(vals);
+        static const int vals[] = {0, 1, 4096, 65536, -1, INT_MIN, INT_MAX, WSAECONNREFUSED};
+        v = PICK(vals);
         memcpy(optval, &v, 4);
     }
     int *e = errslot(2);
@@ -1226,16 +1308,30 @@ static void op_setopt(void) {
     c.ds = dstate(s);
     c.s = s;
     c.allowed = K(FAULT) | K(NOPROTOOPT) | K(INVAL);
-    c.argcheck = K(FAULT);
     int known = known_int_option(level, name);
-    c.valid_args = !known || (optval && optlen >= 4);
-    if (!c.valid_args) c.exact = WSAEFAULT;
+    int buffer = is_buffer_option(level, name), so_error = is_so_error(level, name);
+    /* X4: the descriptor, then a known option's int buffer (WSAEFAULT), then the level (unknown:
+     * WSAEINVAL) and the option (unknown at a known level, or read-only: WSAENOPROTOOPT, L8), then
+     * the value (a negative buffer size: WSAEINVAL); SO_ERROR takes any value (C2, as Windows). */
+    int want;
+    if (known && (!optval || optlen < 4)) want = WSAEFAULT;
+    else if (buffer) want = v < 0 ? WSAEINVAL : 0;
+    else if (so_error) want = 0;
+    else want = known || known_option_level(level) ? WSAENOPROTOOPT : WSAEINVAL;
+    expect_after_state(&c, want, 0);
     int rc = M.have_procs && pct(30) ? M.procs.lpWSPSetSockOpt(s, level, name, optval, optlen, e)
                                      : wspsan_WSPSetSockOpt(s, level, name, optval, optlen, e);
     if (end_int(&c, rc)) {
-        int settable = (level == WSPSAN_SOL_SOCKET && (name == WSPSAN_SO_SNDBUF || name == WSPSAN_SO_RCVBUF)) ||
-                       (level == SOL_SOCKET && (name == SO_SNDBUF || name == SO_RCVBUF));
-        if (!settable) fail("WSPSetSockOpt succeeded for %d/%d, which is not settable (SPEC L8)", level, name);
+        if (!buffer && !so_error) fail("WSPSetSockOpt succeeded for %d/%d, which is not settable (SPEC L8)", level, name);
+        /* C2: SO_ERROR reads back what was set (where no connect can be answered meanwhile). */
+        int i = pool_find(s);
+        if (so_error && i >= 0 && pool[i].st != ST_UNKNOWN && !M.threaded && !tl_cond_depth) {
+            int back = -1, blen = sizeof back, e2 = SENTINEL;
+            if (wspsan_WSPGetSockOpt(s, WSPSAN_SOL_SOCKET, WSPSAN_SO_ERROR, (char *)&back, &blen, &e2) != 0)
+                fail("SO_ERROR set to %d, then reading it failed with %s", v, code_name(e2));
+            else if (back != v)
+                fail("SO_ERROR set to %d reads %d (SPEC C2: setting it stores the value)", v, back);
+        }
     }
     if (optval) gb_check(S_OPTVAL, "WSPSetSockOpt optval");
 }
@@ -1275,13 +1371,15 @@ static void op_ioctl(void) {
     c.ds = dstate(s);
     c.s = s;
     c.allowed = K(FAULT) | K(INVAL) | K(OPNOTSUPP);
-    c.argcheck = K(FAULT) | K(OPNOTSUPP);
     int fionbio = code == WSPSAN_FIONBIO || code == FIONBIO;
     int query = code == SIO_ADDRESS_LIST_QUERY;
-    c.valid_args = !ov && !cr && (fionbio ? in && cbin >= 4 : query ? ret != NULL : 1);
-    if (ov || cr) c.exact = WSAEOPNOTSUPP;
-    else if (fionbio && (!in || cbin < 4)) c.exact = WSAEFAULT;
-    else if (query && !ret) c.exact = WSAEFAULT;
+    /* X4: the descriptor, then overlapped (WSAEOPNOTSUPP), then the code (WSAEINVAL), then
+     * lpcbBytesReturned (WSAEFAULT for every code, FIONBIO too, as Windows), then FIONBIO's u_long. */
+    c.valid_args = 1;
+    if (ov || cr) expect_after_state(&c, WSAEOPNOTSUPP, 0);
+    else if (!fionbio && !query) expect_after_state(&c, WSAEINVAL, 0);
+    else if (!ret) expect_after_state(&c, WSAEFAULT, 0);
+    else if (fionbio && (!in || cbin < 4)) expect_after_state(&c, WSAEFAULT, 0);
     uint32_t on = 0;
     if (in && cbin >= 4) memcpy(&on, in, 4);
     int rc = M.have_procs && pct(30) ? M.procs.lpWSPIoctl(s, code, in, cbin, out, cbout, ret, ov, cr, tid, e)
@@ -1289,6 +1387,7 @@ static void op_ioctl(void) {
     int err = e ? *e : 0;
     if (end_int(&c, rc)) {
         if (!fionbio && !query) fail("WSPIoctl succeeded for unknown code %#x", code);
+        if (!ret) fail("WSPIoctl(%#x) succeeded without lpcbBytesReturned (SPEC X4)", code);
         if (fionbio) {
             int i = pool_find(s);
             if (i >= 0) pool[i].nb = on != 0;
@@ -1358,18 +1457,18 @@ static void op_select(void) {
     c.ds = dstate(s);
     c.s = s;
     c.allowed = K(INVAL);
-    c.argcheck = K(INVAL);
-    /* The handle is checked before the engine; the mask after its entry checks. */
-    int hbad = h && !M.sw_events && cls == 0, hunknown = h && !M.sw_events && cls == 2;
-    c.valid_args = !hbad && !hunknown;
-    if (hbad) c.exact = WSAEINVAL;
-    else if (!hunknown && (mask & ~0x3ff) && c.ds == DS_LIVE && !M.down) c.exact = WSAEINVAL;
+    /* X4: the descriptor, then the handle (no eventfd: WSAEINVAL), then the mask. */
+    int hbad = h && !M.sw_events && cls == 0; /* cls 2 (a closed number) may hold an eventfd again */
+    c.valid_args = 1;
+    if (hbad) expect_after_state(&c, WSAEINVAL, 0);
+    else if (mask & ~0x3ff) expect_after_state(&c, WSAEINVAL, 0); /* whatever a closed number holds now */
     int rc = M.have_procs && pct(30) ? M.procs.lpWSPEventSelect(s, h, mask, e) : wspsan_WSPEventSelect(s, h, mask, e);
     if (end_int(&c, rc)) {
         if (mask & ~0x3ff) fail("WSPEventSelect accepted mask %#x", (unsigned)mask);
         if (hbad) fail("WSPEventSelect accepted handle %p, which holds no eventfd", h);
         int i = pool_find(s);
         if (i >= 0) pool[i].nb = 1; /* E1 */
+        set_mask(s, mask);
     }
 }
 
@@ -1385,14 +1484,20 @@ static void op_enum(void) {
     c.ds = dstate(s);
     c.s = s;
     c.allowed = K(FAULT) | K(INVAL);
-    c.argcheck = K(FAULT) | K(INVAL);
-    int hbad = h && !M.sw_events && cls == 0, hunknown = h && !M.sw_events && cls == 2;
-    c.valid_args = ne && !hbad && !hunknown;
-    if (!ne) c.exact = WSAEFAULT;
-    else if (hbad) c.exact = WSAEINVAL;
+    /* X4: the descriptor, then lpNetworkEvents (WSAEFAULT), then the handle (WSAEINVAL). */
+    int hbad = h && !M.sw_events && cls == 0;
+    c.valid_args = 1;
+    if (!ne) expect_after_state(&c, WSAEFAULT, 0);
+    else if (hbad) expect_after_state(&c, WSAEINVAL, 0);
+    int si = pool_find(s);
+    LONG selected = si >= 0 ? pool[si].mask : 0x3ff;
     int rc = M.have_procs && pct(30) ? M.procs.lpWSPEnumNetworkEvents(s, h, ne, e) : wspsan_WSPEnumNetworkEvents(s, h, ne, e);
     if (end_int(&c, rc)) {
         if (ne->lNetworkEvents & ~0x3ff) fail("WSPEnumNetworkEvents reported %#x", (unsigned)ne->lNetworkEvents);
+        /* E4: only the events in the current selection are reported (none with mask 0). */
+        if (ne->lNetworkEvents & ~selected)
+            fail("WSPEnumNetworkEvents reported %#x with %#x selected (SPEC E4)", (unsigned)ne->lNetworkEvents,
+                 (unsigned)selected);
         for (int b = 0; b < FD_MAX_EVENTS; b++) {
             int reported = (ne->lNetworkEvents >> b) & 1;
             int untouched = ne->iErrorCode[b] == 0x77777777;

@@ -4,9 +4,11 @@
  *
  * Conventions (SPEC.md sections 1 and 2): Windows widths (DWORD 32-bit, SOCKET pointer-sized);
  * failure returns SOCKET_ERROR / INVALID_SOCKET and writes *lpErrno, success leaves *lpErrno
- * untouched; no output parameter is written on failure unless documented; every call may come
- * from any thread; a caught Rust panic is reported as WSAENETDOWN (wspsan_last_error_message
- * has the detail). Link with -lwspsan (static: add -lpthread -ldl -lm) or use pkg-config wspsan.
+ * untouched; no output parameter is written on failure unless documented; a call checks its
+ * descriptor first (WSAENOTSOCK), then whether the socket's state allows it, then its pointers
+ * (WSAEFAULT) (SPEC X4); every call may come from any thread; a caught Rust panic is reported as
+ * WSAENETDOWN (wspsan_last_error_message has the detail). Link with -lwspsan (static: add
+ * -lpthread -ldl -lm) or use pkg-config wspsan.
  */
 
 #ifndef WSPSAN_H
@@ -170,7 +172,8 @@
 // Windows `SO_RCVBUF`.
 #define WSPSAN_SO_RCVBUF 4098
 
-// Windows `SO_ERROR`: the result of the last non-blocking connect; reading clears it.
+// Windows `SO_ERROR`: the result of the last non-blocking connect attempt. Reading it does not clear it
+// (as Windows); the next connect that is queued does; setting it stores the value (SPEC C2).
 #define WSPSAN_SO_ERROR 4103
 
 // Windows `SO_TYPE`: always `SOCK_STREAM`.
@@ -1056,7 +1059,7 @@ typedef uintptr_t UINT_PTR;
 extern "C" {
 #endif // __cplusplus
 
-// Take the request at the head of the queue of `s`, run `lpfnCondition` (NULL accepts) and return the new socket (SPEC A1 to A15); `addr`/`*addrlen` get the peer of any request examined.
+// Take the request at the head of the queue of `s`, run `lpfnCondition` (NULL accepts) and return the new socket (SPEC A1 to A15); `addr`/`*addrlen` get the peer of any request examined. A socket that is not listening gives WSAEINVAL before `*addrlen` is looked at (X4).
 SOCKET wspsan_WSPAccept(SOCKET s,
                         struct sockaddr *addr,
                         LPINT addrlen,
@@ -1072,7 +1075,7 @@ SOCKET wspsan_WSPAccept(SOCKET s,
 // hook, so nothing is printed. 0 disarms. Returns how many were still armed.
 uint32_t wspsan_test_inject_panic(uint32_t calls);
 
-// Connect `s` to a listener (SPEC C1 to C7): blocking waits for the condition function's answer; non-blocking fails with WSAEWOULDBLOCK and answers by FD_CONNECT / SO_ERROR; `lpCalleeData->len` in = buffer size, out = bytes written.
+// Connect `s` to a listener (SPEC C1 to C7): blocking waits for the condition function's answer; non-blocking fails with WSAEWOULDBLOCK and answers by FD_CONNECT / SO_ERROR (a queued attempt clears the previous SO_ERROR); `lpCalleeData->len` in = buffer size, out = bytes written. A listening, connected or connecting socket fails (WSAEINVAL, WSAEISCONN, WSAEALREADY) before the pointers are looked at (X4).
 int wspsan_WSPConnect(SOCKET s,
                       const struct sockaddr *name,
                       int namelen,
@@ -1131,13 +1134,13 @@ int wspsan_device_listener_stats(SOCKET s,
                                  struct WSPSAN_LISTENER_STATS *out,
                                  LPINT lpErrno);
 
-// Select `lNetworkEvents` (FD_* bits, 0 cancels) on `s` to signal `hEventObject` (an eventfd, or any handle when the switch gives WPUSetEvent and WPUResetEvent; else WSAEINVAL); makes `s` non-blocking and signals at once for events already recorded (SPEC E1). The provider signals its own duplicate of the eventfd, so the caller may close its handle at any time.
+// Select `lNetworkEvents` (FD_* bits, 0 cancels) on `s` to signal `hEventObject` (an eventfd, or any handle when the switch gives WPUSetEvent and WPUResetEvent; else WSAEINVAL, after WSAENOTSOCK); makes `s` non-blocking and signals at once for selected events already recorded, those recorded while unselected included (SPEC E1, E5). An FD_ACCEPT already reported is not recorded again by selecting again: only a new request or the next WSPAccept records it (E2). The provider signals its own duplicate of the eventfd, so the caller may close its handle at any time.
 int wspsan_WSPEventSelect(SOCKET s,
                           WSAEVENT hEventObject,
                           LONG lNetworkEvents,
                           LPINT lpErrno);
 
-// Report and clear the events recorded on `s` into `*lpNetworkEvents` (iErrorCode written only for reported bits), resetting `hEventObject` when not NULL (SPEC E4): the provider's duplicate when it is the handle `s` selected, else the eventfd it holds (WSAEINVAL if none).
+// Report and clear the recorded events of `s` that are in its current selection into `*lpNetworkEvents` (iErrorCode written only for reported bits; events outside the selection stay recorded until a selection includes them; with no selection nothing is reported), resetting `hEventObject` when not NULL (SPEC E4, E5): the provider's duplicate when it is the handle `s` selected, else the eventfd it holds (WSAEINVAL if none). A bad descriptor is WSAENOTSOCK before any pointer is looked at (X4).
 int wspsan_WSPEnumNetworkEvents(SOCKET s,
                                 WSAEVENT hEventObject,
                                 LPWSANETWORKEVENTS lpNetworkEvents,
@@ -1165,7 +1168,7 @@ int wspsan_WSPListen(SOCKET s,
                      int backlog,
                      LPINT lpErrno);
 
-// Read an option of `s` into `optval` (`*optlen` in = size, out = bytes written) (SPEC L8, C2): SO_ACCEPTCONN, SO_ERROR, SO_TYPE, SO_SNDBUF, SO_RCVBUF in either numbering, SO_CONNDATA and SO_CONNDATALEN at WSPSAN_SOL_SOCKET.
+// Read an option of `s` into `optval` (`*optlen` in = size, out = bytes written) (SPEC L8, C2): SO_ACCEPTCONN, SO_ERROR (kept when read), SO_TYPE, SO_SNDBUF, SO_RCVBUF in either numbering, SO_CONNDATA and SO_CONNDATALEN at WSPSAN_SOL_SOCKET. Checked in this order (X4): the descriptor (WSAENOTSOCK), `optlen` (NULL: WSAEFAULT), the level (neither SOL_SOCKET nor IPPROTO_TCP: WSAEINVAL), the option (WSAENOPROTOOPT), then `optval` and `*optlen` (WSAEFAULT).
 int wspsan_WSPGetSockOpt(SOCKET s,
                          int level,
                          int optname,
@@ -1173,7 +1176,7 @@ int wspsan_WSPGetSockOpt(SOCKET s,
                          LPINT optlen,
                          LPINT lpErrno);
 
-// Set an option of `s` from an int at `optval` (`optlen` >= 4): SO_SNDBUF and SO_RCVBUF; read-only options give WSAENOPROTOOPT (SPEC L8).
+// Set an option of `s` from an int at `optval` (`optlen` >= 4, else WSAEFAULT after WSAENOTSOCK): SO_SNDBUF and SO_RCVBUF (negative: WSAEINVAL), SO_ERROR (stores any value, as Windows: SPEC C2); read-only options give WSAENOPROTOOPT (L8), an unknown level WSAEINVAL.
 int wspsan_WSPSetSockOpt(SOCKET s,
                          int level,
                          int optname,
@@ -1181,7 +1184,7 @@ int wspsan_WSPSetSockOpt(SOCKET s,
                          int optlen,
                          LPINT lpErrno);
 
-// Control `s` (SPEC E6, D4): FIONBIO (32-bit u_long in `lpvInBuffer`, either numbering) and SIO_ADDRESS_LIST_QUERY (too small a buffer: WSAEFAULT, needed size in `*lpcbBytesReturned`); unknown codes give WSAEINVAL, overlapped calls WSAEOPNOTSUPP.
+// Control `s` (SPEC E6, D4): FIONBIO (32-bit u_long in `lpvInBuffer`, either numbering) and SIO_ADDRESS_LIST_QUERY (too small a buffer: WSAEFAULT, needed size in `*lpcbBytesReturned`). Checked in this order (X4): the descriptor (WSAENOTSOCK), overlapped calls (WSAEOPNOTSUPP), the code (unknown: WSAEINVAL), then `lpcbBytesReturned`, which every code needs, FIONBIO too (NULL: WSAEFAULT, the mode unchanged).
 int wspsan_WSPIoctl(SOCKET s,
                     DWORD dwIoControlCode,
                     LPVOID lpvInBuffer,
@@ -1203,7 +1206,7 @@ SOCKET wspsan_WSPSocket(int af,
                         DWORD dwFlags,
                         LPINT lpErrno);
 
-// Bind `s` to an address of the device or 0.0.0.0 (SPEC B1, B2); port 0 picks a free port.
+// Bind `s` to an address of the device or 0.0.0.0 (SPEC B1, B2); port 0 picks a free port. A bound socket gives WSAEINVAL before `name` is looked at (X4).
 int wspsan_WSPBind(SOCKET s,
                    const struct sockaddr *name,
                    int namelen,
@@ -1213,13 +1216,13 @@ int wspsan_WSPBind(SOCKET s,
 int wspsan_WSPCloseSocket(SOCKET s,
                           LPINT lpErrno);
 
-// The local address of `s` into `*name` (`*namelen` >= 16, set to 16) (SPEC A15); WSAEINVAL when unbound.
+// The local address of `s` into `*name` (`*namelen` >= 16, set to 16) (SPEC A15); WSAEINVAL when unbound, before the pointers are looked at (X4).
 int wspsan_WSPGetSockName(SOCKET s,
                           struct sockaddr *name,
                           LPINT namelen,
                           LPINT lpErrno);
 
-// The peer address of `s` into `*name` (`*namelen` >= 16, set to 16) (SPEC A15, K3); WSAENOTCONN unless connected.
+// The peer address of `s` into `*name` (`*namelen` >= 16, set to 16) (SPEC A15, K3); WSAENOTCONN unless connected, before the pointers are looked at (X4: `WSPGetPeerName(INVALID_SOCKET, NULL, NULL)` is WSAENOTSOCK).
 int wspsan_WSPGetPeerName(SOCKET s,
                           struct sockaddr *name,
                           LPINT namelen,

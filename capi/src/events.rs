@@ -114,7 +114,7 @@ fn for_reset(s: SOCKET, h: WSAEVENT) -> Outcome<Arc<EventObject>> {
     Ok(Arc::new(EventObject::new(h)?))
 }
 
-/// Select `lNetworkEvents` (FD_* bits, 0 cancels) on `s` to signal `hEventObject` (an eventfd, or any handle when the switch gives WPUSetEvent and WPUResetEvent; else WSAEINVAL); makes `s` non-blocking and signals at once for events already recorded (SPEC E1). The provider signals its own duplicate of the eventfd, so the caller may close its handle at any time.
+/// Select `lNetworkEvents` (FD_* bits, 0 cancels) on `s` to signal `hEventObject` (an eventfd, or any handle when the switch gives WPUSetEvent and WPUResetEvent; else WSAEINVAL, after WSAENOTSOCK); makes `s` non-blocking and signals at once for selected events already recorded, those recorded while unselected included (SPEC E1, E5). An FD_ACCEPT already reported is not recorded again by selecting again: only a new request or the next WSPAccept records it (E2). The provider signals its own duplicate of the eventfd, so the caller may close its handle at any time.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPEventSelect(
     s: SOCKET,
@@ -138,7 +138,7 @@ pub unsafe extern "C" fn wspsan_WSPEventSelect(
     }
 }
 
-/// Report and clear the events recorded on `s` into `*lpNetworkEvents` (iErrorCode written only for reported bits), resetting `hEventObject` when not NULL (SPEC E4): the provider's duplicate when it is the handle `s` selected, else the eventfd it holds (WSAEINVAL if none).
+/// Report and clear the recorded events of `s` that are in its current selection into `*lpNetworkEvents` (iErrorCode written only for reported bits; events outside the selection stay recorded until a selection includes them; with no selection nothing is reported), resetting `hEventObject` when not NULL (SPEC E4, E5): the provider's duplicate when it is the handle `s` selected, else the eventfd it holds (WSAEINVAL if none). A bad descriptor is WSAENOTSOCK before any pointer is looked at (X4).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPEnumNetworkEvents(
     s: SOCKET,

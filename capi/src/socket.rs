@@ -37,7 +37,7 @@ pub unsafe extern "C" fn wspsan_WSPSocket(
     }
 }
 
-/// Bind `s` to an address of the device or 0.0.0.0 (SPEC B1, B2); port 0 picks a free port.
+/// Bind `s` to an address of the device or 0.0.0.0 (SPEC B1, B2); port 0 picks a free port. A bound socket gives WSAEINVAL before `name` is looked at (X4).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPBind(
     s: SOCKET,
@@ -67,7 +67,7 @@ pub unsafe extern "C" fn wspsan_WSPCloseSocket(s: SOCKET, lpErrno: LPINT) -> c_i
     }
 }
 
-/// The local address of `s` into `*name` (`*namelen` >= 16, set to 16) (SPEC A15); WSAEINVAL when unbound.
+/// The local address of `s` into `*name` (`*namelen` >= 16, set to 16) (SPEC A15); WSAEINVAL when unbound, before the pointers are looked at (X4).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPGetSockName(
     s: SOCKET,
@@ -85,7 +85,7 @@ pub unsafe extern "C" fn wspsan_WSPGetSockName(
     }
 }
 
-/// The peer address of `s` into `*name` (`*namelen` >= 16, set to 16) (SPEC A15, K3); WSAENOTCONN unless connected.
+/// The peer address of `s` into `*name` (`*namelen` >= 16, set to 16) (SPEC A15, K3); WSAENOTCONN unless connected, before the pointers are looked at (X4: `WSPGetPeerName(INVALID_SOCKET, NULL, NULL)` is WSAENOTSOCK).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPGetPeerName(
     s: SOCKET,

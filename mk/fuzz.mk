@@ -1,24 +1,33 @@
-# Fuzzing the C ABI (issue 7).
+# Fuzzing the C ABI (issue 7) and the TCP fabric's frame decoder (SPEC F8, F10).
 #
 #   make fuzz-smoke   the C driver tests/c/fuzz.c (ASan/UBSan) for a few seeds, bounded (part of
 #                     `make test` through TEST_EXTRA; stable toolchain only)
-#   make fuzz         the cargo-fuzz target fuzz/fuzz_targets/capi_calls.rs for FUZZ_SECONDS on the
-#                     nightly toolchain (-Zsanitizer=address on the Rust code too); new corpus
-#                     entries go to target/fuzz-corpus/
+#   make fuzz         a cargo-fuzz target for FUZZ_SECONDS on the nightly toolchain
+#                     (-Zsanitizer=address on the Rust code too); new corpus entries go to
+#                     target/fuzz-corpus/FUZZ_TARGET/. FUZZ_TARGET is one of FUZZ_TARGETS:
+#                       capi_calls     (default) sequences of C ABI calls, fuzz_targets/capi_calls.rs
+#                       fabric_frames  bytes from a fabric peer, fuzz_targets/fabric_frames.rs
+#                     e.g. make fuzz FUZZ_TARGET=fabric_frames FUZZ_SECONDS=300
+#   make fuzz-merge   add to fuzz/corpus/FUZZ_TARGET/ only the inputs of target/fuzz-corpus/
+#                     FUZZ_TARGET/ that reach new coverage (libFuzzer -merge=1), to commit them
 #   make fuzz-c       only the long C-driver run (FUZZ_C_SECONDS, FUZZ_SEED)
-#   make fuzz-build   check that the fuzz crate compiles (nightly), without fuzzing
+#   make fuzz-build   check that the fuzz crate compiles, every target (nightly), without fuzzing
 #
 # cargo-fuzz is installed by this file, pinned, into .tools/ (git-ignored). The committed seed
-# corpus lives in fuzz/corpus/capi_calls/; libFuzzer reads it and writes what it finds to a
-# scratch directory, so a run never changes the checkout. A crash is saved by libFuzzer under
-# fuzz/artifacts/ (git-ignored); replay it with
-#   cargo +nightly fuzz run capi_calls <file>     (in fuzz/, PATH with .tools/bin)
-# and turn it into a regression test in tests/c or capi/tests.
+# corpora live in fuzz/corpus/<target>/; libFuzzer reads them and writes what it finds to a
+# scratch directory, so a run never changes the checkout. `cargo test` replays each committed
+# corpus on stable (capi/tests/fuzz_corpus.rs, core/tests/fabric_corpus.rs). A crash is saved
+# by libFuzzer under fuzz/artifacts/ (git-ignored); replay it with
+#   cargo +nightly fuzz run <target> <file>     (in fuzz/, PATH with .tools/bin)
+# and turn it into a regression test in tests/c, capi/tests or core/tests (or commit it to the
+# target's corpus, which cargo test replays).
 
 CARGO_FUZZ_VERSION := 0.13.2
 FUZZ_TOOLS     := $(abspath .tools)
 CARGO_FUZZ     := $(FUZZ_TOOLS)/bin/cargo-fuzz
-FUZZ_TARGET    := capi_calls
+FUZZ_TARGETS   := capi_calls fabric_frames
+FUZZ_TARGET    ?= capi_calls
+FUZZ_MAX_LEN   ?= 2048
 FUZZ_SECONDS   ?= 600
 FUZZ_C_SECONDS ?= 300
 FUZZ_SEED      ?= 1
@@ -28,7 +37,7 @@ FUZZ_SMOKE_SEEDS ?= 1 2 3 4 5 6
 FUZZ_SMOKE_STEPS ?= 50000
 FUZZ_BIN       := $(C_BUILD)/fuzz
 
-.PHONY: fuzz fuzz-c fuzz-smoke fuzz-build fuzz-tools
+.PHONY: fuzz fuzz-c fuzz-smoke fuzz-build fuzz-tools fuzz-merge fuzz-target-check
 
 TEST_EXTRA += fuzz-smoke
 
@@ -60,11 +69,22 @@ fuzz-tools: $(CARGO_FUZZ)
 	@rustup run $(FUZZ_NIGHTLY) rustc --version >/dev/null 2>&1 || { \
 	    echo "error: the $(FUZZ_NIGHTLY) Rust toolchain is missing: rustup toolchain install $(FUZZ_NIGHTLY) --profile minimal"; exit 1; }
 
-fuzz-build: fuzz-tools
-	cd fuzz && PATH="$(FUZZ_TOOLS)/bin:$$PATH" $(CARGO) +$(FUZZ_NIGHTLY) fuzz build $(FUZZ_TARGET)
+fuzz-target-check:
+	@case " $(FUZZ_TARGETS) " in *" $(FUZZ_TARGET) "*) ;; \
+	    *) echo "error: FUZZ_TARGET=$(FUZZ_TARGET) is not one of: $(FUZZ_TARGETS)"; exit 1;; esac
 
-fuzz: fuzz-tools
+fuzz-build: fuzz-tools
+	cd fuzz && PATH="$(FUZZ_TOOLS)/bin:$$PATH" $(CARGO) +$(FUZZ_NIGHTLY) fuzz build
+
+fuzz: fuzz-target-check fuzz-tools
 	@mkdir -p target/fuzz-corpus/$(FUZZ_TARGET)
 	cd fuzz && PATH="$(FUZZ_TOOLS)/bin:$$PATH" $(CARGO) +$(FUZZ_NIGHTLY) fuzz run $(FUZZ_TARGET) \
 	    ../target/fuzz-corpus/$(FUZZ_TARGET) corpus/$(FUZZ_TARGET) -- \
-	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -max_len=2048 -len_control=10 -print_final_stats=1
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -max_len=$(FUZZ_MAX_LEN) -len_control=10 -print_final_stats=1
+
+# The committed corpus keeps what it has and gains only inputs that reach new coverage.
+fuzz-merge: fuzz-target-check fuzz-tools
+	@test -d target/fuzz-corpus/$(FUZZ_TARGET) || { echo "error: no target/fuzz-corpus/$(FUZZ_TARGET): run make fuzz FUZZ_TARGET=$(FUZZ_TARGET) first"; exit 1; }
+	cd fuzz && PATH="$(FUZZ_TOOLS)/bin:$$PATH" $(CARGO) +$(FUZZ_NIGHTLY) fuzz run $(FUZZ_TARGET) \
+	    corpus/$(FUZZ_TARGET) ../target/fuzz-corpus/$(FUZZ_TARGET) -- -merge=1 -max_len=$(FUZZ_MAX_LEN)
+	@echo "fuzz/corpus/$(FUZZ_TARGET): $$(ls fuzz/corpus/$(FUZZ_TARGET) | wc -l) inputs"

@@ -17,6 +17,7 @@ mod kernel;
 mod relay;
 mod remote;
 mod report;
+mod scripted;
 mod wsp;
 
 use harness::Settings;

@@ -3,7 +3,8 @@
 //! device is on 127.0.0.2, this process's on 127.0.0.3. Side by side between the same two
 //! processes: kernel TCP connect + accept to 127.0.0.2, and (case 8) the physical floor, three
 //! 64-byte messages ping-ponged over an open kernel TCP connection, and that floor relayed through
-//! an I/O thread in each process as the fabric's messages are (`relay.rs`).
+//! an I/O thread in each process as the fabric's messages are (`relay.rs`). Case 8 also splits a
+//! fabric pair in two: each device against a peer scripted by hand (`scripted.rs`).
 //!
 //! The server process always ends: it exits when its stdin, a pipe from this process, reaches end
 //! of file (however this process ends); it asks for SIGKILL when its parent dies
@@ -11,10 +12,11 @@
 //! not exited [`EXIT_WITHIN`] after its stdin closed. Every wait of this process has a deadline.
 
 use crate::cases::Ctx;
-use crate::harness::{Settings, Variant, measure};
+use crate::harness::{Settings, Variant, measure, quantile};
 use crate::kernel;
 use crate::relay::{MSG, Pump};
 use crate::report::{Case, Row};
+use crate::scripted;
 use crate::wsp::Api;
 use std::hint::spin_loop;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -36,6 +38,13 @@ pub const SERVER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
 /// The wspsan listener on the server's device (an address of the SAN: no kernel port).
 const SAN_LISTENER: SocketAddrV4 = SocketAddrV4::new(SERVER_IP, 5000);
+/// A second listener on the server's device, for the scripted connector.
+const SCRIPTED_LISTENER: SocketAddrV4 = SocketAddrV4::new(SERVER_IP, 5001);
+/// Where the scripted listener side takes fabric connections (on the fabric port), in the server
+/// process; the client's device reaches it as the device owning this address.
+const SCRIPTED_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 4);
+/// The address the scripted connector's requests name as their caller.
+const SCRIPTED_CALLER: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 5), 1);
 const BACKLOG: i32 = 4096;
 /// How far kernel TCP clients may run ahead of the server's accepts: a full accept queue drops
 /// the SYN and its retransmit costs a second (as in case 2).
@@ -66,6 +75,8 @@ pub const FABRIC: &str = "wspsan TCP fabric (Rust core)";
 pub const REMOTE_TCP: &str = "kernel TCP 127.0.0.2 (other process)";
 pub const REMOTE_FLOOR: &str = "floor: 3 x 64 B over open TCP";
 pub const RELAYED_FLOOR: &str = "floor relayed by an I/O thread each side";
+pub const HALF_CLIENT: &str = "client device, scripted server";
+pub const HALF_SERVER: &str = "scripted client, server device";
 pub const FABRIC_MANY: &str = "wspsan TCP fabric, 16 connectors";
 pub const REMOTE_TCP_MANY: &str = "kernel TCP, 16 connectors";
 
@@ -74,6 +85,8 @@ const KERNEL_ACCEPTED: usize = 0;
 const FABRIC_ACCEPTED: usize = 1;
 /// Fabric accepts that failed with WSAEACCES (a request withdrawn): none expected.
 const FABRIC_FAILED: usize = 2;
+/// Accepts of the scripted connector's requests.
+const SCRIPTED_ACCEPTED: usize = 3;
 const SHM_BYTES: usize = 4096;
 
 struct Shm(*mut AtomicU64);
@@ -217,6 +230,11 @@ fn device(ip: Ipv4Addr, port: u16) -> Provider {
         .unwrap_or_else(|e| panic!("join the TCP fabric on {ip}:{port}: {e:?}"))
 }
 
+/// Start a thread of the server process, named for `--profile`'s per-thread figures.
+fn named(name: &str, f: impl FnOnce() + Send + 'static) {
+    thread::Builder::new().name(name.into()).spawn(f).unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+}
+
 /// The server process's `main`: args after [`SERVER_FLAG`]. Never returns.
 pub fn server_main(args: &[String]) -> ! {
     std::panic::set_hook(Box::new(|info| {
@@ -237,7 +255,7 @@ pub fn server_main(args: &[String]) -> ! {
         }
     }
     let deadline = Duration::from_secs(opt("--deadline-s"));
-    thread::spawn(move || {
+    named("watchdog", move || {
         thread::sleep(deadline);
         eprintln!("wspsan-bench fabric server: still running after {deadline:?}: exiting");
         std::process::exit(3);
@@ -246,34 +264,40 @@ pub fn server_main(args: &[String]) -> ! {
     let port = |name: &str| u16::try_from(opt(name)).expect("a port");
     let accepters = opt("--accepters") as usize;
 
-    // wspsan: the device on 127.0.0.2, one listener, blocking accepts closing what they accept
+    // wspsan: the device on 127.0.0.2, blocking accepts closing what they accept: `accepters`
+    // threads on the listener the client's device connects to, one on the scripted connector's
     let p = device(SERVER_IP, port("--fabric-port"));
-    let l = Api::socket(&p);
-    Api::bind(&p, l, SAN_LISTENER);
-    Api::listen(&p, l, BACKLOG);
-    for _ in 0..accepters {
-        let p = p.clone();
-        thread::spawn(move || {
-            loop {
-                match p.accept(l, None) {
-                    Ok(a) => {
-                        p.close(a.socket).expect("close");
-                        shm.slot(FABRIC_ACCEPTED).fetch_add(1, Release);
+    for (at, threads, slot) in [(SAN_LISTENER, accepters, FABRIC_ACCEPTED), (SCRIPTED_LISTENER, 1, SCRIPTED_ACCEPTED)] {
+        let l = Api::socket(&p);
+        Api::bind(&p, l, at);
+        Api::listen(&p, l, BACKLOG);
+        for _ in 0..threads {
+            let p = p.clone();
+            named("accept-fabric", move || {
+                loop {
+                    match p.accept(l, None) {
+                        Ok(a) => {
+                            p.close(a.socket).expect("close");
+                            shm.slot(slot).fetch_add(1, Release);
+                        }
+                        Err(e) if e.error == WsaError::Acces => {
+                            shm.slot(FABRIC_FAILED).fetch_add(1, Release);
+                        }
+                        Err(e) => panic!("fabric accept: {e:?}"),
                     }
-                    Err(e) if e.error == WsaError::Acces => {
-                        shm.slot(FABRIC_FAILED).fetch_add(1, Release);
-                    }
-                    Err(e) => panic!("fabric accept: {e:?}"),
                 }
-            }
-        });
+            });
+        }
     }
+    // the scripted listener side, answering on the thread that reads
+    let sl = TcpListener::bind((SCRIPTED_IP, port("--fabric-port"))).expect("bind the scripted listener side");
+    named("scripted-server", move || scripted::serve(sl));
 
     // kernel TCP: the same loop on 127.0.0.2
     let kl: &'static kernel::Listener =
         Box::leak(Box::new(kernel::tcp_listener_at(SocketAddrV4::new(SERVER_IP, port("--kernel-port")), BACKLOG)));
     for _ in 0..accepters {
-        thread::spawn(move || {
+        named("accept-kernel", move || {
             loop {
                 drop(kernel::accept(kl));
                 shm.slot(KERNEL_ACCEPTED).fetch_add(1, Release);
@@ -283,7 +307,7 @@ pub fn server_main(args: &[String]) -> ! {
 
     // the floor: read the request, answer, read the confirmation, on one open connection
     let fl = TcpListener::bind((SERVER_IP, port("--floor-port"))).expect("bind the floor's port");
-    thread::spawn(move || {
+    named("floor-server", move || {
         for s in fl.incoming() {
             let Ok(mut s) = s else { continue };
             let _ = s.set_nodelay(true);
@@ -294,7 +318,7 @@ pub fn server_main(args: &[String]) -> ! {
 
     // the relayed floor: the same, each message through this process's I/O thread
     let rl = TcpListener::bind((SERVER_IP, port("--relay-port"))).expect("bind the relayed floor's port");
-    thread::spawn(move || {
+    named("relayed-server", move || {
         for s in rl.incoming() {
             let Ok(s) = s else { continue };
             let pump = Pump::new(s);
@@ -335,6 +359,29 @@ fn fabric_run<'a>(server: &'a Server, p: &'a Provider, threads: usize) -> impl F
         let start = on_threads(threads, n, &|| fabric_pair(p, SAN_LISTENER));
         issued += n;
         server.wait_for(&[FABRIC_ACCEPTED, FABRIC_FAILED], issued, "fabric accepts");
+        start.elapsed()
+    }
+}
+
+/// Half a fabric pair: this process's device against the scripted listener side.
+fn half_client_run(p: &Provider) -> impl FnMut(u64) -> Duration + '_ {
+    let to = SocketAddrV4::new(SCRIPTED_IP, SAN_LISTENER.port());
+    move |n| on_threads(1, n, &|| fabric_pair(p, to)).elapsed()
+}
+
+/// The other half: the scripted connector against the server's device, until it accepted all.
+/// Each run opens its own fabric connection (untimed), so an idle one never has to be kept alive.
+fn half_server_run(server: &Server, fabric_port: u16) -> impl FnMut(u64) -> Duration + '_ {
+    let fabric = SocketAddrV4::new(SERVER_IP, fabric_port);
+    let mut issued = 0u64;
+    move |n| {
+        let mut c = scripted::Connector::open(fabric, SCRIPTED_CALLER, SCRIPTED_LISTENER, ANSWER_WITHIN);
+        let start = Instant::now();
+        for _ in 0..n {
+            c.exchange();
+        }
+        issued += n;
+        server.wait_for(&[SCRIPTED_ACCEPTED], issued, "accepts of scripted requests");
         start.elapsed()
     }
 }
@@ -417,30 +464,78 @@ fn on_threads(k: usize, n: u64, op: &(dyn Fn() + Sync)) -> Instant {
     })
 }
 
-/// Voluntary context switches of every thread of process `pid` (each one a sleep that some
-/// other thread or the kernel had to wake).
-fn wakeups(pid: u32) -> u64 {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+/// What one thread of a process has done so far.
+#[derive(Clone, Default)]
+struct ThreadStat {
+    tid: u32,
+    name: String,
+    /// Voluntary context switches: each one a sleep that another thread or the kernel had to end.
+    wakeups: u64,
+    /// User + system CPU time, in ns (clock-tick resolution).
+    cpu_ns: u64,
+}
+
+/// Every live thread of process `pid`, from /proc.
+fn thread_stats(pid: u32) -> Vec<ThreadStat> {
+    // SAFETY: no pointers.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return vec![] };
     tasks
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("status")).ok())
-        .flat_map(|status| {
-            status
-                .lines()
-                .filter_map(|l| l.strip_prefix("voluntary_ctxt_switches:")?.trim().parse::<u64>().ok())
-                .collect::<Vec<_>>()
+        .filter_map(|t| {
+            let dir = t.ok()?.path();
+            let tid = dir.file_name()?.to_str()?.parse().ok()?;
+            let status = std::fs::read_to_string(dir.join("status")).ok()?;
+            let wakeups =
+                status.lines().find_map(|l| l.strip_prefix("voluntary_ctxt_switches:")?.trim().parse().ok())?;
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            // after the name (which may hold spaces): utime and stime are fields 14 and 15
+            let rest = stat.rsplit_once(')')?.1;
+            let ticks: u64 = rest.split_whitespace().skip(11).take(2).filter_map(|v| v.parse::<u64>().ok()).sum();
+            let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default().trim().to_string();
+            Some(ThreadStat { tid, name, wakeups, cpu_ns: ticks * 1_000_000_000 / hz })
         })
-        .sum()
+        .collect()
 }
 
-/// Wake-ups per operation in this process and the server's, over `n` more operations.
-fn wakeups_per_op(server: &Server, n: u64, run: &mut dyn FnMut(u64) -> Duration) -> (f64, f64) {
-    let (me, them) = (std::process::id(), server.pid());
-    let (a, b) = (wakeups(me), wakeups(them));
-    run(n);
-    ((wakeups(me) - a) as f64 / n as f64, (wakeups(them) - b) as f64 / n as f64)
+/// What every thread of both processes did over `run(n)`, per operation: (client, server)
+/// lists of (thread, wake-ups per op, CPU ns per op), and the totals of each process.
+struct Cost {
+    client: Vec<(String, f64, f64)>,
+    server: Vec<(String, f64, f64)>,
 }
 
-const WAKEUP_SAMPLE: u64 = 2000;
+impl Cost {
+    fn measure(server: &Server, n: u64, run: &mut dyn FnMut(u64) -> Duration) -> Cost {
+        let (me, them) = (std::process::id(), server.pid());
+        let (a, b) = (thread_stats(me), thread_stats(them));
+        run(n);
+        let per_op = |before: Vec<ThreadStat>, after: Vec<ThreadStat>| {
+            after
+                .into_iter()
+                .filter_map(|t| {
+                    let old = before.iter().find(|o| o.tid == t.tid).cloned().unwrap_or_default();
+                    let (w, c) = (t.wakeups - old.wakeups, t.cpu_ns - old.cpu_ns);
+                    let (w, c) = (w as f64 / n as f64, c as f64 / n as f64);
+                    (w >= 0.01 || c >= 50.0).then_some((t.name, w, c))
+                })
+                .collect()
+        };
+        Cost { client: per_op(a, thread_stats(me)), server: per_op(b, thread_stats(them)) }
+    }
+
+    fn totals(list: &[(String, f64, f64)]) -> (f64, f64) {
+        list.iter().fold((0.0, 0.0), |(w, c), t| (w + t.1, c + t.2))
+    }
+
+    /// "wake-ups client + server, CPU client + server".
+    fn summary(&self) -> String {
+        let ((wc, cc), (ws, cs)) = (Cost::totals(&self.client), Cost::totals(&self.server));
+        format!("{wc:.1} + {ws:.1} wake-ups, {:.1} + {:.1} us CPU", cc / 1e3, cs / 1e3)
+    }
+}
+
+/// How long the untimed sample of each variant runs for [`Cost`] (CPU time counts in ticks).
+const COST_SAMPLE: Duration = Duration::from_millis(300);
 
 /// Case 8: one pair at a time between two processes.
 pub fn cross_process_pair(ctx: &Ctx<'_>) -> Case {
@@ -451,6 +546,8 @@ pub fn cross_process_pair(ctx: &Ctx<'_>) -> Case {
     let mut tcp = kernel_run(&server, ports.kernel, 1);
     let mut floor = floor_run(ports.floor);
     let mut relayed = relayed_floor_run(ports.relay);
+    let mut half_client = half_client_run(&client);
+    let mut half_server = half_server_run(&server, ports.fabric);
     let summaries = measure(
         ctx.settings,
         vec![
@@ -458,6 +555,8 @@ pub fn cross_process_pair(ctx: &Ctx<'_>) -> Case {
             Variant::new(REMOTE_TCP, &mut tcp),
             Variant::new(REMOTE_FLOOR, &mut floor),
             Variant::new(RELAYED_FLOOR, &mut relayed),
+            Variant::new(HALF_CLIENT, &mut half_client),
+            Variant::new(HALF_SERVER, &mut half_server),
         ],
     );
     let mut case = Case::new(
@@ -477,15 +576,33 @@ pub fn cross_process_pair(ctx: &Ctx<'_>) -> Case {
     case.ratio(REMOTE_TCP, FABRIC);
     case.ratio(FABRIC, RELAYED_FLOOR);
     case.ratio(RELAYED_FLOOR, REMOTE_FLOOR);
+    case.ratio(HALF_CLIENT, REMOTE_FLOOR);
+    case.ratio(HALF_SERVER, REMOTE_FLOOR);
+    let median = |name: &str| summaries.iter().find(|s| s.name == name).map_or(f64::NAN, |s| s.median());
+    let floor_ns = median(REMOTE_FLOOR);
+    let (over_client, over_server) = (median(HALF_CLIENT) - floor_ns, median(HALF_SERVER) - floor_ns);
+    case.notes.push(format!(
+        "split of a pair (medians): the client device adds {:.1} us over the floor, the server device {:.1} us; together {:.1} us, the whole pair {:.1} us over the floor",
+        over_client / 1e3,
+        over_server / 1e3,
+        (over_client + over_server) / 1e3,
+        (median(FABRIC) - floor_ns) / 1e3
+    ));
     let mut w = vec![];
-    let loops: [(&str, &mut dyn FnMut(u64) -> Duration); 4] =
-        [(FABRIC, &mut fabric), (REMOTE_TCP, &mut tcp), (REMOTE_FLOOR, &mut floor), (RELAYED_FLOOR, &mut relayed)];
+    let loops: [(&str, &mut dyn FnMut(u64) -> Duration); 6] = [
+        (FABRIC, &mut fabric),
+        (REMOTE_TCP, &mut tcp),
+        (REMOTE_FLOOR, &mut floor),
+        (RELAYED_FLOOR, &mut relayed),
+        (HALF_CLIENT, &mut half_client),
+        (HALF_SERVER, &mut half_server),
+    ];
     for (name, run) in loops {
-        let (me, them) = wakeups_per_op(&server, WAKEUP_SAMPLE, run);
-        w.push(format!("{name} {me:.1} + {them:.1}"));
+        let n = (COST_SAMPLE.as_nanos() as f64 / median(name)).clamp(500.0, 1e6) as u64;
+        w.push(format!("{name}: {}", Cost::measure(&server, n, run).summary()));
     }
     case.notes.push(format!(
-        "wake-ups (voluntary context switches, all threads) per pair or exchange, client + server process, over {WAKEUP_SAMPLE} more: {}",
+        "per pair or exchange, client + server process, all threads, over ~{COST_SAMPLE:?} more of each (CPU in clock ticks): {}",
         w.join("; ")
     ));
     let failed = server.count(FABRIC_FAILED);
@@ -500,7 +617,8 @@ pub fn cross_process_pair(ctx: &Ctx<'_>) -> Case {
     case.notes.push(format!("kernel clients: blocking, SO_LINGER 0 (reset, no TIME_WAIT), at most {TCP_WINDOW} connects ahead of the server's accepts; every run ends when the server accepted all"));
     case.notes.push(format!("floor: {MSG}-byte request, answer, confirmation over one open TCP_NODELAY connection; the client waits for the answer, not for the confirmation to be read"));
     case.notes.push("relayed floor: the same exchange, but in each process the calling thread hands each message to an I/O thread (queue + eventfd, epoll edge-triggered, as mio) and the I/O thread hands what it reads back (queue + condvar): 4 thread hand-offs per exchange, as a fabric pair has on its path".into());
-    drop((fabric, tcp, floor, relayed));
+    case.notes.push(format!("halves: each device against a peer scripted by hand in the other process, which answers REQUEST with ACCEPTED (or sends REQUEST, reads ACCEPTED, sends CONFIRM) on the thread that reads, as the floor does; the scripted listener side is the device of {SCRIPTED_IP}"));
+    drop((fabric, tcp, floor, relayed, half_client, half_server));
     drop(client);
     drop(server);
     case
@@ -539,26 +657,96 @@ pub fn many_connectors(ctx: &Ctx<'_>) -> Case {
 }
 
 /// The loops `--profile` runs across processes (for strace -f or timing), without the harness.
-pub const PROFILES: [&str; 4] = ["fabric-pair", "remote-tcp-pair", "remote-floor", "remote-relayed-floor"];
+pub const PROFILES: [&str; 7] = [
+    "fabric-pair",
+    "remote-tcp-pair",
+    "remote-floor",
+    "remote-relayed-floor",
+    "half-client",
+    "half-server",
+    "remote-phases",
+];
+
+/// `--profile remote-phases N`: one operation at a time, after an idle gap (every thread asleep:
+/// each hand-off is a full wake-up) and back to back; prints p50 and p90 of each in ns.
+fn phases(server: &Server, client: &Provider, ports: Ports, n: u64) {
+    const GAP: Duration = Duration::from_micros(300);
+    let mut floor = floor_run(ports.floor);
+    let mut relayed = relayed_floor_run(ports.relay);
+    let mut half_client = half_client_run(client);
+    let mut half_server = half_server_run(server, ports.fabric);
+    let c = std::cell::Cell::new(None);
+    let mut connect_only = |_| {
+        let s = Api::socket(client);
+        let a = Instant::now();
+        assert_eq!(Api::connect(client, s, SAN_LISTENER), Ok(()), "fabric connect");
+        let took = a.elapsed();
+        c.set(Some(s));
+        took
+    };
+    let mut close_only = |_| {
+        let a = Instant::now();
+        if let Some(s) = c.take() {
+            Api::close(client, s);
+        }
+        a.elapsed()
+    };
+    let mut ops: [(&str, &mut dyn FnMut(u64) -> Duration); 6] = [
+        ("fabric connect", &mut connect_only),
+        ("fabric close", &mut close_only),
+        (REMOTE_FLOOR, &mut floor),
+        (RELAYED_FLOOR, &mut relayed),
+        (HALF_CLIENT, &mut half_client),
+        (HALF_SERVER, &mut half_server),
+    ];
+    for gap in [Some(GAP), None] {
+        let mut t: Vec<Vec<u64>> = vec![vec![]; ops.len()];
+        for _ in 0..n {
+            for (i, (_, op)) in ops.iter_mut().enumerate() {
+                if let Some(g) = gap {
+                    thread::sleep(g);
+                }
+                t[i].push(op(1).as_nanos() as u64);
+            }
+        }
+        let mode = if gap.is_some() { format!("each after a {GAP:?} idle gap") } else { "back to back".into() };
+        println!("one operation at a time, {mode}, {n} each (ns):");
+        for ((name, _), mut v) in ops.iter().zip(t) {
+            v.sort_unstable();
+            println!("  {name:<42} p50 {:>8.0}  p90 {:>8.0}", quantile(&v, 0.5), quantile(&v, 0.9));
+        }
+    }
+}
 
 pub fn profile(name: &str, n: u64) {
     let ports = CASE8_PORTS;
     let settings = Settings { runs: 1, run_time: Duration::from_secs(60) };
     let server = Server::spawn(ports, 1, settings);
     let client = device(CLIENT_IP, ports.fabric);
-    let took = match name {
-        "fabric-pair" => fabric_run(&server, &client, 1)(n),
-        "remote-tcp-pair" => kernel_run(&server, ports.kernel, 1)(n),
-        "remote-floor" => floor_run(ports.floor)(n),
-        "remote-relayed-floor" => relayed_floor_run(ports.relay)(n),
+    let mut run: Box<dyn FnMut(u64) -> Duration + '_> = match name {
+        "remote-phases" => {
+            phases(&server, &client, ports, n);
+            return;
+        }
+        "fabric-pair" => Box::new(fabric_run(&server, &client, 1)),
+        "remote-tcp-pair" => Box::new(kernel_run(&server, ports.kernel, 1)),
+        "remote-floor" => Box::new(floor_run(ports.floor)),
+        "remote-relayed-floor" => Box::new(relayed_floor_run(ports.relay)),
+        "half-client" => Box::new(half_client_run(&client)),
+        "half-server" => Box::new(half_server_run(&server, ports.fabric)),
         other => panic!("unknown profile {other}: one of {PROFILES:?}"),
     };
-    let (me, them) = (wakeups(std::process::id()), wakeups(server.pid()));
-    println!(
-        "{name}: {:.0} ns per op; wake-ups so far: client {me}, server {them} (pid {})",
-        took.as_nanos() as f64 / n as f64,
-        server.pid()
-    );
+    let mut took = Duration::ZERO;
+    let cost = Cost::measure(&server, n, &mut |n| {
+        took = run(n);
+        took
+    });
+    println!("{name}: {:.0} ns per op; {}", took.as_nanos() as f64 / n as f64, cost.summary());
+    for (side, list) in [("client", &cost.client), ("server", &cost.server)] {
+        for (thread, w, c) in list {
+            println!("  {side} thread {thread:<16} {w:>5.2} wake-ups per op, {c:>8.0} ns CPU per op");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -586,9 +774,13 @@ mod tests {
     }
 
     #[test]
-    fn wake_ups_of_this_process_are_counted() {
-        let before = wakeups(std::process::id());
+    fn the_threads_of_this_process_and_their_wake_ups_are_seen() {
+        let me = std::process::id();
+        let total = |stats: Vec<ThreadStat>| stats.iter().map(|t| t.wakeups).sum::<u64>();
+        let before = total(thread_stats(me));
         thread::sleep(Duration::from_millis(1));
-        assert!(wakeups(std::process::id()) > before);
+        let after = thread_stats(me);
+        assert!(after.iter().any(|t| t.tid == me), "the main thread is listed");
+        assert!(total(after) > before, "a sleep is a voluntary context switch");
     }
 }

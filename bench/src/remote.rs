@@ -588,6 +588,14 @@ pub fn cross_process_pair(ctx: &Ctx<'_>) -> Case {
         (over_client + over_server) / 1e3,
         (median(FABRIC) - floor_ns) / 1e3
     ));
+    if let Some(f) = summaries.iter().find(|s| s.name == REMOTE_FLOOR).filter(|f| f.max() > 3.0 * f.min()) {
+        case.notes.push(format!(
+            "the floor's runs spread {:.1}x (min {:.1} us, max {:.1} us): cross-process wake-ups on this machine switched between fast and slow during the run, and the ratios to the floor swing with them (the fabric's spinning waiters feel it less); compare runs where the floor's spread is small",
+            f.max() / f.min(),
+            f.min() / 1e3,
+            f.max() / 1e3
+        ));
+    }
     let mut w = vec![];
     let loops: [(&str, &mut dyn FnMut(u64) -> Duration); 6] = [
         (FABRIC, &mut fabric),

@@ -3,7 +3,7 @@
 //! [`Reply`] and a [`PeerLink`], never to the other socket directly.
 
 use crate::consts::FD_CLOSE_BIT;
-use crate::fabric::tcp::{Inbound, RemoteLink};
+use crate::fabric::session::{Inbound, RemoteLink};
 use crate::socket::{Answer, SocketCell, State, answer};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};

@@ -2,7 +2,7 @@
 
 use crate::error::WsaError;
 use crate::events::{EventHandle, EventRecord};
-use crate::fabric::tcp::Outbound;
+use crate::fabric::session::Outbound;
 use crate::link::PeerLink;
 use crate::listen_queue::ListenQueue;
 use std::fmt;
@@ -212,6 +212,16 @@ impl SocketInner {
         let old = std::mem::replace(&mut self.state, new);
         let wake = Wake(cell.changed(self));
         (old, wake)
+    }
+
+    /// The error a connect attempt ends with when its time is up: `WSAEHOSTUNREACH` while its
+    /// request still waits for the fabric connection to the target's host (F4: no answer from
+    /// the host), `WSAETIMEDOUT` once the request reached the listener's device (D2).
+    pub(crate) fn expiry_error(&self) -> WsaError {
+        match &self.state {
+            State::Connecting { outbound: Some(o), .. } if o.unsent() => WsaError::HostUnreach,
+            _ => WsaError::TimedOut,
+        }
     }
 
     /// The current connect attempt (0 when none).

@@ -451,3 +451,19 @@ fn a_flood_of_requests_is_capped_per_peer() {
     assert_eq!(fd_connect(&client, c), 0);
     assert_eq!(server.device().stats().pending, 0);
 }
+
+// SPEC F4: a host that accepts the TCP connection but never answers (no HELLO) within the device
+// connect timeout is unreachable, for a blocking and a non-blocking connect alike; not a timeout
+#[test]
+fn a_host_that_never_answers_is_unreachable_at_the_connect_timeout() {
+    let _silent = std::net::TcpListener::bind((addr(13, 1), 17483)).unwrap(); // never accepts
+    let client = device(addr(13, 2), 17483, None);
+    client.device().set_connect_timeout(Some(Duration::from_millis(150)));
+    let to = SocketAddrV4::new(addr(13, 1), 5000);
+    let c = client.socket().unwrap();
+    assert_eq!(client.connect(c, to, ConnectParams::default()), Err(WsaError::HostUnreach));
+    let n = nb_connector(&client);
+    assert_eq!(client.connect(n, to, ConnectParams::default()), Err(WsaError::WouldBlock));
+    assert_eq!(fd_connect(&client, n), WsaError::HostUnreach.code());
+    assert_eq!(client.device().stats().timed_out, 0, "no listener's device saw it: not a timeout (D3)");
+}

@@ -171,12 +171,6 @@ def test_a_host_nobody_answers_for_is_unreachable(hosts: Hosts) -> None:
     assert client_in_b(h, "c", [f"{h.subnet}.99:5000", "anyone", "WSAEHOSTUNREACH"]) == unreachable
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: a device connect timeout shorter than the kernel's neighbour resolution ends an "
-    "attempt at an unreachable host with WSAETIMEDOUT (counted as timed_out), where SPEC F4 says "
-    "WSAEHOSTUNREACH when no answer arrives within the device connect timeout",
-)
 def test_a_host_that_does_not_answer_within_the_connect_timeout_is_unreachable(hosts: Hosts) -> None:
     # SPEC F4: no answer within the device connect timeout (1 s, before the kernel gives up)
     h = hosts

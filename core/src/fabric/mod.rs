@@ -3,6 +3,7 @@
 //! device owns an address, and the listen/accept rules then run on that device unchanged.
 
 pub(crate) mod auth;
+pub(crate) mod session;
 pub(crate) mod tcp;
 pub(crate) mod wire;
 

@@ -2,24 +2,23 @@
 //! other over kernel TCP. One I/O thread per device runs a `mio` event loop: it accepts fabric
 //! peers on `NIC:port` for every NIC, opens one connection per remote device for the requests
 //! this device sends, speaks the frame protocol of `wire.rs`, proves the key (`auth.rs`) and
-//! declares silent peers lost. It never runs a condition function or a socket hook; the rules
-//! stay in the engine, which it enters through [`Shared::take_remote_request`] and the
-//! connector's [`answer_then`].
+//! declares silent peers lost. What the messages mean is the transport-agnostic `Session`'s
+//! business (`session.rs`); this file is the transport. It never runs a condition function or a
+//! socket hook.
 
 use super::auth::{self, Role};
+use super::session::{Carries, Outbound, Policy, Session, Transport};
 use super::wire::{self, Frame, LEN_BYTES, NONCE, WireError};
 use crate::error::{Result, WsaError};
-use crate::link::{self, PeerLink};
 use crate::provider::Shared;
-use crate::socket::{Answer, SocketCell, answer_then};
 use crate::stats::FabricStats;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -74,22 +73,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-#[derive(Default)]
-struct Counters {
-    open: AtomicU64,
-    lost: AtomicU64,
-    protocol_errors: AtomicU64,
-    key_failures: AtomicU64,
-    sent: AtomicU64,
-    received: AtomicU64,
-}
-
 /// What engine threads hand to the I/O thread.
 enum Command {
     /// Send a new request to the device at this fabric address.
     Send(SocketAddrV4, Arc<Outbound>),
-    /// A connector gave up request `id` sent to this fabric address.
-    Withdraw(SocketAddrV4, u64),
     /// Frames were queued on a connection.
     Flush(Token),
 }
@@ -98,13 +85,10 @@ enum Command {
 pub(crate) struct Endpoint {
     port: u16,
     key: Option<Vec<u8>>,
-    liveness_ns: AtomicU64,
-    max_pending_per_peer: AtomicUsize,
+    pub(crate) policy: Arc<Policy>,
     waker: Waker,
     commands: Mutex<Vec<Command>>,
     stop: AtomicBool,
-    next_id: AtomicU64,
-    counters: Counters,
 }
 
 impl Endpoint {
@@ -114,7 +98,7 @@ impl Endpoint {
     }
 
     pub(crate) fn liveness(&self) -> Duration {
-        Duration::from_nanos(self.liveness_ns.load(Relaxed))
+        self.policy.liveness()
     }
 
     /// The fabric address of the device that owns `ip` (F2).
@@ -128,26 +112,13 @@ impl Endpoint {
         self.command(Command::Send(to, out));
     }
 
-    /// A new request id, unique on this device.
-    pub(crate) fn next_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Relaxed)
-    }
-
     pub(crate) fn stats(&self) -> FabricStats {
-        let c = &self.counters;
-        FabricStats {
-            connections_open: c.open.load(Relaxed),
-            connections_lost: c.lost.load(Relaxed),
-            protocol_errors: c.protocol_errors.load(Relaxed),
-            key_failures: c.key_failures.load(Relaxed),
-            requests_sent: c.sent.load(Relaxed),
-            requests_received: c.received.load(Relaxed),
-        }
+        self.policy.stats()
     }
 
     pub(crate) fn set_liveness(&self, d: Duration) {
-        self.liveness_ns.store(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1_000_000), Relaxed);
-        let _ = self.waker.wake();
+        self.policy.set_liveness(d);
+        let _ = self.waker.wake(); // the tick follows the new interval
     }
 }
 
@@ -180,15 +151,11 @@ impl TcpFabric {
         let endpoint = Arc::new(Endpoint {
             port: config.port,
             key: config.key.clone(),
-            liveness_ns: AtomicU64::new(0),
-            max_pending_per_peer: AtomicUsize::new(config.max_pending_per_peer),
+            policy: Arc::new(Policy::new(config.liveness, config.max_pending_per_peer)),
             waker,
             commands: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
-            next_id: AtomicU64::new(1),
-            counters: Counters::default(),
         });
-        endpoint.set_liveness(config.liveness);
         let io = Io {
             poll,
             listeners,
@@ -223,205 +190,31 @@ const WAKER: Token = Token(0);
 const LISTENER_BASE: usize = 1;
 const FIRST_CONN: usize = 1 << 20;
 
-/// Where an outbound request stands; only one of answer and withdrawal wins.
-const PENDING: u8 = 0;
-const ANSWERED: u8 = 1;
-const WITHDRAWN: u8 = 2;
-
-/// A request this device sent (the connector's side): its attempt and how it ends.
-pub(crate) struct Outbound {
-    id: u64,
-    to: SocketAddrV4,
-    connector: Weak<SocketCell>,
-    attempt: u64,
-    request: Mutex<Option<wire::Request>>,
-    state: AtomicU8,
-    endpoint: Weak<Endpoint>,
-}
-
-impl Outbound {
-    pub(crate) fn new(
-        endpoint: &Arc<Endpoint>,
-        to: SocketAddrV4,
-        connector: &Arc<SocketCell>,
-        attempt: u64,
-        request: wire::Request,
-    ) -> Outbound {
-        Outbound {
-            id: request.id,
-            to,
-            connector: Arc::downgrade(connector),
-            attempt,
-            request: Mutex::new(Some(request)),
-            state: AtomicU8::new(PENDING),
-            endpoint: Arc::downgrade(endpoint),
-        }
-    }
-
-    /// C7, A12: the connector gave up (closed, timed out, interrupted, device down). Tells the
-    /// listener's device unless the answer already came. Idempotent.
-    pub(crate) fn withdraw(&self) {
-        if self.state.compare_exchange(PENDING, WITHDRAWN, Relaxed, Relaxed).is_ok() {
-            if let Some(ep) = self.endpoint.upgrade() {
-                ep.command(Command::Withdraw(self.to, self.id));
-            }
-        }
-    }
-
-    /// The I/O thread takes the answer, unless the connector withdrew first.
-    fn take_answer(&self) -> bool {
-        self.state.compare_exchange(PENDING, ANSWERED, Relaxed, Relaxed).is_ok()
-    }
-
-    /// Deliver `a` to the connector; false when it withdrew meanwhile.
-    fn answer(&self, a: Answer) -> bool {
-        match self.connector.upgrade() {
-            Some(c) => answer_then(&c, self.attempt, a, || {}),
-            None => false,
-        }
-    }
-}
-
-/// What engine threads may do with one fabric connection: queue frames, and find the
-/// established connections and queued requests it carries.
-pub(crate) struct ConnShared {
+/// A TCP connection as a session's transport: frames queued by any thread, written by the I/O
+/// thread once the handshake is done.
+struct TcpWire {
     token: Token,
     endpoint: Weak<Endpoint>,
     out: Mutex<Vec<u8>>,
-    /// Connections established through this fabric connection, by request id (K3, F7).
-    links: Mutex<HashMap<u64, Weak<SocketCell>>>,
-    /// Requests from the peer queued on this device, by id (F6, F8).
-    requests: Mutex<HashMap<u64, Weak<Inbound>>>,
     lost: AtomicBool,
 }
 
-impl ConnShared {
-    /// Queue a frame for the I/O thread to write. Dropped once the connection is lost.
-    fn send(&self, f: &Frame) {
+impl Transport for TcpWire {
+    fn send(&self, m: &Frame) {
         if self.lost.load(Relaxed) {
             return;
         }
-        f.encode(&mut lock(&self.out));
+        m.encode(&mut lock(&self.out));
         if let Some(ep) = self.endpoint.upgrade() {
             ep.command(Command::Flush(self.token));
         }
     }
 }
 
-/// How a request from another device stands while it is queued here.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum InState {
-    Queued,
-    /// ACCEPTED sent; the connector's confirmation is awaited (F6).
-    Accepting,
-    Confirmed,
-    /// The connector withdrew, or its device was lost (F7).
-    Withdrawn,
-    /// Refused or rejected: answered.
-    Answered,
-}
-
-/// A request from another device, queued on this device (the listener's side): the reply
-/// handle its pending request answers through.
-pub(crate) struct Inbound {
-    id: u64,
-    conn: Arc<ConnShared>,
-    state: Mutex<InState>,
-    changed: Condvar,
-}
-
-impl Drop for Inbound {
-    fn drop(&mut self) {
-        lock(&self.conn.requests).remove(&self.id);
-    }
-}
-
-impl Inbound {
-    fn set(&self, s: InState) {
-        *lock(&self.state) = s;
-        self.changed.notify_all();
-    }
-
-    pub(crate) fn is_withdrawn(&self) -> bool {
-        *lock(&self.state) == InState::Withdrawn
-    }
-
-    /// C1, F5, F6: answer the connector's device. An acceptance waits for the connector's
-    /// confirmation: true only when it came (the connector is connected); a withdrawal that
-    /// crossed it, the loss of the connection, or no confirmation within the liveness interval
-    /// give false and the connector's side is told the connection is closed.
-    pub(crate) fn answer(&self, a: Answer) -> bool {
-        {
-            let mut st = lock(&self.state);
-            if *st != InState::Queued {
-                return false;
-            }
-            *st = match a {
-                Answer::Accepted { .. } => InState::Accepting,
-                Answer::Failed(_) => InState::Answered,
-            };
-        }
-        match a {
-            Answer::Failed(e) => {
-                self.conn.send(&Frame::Refused { id: self.id, code: e.code() as u32 });
-                true
-            }
-            Answer::Accepted { peer, callee_data } => {
-                let PeerLink::Local(accepted) = peer else { return false };
-                lock(&self.conn.links).insert(self.id, accepted);
-                self.conn.send(&Frame::Accepted { id: self.id, callee_data: callee_data.into_vec() });
-                let limit = self
-                    .conn
-                    .endpoint
-                    .upgrade()
-                    .map_or(DEFAULT_LIVENESS, |e| e.liveness())
-                    .max(Duration::from_millis(10));
-                let deadline = Instant::now() + limit;
-                let mut st = lock(&self.state);
-                while *st == InState::Accepting {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        break;
-                    }
-                    st = self.changed.wait_timeout(st, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
-                }
-                let confirmed = *st == InState::Confirmed;
-                if !confirmed {
-                    *st = InState::Withdrawn;
-                    drop(st);
-                    lock(&self.conn.links).remove(&self.id);
-                    // A late confirmation finds the connection closed (F6: nothing stays connected).
-                    self.conn.send(&Frame::Close { id: self.id });
-                }
-                confirmed
-            }
-        }
-    }
-
-    /// The accepted socket's link to the connector (K3).
-    pub(crate) fn peer_link(&self) -> PeerLink {
-        PeerLink::Remote(Arc::new(RemoteLink { conn: self.conn.clone(), id: self.id }))
-    }
-}
-
-/// One end of a connection established over a fabric connection.
-pub(crate) struct RemoteLink {
-    conn: Arc<ConnShared>,
-    id: u64,
-}
-
-impl RemoteLink {
-    /// K3: tell the other end this end closed.
-    pub(crate) fn close(&self) {
-        lock(&self.conn.links).remove(&self.id);
-        self.conn.send(&Frame::Close { id: self.id });
-    }
-}
-
 /// Which way a fabric connection carries requests.
 enum Dir {
-    /// Opened by this device to send its requests to `peer`.
-    Out { peer: SocketAddrV4, waiting: Vec<Arc<Outbound>>, sent: HashMap<u64, Arc<Outbound>> },
+    /// Opened by this device to send its requests to `peer`; `waiting` until the handshake is done.
+    Out { peer: SocketAddrV4, waiting: Vec<Arc<Outbound>> },
     /// Accepted from another device that sends its requests here.
     In,
 }
@@ -466,7 +259,8 @@ struct Conn {
     wbuf: Vec<u8>,
     last_rx: Instant,
     last_tx: Instant,
-    shared: Arc<ConnShared>,
+    wire: Arc<TcpWire>,
+    session: Arc<Session>,
 }
 
 struct Io {
@@ -529,14 +323,14 @@ impl Io {
         let nonce = auth::nonce().ok()?;
         self.poll.registry().register(&mut stream, token, Interest::READABLE | Interest::WRITABLE).ok()?;
         let now = Instant::now();
-        let shared = Arc::new(ConnShared {
+        let wire = Arc::new(TcpWire {
             token,
             endpoint: Arc::downgrade(&self.endpoint),
             out: Mutex::new(Vec::new()),
-            links: Mutex::new(HashMap::new()),
-            requests: Mutex::new(HashMap::new()),
             lost: AtomicBool::new(false),
         });
+        let carries = if matches!(dir, Dir::Out { .. }) { Carries::Outbound } else { Carries::Inbound };
+        let session = Arc::new(Session::new(wire.clone(), carries, self.shared.clone(), self.endpoint.policy.clone()));
         let mut conn = Conn {
             stream,
             dir,
@@ -548,12 +342,13 @@ impl Io {
             wbuf: Vec::new(),
             last_rx: now,
             last_tx: now,
-            shared,
+            wire,
+            session,
         };
         if phase == Phase::Hello {
             self.hello(&mut conn);
         }
-        self.endpoint.counters.open.fetch_add(1, Relaxed);
+        self.endpoint.policy.open.fetch_add(1, Relaxed);
         self.conns.insert(token, conn);
         Some(token)
     }
@@ -588,7 +383,6 @@ impl Io {
         for c in cmds {
             match c {
                 Command::Send(to, out) => self.send_request(to, out),
-                Command::Withdraw(to, id) => self.withdraw(to, id),
                 Command::Flush(t) => self.flush(t),
             }
         }
@@ -596,7 +390,7 @@ impl Io {
 
     /// F2: requests to one remote device share one connection; open it on first use.
     fn send_request(&mut self, to: SocketAddrV4, out: Arc<Outbound>) {
-        if out.state.load(Relaxed) != PENDING {
+        if !out.is_pending() {
             return; // withdrawn before it left
         }
         let token = match self.outbound_by_peer.get(&to) {
@@ -604,9 +398,7 @@ impl Io {
             _ => match self.open(to) {
                 Ok(t) => t,
                 Err(end) => {
-                    if out.take_answer() {
-                        out.answer(Answer::Failed(end_error(end, false)));
-                    }
+                    out.fail(end_error(end, false));
                     return;
                 }
             },
@@ -628,7 +420,7 @@ impl Io {
         })?;
         let _ = stream.set_nodelay(true);
         let limit = self.shared.upgrade().and_then(|s| s.device.connect_timeout()).unwrap_or(OPEN_TIMEOUT);
-        let dir = Dir::Out { peer: to, waiting: Vec::new(), sent: HashMap::new() };
+        let dir = Dir::Out { peer: to, waiting: Vec::new() };
         let token = self.new_conn(stream, dir, Phase::Opening(Instant::now() + limit)).ok_or(End::Unreachable)?;
         self.outbound_by_peer.insert(to, token);
         Ok(token)
@@ -637,30 +429,11 @@ impl Io {
     /// Send the requests that waited for the connection to be ready.
     fn release_waiting(&mut self, token: Token) {
         let Some(conn) = self.conns.get_mut(&token) else { return };
-        let Dir::Out { waiting, sent, .. } = &mut conn.dir else { return };
+        let Dir::Out { waiting, .. } = &mut conn.dir else { return };
         for out in waiting.drain(..) {
-            if out.state.load(Relaxed) != PENDING {
-                continue;
-            }
-            let req = lock(&out.request).take();
-            if let Some(req) = req {
-                Frame::Request(req).encode(&mut conn.wbuf);
-                self.endpoint.counters.sent.fetch_add(1, Relaxed);
-                sent.insert(out.id, out);
-            }
+            conn.session.send_request(out); // one its connector withdrew meanwhile is not sent
         }
         self.flush(token);
-    }
-
-    fn withdraw(&mut self, to: SocketAddrV4, id: u64) {
-        let Some(token) = self.outbound_by_peer.get(&to).copied() else { return };
-        let Some(conn) = self.conns.get_mut(&token) else { return };
-        let Dir::Out { waiting, sent, .. } = &mut conn.dir else { return };
-        waiting.retain(|o| o.id != id);
-        if sent.remove(&id).is_some() {
-            Frame::Withdraw { id }.encode(&mut conn.wbuf);
-            self.flush(token);
-        }
     }
 
     /// Write what is queued on a connection (its own buffer and what engine threads queued).
@@ -670,7 +443,7 @@ impl Io {
             return;
         }
         {
-            let mut queued = lock(&conn.shared.out);
+            let mut queued = lock(&conn.wire.out);
             if !queued.is_empty() {
                 // Engine frames only once the handshake is done: before it, only HELLO and AUTH.
                 if conn.phase == Phase::Ready {
@@ -817,7 +590,7 @@ impl Io {
                 self.become_ready(token);
                 Ok(())
             }
-            (Phase::Ready, f) => self.request_frame(token, f),
+            (Phase::Ready, f) => conn.session.receive(f).map_err(|_| End::Protocol),
             _ => Err(End::Protocol), // F8: against the protocol's order
         }
     }
@@ -828,115 +601,6 @@ impl Io {
         if matches!(conn.dir, Dir::Out { .. }) {
             self.release_waiting(token);
         }
-    }
-
-    fn request_frame(&mut self, token: Token, frame: Frame) -> std::result::Result<(), End> {
-        let Some(conn) = self.conns.get_mut(&token) else { return Ok(()) };
-        let shared = conn.shared.clone();
-        match (&mut conn.dir, frame) {
-            // Either side closes an established connection (K3).
-            (_, Frame::Close { id }) => {
-                let peer = lock(&shared.links).remove(&id);
-                if let Some(cell) = peer.and_then(|w| w.upgrade()) {
-                    link::disconnect(&cell, None, 0);
-                }
-                // A CLOSE that finds an acceptance still waiting: the connector took it and closed at once.
-                Ok(())
-            }
-            // The listener's side of a request this device sent.
-            (Dir::Out { sent, .. }, Frame::Accepted { id, callee_data }) => {
-                let Some(out) = sent.remove(&id) else {
-                    // Withdrawn (or never sent): the acceptance cannot be taken (F6).
-                    shared.send(&Frame::Withdraw { id });
-                    return Ok(());
-                };
-                if !out.take_answer() {
-                    shared.send(&Frame::Withdraw { id });
-                    return Ok(());
-                }
-                let connector = out.connector.upgrade();
-                if let Some(c) = &connector {
-                    lock(&shared.links).insert(id, Arc::downgrade(c));
-                }
-                let link = PeerLink::Remote(Arc::new(RemoteLink { conn: shared.clone(), id }));
-                if out.answer(Answer::Accepted { peer: link, callee_data: callee_data.into_boxed_slice() }) {
-                    shared.send(&Frame::Confirm { id });
-                } else {
-                    lock(&shared.links).remove(&id);
-                    shared.send(&Frame::Withdraw { id });
-                }
-                Ok(())
-            }
-            (Dir::Out { sent, .. }, Frame::Refused { id, code }) => {
-                let error = refusal(code).ok_or(End::Protocol)?;
-                if let Some(out) = sent.remove(&id) {
-                    if out.take_answer() {
-                        out.answer(Answer::Failed(error));
-                    }
-                }
-                Ok(())
-            }
-            // The connector's side of a request queued here.
-            (Dir::In, Frame::Request(req)) => {
-                self.endpoint.counters.received.fetch_add(1, Relaxed);
-                self.take_request(&shared, req)
-            }
-            (Dir::In, Frame::Confirm { id }) => {
-                let inbound = lock(&shared.requests).get(&id).and_then(Weak::upgrade);
-                if let Some(i) = inbound {
-                    let mut st = lock(&i.state);
-                    if *st == InState::Accepting {
-                        *st = InState::Confirmed;
-                        i.changed.notify_all();
-                    }
-                }
-                Ok(())
-            }
-            (Dir::In, Frame::Withdraw { id }) => {
-                let inbound = lock(&shared.requests).get(&id).and_then(Weak::upgrade);
-                if let Some(i) = inbound {
-                    let mut st = lock(&i.state);
-                    if matches!(*st, InState::Queued | InState::Accepting) {
-                        *st = InState::Withdrawn;
-                        i.changed.notify_all();
-                    }
-                }
-                Ok(())
-            }
-            _ => Err(End::Protocol),
-        }
-    }
-
-    /// A request from the peer: the engine queues it or refuses it at once (F5, F8).
-    fn take_request(&mut self, conn: &Arc<ConnShared>, req: wire::Request) -> std::result::Result<(), End> {
-        let id = req.id;
-        let inbound =
-            Arc::new(Inbound { id, conn: conn.clone(), state: Mutex::new(InState::Queued), changed: Condvar::new() });
-        {
-            let mut requests = lock(&conn.requests);
-            if requests.get(&id).is_some_and(|w| w.strong_count() > 0) {
-                return Err(End::Protocol); // the same id twice
-            }
-            if requests.len() >= self.endpoint.max_pending_per_peer.load(Relaxed) {
-                requests.retain(|_, w| w.strong_count() > 0);
-            }
-            if requests.len() >= self.endpoint.max_pending_per_peer.load(Relaxed) {
-                drop(requests);
-                inbound.set(InState::Answered);
-                conn.send(&Frame::Refused { id, code: WsaError::ConnRefused.code() as u32 });
-                return Ok(());
-            }
-            requests.insert(id, Arc::downgrade(&inbound));
-        }
-        let result = match self.shared.upgrade() {
-            Some(sh) => sh.take_remote_request(req, inbound.clone()),
-            None => Err(WsaError::HostUnreach),
-        };
-        if let Err(e) = result {
-            inbound.set(InState::Answered);
-            conn.send(&Frame::Refused { id, code: e.code() as u32 });
-        }
-        Ok(())
     }
 
     /// Liveness (F7, F8): a connection silent for the interval is lost, one still opening past
@@ -977,7 +641,7 @@ impl Io {
             let _ = conn.stream.write(&conn.wbuf);
         }
         let _ = self.poll.registry().deregister(&mut conn.stream);
-        let c = &self.endpoint.counters;
+        let c = &self.endpoint.policy;
         c.open.fetch_sub(1, Relaxed);
         match end {
             End::Key => {
@@ -992,35 +656,20 @@ impl Io {
             }
             End::Refused | End::Unreachable | End::Shutdown => {}
         }
-        conn.shared.lost.store(true, Relaxed);
+        conn.wire.lost.store(true, Relaxed);
         let was_ready = conn.phase == Phase::Ready;
-        if let Dir::Out { peer, waiting, sent } = conn.dir {
+        // F7: attempts waiting on a device that is gone are reset; F4, F9: a connection that never
+        // became ready refuses or cannot reach.
+        let error = end_error(end, was_ready);
+        if let Dir::Out { peer, waiting } = conn.dir {
             if self.outbound_by_peer.get(&peer) == Some(&token) {
                 self.outbound_by_peer.remove(&peer);
             }
-            // F7: attempts waiting on a device that is gone are reset; F4, F9: a connection that
-            // never became ready refuses or cannot reach.
-            let error = end_error(end, was_ready);
-            for out in waiting.into_iter().chain(sent.into_values()) {
-                if out.take_answer() {
-                    out.answer(Answer::Failed(error));
-                }
+            for out in waiting {
+                out.fail(error);
             }
         }
-        // F7: requests from the peer queued here are withdrawn; acceptances waiting fail.
-        let queued: Vec<Arc<Inbound>> = lock(&conn.shared.requests).values().filter_map(Weak::upgrade).collect();
-        for i in queued {
-            let mut st = lock(&i.state);
-            if matches!(*st, InState::Queued | InState::Accepting) {
-                *st = InState::Withdrawn;
-                i.changed.notify_all();
-            }
-        }
-        // F7: established connections through it are aborted.
-        let links: Vec<Weak<SocketCell>> = lock(&conn.shared.links).drain().map(|(_, w)| w).collect();
-        for cell in links.iter().filter_map(Weak::upgrade) {
-            link::disconnect(&cell, None, WsaError::ConnAborted.code());
-        }
+        conn.session.lost(error);
     }
 }
 
@@ -1032,10 +681,4 @@ fn end_error(end: End, was_ready: bool) -> WsaError {
         End::Lost | End::Protocol | End::Shutdown if was_ready => WsaError::ConnReset,
         End::Lost | End::Protocol | End::Shutdown => WsaError::ConnRefused,
     }
-}
-
-/// The codes a REFUSED frame may carry (F10); anything else is bad input.
-fn refusal(code: u32) -> Option<WsaError> {
-    let e = WsaError::from_code(i32::try_from(code).ok()?)?;
-    matches!(e, WsaError::ConnRefused | WsaError::ConnReset | WsaError::NoBufs | WsaError::HostUnreach).then_some(e)
 }

@@ -3,7 +3,7 @@
 
 use super::{ConnectParams, Provider, Shared, Wait, wait_on};
 use crate::error::{Result, WsaError};
-use crate::fabric::tcp::Outbound;
+use crate::fabric::session::Outbound;
 use crate::fabric::wire;
 use crate::link::Reply;
 use crate::listen_queue::PendingRequest;
@@ -43,9 +43,12 @@ impl Shared {
 
     /// A non-blocking connect's deadline passed (D2): withdraw it with `WSAETIMEDOUT`.
     pub(crate) fn time_out(&self, cell: &SocketCell, attempt: u64) {
+        let error = cell.lock().expiry_error();
         // D3 before E5: the count is up to date when FD_CONNECT wakes anyone.
-        answer_then(cell, attempt, Answer::Failed(WsaError::TimedOut), || {
-            self.device.timed_out.fetch_add(1, Ordering::Relaxed);
+        answer_then(cell, attempt, Answer::Failed(error), || {
+            if error == WsaError::TimedOut {
+                self.device.timed_out.fetch_add(1, Ordering::Relaxed);
+            }
         });
     }
 }
@@ -186,13 +189,13 @@ impl Provider {
         let local = g.local.unwrap_or(SocketAddrV4::new(from, 0));
         let caller = if local.ip().is_unspecified() { SocketAddrV4::new(from, local.port()) } else { local };
         let request = wire::Request {
-            id: ep.next_id(),
+            id: ep.policy.next_id(),
             caller,
             callee: addr,
             caller_data: caller_data.map(Vec::from).unwrap_or_default(),
             qos: qos.cloned(),
         };
-        let out = Arc::new(Outbound::new(ep, to, cell, attempt, request));
+        let out = Arc::new(Outbound::new(cell, attempt, request));
         if let State::Connecting { outbound, .. } = &mut g.state {
             *outbound = Some(out.clone());
         }
@@ -234,9 +237,12 @@ impl Provider {
             }
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
+                let error = g.expiry_error();
                 g.withdraw(cell);
-                sh.device.timed_out.fetch_add(1, Ordering::Relaxed);
-                return Err(WsaError::TimedOut);
+                if error == WsaError::TimedOut {
+                    sh.device.timed_out.fetch_add(1, Ordering::Relaxed);
+                }
+                return Err(error);
             }
             g = wait_on(cell, g, deadline.map(|d| d - now), wait.interrupt.is_some());
             if let Some(interrupt) = wait.interrupt.as_mut() {

@@ -3,7 +3,7 @@
 
 use super::{Provider, Shared, effective_backlog, signal_set};
 use crate::error::{Result, WsaError};
-use crate::fabric::tcp::Inbound;
+use crate::fabric::session::Inbound;
 use crate::fabric::wire;
 use crate::link::Reply;
 use crate::listen_queue::{ListenQueue, PendingRequest};

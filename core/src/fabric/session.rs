@@ -1,0 +1,478 @@
+//! A session with one remote device (SPEC F5-F8): what the messages of the fabric protocol mean
+//! to the engine, whatever carries them. A [`Transport`] only moves messages (the TCP fabric
+//! frames them on a kernel TCP connection; a provider's own transport or a fault injector can
+//! move them too); the session turns them into queued requests, answers, confirmations,
+//! withdrawals and closes, and settles everything when the transport is lost.
+
+use super::wire::{self, Frame};
+use crate::error::{Result, WsaError};
+use crate::link::{self, PeerLink};
+use crate::provider::Shared;
+use crate::socket::{Answer, SocketCell, answer_then};
+use crate::stats::FabricStats;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What moves a session's messages to the peer device. `send` queues one message and returns
+/// at once; it is called from any thread, never with an engine lock held, and may be called
+/// after the transport is lost (the message is then dropped).
+pub(crate) trait Transport: Send + Sync {
+    fn send(&self, m: &Frame);
+}
+
+/// A device's fabric settings and counters, shared by all its sessions (F7, F8, F11).
+pub(crate) struct Policy {
+    liveness_ns: AtomicU64,
+    max_pending_per_peer: AtomicUsize,
+    pub(crate) open: AtomicU64,
+    pub(crate) lost: AtomicU64,
+    pub(crate) protocol_errors: AtomicU64,
+    pub(crate) key_failures: AtomicU64,
+    sent: AtomicU64,
+    received: AtomicU64,
+    next_id: AtomicU64,
+}
+
+impl Policy {
+    pub(crate) fn new(liveness: Duration, max_pending_per_peer: usize) -> Policy {
+        let p = Policy {
+            liveness_ns: AtomicU64::new(0),
+            max_pending_per_peer: AtomicUsize::new(max_pending_per_peer),
+            open: AtomicU64::new(0),
+            lost: AtomicU64::new(0),
+            protocol_errors: AtomicU64::new(0),
+            key_failures: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            next_id: AtomicU64::new(1),
+        };
+        p.set_liveness(liveness);
+        p
+    }
+
+    /// The liveness interval (F7): also how long an acceptance waits for its confirmation.
+    pub(crate) fn liveness(&self) -> Duration {
+        Duration::from_nanos(self.liveness_ns.load(Relaxed))
+    }
+
+    /// Set the liveness interval (at least 1 ms).
+    pub(crate) fn set_liveness(&self, d: Duration) {
+        self.liveness_ns.store(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1_000_000), Relaxed);
+    }
+
+    /// A new request id, unique on this device.
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Relaxed)
+    }
+
+    pub(crate) fn stats(&self) -> FabricStats {
+        FabricStats {
+            connections_open: self.open.load(Relaxed),
+            connections_lost: self.lost.load(Relaxed),
+            protocol_errors: self.protocol_errors.load(Relaxed),
+            key_failures: self.key_failures.load(Relaxed),
+            requests_sent: self.sent.load(Relaxed),
+            requests_received: self.received.load(Relaxed),
+        }
+    }
+}
+
+/// Where an outbound request stands; only one of answer and withdrawal wins.
+const PENDING: u8 = 0;
+const ANSWERED: u8 = 1;
+const WITHDRAWN: u8 = 2;
+
+/// A request this device sends to another (the connector's side): its attempt and how it ends.
+pub(crate) struct Outbound {
+    id: u64,
+    connector: Weak<SocketCell>,
+    attempt: u64,
+    request: Mutex<Option<wire::Request>>,
+    state: AtomicU8,
+    /// The session that carries it, once the transport is there.
+    session: OnceLock<Weak<Session>>,
+}
+
+impl Outbound {
+    pub(crate) fn new(connector: &Arc<SocketCell>, attempt: u64, request: wire::Request) -> Outbound {
+        Outbound {
+            id: request.id,
+            connector: Arc::downgrade(connector),
+            attempt,
+            request: Mutex::new(Some(request)),
+            state: AtomicU8::new(PENDING),
+            session: OnceLock::new(),
+        }
+    }
+
+    /// C7, A12: the connector gave up (closed, timed out, interrupted, device down). Tells the
+    /// listener's device unless the answer already came. Idempotent.
+    pub(crate) fn withdraw(&self) {
+        if self.state.compare_exchange(PENDING, WITHDRAWN, Relaxed, Relaxed).is_ok() {
+            if let Some(s) = self.session.get().and_then(Weak::upgrade) {
+                s.withdraw(self.id);
+            }
+        }
+    }
+
+    /// Whether it still waits for its transport (no session carries it yet: F4).
+    pub(crate) fn unsent(&self) -> bool {
+        self.session.get().is_none()
+    }
+
+    /// Whether the connector still waits for it.
+    pub(crate) fn is_pending(&self) -> bool {
+        self.state.load(Relaxed) == PENDING
+    }
+
+    /// Fail it with `error` unless it was answered or withdrawn already (the transport could
+    /// not be opened, or was lost: F4, F7, F9).
+    pub(crate) fn fail(&self, error: WsaError) {
+        if self.take_answer() {
+            self.answer(Answer::Failed(error));
+        }
+    }
+
+    /// The answer is taken, unless the connector withdrew first.
+    fn take_answer(&self) -> bool {
+        self.state.compare_exchange(PENDING, ANSWERED, Relaxed, Relaxed).is_ok()
+    }
+
+    /// Deliver `a` to the connector; false when it withdrew meanwhile.
+    fn answer(&self, a: Answer) -> bool {
+        match self.connector.upgrade() {
+            Some(c) => answer_then(&c, self.attempt, a, || {}),
+            None => false,
+        }
+    }
+}
+
+/// How a request from another device stands while it is queued here.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum InState {
+    Queued,
+    /// ACCEPTED sent; the connector's confirmation is awaited (F6).
+    Accepting,
+    Confirmed,
+    /// The connector withdrew, or its device was lost (F7).
+    Withdrawn,
+    /// Refused or rejected: answered.
+    Answered,
+}
+
+/// A request from another device, queued on this device (the listener's side): the reply
+/// handle its pending request answers through.
+pub(crate) struct Inbound {
+    id: u64,
+    session: Arc<Session>,
+    state: Mutex<InState>,
+    changed: Condvar,
+}
+
+impl Drop for Inbound {
+    fn drop(&mut self) {
+        lock(&self.session.requests).remove(&self.id);
+    }
+}
+
+impl Inbound {
+    fn set(&self, s: InState) {
+        *lock(&self.state) = s;
+        self.changed.notify_all();
+    }
+
+    /// Mark it withdrawn if it is still waiting (queued or accepting).
+    fn withdrawn(&self) {
+        let mut st = lock(&self.state);
+        if matches!(*st, InState::Queued | InState::Accepting) {
+            *st = InState::Withdrawn;
+            self.changed.notify_all();
+        }
+    }
+
+    pub(crate) fn is_withdrawn(&self) -> bool {
+        *lock(&self.state) == InState::Withdrawn
+    }
+
+    /// C1, F5, F6: answer the connector's device. An acceptance waits for the connector's
+    /// confirmation: true only when it came (the connector is connected); a withdrawal that
+    /// crossed it, the loss of the transport, or no confirmation within the liveness interval
+    /// give false and the connector's side is told the connection is closed.
+    pub(crate) fn answer(&self, a: Answer) -> bool {
+        {
+            let mut st = lock(&self.state);
+            if *st != InState::Queued {
+                return false;
+            }
+            *st = match a {
+                Answer::Accepted { .. } => InState::Accepting,
+                Answer::Failed(_) => InState::Answered,
+            };
+        }
+        let s = &self.session;
+        match a {
+            Answer::Failed(e) => {
+                s.transport.send(&Frame::Refused { id: self.id, code: e.code() as u32 });
+                true
+            }
+            Answer::Accepted { peer, callee_data } => {
+                let PeerLink::Local(accepted) = peer else { return false };
+                lock(&s.links).insert(self.id, accepted);
+                s.transport.send(&Frame::Accepted { id: self.id, callee_data: callee_data.into_vec() });
+                let deadline = Instant::now() + s.policy.liveness().max(Duration::from_millis(10));
+                let mut st = lock(&self.state);
+                while *st == InState::Accepting {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
+                    st = self.changed.wait_timeout(st, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
+                }
+                let confirmed = *st == InState::Confirmed;
+                if !confirmed {
+                    *st = InState::Withdrawn;
+                    drop(st);
+                    lock(&s.links).remove(&self.id);
+                    // A late confirmation finds the connection closed (F6: nothing stays connected).
+                    s.transport.send(&Frame::Close { id: self.id });
+                }
+                confirmed
+            }
+        }
+    }
+
+    /// The accepted socket's link to the connector (K3).
+    pub(crate) fn peer_link(&self) -> PeerLink {
+        PeerLink::Remote(Arc::new(RemoteLink { session: self.session.clone(), id: self.id }))
+    }
+}
+
+/// One end of a connection established through a session.
+pub(crate) struct RemoteLink {
+    session: Arc<Session>,
+    id: u64,
+}
+
+impl RemoteLink {
+    /// K3: tell the other end this end closed.
+    pub(crate) fn close(&self) {
+        lock(&self.session.links).remove(&self.id);
+        self.session.transport.send(&Frame::Close { id: self.id });
+    }
+}
+
+/// Which requests a session carries: its own device's to the peer, or the peer's to this device
+/// (the TCP fabric opens one connection each way; a message for the other way is bad input).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Carries {
+    Outbound,
+    Inbound,
+}
+
+/// A message the protocol forbids here (F8): the transport is to be closed as a protocol error.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Violation(pub(crate) &'static str);
+
+/// A session with one remote device over one transport.
+pub(crate) struct Session {
+    transport: Arc<dyn Transport>,
+    carries: Carries,
+    device: Weak<Shared>,
+    policy: Arc<Policy>,
+    /// Requests this device sent through it and not yet answered, by id.
+    sent: Mutex<HashMap<u64, Arc<Outbound>>>,
+    /// Requests from the peer queued on this device, by id (F6, F8).
+    requests: Mutex<HashMap<u64, Weak<Inbound>>>,
+    /// Connections established through it, by request id (K3, F7).
+    links: Mutex<HashMap<u64, Weak<SocketCell>>>,
+    lost: AtomicBool,
+}
+
+impl Session {
+    pub(crate) fn new(
+        transport: Arc<dyn Transport>,
+        carries: Carries,
+        device: Weak<Shared>,
+        policy: Arc<Policy>,
+    ) -> Session {
+        Session {
+            transport,
+            carries,
+            device,
+            policy,
+            sent: Mutex::new(HashMap::new()),
+            requests: Mutex::new(HashMap::new()),
+            links: Mutex::new(HashMap::new()),
+            lost: AtomicBool::new(false),
+        }
+    }
+
+    /// Send a request of this device's, unless its connector withdrew already (then nothing is
+    /// sent). The session is recorded first, so a withdrawal from now on reaches the peer.
+    pub(crate) fn send_request(self: &Arc<Self>, out: Arc<Outbound>) {
+        let _ = out.session.set(Arc::downgrade(self));
+        if self.lost.load(Relaxed) {
+            out.fail(WsaError::ConnReset);
+            return;
+        }
+        // Under the lock, so a withdrawal either stops it here or follows it on the transport.
+        let mut sent = lock(&self.sent);
+        if !out.is_pending() {
+            return;
+        }
+        let req = lock(&out.request).take();
+        if let Some(req) = req {
+            self.transport.send(&Frame::Request(req));
+            self.policy.sent.fetch_add(1, Relaxed);
+            sent.insert(out.id, out);
+        }
+    }
+
+    /// C7, A12: this device's connector gave request `id` up.
+    fn withdraw(&self, id: u64) {
+        let mut sent = lock(&self.sent);
+        if sent.remove(&id).is_some() {
+            self.transport.send(&Frame::Withdraw { id });
+        }
+    }
+
+    /// A message from the peer. `Err` for one the protocol forbids here (F8).
+    pub(crate) fn receive(self: &Arc<Self>, m: Frame) -> std::result::Result<(), Violation> {
+        let outbound = self.carries == Carries::Outbound;
+        let inbound = self.carries == Carries::Inbound;
+        match m {
+            // Either side closes an established connection (K3). One with no connection (yet,
+            // or any more) is ignored.
+            Frame::Close { id } => {
+                let peer = lock(&self.links).remove(&id);
+                if let Some(cell) = peer.and_then(|w| w.upgrade()) {
+                    link::disconnect(&cell, None, 0);
+                }
+            }
+            Frame::Accepted { id, callee_data } if outbound => self.accepted(id, callee_data),
+            Frame::Refused { id, code } if outbound => {
+                let error = refusal(code).ok_or(Violation("REFUSED with a code the protocol does not name"))?;
+                let out = lock(&self.sent).remove(&id);
+                if let Some(out) = out {
+                    out.fail(error);
+                }
+            }
+            Frame::Request(req) if inbound => {
+                self.policy.received.fetch_add(1, Relaxed);
+                self.take_request(req)?;
+            }
+            Frame::Confirm { id } if inbound => {
+                // Looked up in a statement of its own: the last reference to an Inbound may be
+                // dropped here, and its Drop takes the same lock.
+                let found = lock(&self.requests).get(&id).and_then(Weak::upgrade);
+                if let Some(i) = found {
+                    let mut st = lock(&i.state);
+                    if *st == InState::Accepting {
+                        *st = InState::Confirmed;
+                        i.changed.notify_all();
+                    }
+                }
+            }
+            // A withdrawal may cross an answer on the wire: one for a request no longer here
+            // is ignored.
+            Frame::Withdraw { id } if inbound => {
+                let found = lock(&self.requests).get(&id).and_then(Weak::upgrade);
+                if let Some(i) = found {
+                    i.withdrawn();
+                }
+            }
+            Frame::Ping => {}
+            _ => return Err(Violation("a message the other side does not send, or one out of order")),
+        }
+        Ok(())
+    }
+
+    /// F6: the listener's accept took request `id`. The connector takes it and confirms, or,
+    /// withdrawn meanwhile, answers with a withdrawal.
+    fn accepted(self: &Arc<Self>, id: u64, callee_data: Vec<u8>) {
+        let out = lock(&self.sent).remove(&id);
+        let Some(out) = out.filter(|o| o.take_answer()) else {
+            self.transport.send(&Frame::Withdraw { id });
+            return;
+        };
+        if let Some(c) = out.connector.upgrade() {
+            lock(&self.links).insert(id, Arc::downgrade(&c));
+        }
+        let link = PeerLink::Remote(Arc::new(RemoteLink { session: self.clone(), id }));
+        if out.answer(Answer::Accepted { peer: link, callee_data: callee_data.into_boxed_slice() }) {
+            self.transport.send(&Frame::Confirm { id });
+        } else {
+            lock(&self.links).remove(&id);
+            self.transport.send(&Frame::Withdraw { id });
+        }
+    }
+
+    /// A request from the peer: the engine queues it or refuses it at once (F5, F8).
+    fn take_request(self: &Arc<Self>, req: wire::Request) -> std::result::Result<(), Violation> {
+        let id = req.id;
+        let inbound = Arc::new(Inbound {
+            id,
+            session: self.clone(),
+            state: Mutex::new(InState::Queued),
+            changed: Condvar::new(),
+        });
+        {
+            let mut requests = lock(&self.requests);
+            if requests.get(&id).is_some_and(|w| w.strong_count() > 0) {
+                return Err(Violation("the same request id twice"));
+            }
+            let limit = self.policy.max_pending_per_peer.load(Relaxed);
+            if requests.len() >= limit {
+                requests.retain(|_, w| w.strong_count() > 0);
+            }
+            if requests.len() >= limit {
+                drop(requests);
+                inbound.set(InState::Answered);
+                self.transport.send(&Frame::Refused { id, code: WsaError::ConnRefused.code() as u32 });
+                return Ok(());
+            }
+            requests.insert(id, Arc::downgrade(&inbound));
+        }
+        let result: Result<()> = match self.device.upgrade() {
+            Some(sh) => sh.take_remote_request(req, inbound.clone()),
+            None => Err(WsaError::HostUnreach),
+        };
+        if let Err(e) = result {
+            inbound.set(InState::Answered);
+            self.transport.send(&Frame::Refused { id, code: e.code() as u32 });
+        }
+        Ok(())
+    }
+
+    /// The transport is gone (F7): this device's requests still waiting fail with `error`
+    /// (`WSAECONNRESET` once the session had worked), the peer's queued here are withdrawn, an
+    /// acceptance waiting for its confirmation fails, and every connection through it records
+    /// FD_CLOSE with `WSAECONNABORTED`. Messages sent from now on are dropped.
+    pub(crate) fn lost(&self, error: WsaError) {
+        self.lost.store(true, Relaxed);
+        let waiting: Vec<Arc<Outbound>> = lock(&self.sent).drain().map(|(_, o)| o).collect();
+        for out in waiting {
+            out.fail(error);
+        }
+        let queued: Vec<Arc<Inbound>> = lock(&self.requests).values().filter_map(Weak::upgrade).collect();
+        for i in queued {
+            i.withdrawn();
+        }
+        let links: Vec<Weak<SocketCell>> = lock(&self.links).drain().map(|(_, w)| w).collect();
+        for cell in links.iter().filter_map(Weak::upgrade) {
+            link::disconnect(&cell, None, WsaError::ConnAborted.code());
+        }
+    }
+}
+
+/// The codes a REFUSED message may carry (F10); anything else is bad input.
+fn refusal(code: u32) -> Option<WsaError> {
+    let e = WsaError::from_code(i32::try_from(code).ok()?)?;
+    matches!(e, WsaError::ConnRefused | WsaError::ConnReset | WsaError::NoBufs | WsaError::HostUnreach).then_some(e)
+}

@@ -2,6 +2,8 @@
  * C1-C7, D2, D3, E1-E5, K2, K3, L5-L9, X4, X5).
  *
  *   stress [DURATION_SECONDS]      (else $DURATION, else 30; $STRESS_SEED picks the random seed)
+ *   stress --fabric [DURATION]     the same across the TCP fabric: connectors and listeners on two
+ *                                  devices in two processes (tests/c/stress_fabric.c, included below)
  *
  * Many threads hammer the process-wide provider through the C ABI for DURATION seconds:
  *
@@ -2128,9 +2130,18 @@ static int switch_prologue(void) {
     return checks;
 }
 
+/* stress --fabric: the same accounting with connectors and listeners in two processes. */
+#include "stress_fabric.c"
+
 int main(int argc, char **argv) {
     static struct tctx main_ctx;
     tl = &main_ctx;
+    if (argc > 1 && strcmp(argv[1], "--fabric") == 0) {
+        /* Before any wspsan call: the provider's threads would not survive the fork. */
+        const char *fd = argc > 2 ? argv[2] : getenv("DURATION");
+        double fdur = fd ? atof(fd) : 30.0;
+        return f_parent(fdur > 0 ? fdur : 30.0);
+    }
     const char *d = argc > 1 ? argv[1] : getenv("DURATION");
     double duration = d ? atof(d) : 30.0;
     if (duration <= 0)

@@ -10,6 +10,22 @@
 #                           driver under ASan/UBSan, about a third of the throughput.
 #   STRESS_SEED=n       replays a run's random choices (the seed is printed; thread timing still varies).
 #
+# Across the TCP fabric (SPEC T2, F1-F7, F11): `stress --fabric`, the same accounting with the
+# connectors and the listeners on two devices in two processes (tests/c/stress_fabric.c, included by
+# stress.c): the parent forks a listener process (127.0.<n>.1,.3,.4: acceptors, listener churn,
+# its device's faults) and a connector process (127.0.<n>.2,.5: connectors, connect timeouts,
+# closes of blocked connectors), joins both processes' per-attempt logs by id, balances both
+# devices' books (fabric requests sent = received), then kills the listener process with requests
+# queued and connections open (F7). It ends in "T2/F6 fabric stress: OK" or exits non-zero, keeping
+# both logs for a failed run.
+#
+#   make stress-fabric-smoke   about 25 s (STRESS_FABRIC_SMOKE_DURATION, default 20, plus the loss
+#                              phase), the driver under ASan/UBSan against target/debug/libwspsan.a;
+#                              part of `make test` through TEST_EXTRA
+#   make stress-fabric         the long run, DURATION seconds, with STRESS_SANITIZE as for `make stress`
+#   STRESS_SEED=n, and STRESS_FABRIC_LOSS=0 (no loss phase), STRESS_FABRIC_KEEP=1 (keep the logs, which
+#   a failing run always keeps; the path is printed).
+#
 # The sanitizers instrument the C driver only (the Rust library is safe code, checked by the smoke's
 # debug build); the long run defaults to throughput. The program prints a summary ending in
 # "T1/T2 stress: OK" and exits non-zero on any violation, hang (watchdog) or counter mismatch.
@@ -18,6 +34,8 @@ DURATION              ?= 600
 STRESS_SMOKE_DURATION ?= 30
 STRESS_SANITIZE       ?= 0
 STRESS_SRC            := tests/c/stress.c
+STRESS_DEPS           := $(STRESS_SRC) tests/c/stress_fabric.c
+STRESS_FABRIC_SMOKE_DURATION ?= 20
 STRESS_SMOKE_BIN      := $(C_BUILD)/stress
 STRESS_RUN_ENV        := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
 
@@ -33,11 +51,11 @@ STRESS_CFLAGS      := -g -O2
 STRESS_BIN         := $(C_BUILD)/stress-release
 endif
 
-.PHONY: stress stress-smoke
+.PHONY: stress stress-smoke stress-fabric stress-fabric-smoke
 
-TEST_EXTRA += stress-smoke
+TEST_EXTRA += stress-smoke stress-fabric-smoke
 
-$(STRESS_SMOKE_BIN): $(STRESS_SRC) include/wspsan.h $(C_LIBDIR)/libwspsan.a
+$(STRESS_SMOKE_BIN): $(STRESS_DEPS) include/wspsan.h $(C_LIBDIR)/libwspsan.a
 	@mkdir -p $(C_BUILD)
 	$(CC) $(C_STD) -g -O1 $(C_SANITIZE) -Iinclude $< $(C_LIBDIR)/libwspsan.a $(C_LDLIBS) -o $@
 
@@ -50,3 +68,12 @@ stress: check-tools
 	@mkdir -p $(C_BUILD)
 	$(CC) $(C_STD) $(STRESS_CFLAGS) -Iinclude $(STRESS_SRC) $(STRESS_LIB) $(C_LDLIBS) -o $(STRESS_BIN)
 	$(STRESS_RUN_ENV) $(STRESS_BIN) $(DURATION)
+
+stress-fabric-smoke: check-tools c-lib $(STRESS_SMOKE_BIN)
+	$(STRESS_RUN_ENV) $(STRESS_SMOKE_BIN) --fabric $(STRESS_FABRIC_SMOKE_DURATION)
+
+stress-fabric: check-tools
+	$(CARGO) build -p wspsan-capi $(STRESS_CARGO_FLAGS)
+	@mkdir -p $(C_BUILD)
+	$(CC) $(C_STD) $(STRESS_CFLAGS) -Iinclude $(STRESS_SRC) $(STRESS_LIB) $(C_LDLIBS) -o $(STRESS_BIN)
+	$(STRESS_RUN_ENV) $(STRESS_BIN) --fabric $(DURATION)

@@ -11,7 +11,9 @@ use crate::provider::Shared;
 use crate::socket::{Answer, SocketCell, answer_then};
 use crate::stats::FabricStats;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -82,6 +84,10 @@ impl Policy {
         }
     }
 }
+
+/// How the accepting thread polls for a confirmation before it sleeps (as the engine's waits do).
+const SPIN_ROUNDS: u32 = 6;
+const YIELD_ROUNDS: u32 = 24;
 
 /// Where an outbound request stands; only one of answer and withdrawal wins.
 const PENDING: u8 = 0;
@@ -173,6 +179,9 @@ pub(crate) struct Inbound {
     session: Arc<Session>,
     state: Mutex<InState>,
     changed: Condvar,
+    /// Set with every change of `state` after the acceptance, so the accepting thread can poll
+    /// briefly before it sleeps (the confirmation usually arrives within a round trip).
+    moved: AtomicBool,
 }
 
 impl Drop for Inbound {
@@ -184,6 +193,7 @@ impl Drop for Inbound {
 impl Inbound {
     fn set(&self, s: InState) {
         *lock(&self.state) = s;
+        self.moved.store(true, Release);
         self.changed.notify_all();
     }
 
@@ -192,6 +202,7 @@ impl Inbound {
         let mut st = lock(&self.state);
         if matches!(*st, InState::Queued | InState::Accepting) {
             *st = InState::Withdrawn;
+            self.moved.store(true, Release);
             self.changed.notify_all();
         }
     }
@@ -226,6 +237,18 @@ impl Inbound {
                 lock(&s.links).insert(self.id, accepted);
                 s.transport.send(&Frame::Accepted { id: self.id, callee_data: callee_data.into_vec() });
                 let deadline = Instant::now() + s.policy.liveness().max(Duration::from_millis(10));
+                // A short spin, then yields, before sleeping: a futex wake-up across cores costs
+                // more than the round trip the confirmation takes.
+                for round in 0..SPIN_ROUNDS + YIELD_ROUNDS {
+                    if self.moved.load(Acquire) {
+                        break;
+                    }
+                    if round < SPIN_ROUNDS {
+                        (0..1u32 << round).for_each(|_| std::hint::spin_loop());
+                    } else {
+                        std::thread::yield_now();
+                    }
+                }
                 let mut st = lock(&self.state);
                 while *st == InState::Accepting {
                     let now = Instant::now();
@@ -375,6 +398,7 @@ impl Session {
                     let mut st = lock(&i.state);
                     if *st == InState::Accepting {
                         *st = InState::Confirmed;
+                        i.moved.store(true, Release);
                         i.changed.notify_all();
                     }
                 }
@@ -421,6 +445,7 @@ impl Session {
             session: self.clone(),
             state: Mutex::new(InState::Queued),
             changed: Condvar::new(),
+            moved: AtomicBool::new(false),
         });
         {
             let mut requests = lock(&self.requests);

@@ -13,10 +13,12 @@ use crate::error::{Result, WsaError};
 use crate::provider::Shared;
 use crate::stats::FabricStats;
 use mio::net::{TcpListener, TcpStream};
+use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::JoinHandle;
@@ -190,24 +192,87 @@ const WAKER: Token = Token(0);
 const LISTENER_BASE: usize = 1;
 const FIRST_CONN: usize = 1 << 20;
 
-/// A TCP connection as a session's transport: frames queued by any thread, written by the I/O
-/// thread once the handshake is done.
+/// A TCP connection as a session's transport. Any thread writes a frame straight to the socket
+/// when nothing is queued before it (no hand-off to the I/O thread on the connect path); what the
+/// socket does not take at once is queued, in order, for the I/O thread to write when it can.
 struct TcpWire {
     token: Token,
     endpoint: Weak<Endpoint>,
-    out: Mutex<Vec<u8>>,
+    stream: Arc<TcpStream>,
+    out: Mutex<Outgoing>,
     lost: AtomicBool,
+    /// Set once the TCP connection is up: frames before it are queued.
+    connected: AtomicBool,
+}
+
+/// Bytes not yet written, and when this side last wrote (for liveness pings).
+struct Outgoing {
+    buf: Vec<u8>,
+    last_tx: Instant,
+}
+
+thread_local! {
+    /// Whether this thread is a fabric's I/O thread (it flushes without being woken).
+    static ON_IO_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+impl TcpWire {
+    /// Queue `m` and write what the socket takes now; what is left goes to the I/O thread. A
+    /// failed write is left for the I/O thread to find (the connection is then lost).
+    fn push(&self, m: &Frame) {
+        if self.lost.load(Relaxed) {
+            return;
+        }
+        let left = {
+            let mut out = lock(&self.out);
+            let was_empty = out.buf.is_empty();
+            m.encode(&mut out.buf);
+            if was_empty && self.connected.load(Relaxed) {
+                write_some(&self.stream, &mut out);
+            }
+            !out.buf.is_empty()
+        };
+        if left {
+            if let Some(ep) = self.endpoint.upgrade() {
+                if ON_IO_THREAD.with(std::cell::Cell::get) {
+                    lock(&ep.commands).push(Command::Flush(self.token)); // flushed later this turn
+                } else {
+                    ep.command(Command::Flush(self.token));
+                }
+            }
+        }
+    }
+
+    /// Write what is queued. `Err` when the connection is broken or its peer does not read (F8).
+    fn flush(&self) -> std::result::Result<(), ()> {
+        let mut out = lock(&self.out);
+        if out.buf.len() > MAX_UNSENT {
+            return Err(()); // F8: a peer that sends but does not read cannot make us buffer without end
+        }
+        if write_some(&self.stream, &mut out) { Ok(()) } else { Err(()) }
+    }
+}
+
+/// Write as much of `out` as the socket takes without blocking; false when the socket is broken.
+fn write_some(stream: &TcpStream, out: &mut Outgoing) -> bool {
+    while !out.buf.is_empty() {
+        match (&*stream).write(&out.buf) {
+            Ok(0) => return false,
+            Ok(n) => {
+                out.buf.drain(..n);
+                out.last_tx = Instant::now();
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    true
 }
 
 impl Transport for TcpWire {
     fn send(&self, m: &Frame) {
-        if self.lost.load(Relaxed) {
-            return;
-        }
-        m.encode(&mut lock(&self.out));
-        if let Some(ep) = self.endpoint.upgrade() {
-            ep.command(Command::Flush(self.token));
-        }
+        self.push(m);
     }
 }
 
@@ -248,7 +313,7 @@ enum End {
 }
 
 struct Conn {
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     dir: Dir,
     phase: Phase,
     nonce: [u8; NONCE],
@@ -256,9 +321,7 @@ struct Conn {
     /// How soon the peer declares this side lost: this side pings within a third of it.
     peer_liveness: Duration,
     rbuf: Vec<u8>,
-    wbuf: Vec<u8>,
     last_rx: Instant,
-    last_tx: Instant,
     wire: Arc<TcpWire>,
     session: Arc<Session>,
 }
@@ -276,6 +339,7 @@ struct Io {
 impl Io {
     fn run(mut self) {
         crate::events::relay_from_this_thread();
+        ON_IO_THREAD.with(|f| f.set(true));
         let mut events = Events::with_capacity(256);
         loop {
             if self.endpoint.stop.load(Relaxed) {
@@ -293,7 +357,7 @@ impl Io {
                 match ev.token() {
                     WAKER => {}
                     Token(t) if (LISTENER_BASE..FIRST_CONN).contains(&t) => self.accept_peers(t - LISTENER_BASE),
-                    t => self.ready(t),
+                    t => self.ready(t, ev.is_readable() || ev.is_read_closed() || ev.is_error(), ev.is_writable()),
                 }
             }
             self.commands();
@@ -318,16 +382,20 @@ impl Io {
         Token(self.next_token)
     }
 
-    fn new_conn(&mut self, mut stream: TcpStream, dir: Dir, phase: Phase) -> Option<Token> {
+    fn new_conn(&mut self, stream: TcpStream, dir: Dir, phase: Phase) -> Option<Token> {
         let token = self.token();
         let nonce = auth::nonce().ok()?;
-        self.poll.registry().register(&mut stream, token, Interest::READABLE | Interest::WRITABLE).ok()?;
+        let fd = stream.as_raw_fd();
+        self.poll.registry().register(&mut SourceFd(&fd), token, Interest::READABLE | Interest::WRITABLE).ok()?;
         let now = Instant::now();
+        let stream = Arc::new(stream);
         let wire = Arc::new(TcpWire {
             token,
             endpoint: Arc::downgrade(&self.endpoint),
-            out: Mutex::new(Vec::new()),
+            stream: stream.clone(),
+            out: Mutex::new(Outgoing { buf: Vec::new(), last_tx: now }),
             lost: AtomicBool::new(false),
+            connected: AtomicBool::new(!matches!(phase, Phase::Opening(_))),
         });
         let carries = if matches!(dir, Dir::Out { .. }) { Carries::Outbound } else { Carries::Inbound };
         let session = Arc::new(Session::new(wire.clone(), carries, self.shared.clone(), self.endpoint.policy.clone()));
@@ -339,9 +407,7 @@ impl Io {
             peer_nonce: [0; NONCE],
             peer_liveness: self.endpoint.liveness(),
             rbuf: Vec::new(),
-            wbuf: Vec::new(),
             last_rx: now,
-            last_tx: now,
             wire,
             session,
         };
@@ -357,8 +423,8 @@ impl Io {
         let liveness_ms = u32::try_from(self.endpoint.liveness().as_millis()).unwrap_or(u32::MAX).max(1);
         let f =
             Frame::Hello { version: wire::VERSION, keyed: self.endpoint.key.is_some(), liveness_ms, nonce: conn.nonce };
-        f.encode(&mut conn.wbuf);
         conn.phase = Phase::Hello;
+        conn.wire.push(&f);
     }
 
     fn accept_peers(&mut self, i: usize) {
@@ -436,47 +502,18 @@ impl Io {
         self.flush(token);
     }
 
-    /// Write what is queued on a connection (its own buffer and what engine threads queued).
+    /// Write what is queued on a connection.
     fn flush(&mut self, token: Token) {
-        let Some(conn) = self.conns.get_mut(&token) else { return };
+        let Some(conn) = self.conns.get(&token) else { return };
         if matches!(conn.phase, Phase::Opening(_)) {
             return;
         }
-        {
-            let mut queued = lock(&conn.wire.out);
-            if !queued.is_empty() {
-                // Engine frames only once the handshake is done: before it, only HELLO and AUTH.
-                if conn.phase == Phase::Ready {
-                    conn.wbuf.append(&mut queued);
-                }
-            }
-        }
-        // F8: a peer that sends but does not read cannot make this side buffer without end.
-        let mut failed = conn.wbuf.len() > MAX_UNSENT;
-        while !failed && !conn.wbuf.is_empty() {
-            match conn.stream.write(&conn.wbuf) {
-                Ok(0) => {
-                    failed = true;
-                    break;
-                }
-                Ok(n) => {
-                    conn.wbuf.drain(..n);
-                    conn.last_tx = Instant::now();
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => {
-                    failed = true;
-                    break;
-                }
-            }
-        }
-        if failed {
+        if conn.wire.flush().is_err() {
             self.end(token, End::Lost);
         }
     }
 
-    fn ready(&mut self, token: Token) {
+    fn ready(&mut self, token: Token, readable: bool, writable: bool) {
         let Some(conn) = self.conns.get_mut(&token) else { return };
         if let Phase::Opening(_) = conn.phase {
             match conn.stream.take_error() {
@@ -490,8 +527,8 @@ impl Io {
             match conn.stream.peer_addr() {
                 Ok(_) => {
                     conn.last_rx = Instant::now();
-                    self.hello_on(token);
-                    self.flush(token); // our HELLO leaves before anything of the peer's is judged
+                    conn.wire.connected.store(true, Relaxed);
+                    self.hello_on(token); // our HELLO leaves before anything of the peer's is judged
                 }
                 Err(e) if e.kind() == ErrorKind::NotConnected => return,
                 Err(_) => {
@@ -500,8 +537,12 @@ impl Io {
                 }
             }
         }
-        self.read(token);
-        self.flush(token);
+        if readable {
+            self.read(token);
+        }
+        if writable {
+            self.flush(token);
+        }
     }
 
     fn hello_on(&mut self, token: Token) {
@@ -514,12 +555,18 @@ impl Io {
         let mut buf = [0u8; 16 * 1024];
         loop {
             let Some(conn) = self.conns.get_mut(&token) else { return };
-            match conn.stream.read(&mut buf) {
+            let mut drained = false;
+            match (&*conn.stream).read(&mut buf) {
                 Ok(0) => {
                     self.end(token, End::Lost);
                     return;
                 }
-                Ok(n) => conn.rbuf.extend_from_slice(&buf[..n]),
+                Ok(n) => {
+                    conn.rbuf.extend_from_slice(&buf[..n]);
+                    // A short read emptied the socket; new data raises a new event (epoll on
+                    // Linux signals every arrival), so no read is spent on an empty socket.
+                    drained = n < buf.len();
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => {
@@ -530,6 +577,9 @@ impl Io {
             // F8: never buffer more than one frame's worth before decoding it.
             if let Err(end) = self.frames(token) {
                 self.end(token, end);
+                return;
+            }
+            if drained {
                 return;
             }
         }
@@ -574,8 +624,8 @@ impl Io {
                     Some(key) => {
                         let role = if matches!(conn.dir, Dir::Out { .. }) { Role::Opener } else { Role::Acceptor };
                         let proof = auth::prove(key, role, &nonce, &conn.nonce);
-                        Frame::Auth { proof }.encode(&mut conn.wbuf);
                         conn.phase = Phase::Auth;
+                        conn.wire.push(&Frame::Auth { proof });
                     }
                     None => self.become_ready(token),
                 }
@@ -615,7 +665,9 @@ impl Io {
                 Phase::Opening(deadline) if now >= deadline => ended.push((*t, End::Unreachable)),
                 Phase::Opening(_) => {}
                 _ if now.duration_since(c.last_rx) >= live => ended.push((*t, End::Lost)),
-                Phase::Ready if now.duration_since(c.last_tx) >= live.min(c.peer_liveness) / 3 => ping.push(*t),
+                Phase::Ready if now.duration_since(lock(&c.wire.out).last_tx) >= live.min(c.peer_liveness) / 3 => {
+                    ping.push(*t)
+                }
                 _ => {}
             }
         }
@@ -623,24 +675,23 @@ impl Io {
             self.end(t, end);
         }
         for t in ping {
-            if let Some(c) = self.conns.get_mut(&t) {
-                Frame::Ping.encode(&mut c.wbuf);
+            if let Some(c) = self.conns.get(&t) {
+                c.wire.push(&Frame::Ping);
             }
-            self.flush(t);
         }
     }
 
     /// Close a fabric connection and settle everything it carried (F4, F7, F8, F9).
     fn end(&mut self, token: Token, end: End) {
-        let Some(mut conn) = self.conns.remove(&token) else { return };
+        let Some(conn) = self.conns.remove(&token) else { return };
         // A peer that hangs up while proofs are exchanged refused ours (F9: counted on both
         // sides, whichever side found the mismatch first).
         let end = if end == End::Lost && conn.phase == Phase::Auth { End::Key } else { end };
         if matches!(end, End::Key) {
             // Best effort: our HELLO or AUTH still queued tells the peer why (it counts it too).
-            let _ = conn.stream.write(&conn.wbuf);
+            let _ = conn.wire.flush();
         }
-        let _ = self.poll.registry().deregister(&mut conn.stream);
+        let _ = self.poll.registry().deregister(&mut SourceFd(&conn.stream.as_raw_fd()));
         let c = &self.endpoint.policy;
         c.open.fetch_sub(1, Relaxed);
         match end {

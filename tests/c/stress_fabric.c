@@ -2119,13 +2119,12 @@ static int f_expect(struct f_child *k, int want, struct f_msg *m) {
     if (r > 0 && m->type == want)
         return 1;
     if (r == 0)
-        fprintf(stderr, "VIOLATION: the %s process sent no \"%s\" within %d s\n", k->name, fm_names[want],
-                F_MSG_WAIT_S);
+        violation("the %s process sent no \"%s\" within %d s", k->name, fm_names[want], F_MSG_WAIT_S);
     else if (r < 0)
-        fprintf(stderr, "VIOLATION: the %s process ended before \"%s\"\n", k->name, fm_names[want]);
+        violation("the %s process ended before \"%s\"", k->name, fm_names[want]);
     else
-        fprintf(stderr, "VIOLATION: the %s process sent \"%s\", expected \"%s\"\n", k->name,
-                fm_names[m->type >= 0 && m->type < FM_N ? m->type : 0], fm_names[want]);
+        violation("the %s process sent \"%s\", expected \"%s\"", k->name,
+                  fm_names[m->type >= 0 && m->type < FM_N ? m->type : 0], fm_names[want]);
     return 0;
 }
 
@@ -2696,7 +2695,7 @@ static int f_parent(double duration) {
             fprintf(stderr, "fabric stress: fabric port %u or 127.0.%d.x taken; trying another\n", f_port, f_net);
             continue;
         }
-        fprintf(stderr, "VIOLATION: the listener process did not start\n");
+        violation("the listener process did not start");
         goto out;
     }
     printf("wspsan C-ABI stress across the TCP fabric (SPEC T2, F1-F7, F11): %.0f s, listener device 127.0.%d.1,"
@@ -2715,13 +2714,13 @@ static int f_parent(double duration) {
         for (int i = 0; i < 2 && !early; i++) {
             int r = f_read_msg(f_kids[i].rep, &m, 50);
             if (r < 0) {
-                fprintf(stderr, "VIOLATION: the %s process ended during the run\n", f_kids[i].name);
+                violation("the %s process ended during the run", f_kids[i].name);
                 goto out;
             }
             if (r > 0) {
                 if (m.type != FM_FAILED) {
-                    fprintf(stderr, "VIOLATION: the %s process sent \"%s\" during the run\n", f_kids[i].name,
-                            fm_names[m.type >= 0 && m.type < FM_N ? m.type : 0]);
+                    violation("the %s process sent \"%s\" during the run", f_kids[i].name,
+                              fm_names[m.type >= 0 && m.type < FM_N ? m.type : 0]);
                     goto out;
                 }
                 fprintf(stderr, "fabric stress: the %s process found a violation; ending the run early\n",

@@ -2,7 +2,7 @@
 //! Both option numberings, the ioctl codes and the order of the checks are the engine's
 //! (`Provider::get_option_raw`, `consts::Ioctl`); this file checks the C buffers.
 
-use crate::boundary::{Failure, checked_after_state, descriptor, fault, out_ptr, wsp};
+use crate::boundary::{Failure, Outcome, checked_after_state, descriptor, fault, out_ptr, wsp};
 use crate::convert::sockaddr_in;
 use crate::types::*;
 use core::ffi::{c_char, c_int};
@@ -128,26 +128,31 @@ pub unsafe extern "C" fn wspsan_WSPIoctl(
     unsafe {
         wsp("wspsan_WSPIoctl", lpErrno, SOCKET_ERROR, |p| {
             let d = descriptor(s);
-            // X4: the call and the socket first, then the rest of the arguments.
-            p.precheck(d, Call::Other)?;
-            if !lpOverlapped.is_null() || lpCompletionRoutine.is_some() {
-                return Err(Failure::new(WsaError::OpNotSupp, "overlapped ioctls are not supported"));
-            }
-            let code = Ioctl::from_code(dwIoControlCode)
-                .map_err(|e| Failure::new(e, format!("ioctl code {dwIoControlCode:#x} is not supported")))?;
-            // X4: every control code needs lpcbBytesReturned, FIONBIO too (as Windows).
-            let returned = out_ptr(lpcbBytesReturned, "lpcbBytesReturned")?;
+            let args = || -> Outcome<(Ioctl, &mut DWORD)> {
+                if !lpOverlapped.is_null() || lpCompletionRoutine.is_some() {
+                    return Err(Failure::new(WsaError::OpNotSupp, "overlapped ioctls are not supported"));
+                }
+                let code = Ioctl::from_code(dwIoControlCode)
+                    .map_err(|e| Failure::new(e, format!("ioctl code {dwIoControlCode:#x} is not supported")))?;
+                // X4: every control code needs lpcbBytesReturned, FIONBIO too (as Windows).
+                let returned = out_ptr(lpcbBytesReturned, "lpcbBytesReturned")?;
+                if code == Ioctl::NonBlocking && (lpvInBuffer.is_null() || (cbInBuffer as usize) < size_of::<ULONG>()) {
+                    return Err(fault("FIONBIO needs a 32-bit u_long in lpvInBuffer"));
+                }
+                Ok((code, returned))
+            };
+            // X4: the call and the socket first (looked at only when an argument is bad: the
+            // call itself checks them on the way), then the rest of the arguments.
+            let (code, returned) = checked_after_state(p, s, Call::Other, args())?;
             match code {
                 Ioctl::NonBlocking => {
-                    if lpvInBuffer.is_null() || (cbInBuffer as usize) < size_of::<ULONG>() {
-                        return Err(fault("FIONBIO needs a 32-bit u_long in lpvInBuffer"));
-                    }
                     let on = lpvInBuffer.cast::<ULONG>().read_unaligned() != 0;
                     p.set_nonblocking(d, on)?;
                     *returned = 0;
                     Ok(0)
                 }
                 Ioctl::AddressListQuery => {
+                    p.precheck(d, Call::Other)?; // the list is the device's: the socket is checked here
                     let nics: Vec<SocketAddrV4> =
                         p.address_list()?.into_iter().map(|ip| SocketAddrV4::new(ip, 0)).collect();
                     let needed = address_list_size(nics.len());

@@ -18,6 +18,7 @@ pub(crate) enum Reply {
 
 impl Reply {
     /// A12: the connector withdrew the attempt (closed, timed out, interrupted, lost).
+    #[inline]
     pub(crate) fn is_withdrawn(&self) -> bool {
         match self {
             Reply::Local { connector, attempt } => connector.attempt.load(Ordering::Acquire) != *attempt,
@@ -27,6 +28,7 @@ impl Reply {
 
     /// C1, F6: deliver the listener's answer. Returns false when the attempt was already
     /// withdrawn, in which case nothing changed on the connector's side.
+    #[inline]
     pub(crate) fn answer(&self, a: Answer) -> bool {
         match self {
             Reply::Local { connector, attempt } => answer(connector, *attempt, a),
@@ -35,6 +37,7 @@ impl Reply {
     }
 
     /// The link an accepted socket keeps to this connector (K3).
+    #[inline]
     pub(crate) fn peer_link(&self) -> PeerLink {
         match self {
             Reply::Local { connector, .. } => PeerLink::Local(Arc::downgrade(connector)),
@@ -54,6 +57,7 @@ pub(crate) enum PeerLink {
 impl PeerLink {
     /// K3: this end (`closed`) was closed: the other end records FD_CLOSE (error 0) and is no
     /// longer connected.
+    #[inline]
     pub(crate) fn close(&self, closed: &SocketCell) {
         match self {
             PeerLink::Local(peer) => {
@@ -78,6 +82,7 @@ impl PeerLink {
 /// K3, F7 on the side that stays open: `peer` learns that its other end is gone (`closed`, a
 /// socket of this process, or `None`: the end across the fabric its link leads to) and records
 /// FD_CLOSE with `code` (0 for a close, WSAECONNABORTED for a lost device).
+#[inline]
 pub(crate) fn disconnect(peer: &SocketCell, closed: Option<&SocketCell>, code: i32) {
     let (set, wake) = {
         let mut g = peer.lock();

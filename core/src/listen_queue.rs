@@ -60,6 +60,7 @@ impl ListenQueue {
     }
 
     /// Requests that count against the backlog (L7).
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.queue.len() + self.examining as usize
     }
@@ -68,6 +69,7 @@ impl ListenQueue {
     /// answer disabled it (a new arrival records it again even after it was reported, as
     /// Windows does). Returns the event object to signal.
     #[must_use]
+    #[inline]
     pub(crate) fn post_accept(&mut self, events: &mut EventRecord) -> Option<EventHandle> {
         if !self.accept_enabled || self.queue.is_empty() {
             return None;
@@ -89,6 +91,7 @@ impl ListenQueue {
     /// so it is recorded again at once while requests are queued, and a recorded one is
     /// forgotten once the queue is empty. Returns the event object to signal.
     #[must_use]
+    #[inline]
     pub(crate) fn reenable_accept(&mut self, events: &mut EventRecord) -> Option<EventHandle> {
         self.accept_enabled = true;
         if self.queue.is_empty() {
@@ -107,6 +110,7 @@ impl ListenQueue {
     /// L7, L9, E2: a request arrives. It is queued (FD_ACCEPT recorded when selected: the event
     /// object to signal is returned), or refused at once when the queue holds `backlog`
     /// requests or the listener is exhausted: never queued, no event, counted.
+    #[inline]
     pub(crate) fn admit(&mut self, req: PendingRequest, events: &mut EventRecord) -> Result<Option<EventHandle>> {
         if self.exhausted || self.len() >= self.backlog as usize {
             self.stats.refused_full += 1;
@@ -120,6 +124,7 @@ impl ListenQueue {
     /// L6, L9: listen again. The latest backlog wins; the newest requests beyond it are taken
     /// off the tail, newest first, for their connectors to be reset. A free descriptor clears
     /// the exhausted state.
+    #[inline]
     pub(crate) fn rebacklog(&mut self, backlog: u32, descriptor_free: bool) -> Vec<PendingRequest> {
         self.backlog = backlog;
         let keep = (backlog as usize).saturating_sub(self.examining as usize).min(self.queue.len());
@@ -134,6 +139,7 @@ impl ListenQueue {
     /// A2, A11, L9, E2: an accept looks at the head. `descriptor_free` and `buffers` say whether
     /// the accepted socket could be made now; without them the request stays (an accept that
     /// finds no descriptor exhausts the listener) and the accept fails.
+    #[inline]
     pub(crate) fn take_head(&mut self, descriptor_free: bool, buffers: Result<()>, events: &mut EventRecord) -> Head {
         if self.queue.is_empty() {
             let _ = self.reenable_accept(events); // nothing queued: nothing to signal
@@ -162,6 +168,7 @@ impl ListenQueue {
     /// A7 to A12, E2: settle a request an accept took off the queue. Returns the event object to
     /// signal (the level-triggered FD_ACCEPT) and whether the request left the queue for good
     /// (its pending count is then released).
+    #[inline]
     pub(crate) fn settle(&mut self, outcome: Settle, events: &mut EventRecord) -> (Option<EventHandle>, bool) {
         self.examining -= 1;
         match outcome {

@@ -171,6 +171,7 @@ impl SocketCell {
     /// Record a change that blocked threads may be waiting for. Call with the lock held; returns
     /// whether a thread sleeps on the condvar, to be notified once the lock is released (a thread
     /// woken while the lock is still held would only block again on the mutex).
+    #[inline]
     pub(crate) fn changed(&self, inner: &SocketInner) -> bool {
         if inner.spinners > 0 {
             self.changes.fetch_add(1, Ordering::Release);
@@ -180,6 +181,7 @@ impl SocketCell {
 
     /// Wake every thread blocked on this socket: call after releasing the lock, when
     /// [`changed`](Self::changed) said so.
+    #[inline]
     pub(crate) fn notify(&self, sleepers: bool) {
         if sleepers {
             self.cv.notify_all();
@@ -203,6 +205,7 @@ impl SocketInner {
     /// The one place a socket's state changes (smoltcp's `set_state`): it keeps the lock-free
     /// mirror of the current connect attempt in step with the `Connecting` state (a pending
     /// request reads it to see a withdrawal, A12) and says whom to wake. Returns the old state.
+    #[inline]
     pub(crate) fn set_state(&mut self, cell: &SocketCell, new: State) -> (State, Wake) {
         let attempt = match &new {
             State::Connecting { attempt, .. } => *attempt,
@@ -225,6 +228,7 @@ impl SocketInner {
     }
 
     /// The current connect attempt (0 when none).
+    #[inline]
     pub(crate) fn attempt(&self) -> u64 {
         match self.state {
             State::Connecting { attempt, .. } => attempt,
@@ -234,6 +238,7 @@ impl SocketInner {
 
     /// Start a connect attempt and return its number. Nobody waits on a socket that starts
     /// connecting: its caller is the only thread using it.
+    #[inline]
     pub(crate) fn begin_attempt(&mut self, cell: &SocketCell, remote: SocketAddrV4, from: Ipv4Addr) -> u64 {
         self.attempt_seq += 1;
         let attempt = self.attempt_seq;

@@ -3,6 +3,7 @@
 //! [`Reply`] and a [`PeerLink`], never to the other socket directly.
 
 use crate::consts::FD_CLOSE_BIT;
+use crate::error::WsaError;
 use crate::fabric::session::{Inbound, RemoteLink};
 use crate::socket::{Answer, SocketCell, State, answer};
 use std::sync::atomic::Ordering;
@@ -33,6 +34,18 @@ impl Reply {
         match self {
             Reply::Local { connector, attempt } => answer(connector, *attempt, a),
             Reply::Remote(r) => r.answer(a),
+        }
+    }
+
+    /// K2, L6: refuse the request for a reason of the listener's own (closed, backlog shrunk),
+    /// without waiting to learn whether the connector still waited: the listener counts it so
+    /// either way.
+    pub(crate) fn refuse(&self, e: WsaError) {
+        match self {
+            Reply::Local { connector, attempt } => {
+                answer(connector, *attempt, Answer::Failed(e));
+            }
+            Reply::Remote(r) => r.refuse(e),
         }
     }
 

@@ -218,11 +218,11 @@ impl SocketInner {
     }
 
     /// The error a connect attempt ends with when its time is up: `WSAEHOSTUNREACH` while its
-    /// request still waits for the fabric connection to the target's host (F4: no answer from
-    /// the host), `WSAETIMEDOUT` once the request reached the listener's device (D2).
+    /// request waits for the fabric connection to the target's host to open (F4: the host did
+    /// not answer), `WSAETIMEDOUT` otherwise (D2).
     pub(crate) fn expiry_error(&self) -> WsaError {
         match &self.state {
-            State::Connecting { outbound: Some(o), .. } if o.unsent() => WsaError::HostUnreach,
+            State::Connecting { outbound: Some(o), .. } if o.parked() => WsaError::HostUnreach,
             _ => WsaError::TimedOut,
         }
     }

@@ -467,3 +467,26 @@ fn a_host_that_never_answers_is_unreachable_at_the_connect_timeout() {
     assert_eq!(fd_connect(&client, n), WsaError::HostUnreach.code());
     assert_eq!(client.device().stats().timed_out, 0, "no listener's device saw it: not a timeout (D3)");
 }
+
+// SPEC F6, A8, A12: the connector says whether it took a rejection: a rejection that crossed its
+// withdrawal fails the accept with WSAEACCES (counted withdrawn), one it took with WSAECONNREFUSED
+#[test]
+fn a_rejection_counts_only_when_the_connector_took_it() {
+    let h = hosts(14, 17484, 5);
+    let mut peer = Peer::greet(TcpStream::connect((addr(14, 1), 17484)).unwrap());
+    for (id, reply, expected) in [(1u64, 0x14u8, WsaError::Acces), (2, 0x13, WsaError::ConnRefused)] {
+        peer.request(id, SocketAddrV4::new(addr(14, 7), 40000 + id as u16), h.to);
+        accept_when_queued(&h.server, h.listener);
+        let rejecting = {
+            let server = h.server.clone();
+            let l = h.listener;
+            bg(move || accept_with_decision(&server, l, Decision::Reject).map(|a| a.socket))
+        };
+        let (kind, body) = peer.read();
+        assert_eq!((kind, &body[..8]), (0x12, &id.to_be_bytes()[..]), "REFUSED");
+        peer.s.write_all(&Peer::frame(reply, &id.to_be_bytes())).unwrap(); // WITHDRAW, then CONFIRM
+        assert_eq!(rejecting.join().unwrap_err().error, expected);
+    }
+    let s = h.server.device().stats().listeners;
+    assert_eq!((s.withdrawn, s.rejected), (1, 1));
+}

@@ -103,6 +103,9 @@ pub(crate) struct Outbound {
     state: AtomicU8,
     /// The session that carries it, once the transport is there.
     session: OnceLock<Weak<Session>>,
+    /// Waiting for the fabric connection to its host to open (F4: if the connect's time runs
+    /// out meanwhile, the host did not answer).
+    parked: AtomicBool,
 }
 
 impl Outbound {
@@ -114,6 +117,7 @@ impl Outbound {
             request: Mutex::new(Some(request)),
             state: AtomicU8::new(PENDING),
             session: OnceLock::new(),
+            parked: AtomicBool::new(false),
         }
     }
 
@@ -127,9 +131,14 @@ impl Outbound {
         }
     }
 
-    /// Whether it still waits for its transport (no session carries it yet: F4).
-    pub(crate) fn unsent(&self) -> bool {
-        self.session.get().is_none()
+    /// Whether it waits for the fabric connection to its host to open (F4).
+    pub(crate) fn parked(&self) -> bool {
+        self.parked.load(Relaxed)
+    }
+
+    /// The transport layer says whether it waits for the connection to its host.
+    pub(crate) fn set_parked(&self, parked: bool) {
+        self.parked.store(parked, Relaxed);
     }
 
     /// Whether the connector still waits for it.
@@ -165,6 +174,9 @@ enum InState {
     Queued,
     /// ACCEPTED sent; the connector's confirmation is awaited (F6).
     Accepting,
+    /// REFUSED sent for the accept's rejection; the connector's confirmation is awaited (F6:
+    /// a rejection that crossed the connector's withdrawal is a withdrawal on both sides).
+    Refusing,
     Confirmed,
     /// The connector withdrew, or its device was lost (F7).
     Withdrawn,
@@ -197,10 +209,10 @@ impl Inbound {
         self.changed.notify_all();
     }
 
-    /// Mark it withdrawn if it is still waiting (queued or accepting).
+    /// Mark it withdrawn if it is still waiting (queued, accepting or refusing).
     fn withdrawn(&self) {
         let mut st = lock(&self.state);
-        if matches!(*st, InState::Queued | InState::Accepting) {
+        if matches!(*st, InState::Queued | InState::Accepting | InState::Refusing) {
             *st = InState::Withdrawn;
             self.moved.store(true, Release);
             self.changed.notify_all();
@@ -211,10 +223,12 @@ impl Inbound {
         *lock(&self.state) == InState::Withdrawn
     }
 
-    /// C1, F5, F6: answer the connector's device. An acceptance waits for the connector's
-    /// confirmation: true only when it came (the connector is connected); a withdrawal that
-    /// crossed it, the loss of the transport, or no confirmation within the liveness interval
-    /// give false and the connector's side is told the connection is closed.
+    /// C1, F6: the accept's answer to the connector's device, which the connector confirms
+    /// (it took it) or withdraws (it had given up). True only when it confirmed; a withdrawal
+    /// that crossed the answer, the loss of the transport, or no reply within the liveness
+    /// interval give false (the accept then fails with WSAEACCES, as for a local request
+    /// withdrawn meanwhile, A12), and an acceptance is undone with CLOSE so nothing stays
+    /// connected on either side.
     pub(crate) fn answer(&self, a: Answer) -> bool {
         {
             let mut st = lock(&self.state);
@@ -223,44 +237,21 @@ impl Inbound {
             }
             *st = match a {
                 Answer::Accepted { .. } => InState::Accepting,
-                Answer::Failed(_) => InState::Answered,
+                Answer::Failed(_) => InState::Refusing,
             };
         }
         let s = &self.session;
         match a {
             Answer::Failed(e) => {
                 s.transport.send(&Frame::Refused { id: self.id, code: e.code() as u32 });
-                true
+                self.confirmed()
             }
             Answer::Accepted { peer, callee_data } => {
                 let PeerLink::Local(accepted) = peer else { return false };
                 lock(&s.links).insert(self.id, accepted);
                 s.transport.send(&Frame::Accepted { id: self.id, callee_data: callee_data.into_vec() });
-                let deadline = Instant::now() + s.policy.liveness().max(Duration::from_millis(10));
-                // A short spin, then yields, before sleeping: a futex wake-up across cores costs
-                // more than the round trip the confirmation takes.
-                for round in 0..SPIN_ROUNDS + YIELD_ROUNDS {
-                    if self.moved.load(Acquire) {
-                        break;
-                    }
-                    if round < SPIN_ROUNDS {
-                        (0..1u32 << round).for_each(|_| std::hint::spin_loop());
-                    } else {
-                        std::thread::yield_now();
-                    }
-                }
-                let mut st = lock(&self.state);
-                while *st == InState::Accepting {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        break;
-                    }
-                    st = self.changed.wait_timeout(st, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
-                }
-                let confirmed = *st == InState::Confirmed;
+                let confirmed = self.confirmed();
                 if !confirmed {
-                    *st = InState::Withdrawn;
-                    drop(st);
                     lock(&s.links).remove(&self.id);
                     // A late confirmation finds the connection closed (F6: nothing stays connected).
                     s.transport.send(&Frame::Close { id: self.id });
@@ -268,6 +259,48 @@ impl Inbound {
                 confirmed
             }
         }
+    }
+
+    /// K2, L6: refuse it for the listener's own reason (closed, backlog shrunk) without waiting.
+    pub(crate) fn refuse(&self, e: WsaError) {
+        {
+            let mut st = lock(&self.state);
+            if *st != InState::Queued {
+                return;
+            }
+            *st = InState::Answered;
+        }
+        self.session.transport.send(&Frame::Refused { id: self.id, code: e.code() as u32 });
+    }
+
+    /// Wait for the connector's reply to an answer: true when it confirmed.
+    fn confirmed(&self) -> bool {
+        let deadline = Instant::now() + self.session.policy.liveness().max(Duration::from_millis(10));
+        // A short spin, then yields, before sleeping: a futex wake-up across cores costs more
+        // than the round trip the reply takes.
+        for round in 0..SPIN_ROUNDS + YIELD_ROUNDS {
+            if self.moved.load(Acquire) {
+                break;
+            }
+            if round < SPIN_ROUNDS {
+                (0..1u32 << round).for_each(|_| std::hint::spin_loop());
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        let mut st = lock(&self.state);
+        while matches!(*st, InState::Accepting | InState::Refusing) {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            st = self.changed.wait_timeout(st, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
+        }
+        let confirmed = *st == InState::Confirmed;
+        if !confirmed {
+            *st = InState::Withdrawn;
+        }
+        confirmed
     }
 
     /// The accepted socket's link to the connector (K3).
@@ -379,11 +412,14 @@ impl Session {
                 }
             }
             Frame::Accepted { id, callee_data } if outbound => self.accepted(id, callee_data),
+            // F6: the connector says whether it took a refusal, so a rejection that crossed its
+            // withdrawal counts as a withdrawal on both sides.
             Frame::Refused { id, code } if outbound => {
                 let error = refusal(code).ok_or(Violation("REFUSED with a code the protocol does not name"))?;
                 let out = lock(&self.sent).remove(&id);
-                if let Some(out) = out {
-                    out.fail(error);
+                match out.filter(|o| o.take_answer()) {
+                    Some(out) if out.answer(Answer::Failed(error)) => self.transport.send(&Frame::Confirm { id }),
+                    _ => self.transport.send(&Frame::Withdraw { id }),
                 }
             }
             Frame::Request(req) if inbound => {
@@ -396,7 +432,7 @@ impl Session {
                 let found = lock(&self.requests).get(&id).and_then(Weak::upgrade);
                 if let Some(i) = found {
                     let mut st = lock(&i.state);
-                    if *st == InState::Accepting {
+                    if matches!(*st, InState::Accepting | InState::Refusing) {
                         *st = InState::Confirmed;
                         i.moved.store(true, Release);
                         i.changed.notify_all();

@@ -470,12 +470,13 @@ impl Io {
             },
         };
         let Some(conn) = self.conns.get_mut(&token) else { return };
-        let ready = conn.phase == Phase::Ready;
-        if let Dir::Out { waiting, .. } = &mut conn.dir {
-            waiting.push(out);
+        if conn.phase == Phase::Ready {
+            conn.session.send_request(out);
+            return;
         }
-        if ready {
-            self.release_waiting(token);
+        if let Dir::Out { waiting, .. } = &mut conn.dir {
+            out.set_parked(true); // until the connection to the host is up (F4)
+            waiting.push(out);
         }
     }
 
@@ -497,6 +498,7 @@ impl Io {
         let Some(conn) = self.conns.get_mut(&token) else { return };
         let Dir::Out { waiting, .. } = &mut conn.dir else { return };
         for out in waiting.drain(..) {
+            out.set_parked(false);
             conn.session.send_request(out); // one its connector withdrew meanwhile is not sent
         }
         self.flush(token);

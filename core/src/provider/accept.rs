@@ -144,7 +144,7 @@ impl Provider {
         let settled = self.shared.settle(listener, Settle::Restore { req, deferred, exhausted });
         signal_set(settled.set);
         if let Some(orphan) = settled.orphan {
-            orphan.reply.answer(Answer::Failed(WsaError::ConnRefused));
+            orphan.reply.refuse(WsaError::ConnRefused);
             return Err(WsaError::Intr);
         }
         Ok(())

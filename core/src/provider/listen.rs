@@ -8,7 +8,7 @@ use crate::fabric::wire;
 use crate::link::Reply;
 use crate::listen_queue::{ListenQueue, PendingRequest};
 use crate::provider::Call;
-use crate::socket::{Answer, Descriptor, SocketCell, SocketInner, State};
+use crate::socket::{Descriptor, SocketCell, SocketInner, State};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -84,7 +84,7 @@ impl Provider {
         drop(g);
         sh.device.release_pending(reset.len());
         for r in reset {
-            r.reply.answer(Answer::Failed(WsaError::ConnReset));
+            r.reply.refuse(WsaError::ConnReset);
         }
         Ok(())
     }

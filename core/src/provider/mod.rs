@@ -14,7 +14,7 @@ use crate::error::{Result, WsaError};
 use crate::events::{EventHandle, contain};
 use crate::fabric::Fabric;
 use crate::fabric::tcp::{TcpConfig, TcpFabric};
-use crate::socket::{Answer, Descriptor, Qos, SocketCell, SocketInner, State};
+use crate::socket::{Descriptor, Qos, SocketCell, SocketInner, State};
 use crate::table::Table;
 use crate::timer::Timer;
 use std::net::SocketAddrV4;
@@ -398,7 +398,7 @@ impl Shared {
                 sh.device.retire_listener(cell, stats);
                 sh.device.release_pending(refused.len());
                 for r in refused {
-                    r.reply.answer(Answer::Failed(WsaError::ConnRefused));
+                    r.reply.refuse(WsaError::ConnRefused);
                 }
             }
             State::Connected { peer, .. } => peer.close(cell),

@@ -465,9 +465,18 @@ mod tests {
 
     #[test]
     fn heap_growth_is_counted() {
-        let (v, bytes) = crate::alloc::measure(|| vec![0u8; 1 << 24]);
-        // Other tests run in this process at the same time and allocate or free a little.
-        assert!(bytes.abs_diff(1 << 24) < 1 << 20, "{bytes}");
-        drop(v);
+        // Other tests run in this process at the same time and allocate or free megabytes now and
+        // then (a provider's port table, 65k connectors): one of a few tries is a quiet one.
+        let mut seen = Vec::new();
+        for _ in 0..8 {
+            let (v, bytes) = crate::alloc::measure(|| vec![0u8; 1 << 24]);
+            drop(v);
+            if bytes.abs_diff(1 << 24) < 1 << 20 {
+                return;
+            }
+            seen.push(bytes);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("a 16 MiB allocation was never counted as 16 MiB: {seen:?}");
     }
 }

@@ -254,6 +254,8 @@ impl Peer {
 #[test]
 fn a_lost_connector_device_withdraws_its_requests_and_aborts_its_connections() {
     let h = hosts(6, 17476, 5);
+    // The scripted peer never pings: a long interval, so only its death ends the connection.
+    h.server.device().set_liveness(Duration::from_secs(30)).unwrap();
     let mut peer = Peer::greet(TcpStream::connect((addr(6, 1), 17476)).unwrap());
     let me = SocketAddrV4::new(addr(6, 7), 40000);
     peer.request(1, me, h.to);
@@ -407,6 +409,9 @@ fn a_device_rejoins_on_the_same_address_at_once() {
     drop(first);
     let again = Provider::on_tcp_fabric(nics, tcp).expect("rejoin at once");
     let l = listener_at(&again, to, 5);
+    // A request the client sends before it has read the old device's close goes down the dying
+    // connection and is reset (F7); once the client has seen the close, the new device serves it.
+    assert!(wait_until(|| client.device().stats().fabric.connections_open == 0));
     let c = nb_connector(&client);
     assert_eq!(client.connect(c, to, ConnectParams::default()), Err(WsaError::WouldBlock));
     accept_when_queued(&again, l);
@@ -473,6 +478,7 @@ fn a_host_that_never_answers_is_unreachable_at_the_connect_timeout() {
 #[test]
 fn a_rejection_counts_only_when_the_connector_took_it() {
     let h = hosts(14, 17484, 5);
+    h.server.device().set_liveness(Duration::from_secs(30)).unwrap(); // the scripted peer never pings
     let mut peer = Peer::greet(TcpStream::connect((addr(14, 1), 17484)).unwrap());
     for (id, reply, expected) in [(1u64, 0x14u8, WsaError::Acces), (2, 0x13, WsaError::ConnRefused)] {
         peer.request(id, SocketAddrV4::new(addr(14, 7), 40000 + id as u16), h.to);

@@ -293,8 +293,8 @@ pub unsafe extern "C" fn wspsan_switch_handle(s: SOCKET, out: *mut SOCKET, lpErr
     // SAFETY: pointers checked by the boundary.
     unsafe {
         wsp("wspsan_switch_handle", lpErrno, SOCKET_ERROR, |p| {
+            let context = p.context(descriptor(s))?; // X4: the descriptor before the pointer
             let out = out_ptr(out, "out")?;
-            let context = p.context(descriptor(s))?;
             *out = if has_switch_handles() { context as SOCKET } else { s };
             Ok(0)
         })

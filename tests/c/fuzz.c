@@ -1636,7 +1636,11 @@ static void op_switch_handle(void) {
     c.allowed = K(FAULT);
     c.argcheck = K(FAULT);
     c.valid_args = out != NULL;
-    if (!out) c.exact = WSAEFAULT;
+    /* X4: the descriptor, then the pointer. */
+    if (c.ds == DS_DEAD)
+        c.exact = WSAENOTSOCK;
+    else if (!out && c.ds != DS_LIMBO)
+        c.exact = WSAEFAULT;
     int rc = wspsan_switch_handle(s, out, e);
     if (end_int(&c, rc)) {
         int i = pool_find(s);

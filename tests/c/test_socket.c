@@ -233,6 +233,10 @@ static void validation_order(void) {
     CHECK_FAILS(wspsan_WSPGetPeerName(l, NULL, &len, &err), WSAENOTCONN);
     CHECK_FAILS(wspsan_WSPGetPeerName(c, NULL, NULL, &err), WSAEFAULT); /* connected: the pointers */
     CHECK_FAILS(wspsan_WSPGetPeerName(a, (struct sockaddr *)&name, NULL, &err), WSAEFAULT);
+    /* SPEC X4: the switch-handle extension too checks the descriptor before its pointer. */
+    CHECK_FAILS(wspsan_switch_handle(INVALID_SOCKET, NULL, &err), WSAENOTSOCK);
+    CHECK_FAILS(wspsan_switch_handle(closed, NULL, &err), WSAENOTSOCK);
+    CHECK_FAILS(wspsan_switch_handle(u, NULL, &err), WSAEFAULT);
     /* SPEC X4, A15: WSPGetSockName on an unbound socket: WSAEINVAL before the pointers. */
     CHECK_FAILS(wspsan_WSPGetSockName(INVALID_SOCKET, NULL, NULL, &err), WSAENOTSOCK);
     CHECK_FAILS(wspsan_WSPGetSockName(u, NULL, NULL, &err), WSAEINVAL);

@@ -30,6 +30,8 @@ pub const DEFAULT_PORT: u16 = 7470;
 pub const DEFAULT_LIVENESS: Duration = Duration::from_secs(3);
 /// The default number of requests one remote device may have queued here (SPEC F8).
 pub const DEFAULT_MAX_PENDING_PER_PEER: usize = 1024;
+/// Fabric connections a device keeps at once (F8: a flood of silent connections is capped).
+const MAX_CONNECTIONS: usize = 4096;
 /// Bytes a connection may hold unsent before its peer counts as lost: one that does not read (F8).
 const MAX_UNSENT: usize = 4 << 20;
 /// How long opening a fabric connection may take when the device has no connect timeout (F4).
@@ -431,6 +433,11 @@ impl Io {
         loop {
             let Some(l) = self.listeners.get(i) else { return };
             match l.accept() {
+                Ok((stream, _)) if self.conns.len() >= MAX_CONNECTIONS => {
+                    // F8: connections that never speak cost memory until the liveness interval
+                    // ends them; beyond this many, a new one is closed at once.
+                    drop(stream);
+                }
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
                     if let Some(t) = self.new_conn(stream, Dir::In, Phase::Hello) {

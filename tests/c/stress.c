@@ -687,6 +687,8 @@ struct cond_call {
     struct acceptor *a;
     const struct lsn *l; /* the listener accepted on */
     uint32_t caller_addr, callee_addr;
+    unsigned callee_port;     /* the fabric's log (stress_fabric.c) */
+    uint64_t t_start, t_end;  /* when the condition ran (the fabric's log) */
 };
 
 static int condition(LPWSABUF caller_id, LPWSABUF caller_data, LPQOS sqos, LPQOS gqos, LPWSABUF callee_id,
@@ -795,15 +797,33 @@ static void set_final(struct rec *r, unsigned f, uint64_t id) {
         violation("attempt %#" PRIx64 ": two final accept answers (%s, then %s)", id, l_names[prev], l_names[f]);
 }
 
-static void close_accepted(struct acceptor *a, int idx, int connectors_gone) {
+/* Close an accepted socket. Once every connector has closed, its peer is gone (K3: WSAENOTCONN);
+ * across the fabric (stress_fabric.c) first wait (bounded) until the connector's CLOSE has crossed. */
+static void close_accepted(struct acceptor *a, int idx, int connectors_gone, int across_fabric) {
     SOCKET s = a->open[idx];
     a->nopen--;
     a->open[idx] = a->open[a->nopen];
     a->open_port[idx] = a->open_port[a->nopen];
     a->open_addr[idx] = a->open_addr[a->nopen];
-    struct sockaddr_in p;
-    int err = 0;
-    if (connectors_gone) {
+    if (connectors_gone && across_fabric) {
+        uint64_t deadline = now_ns() + 10000000000ull;
+        for (;;) {
+            struct sockaddr_in p;
+            int err = 0;
+            progress("waiting for the connector's close to cross the fabric (K3)");
+            if (w_peername(s, &p, &err) == SOCKET_ERROR && err == WSAENOTCONN)
+                break;
+            if (now_ns() > deadline) {
+                violation("accepted socket: its connector closed, yet 10 s later WSPGetPeerName gives %d, not "
+                          "WSAENOTCONN (K3 across the fabric)", err);
+                break;
+            }
+            sleep_us(1000);
+        }
+        a->k3_checked++;
+    } else if (connectors_gone) {
+        struct sockaddr_in p;
+        int err = 0;
         /* K3: every connector has closed, so every accepted end has seen its peer go. */
         if (w_peername(s, &p, &err) != SOCKET_ERROR || err != WSAENOTCONN)
             violation("accepted socket: WSPGetPeerName after its connector closed gave %d, not WSAENOTCONN (K3)",
@@ -884,8 +904,18 @@ static void check_accepted_pair(struct acceptor *a, const struct cond_call *cc, 
     }
 }
 
-static void *acceptor_main(void *arg) {
-    struct acceptor *a = arg;
+/* What differs between this process's acceptors and the fabric's (stress_fabric.c). */
+struct acc_mode {
+    LPCONDITIONPROC condition;
+    int fabric; /* the accepted peer's address is checked too, WSAENETDOWN never follows the
+                 * condition, K3 is awaited across the fabric, and no in_call for a checker */
+    /* after each call whose condition ran (the fabric's log), and at the end */
+    void (*after)(struct acceptor *a, const struct cond_call *cc, SOCKET s, int err, const struct sw_note *note,
+                  uint64_t t_ret);
+    void (*done)(struct acceptor *a);
+};
+
+static void acceptor_loop(struct acceptor *a, const struct acc_mode *m) {
     tl = &a->t;
     while (!atomic_load(&stop_accept)) {
         progress("picking a listener");
@@ -920,10 +950,12 @@ static void *acceptor_main(void *arg) {
         int err = 0, backoff = 0;
 
         progress(l->evmode ? "in a non-blocking WSPAccept" : "in a blocking WSPAccept");
-        atomic_fetch_add(&a->in_call, 1); /* odd: in a call (seq_cst, see retire_round) */
+        if (!m->fabric)
+            atomic_fetch_add(&a->in_call, 1); /* odd: in a call (seq_cst, see retire_round) */
         tl->calls[K_ACCEPT]++;
         memset(&sw_note, 0, sizeof sw_note);
-        SOCKET s = wspsan_WSPAccept(l->s, ap, lp, condition, (DWORD_PTR)&cc, &err);
+        SOCKET s = wspsan_WSPAccept(l->s, ap, lp, m->condition, (DWORD_PTR)&cc, &err);
+        uint64_t t_ret = m->fabric ? now_ns() : 0;
         struct sw_note note = sw_note;
         check_accept_upcall(a, &cc, s, err, &note);
         a->plans[cc.plan] += cc.ran ? 1 : 0;
@@ -938,12 +970,13 @@ static void *acceptor_main(void *arg) {
             if (cc.rec != NULL)
                 atomic_fetch_add(&cc.rec->l_sockets, 1);
             set_final(cc.rec, L_ACCEPTED, cc.id);
-            if (addr_mode == 0 && (!filled || plen != 16 || ntohs(peer.sin_port) != cc.caller_port))
+            if (addr_mode == 0 && (!filled || plen != 16 || ntohs(peer.sin_port) != cc.caller_port ||
+                                   (m->fabric && peer.sin_addr.s_addr != cc.caller_addr)))
                 violation("WSPAccept: peer address %u is not the caller the condition saw (%u) (A4, A15)",
                           ntohs(peer.sin_port), cc.caller_port);
             check_accepted_pair(a, &cc, s);
             if (a->nopen == (int)(sizeof a->open / sizeof a->open[0]))
-                close_accepted(a, 0, 0);
+                close_accepted(a, 0, 0, m->fabric);
             a->open_port[a->nopen] = cc.caller_port;
             a->open_addr[a->nopen] = cc.caller_addr;
             a->open[a->nopen++] = s;
@@ -1001,6 +1034,8 @@ static void *acceptor_main(void *arg) {
                 a->res[A_NETDOWN]++;
                 check_netdown("WSPAccept");
                 backoff = 1;
+                if (m->fabric && cc.ran)
+                    violation("WSPAccept: WSAENETDOWN after the condition ran");
                 break;
             case WSAEMFILE:
             case WSAENOBUFS: /* A11: the request stays at the head */
@@ -1038,7 +1073,10 @@ static void *acceptor_main(void *arg) {
         }
         if (cc.ran == 0 && (err == WSAECONNREFUSED || err == WSATRY_AGAIN))
             violation("WSPAccept: error %d without running the condition", err);
-        atomic_fetch_add(&a->in_call, 1); /* even: out of the call */
+        if (!m->fabric)
+            atomic_fetch_add(&a->in_call, 1); /* even: out of the call */
+        if (cc.ran && m->after != NULL)
+            m->after(a, &cc, s, err, &note, t_ret);
         if (backoff)
             sleep_us(50 + below(&tl->rng, 100)); /* a fault is on: give the chaos thread a moment */
 
@@ -1065,13 +1103,20 @@ static void *acceptor_main(void *arg) {
             } else if (e3 != WSAENOTCONN && e3 != WSAENETDOWN) {
                 violation("accepted socket: WSPGetPeerName gave %d", e3);
             }
-            close_accepted(a, i, 0);
+            close_accepted(a, i, 0, m->fabric);
         }
     }
     /* Every connector has finished and closed: the rest see WSAENOTCONN (K3). */
     while (a->nopen > 0)
-        close_accepted(a, a->nopen - 1, 1);
+        close_accepted(a, a->nopen - 1, 1, m->fabric);
+    if (m->done != NULL)
+        m->done(a);
     atomic_store(&a->t.watched, 0);
+}
+
+static void *acceptor_main(void *arg) {
+    static const struct acc_mode here = {condition, 0, NULL, NULL};
+    acceptor_loop(arg, &here);
     return NULL;
 }
 

@@ -326,21 +326,11 @@ static void f_switch_books(uint64_t accepted, uint64_t discarded, uint64_t accep
 /* ========================================================================================== */
 /* The listener process */
 
-struct f_cond {
-    int plan, invalid_value, ran, probe;
-    uint64_t id;
-    uint32_t caller, callee;
-    uint16_t caller_port, callee_port;
-    uint64_t t_start, t_end;
-    const struct lsn *l;
-    struct acceptor *a;
-};
-
 static struct f_log f_acc_log[N_ACCEPTORS], f_chaos_log, f_main_log;
 static atomic_ullong f_late_confirms; /* accepts that waited the liveness interval for a confirmation in vain */
 
 static int f_condition_body(LPWSABUF caller_id, LPWSABUF caller_data, LPQOS sqos, LPQOS gqos, LPWSABUF callee_id,
-                            LPWSABUF callee_data, GROUP *g, struct f_cond *cc) {
+                            LPWSABUF callee_data, GROUP *g, struct cond_call *cc) {
     tl->calls[K_CONDITION]++;
     if (++cc->ran > 1)
         violation("condition function ran twice in one WSPAccept call");
@@ -362,9 +352,9 @@ static int f_condition_body(LPWSABUF caller_id, LPWSABUF caller_data, LPQOS sqos
         (cc->l->addr.sin_addr.s_addr != 0 && la.sin_addr.s_addr != cc->l->addr.sin_addr.s_addr))
         violation("condition: callee %s:%u is not the listener's (bound to %s) (A5, B2)",
                   addr_text(la.sin_addr.s_addr, t1), ntohs(la.sin_port), addr_text(cc->l->addr.sin_addr.s_addr, t2));
-    cc->caller = ca.sin_addr.s_addr;
+    cc->caller_addr = ca.sin_addr.s_addr;
     cc->caller_port = ntohs(ca.sin_port);
-    cc->callee = la.sin_addr.s_addr;
+    cc->callee_addr = la.sin_addr.s_addr;
     cc->callee_port = ntohs(la.sin_port);
     if (gqos != NULL)
         violation("condition: lpGQOS is not NULL");
@@ -421,300 +411,46 @@ static int f_condition_body(LPWSABUF caller_id, LPWSABUF caller_data, LPQOS sqos
 
 static int f_condition(LPWSABUF caller_id, LPWSABUF caller_data, LPQOS sqos, LPQOS gqos, LPWSABUF callee_id,
                        LPWSABUF callee_data, GROUP *g, DWORD_PTR cb) {
-    struct f_cond *cc = (struct f_cond *)cb;
+    struct cond_call *cc = (struct cond_call *)cb;
     cc->t_start = now_ns();
     int r = f_condition_body(caller_id, caller_data, sqos, gqos, callee_id, callee_data, g, cc);
     cc->t_end = now_ns();
     return r;
 }
 
-/* X5, A11 as in stress.c's check_accept_upcall: one create upcall at most, only after CF_ACCEPT;
- * a failing one fails the accept with its code and keeps the request queued (or WSAEINTR when the
- * listener closed meanwhile); a successful one gives the socket, or is closed again when the
- * connector withdrew or did not confirm (WSAEACCES, A12, F6). */
-static void f_check_accept_upcall(struct acceptor *a, const struct f_cond *cc, SOCKET s, int err,
-                                  const struct sw_note *note) {
-    if (note->count > 1)
-        violation("WSPAccept ran the create upcall %d times", note->count);
-    if (note->what != SWN_NONE && (cc->ran != 1 || cc->plan != P_ACCEPT))
-        violation("WSPAccept ran the create upcall, but its condition answered %s", plan_names[cc->plan]);
-    if (s != INVALID_SOCKET) {
-        if (note->what != SWN_CREATED)
-            violation("WSPAccept returned a socket without a successful create upcall (X5)");
-        else if (note->context != s)
-            violation("WSPAccept returned %#jx, the create upcall was for %#jx", (uintmax_t)s,
-                      (uintmax_t)note->context);
-        else if (below(&tl->rng, 4) == 0)
-            check_switch_handle(s, note->handle, "WSPAccept");
-        return;
-    }
-    if (note->what == SWN_CREATED) {
-        a->up_discarded++;
-        if (err != WSAEACCES)
-            violation("WSPAccept failed with %d after a successful create upcall", err);
-        if (sw_context_of(note->handle) != INVALID_SOCKET)
-            violation("WSPAccept: the discarded socket's switch handle is still open (X5)");
-    } else if (note->what == SWN_FAILED) {
-        a->up_fails++;
-        if (err == sw_fail_mapped[note->kind])
-            a->up_restored++;
-        else if (err == WSAEINTR)
-            a->up_orphaned++;
-        else
-            violation("WSPAccept: the create upcall failed with %d, the accept with %d (X5, A11)",
-                      sw_fail_code[note->kind], err);
-    }
+/* The fabric's acceptors: stress.c's acceptor_loop, each call whose condition ran logged for the
+ * checker. */
+static void f_after_accept(struct acceptor *a, const struct cond_call *cc, SOCKET s, int err,
+                           const struct sw_note *note, uint64_t t_ret) {
+    struct f_log *lg = &f_acc_log[a - accs];
+    struct fl_ev ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = FL_ACCEPT;
+    ev.phase = FP_MAIN;
+    ev.id = cc->id;
+    ev.t0 = cc->t_start;
+    ev.t1 = cc->t_end;
+    ev.t2 = t_ret;
+    ev.caller = cc->caller_addr;
+    ev.callee = cc->callee_addr;
+    ev.caller_port = cc->caller_port;
+    ev.callee_port = cc->callee_port;
+    ev.result = s != INVALID_SOCKET ? 0 : err;
+    ev.plan = (uint8_t)cc->plan;
+    ev.upcall = (uint8_t)note->what;
+    f_log_put(lg, &ev, sizeof ev);
+    /* F6: after CF_ACCEPT the accept waits for the connector's confirmation, at most the
+     * liveness interval; one that gave up after about that long is the README's late case. */
+    if (cc->plan == P_ACCEPT && s == INVALID_SOCKET && err == WSAEACCES &&
+        t_ret - cc->t_end > F_LIVENESS_NS * 9 / 10)
+        atomic_fetch_add(&f_late_confirms, 1);
 }
 
-/* A15, B2: the accepted socket is named by the NIC addressed and the listener's port; its peer is
- * the caller the condition saw, unless the connector has closed already (K3). */
-static void f_check_accepted_pair(struct acceptor *a, const struct f_cond *cc, SOCKET s) {
-    struct sockaddr_in n;
-    char t1[16], t2[16];
-    int e = 0;
-    if (w_sockname(s, &n, &e) == 0) {
-        if (n.sin_addr.s_addr != cc->callee || n.sin_port != htons(PORT))
-            violation("accepted socket named %s:%u, the request was addressed to %s:%u (A15, B2)",
-                      addr_text(n.sin_addr.s_addr, t1), ntohs(n.sin_port), addr_text(cc->callee, t2), PORT);
-        a->names_checked++;
-    } else if (e != WSAENETDOWN) {
-        violation("accepted socket: WSPGetSockName gave %d", e);
-    }
-    if (w_peername(s, &n, &e) == 0) {
-        if (n.sin_addr.s_addr != cc->caller || ntohs(n.sin_port) != cc->caller_port)
-            violation("accepted socket: peer %s:%u, its condition saw %s:%u (A15)", addr_text(n.sin_addr.s_addr, t1),
-                      ntohs(n.sin_port), addr_text(cc->caller, t2), cc->caller_port);
-        a->pair_peers_checked++;
-    } else if (e != WSAENOTCONN && e != WSAENETDOWN) {
-        violation("accepted socket: WSPGetPeerName gave %d", e);
-    }
-}
-
-/* Close an accepted socket; once every connector has closed, first wait (bounded) until the
- * connector's CLOSE has crossed the fabric: then its peer is gone (K3: WSAENOTCONN). */
-static void f_close_accepted(struct acceptor *a, int idx, int connectors_gone) {
-    SOCKET s = a->open[idx];
-    a->nopen--;
-    a->open[idx] = a->open[a->nopen];
-    a->open_port[idx] = a->open_port[a->nopen];
-    a->open_addr[idx] = a->open_addr[a->nopen];
-    if (connectors_gone) {
-        uint64_t deadline = now_ns() + 10000000000ull;
-        for (;;) {
-            struct sockaddr_in p;
-            int err = 0;
-            progress("waiting for the connector's close to cross the fabric (K3)");
-            if (w_peername(s, &p, &err) == SOCKET_ERROR && err == WSAENOTCONN)
-                break;
-            if (now_ns() > deadline) {
-                violation("accepted socket: its connector closed, yet 10 s later WSPGetPeerName gives %d, not "
-                          "WSAENOTCONN (K3 across the fabric)", err);
-                break;
-            }
-            sleep_us(1000);
-        }
-        a->k3_checked++;
-    }
-    int e = close_retry(s, a->t.name);
-    if (e != 0)
-        violation("%s: closing an accepted socket failed with %d", a->t.name, e);
-}
+static void f_acceptor_done(struct acceptor *a) { f_log_flush(&f_acc_log[a - accs]); }
 
 static void *f_acceptor_main(void *arg) {
-    struct acceptor *a = arg;
-    struct f_log *lg = &f_acc_log[a - accs];
-    tl = &a->t;
-    while (!atomic_load(&stop_accept)) {
-        progress("picking a listener");
-        struct lsn *l = atomic_load(&current);
-        if (l == NULL) {
-            sleep_us(300);
-            continue;
-        }
-        if (l->evmode) {
-            progress("waiting for FD_ACCEPT");
-            (void)wait_eventfd(listen_ev, 5);
-        }
-        struct f_cond cc;
-        memset(&cc, 0, sizeof cc);
-        cc.a = a;
-        cc.l = l;
-        unsigned r = below(&tl->rng, 100);
-        cc.plan = r < 62 ? P_ACCEPT : r < 72 ? P_REJECT : r < 86 ? P_DEFER : r < 93 ? P_INVALID : P_GROUP;
-        static const int invalid_values[] = {3, 42, -1, 0x7fffffff};
-        cc.invalid_value = invalid_values[below(&tl->rng, 4)];
-        r = below(&tl->rng, 100);
-        cc.probe = r < 2 ? 1 : r < 3 ? 2 : r < 5 ? 3 : 0;
-        /* addr/addrlen: both, both NULL, addr without addrlen (A4), or a short *addrlen (A3). */
-        r = below(&tl->rng, 100);
-        int addr_mode = r < 80 ? 0 : r < 90 ? 1 : r < 96 ? 2 : 3;
-        struct sockaddr_in peer;
-        memset(&peer, 0xA5, sizeof peer);
-        int plen = addr_mode == 3 ? 8 : (int)sizeof peer;
-        struct sockaddr *ap = addr_mode == 1 ? NULL : (struct sockaddr *)&peer;
-        int *lp = addr_mode == 1 || addr_mode == 2 ? NULL : &plen;
-        int err = 0, backoff = 0;
-
-        progress(l->evmode ? "in a non-blocking WSPAccept" : "in a blocking WSPAccept");
-        tl->calls[K_ACCEPT]++;
-        memset(&sw_note, 0, sizeof sw_note);
-        SOCKET s = wspsan_WSPAccept(l->s, ap, lp, f_condition, (DWORD_PTR)&cc, &err);
-        uint64_t t_ret = now_ns();
-        struct sw_note note = sw_note;
-        f_check_accept_upcall(a, &cc, s, err, &note);
-        a->plans[cc.plan] += cc.ran ? 1 : 0;
-        int filled = addr_mode == 0 && peer.sin_family == AF_INET;
-        if (addr_mode == 2 && peer.sin_family == AF_INET)
-            violation("WSPAccept wrote addr although addrlen was NULL (A4)");
-        if (s != INVALID_SOCKET) {
-            a->res[A_SOCKET]++;
-            if (cc.ran != 1 || cc.plan != P_ACCEPT)
-                violation("WSPAccept returned a socket, but the condition ran %d times and planned %s", cc.ran,
-                          plan_names[cc.plan]);
-            if (addr_mode == 0 && (!filled || plen != 16 || ntohs(peer.sin_port) != cc.caller_port ||
-                                   peer.sin_addr.s_addr != cc.caller))
-                violation("WSPAccept: peer address %u is not the caller the condition saw (%u) (A4, A15)",
-                          ntohs(peer.sin_port), cc.caller_port);
-            f_check_accepted_pair(a, &cc, s);
-            if (a->nopen == (int)(sizeof a->open / sizeof a->open[0]))
-                f_close_accepted(a, 0, 0);
-            a->open_port[a->nopen] = cc.caller_port;
-            a->open_addr[a->nopen] = cc.caller;
-            a->open[a->nopen++] = s;
-        } else {
-            int expect_plan = -1;
-            switch (err) {
-            case WSAECONNREFUSED:
-                a->res[A_REFUSED]++;
-                expect_plan = P_REJECT;
-                break;
-            case WSAEINVAL:
-                a->res[A_INVALID]++;
-                if (cc.ran && cc.plan != P_INVALID && cc.plan != P_GROUP)
-                    violation("WSPAccept: WSAEINVAL after %s", plan_names[cc.plan]);
-                break;
-            case WSATRY_AGAIN:
-                a->res[A_TRYAGAIN]++;
-                expect_plan = P_DEFER;
-                break;
-            case WSAEACCES: /* A12, F6: withdrawn before or while the condition ran, or no confirmation */
-                a->res[cc.ran ? A_ACCES_SEEN : A_ACCES_UNSEEN]++;
-                if (addr_mode == 0 && !filled)
-                    violation("WSPAccept: WSAEACCES without the examined address (A13)");
-                break;
-            case WSAEINTR:
-                if (cc.ran) {
-                    a->res[A_ORPHAN]++;
-                    if (cc.plan == P_DEFER)
-                        a->res[A_ORPHAN_DEFER]++;
-                    else if (cc.plan != P_ACCEPT)
-                        violation("WSPAccept: WSAEINTR after %s", plan_names[cc.plan]);
-                } else {
-                    a->res[A_INTR_WAKE]++;
-                    if (l->evmode)
-                        violation("non-blocking WSPAccept failed with WSAEINTR without examining a request");
-                }
-                break;
-            case WSAEWOULDBLOCK:
-                a->res[A_WOULDBLOCK]++;
-                if (!l->evmode)
-                    violation("blocking WSPAccept gave WSAEWOULDBLOCK");
-                break;
-            case WSAENOTSOCK: a->res[A_NOTSOCK]++; break;
-            case WSAENETDOWN:
-                a->res[A_NETDOWN]++;
-                check_netdown("WSPAccept");
-                backoff = 1;
-                if (cc.ran)
-                    violation("WSPAccept: WSAENETDOWN after the condition ran");
-                break;
-            case WSAEMFILE:
-            case WSAENOBUFS: /* A11: the request stays at the head */
-                a->res[err == WSAEMFILE ? A_MFILE : A_NOBUFS]++;
-                backoff = 1;
-                if (cc.ran) {
-                    a->res[A_RESTORED]++;
-                    expect_plan = P_ACCEPT;
-                }
-                break;
-            case WSAEFAULT:
-                a->res[A_FAULT]++;
-                if (addr_mode != 3)
-                    violation("WSPAccept: WSAEFAULT with a valid addrlen");
-                if (plen != 8)
-                    violation("WSPAccept: WSAEFAULT changed *addrlen (A3)");
-                break;
-            default: violation("WSPAccept: unexpected error %d", err); break;
-            }
-            /* X4: the device and the descriptor are checked before the pointers. */
-            if (addr_mode == 3 && err != WSAEFAULT && err != WSAENOTSOCK && err != WSAENETDOWN)
-                violation("WSPAccept with *addrlen 8 gave %d, not WSAEFAULT (A3, X4)", err);
-            if (addr_mode == 3 && plen != 8)
-                violation("WSPAccept with *addrlen 8 failed with %d but changed it to %d (A3, X3)", err, plen);
-            if (expect_plan >= 0 && (!cc.ran || cc.plan != expect_plan))
-                violation("WSPAccept: error %d but the condition ran %d times with %s", err, cc.ran,
-                          plan_names[cc.plan]);
-            if (!cc.ran && err != WSAEACCES && err != WSAEINVAL && expect_plan < 0 && peer.sin_family == AF_INET)
-                violation("WSPAccept: error %d wrote an address without examining a request (X3)", err);
-            if (cc.ran && addr_mode == 0 && (!filled || ntohs(peer.sin_port) != cc.caller_port))
-                violation("WSPAccept: error %d after the condition without the examined address (A13)", err);
-            if (err == WSAEINVAL && !cc.ran)
-                violation("WSPAccept: WSAEINVAL without running the condition (listener not listening?)");
-        }
-        if (cc.ran == 0 && (err == WSAECONNREFUSED || err == WSATRY_AGAIN))
-            violation("WSPAccept: error %d without running the condition", err);
-        if (cc.ran) {
-            struct fl_ev ev;
-            memset(&ev, 0, sizeof ev);
-            ev.kind = FL_ACCEPT;
-            ev.phase = FP_MAIN;
-            ev.id = cc.id;
-            ev.t0 = cc.t_start;
-            ev.t1 = cc.t_end;
-            ev.t2 = t_ret;
-            ev.caller = cc.caller;
-            ev.callee = cc.callee;
-            ev.caller_port = cc.caller_port;
-            ev.callee_port = cc.callee_port;
-            ev.result = s != INVALID_SOCKET ? 0 : err;
-            ev.plan = (uint8_t)cc.plan;
-            ev.upcall = (uint8_t)note.what;
-            f_log_put(lg, &ev, sizeof ev);
-            /* F6: after CF_ACCEPT the accept waits for the connector's confirmation, at most the
-             * liveness interval; one that gave up after about that long is the README's late case. */
-            if (cc.plan == P_ACCEPT && s == INVALID_SOCKET && err == WSAEACCES &&
-                t_ret - cc.t_end > F_LIVENESS_NS * 9 / 10)
-                atomic_fetch_add(&f_late_confirms, 1);
-        }
-        if (backoff)
-            sleep_us(50 + below(&tl->rng, 100));
-        if (s == INVALID_SOCKET && err == WSAEWOULDBLOCK && l->evmode) {
-            WSANETWORKEVENTS ne;
-            int e2 = 0;
-            tl->calls[K_ENUMEVENTS]++;
-            if (wspsan_WSPEnumNetworkEvents(l->s, listen_ev, &ne, &e2) != 0 && e2 != WSAENOTSOCK &&
-                e2 != WSAENETDOWN)
-                violation("WSPEnumNetworkEvents on the listener gave %d", e2);
-        }
-        if (a->nopen > 0 && below(&tl->rng, 4) == 0) {
-            int i = (int)below(&tl->rng, (unsigned)a->nopen);
-            struct sockaddr_in p;
-            int e3 = 0;
-            if (w_peername(a->open[i], &p, &e3) == 0) {
-                if (p.sin_addr.s_addr != a->open_addr[i] || ntohs(p.sin_port) != a->open_port[i])
-                    violation("accepted socket: peer port %u, its condition saw %u (A15)", ntohs(p.sin_port),
-                              a->open_port[i]);
-                a->peer_checked++;
-            } else if (e3 != WSAENOTCONN && e3 != WSAENETDOWN) {
-                violation("accepted socket: WSPGetPeerName gave %d", e3);
-            }
-            f_close_accepted(a, i, 0);
-        }
-    }
-    while (a->nopen > 0)
-        f_close_accepted(a, a->nopen - 1, 1);
-    f_log_flush(lg);
-    atomic_store(&a->t.watched, 0);
+    static const struct acc_mode fabric = {f_condition, 1, f_after_accept, f_acceptor_done};
+    acceptor_loop(arg, &fabric);
     return NULL;
 }
 

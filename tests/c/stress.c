@@ -575,6 +575,15 @@ static const char *const bind_names[BK_N] = {"implicit", "NIC", "wildcard"};
 
 enum slot_state { SLOT_IDLE, SLOT_IN_CALL, SLOT_STOLEN, SLOT_CLOSED };
 
+/* A blocking connect's socket, offered to the chaos thread, which may close it mid-call (C7); the
+ * connectors of both stress.c and stress_fabric.c. */
+struct conn_slot {
+    atomic_int state;
+    atomic_ullong sock;
+    atomic_int bound; /* what the closer saw just before closing: bound (1) or not (0) */
+    atomic_uint port;
+};
+
 struct connector {
     struct tctx t;
     pthread_t th;
@@ -583,11 +592,7 @@ struct connector {
     atomic_ullong started;   /* sequence numbers handed out */
     atomic_ullong completed; /* attempts whose connector outcome is final (in order) */
     atomic_ullong retired;   /* attempts checked and freed by the checker */
-    /* A blocking connect's socket, offered to the chaos thread, which may close it mid-call. */
-    atomic_int slot;
-    atomic_ullong slot_sock;
-    atomic_int slot_bound;   /* what the closer saw just before closing: bound (1) or not (0) */
-    atomic_uint slot_port;
+    struct conn_slot sl;     /* a blocking connect's socket, which the chaos thread may close */
     uint64_t outcomes[M_N][C_N];
     uint64_t wouldblock;     /* non-blocking connects that returned WSAEWOULDBLOCK (queued) */
     uint64_t callee_short;   /* blocking accepted with a 4-byte callee buffer (C5 truncation) */
@@ -1125,20 +1130,52 @@ static void *acceptor_main(void *arg) {
 
 /* Take the blocking connect's socket back from the chaos thread's reach. Returns 1 if the chaos
  * thread took it first (then it has closed it, or will in a moment). */
-static int reclaim_slot(struct connector *c) {
+static int reclaim_slot(struct conn_slot *sl, const char *who) {
     int expect = SLOT_IN_CALL;
-    if (atomic_compare_exchange_strong(&c->slot, &expect, SLOT_IDLE))
+    if (atomic_compare_exchange_strong(&sl->state, &expect, SLOT_IDLE))
         return 0;
     uint64_t deadline = now_ns() + (uint64_t)RETRY_S * 1000000000u;
-    while (atomic_load(&c->slot) != SLOT_CLOSED) {
+    while (atomic_load(&sl->state) != SLOT_CLOSED) {
         if (now_ns() > deadline) {
-            violation("%s: the chaos thread took its socket and never closed it", c->t.name);
+            violation("%s: the chaos thread took its socket and never closed it", who);
             break;
         }
         sleep_us(50);
     }
-    atomic_store(&c->slot, SLOT_IDLE);
+    atomic_store(&sl->state, SLOT_IDLE);
     return 1;
+}
+
+/* Offer s to the chaos thread while a blocking connect runs on it. */
+static void offer_slot(struct conn_slot *sl, SOCKET s) {
+    atomic_store(&sl->sock, (unsigned long long)s);
+    atomic_store(&sl->state, SLOT_IN_CALL);
+}
+
+/* The chaos thread's side (C7): close the socket under a blocking connect, if one is in the call,
+ * noting whether it was bound and its port. */
+static void steal_slot(struct conn_slot *sl, uint64_t *n_stolen, uint64_t *n_stolen_bound) {
+    int expect = SLOT_IN_CALL;
+    if (!atomic_compare_exchange_strong(&sl->state, &expect, SLOT_STOLEN))
+        return;
+    SOCKET s = (SOCKET)atomic_load(&sl->sock);
+    struct sockaddr_in a;
+    int err = 0;
+    int bound = 0;
+    if (w_sockname(s, &a, &err) == 0) {
+        bound = 1;
+        atomic_store(&sl->port, ntohs(a.sin_port));
+    } else {
+        atomic_store(&sl->port, 0);
+        if (err != WSAEINVAL)
+            violation("chaos: WSPGetSockName on a connector gave %d", err);
+    }
+    atomic_store(&sl->bound, bound);
+    if (w_close(s, &err) != 0)
+        violation("chaos: closing a blocking connector's socket gave %d", err);
+    (*n_stolen)++;
+    *n_stolen_bound += (uint64_t)bound;
+    atomic_store(&sl->state, SLOT_CLOSED);
 }
 
 /* One attempt; returns its outcome and fills r's connector fields. */
@@ -1240,13 +1277,12 @@ static int attempt(struct connector *c, struct rec *r, uint64_t id, WSAEVENT ev)
 
     if (mode == M_BLOCKING) {
         /* Offer the socket to the chaos thread: it may close it while we wait (C7). */
-        atomic_store(&c->slot_sock, (unsigned long long)s);
-        atomic_store(&c->slot, SLOT_IN_CALL);
+        offer_slot(&c->sl, s);
         progress("in a blocking WSPConnect");
         tl->calls[K_CONNECT]++;
         int rc = wspsan_WSPConnect(s, (struct sockaddr *)&target, sizeof target, &caller, &callee_buf, qp, NULL,
                                    &err);
-        int stolen = reclaim_slot(c);
+        int stolen = reclaim_slot(&c->sl, c->t.name);
         r->c_stolen = (uint8_t)stolen;
         int out;
         if (rc == 0) {
@@ -1281,7 +1317,7 @@ static int attempt(struct connector *c, struct rec *r, uint64_t id, WSAEVENT ev)
                 check_netdown("WSPConnect");
                 int bound;
                 if (stolen) {
-                    bound = atomic_load(&c->slot_bound);
+                    bound = atomic_load(&c->sl.bound);
                 } else {
                     int e = sockname_retry(s, &a, c->t.name);
                     if (e != 0 && e != WSAEINVAL)
@@ -1298,7 +1334,7 @@ static int attempt(struct connector *c, struct rec *r, uint64_t id, WSAEVENT ev)
             }
         }
         if (stolen) {
-            r->c_port = (uint16_t)atomic_load(&c->slot_port);
+            r->c_port = (uint16_t)atomic_load(&c->sl.port);
             return out;
         }
         if (out != C_IMM_NOBUFS && out != C_IMM_NETDOWN) {
@@ -1723,27 +1759,7 @@ static void close_listener(void) {
  * was answered first. Only while the device is up, see attempt(). */
 static void steal_connector(void) {
     struct connector *c = &conns[below(&tl->rng, N_CONNECTORS)];
-    int expect = SLOT_IN_CALL;
-    if (!atomic_compare_exchange_strong(&c->slot, &expect, SLOT_STOLEN))
-        return;
-    SOCKET s = (SOCKET)atomic_load(&c->slot_sock);
-    struct sockaddr_in a;
-    int err = 0;
-    int bound = 0;
-    if (w_sockname(s, &a, &err) == 0) {
-        bound = 1;
-        atomic_store(&c->slot_port, ntohs(a.sin_port));
-    } else {
-        atomic_store(&c->slot_port, 0);
-        if (err != WSAEINVAL)
-            violation("chaos: WSPGetSockName on a connector gave %d", err);
-    }
-    atomic_store(&c->slot_bound, bound);
-    if (w_close(s, &err) != 0)
-        violation("chaos: closing a blocking connector's socket gave %d", err);
-    chaos.n_stolen++;
-    chaos.n_stolen_bound += (uint64_t)bound;
-    atomic_store(&c->slot, SLOT_CLOSED);
+    steal_slot(&c->sl, &chaos.n_stolen, &chaos.n_stolen_bound);
 }
 
 static void chaos_faults_off(void) {

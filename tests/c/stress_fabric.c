@@ -944,10 +944,7 @@ struct fconn {
     pthread_t th;
     int index;
     uint64_t seq;
-    atomic_int slot;
-    atomic_ullong slot_sock;
-    atomic_int slot_bound;
-    atomic_uint slot_port;
+    struct conn_slot sl;
     struct f_log log;
     uint64_t binds[BK_N], callee_short, wouldblock, wc_pending_any, wc_pending_nic, wc_named, wc_unnamed_again;
     uint64_t names_checked;
@@ -961,24 +958,6 @@ static struct {
 } fcc; /* the connector's chaos */
 
 static atomic_int f_stop_connect, f_stop_cchaos;
-
-static uint64_t f_make_id(int conn, uint64_t seq) { return ((uint64_t)(conn + 1) << SEQ_BITS) | seq; }
-
-static int f_reclaim_slot(struct fconn *c) {
-    int expect = SLOT_IN_CALL;
-    if (atomic_compare_exchange_strong(&c->slot, &expect, SLOT_IDLE))
-        return 0;
-    uint64_t deadline = now_ns() + (uint64_t)RETRY_S * 1000000000u;
-    while (atomic_load(&c->slot) != SLOT_CLOSED) {
-        if (now_ns() > deadline) {
-            violation("%s: the chaos thread took its socket and never closed it", c->t.name);
-            break;
-        }
-        sleep_us(50);
-    }
-    atomic_store(&c->slot, SLOT_IDLE);
-    return 1;
-}
 
 /* The outcome a connect's final code means; -1 for a code no connect may end with. */
 static int f_outcome_of(int code) {
@@ -1087,14 +1066,13 @@ static int f_attempt(struct fconn *c, struct fc_rec *r, WSAEVENT ev) {
     WSABUF callee_buf = {short_callee ? 4u : (ULONG)sizeof callee, callee};
 
     if (mode == M_BLOCKING) {
-        atomic_store(&c->slot_sock, (unsigned long long)s);
-        atomic_store(&c->slot, SLOT_IN_CALL);
+        offer_slot(&c->sl, s);
         progress("in a blocking WSPConnect");
         tl->calls[K_CONNECT]++;
         r->t0 = now_ns();
         int rc = wspsan_WSPConnect(s, (struct sockaddr *)&to, sizeof to, &caller, &callee_buf, qp, NULL, &err);
         r->t1 = now_ns();
-        int stolen = f_reclaim_slot(c);
+        int stolen = reclaim_slot(&c->sl, c->t.name);
         r->stolen = (uint8_t)stolen;
         int out = f_outcome_of(rc == 0 ? 0 : err);
         if (rc == 0) {
@@ -1116,7 +1094,7 @@ static int f_attempt(struct fconn *c, struct fc_rec *r, WSAEVENT ev) {
         }
         if (stolen) {
             if (r->port == 0)
-                r->port = (uint16_t)atomic_load(&c->slot_port);
+                r->port = (uint16_t)atomic_load(&c->sl.port);
             return out;
         }
         /* F2: bound implicitly to the device's first NIC; C6: back to its bind after a failure. */
@@ -1293,7 +1271,7 @@ static void *f_connector_main(void *arg) {
     while (!atomic_load(&f_stop_connect) && !atomic_load(&stop_all)) {
         struct fc_rec r;
         memset(&r, 0, sizeof r);
-        r.id = f_make_id(c->index, c->seq++);
+        r.id = make_id(c->index, c->seq++);
         r.phase = FP_MAIN;
         r.out = (uint8_t)f_attempt(c, &r, ev);
         f_log_put(&c->log, &r, sizeof r);
@@ -1311,26 +1289,7 @@ static void *f_connector_main(void *arg) {
  * listener's device learns the withdrawal (WITHDRAW), unless it was answered first. */
 static void f_steal_connector(void) {
     struct fconn *c = &fconns[below(&tl->rng, F_CONNECTORS)];
-    int expect = SLOT_IN_CALL;
-    if (!atomic_compare_exchange_strong(&c->slot, &expect, SLOT_STOLEN))
-        return;
-    SOCKET s = (SOCKET)atomic_load(&c->slot_sock);
-    struct sockaddr_in a;
-    int err = 0, bound = 0;
-    if (w_sockname(s, &a, &err) == 0) {
-        bound = 1;
-        atomic_store(&c->slot_port, ntohs(a.sin_port));
-    } else {
-        atomic_store(&c->slot_port, 0);
-        if (err != WSAEINVAL)
-            violation("chaos: WSPGetSockName on a connector gave %d", err);
-    }
-    atomic_store(&c->slot_bound, bound);
-    if (w_close(s, &err) != 0)
-        violation("chaos: closing a blocking connector's socket gave %d", err);
-    fcc.n_stolen++;
-    fcc.n_stolen_bound += (uint64_t)bound;
-    atomic_store(&c->slot, SLOT_CLOSED);
+    steal_slot(&c->sl, &fcc.n_stolen, &fcc.n_stolen_bound);
 }
 
 static void *f_cchaos_main(void *arg) {
@@ -1433,7 +1392,7 @@ static int f_loss_nb_connect(struct f_loss_nb *n) {
     int err = 0;
     memset(n, 0, sizeof *n);
     n->code = -1;
-    n->id = f_make_id(F_CONNECTORS, f_loss_seq++);
+    n->id = make_id(F_CONNECTORS, f_loss_seq++);
     n->s = f_socket_retry(&err);
     n->ev = wspsan_WSACreateEvent();
     if (n->s == INVALID_SOCKET || n->ev == NULL ||
@@ -1549,7 +1508,7 @@ static int f_connector_proc(void) {
     device_call(wspsan_device_set_connect_timeout(10000, &err), err, "set_connect_timeout(10000)");
     for (int i = 0; i < F_LNICS; i++) {
         struct fc_rec r;
-        int out = f_blocking_connect(f_lnic[i], F_PORT_NONE, f_make_id(F_CONNECTORS + 1, (uint64_t)i), &r, FP_WARMUP);
+        int out = f_blocking_connect(f_lnic[i], F_PORT_NONE, make_id(F_CONNECTORS + 1, (uint64_t)i), &r, FP_WARMUP);
         if (out != FC_REFUSED)
             violation("warm-up: a connect to %s:%u (nobody listens) gave %s (%d), not WSAECONNREFUSED (F5)",
                       addr_text(f_lnic[i], t[0]), F_PORT_NONE, out >= 0 ? fc_names[out] : "an error", out);
@@ -1648,7 +1607,7 @@ static int f_connector_proc(void) {
                 f_blockers[i].s = INVALID_SOCKET;
             for (int i = 0; i < F_LOSS_BLOCKING && ok; i++) {
                 struct f_loss_blocker *b = &f_blockers[i];
-                b->id = f_make_id(F_CONNECTORS, f_loss_seq++);
+                b->id = make_id(F_CONNECTORS, f_loss_seq++);
                 b->s = f_socket_retry(&err);
                 if (b->s == INVALID_SOCKET) {
                     violation("loss phase: no blocking connector (%d)", err);
@@ -1694,7 +1653,7 @@ static int f_connector_proc(void) {
             /* F4: nothing accepts fabric peers there any more: refused. */
             device_call(wspsan_device_set_connect_timeout(10000, &err), err, "set_connect_timeout(10000)");
             struct fc_rec ar;
-            int out = f_blocking_connect(f_lnic[0], F_PORT_LOSS, f_make_id(F_CONNECTORS, f_loss_seq++), &ar,
+            int out = f_blocking_connect(f_lnic[0], F_PORT_LOSS, make_id(F_CONNECTORS, f_loss_seq++), &ar,
                                          FP_LOSS_AFTER);
             if (out != FC_REFUSED)
                 violation("loss phase: a connect to the killed device gave %s (%d), not WSAECONNREFUSED (F4)",

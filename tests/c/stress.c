@@ -1178,6 +1178,111 @@ static void steal_slot(struct conn_slot *sl, uint64_t *n_stolen, uint64_t *n_sto
     atomic_store(&sl->state, SLOT_CLOSED);
 }
 
+/* A non-blocking connector's way of hearing its answer: FD_CONNECT (M_EVENT) or polling (M_POLL,
+ * FIONBIO). Returns the call's result, the error in *err. */
+static int connect_mode_setup(SOCKET s, int mode, WSAEVENT ev, int *err) {
+    int rc;
+    drain_eventfd(ev);
+    if (mode == M_EVENT) {
+        tl->calls[K_EVENTSELECT]++;
+        rc = wspsan_WSPEventSelect(s, ev, FD_CONNECT, err);
+    } else {
+        uint32_t on = 1;
+        DWORD n = 0;
+        tl->calls[K_IOCTL]++;
+        rc = wspsan_WSPIoctl(s, WSPSAN_FIONBIO, &on, sizeof on, NULL, 0, &n, NULL, NULL, NULL, err);
+    }
+    return rc;
+}
+
+/* What a connect sends and what it gets back: the attempt id as caller data and in the QoS (now
+ * and then), a callee buffer (now and then a short one, C5). */
+struct conn_args {
+    char data[8];
+    WSABUF caller;
+    QOS qos;
+    LPQOS qp;
+    char callee[16];
+    int short_callee;
+    WSABUF callee_buf;
+};
+
+/* with_latency: the id's next bits in the receiving FLOWSPEC too (the fabric's F10 check). */
+static void conn_args_init(struct conn_args *x, uint64_t id, int with_latency) {
+    memcpy(x->data, &id, 8);
+    x->caller.len = 8;
+    x->caller.buf = x->data;
+    memset(&x->qos, 0, sizeof x->qos);
+    x->qos.SendingFlowspec.TokenRate = (ULONG)id;
+    if (with_latency)
+        x->qos.ReceivingFlowspec.Latency = (ULONG)(id >> 8);
+    x->qos.ProviderSpecific.len = 8;
+    x->qos.ProviderSpecific.buf = x->data;
+    x->qp = below(&tl->rng, 4) == 0 ? &x->qos : NULL;
+    memset(x->callee, 0, sizeof x->callee);
+    x->short_callee = below(&tl->rng, 8) == 0;
+    x->callee_buf.len = x->short_callee ? 4u : (ULONG)sizeof x->callee;
+    x->callee_buf.buf = x->callee;
+}
+
+/* One look for a queued connect's answer: FD_CONNECT's code (M_EVENT) or SO_ERROR, else accepted
+ * when SO_CONNDATALEN shows callee data (M_POLL); -1 when none yet. With netdown_ok, WSAENETDOWN
+ * from the look is no violation (this process's device may be down). */
+static int connect_answer(SOCKET s, int mode, WSAEVENT ev, uint64_t id, int netdown_ok) {
+    int code = -1;
+    if (mode == M_EVENT) {
+        (void)wait_eventfd(ev, 1);
+        WSANETWORKEVENTS ne;
+        memset(&ne, 0, sizeof ne);
+        int e = 0;
+        tl->calls[K_ENUMEVENTS]++;
+        if (wspsan_WSPEnumNetworkEvents(s, ev, &ne, &e) == 0) {
+            /* Only FD_CONNECT is selected: an FD_CLOSE recorded when the accepted end
+             * closed (K3) stays recorded, never reported (E4). */
+            LONG evs = ne.lNetworkEvents;
+            if (evs & FD_CONNECT)
+                code = ne.iErrorCode[FD_CONNECT_BIT];
+            if (evs & ~(LONG)FD_CONNECT)
+                violation("attempt %#" PRIx64 ": events %#x reported with only FD_CONNECT selected (E4)", id,
+                          (unsigned)evs);
+        } else if (!netdown_ok || e != WSAENETDOWN) {
+            violation("attempt %#" PRIx64 ": WSPEnumNetworkEvents gave %d", id, e);
+        }
+    } else {
+        sleep_us(100 + below(&tl->rng, 400));
+        int v = 0, e = 0;
+        if (w_getopt_int(s, WSPSAN_SO_ERROR, &v, &e) == 0) {
+            if (v != 0) {
+                code = v;
+            } else if (w_getopt_int(s, SO_CONNDATALEN, &v, &e) == 0) {
+                /* Our condition always writes 8 bytes when it accepts. */
+                if (v > 0)
+                    code = 0;
+            } else if (!netdown_ok || e != WSAENETDOWN) {
+                violation("attempt %#" PRIx64 ": SO_CONNDATALEN gave %d", id, e);
+            }
+        } else if (!netdown_ok || e != WSAENETDOWN) {
+            violation("attempt %#" PRIx64 ": SO_ERROR gave %d", id, e);
+        }
+    }
+    return code;
+}
+
+/* C2 (decided, as Windows): SO_ERROR holds the answer (0 once accepted) and reading it does not
+ * clear it: twice the same. */
+static void check_so_error_twice(SOCKET s, uint64_t id, int want, int netdown_ok) {
+    for (int k = 0; k < 2; k++) {
+        int v = -1, e = 0;
+        if (w_getopt_int(s, WSPSAN_SO_ERROR, &v, &e) == 0) {
+            if (v != want)
+                violation("attempt %#" PRIx64 ": SO_ERROR %d after the answer %d, read %d time(s) (C2)", id, v,
+                          want, k + 1);
+        } else if (!netdown_ok || e != WSAENETDOWN) {
+            violation("attempt %#" PRIx64 ": SO_ERROR gave %d", id, e);
+        }
+    }
+}
+
 /* One attempt; returns its outcome and fills r's connector fields. */
 static int attempt(struct connector *c, struct rec *r, uint64_t id, WSAEVENT ev) {
     int err = 0;
@@ -1215,18 +1320,7 @@ static int attempt(struct connector *c, struct rec *r, uint64_t id, WSAEVENT ev)
         return C_SETUP_FAILED;
     }
     if (mode != M_BLOCKING) {
-        int rc;
-        drain_eventfd(ev);
-        if (mode == M_EVENT) {
-            tl->calls[K_EVENTSELECT]++;
-            rc = wspsan_WSPEventSelect(s, ev, FD_CONNECT, &err);
-        } else {
-            uint32_t on = 1;
-            DWORD n = 0;
-            tl->calls[K_IOCTL]++;
-            rc = wspsan_WSPIoctl(s, WSPSAN_FIONBIO, &on, sizeof on, NULL, 0, &n, NULL, NULL, NULL, &err);
-        }
-        if (rc != 0) {
+        if (connect_mode_setup(s, mode, ev, &err) != 0) {
             if (err != WSAENETDOWN)
                 violation("%s: unexpected error %d", mode == M_EVENT ? "WSPEventSelect" : "FIONBIO", err);
             check_netdown("setup");
@@ -1261,36 +1355,25 @@ static int attempt(struct connector *c, struct rec *r, uint64_t id, WSAEVENT ev)
     } else {
         c->binds[bk]++;
     }
-    char data[8];
-    memcpy(data, &id, 8);
-    WSABUF caller = {8, data};
-    QOS qos;
-    memset(&qos, 0, sizeof qos);
-    qos.SendingFlowspec.TokenRate = (ULONG)id;
-    qos.ProviderSpecific.len = 8;
-    qos.ProviderSpecific.buf = data;
-    LPQOS qp = below(&tl->rng, 4) == 0 ? &qos : NULL;
-    char callee[16];
-    memset(callee, 0, sizeof callee);
-    int short_callee = below(&tl->rng, 8) == 0;
-    WSABUF callee_buf = {short_callee ? 4u : (ULONG)sizeof callee, callee};
+    struct conn_args x;
+    conn_args_init(&x, id, 0);
 
     if (mode == M_BLOCKING) {
         /* Offer the socket to the chaos thread: it may close it while we wait (C7). */
         offer_slot(&c->sl, s);
         progress("in a blocking WSPConnect");
         tl->calls[K_CONNECT]++;
-        int rc = wspsan_WSPConnect(s, (struct sockaddr *)&target, sizeof target, &caller, &callee_buf, qp, NULL,
-                                   &err);
+        int rc = wspsan_WSPConnect(s, (struct sockaddr *)&target, sizeof target, &x.caller, &x.callee_buf, x.qp,
+                                   NULL, &err);
         int stolen = reclaim_slot(&c->sl, c->t.name);
         r->c_stolen = (uint8_t)stolen;
         int out;
         if (rc == 0) {
             out = C_ACCEPTED;
-            size_t want = short_callee ? 4 : 8;
-            if (callee_buf.len != want || memcmp(callee, &id, want) != 0)
-                violation("attempt %#" PRIx64 ": callee data is not its own id (len %u) (C5)", id, callee_buf.len);
-            if (short_callee)
+            size_t want = x.short_callee ? 4 : 8;
+            if (x.callee_buf.len != want || memcmp(x.callee, &id, want) != 0)
+                violation("attempt %#" PRIx64 ": callee data is not its own id (len %u) (C5)", id, x.callee_buf.len);
+            if (x.short_callee)
                 c->callee_short++;
         } else {
             switch (err) {
@@ -1369,7 +1452,7 @@ static int attempt(struct connector *c, struct rec *r, uint64_t id, WSAEVENT ev)
     /* Non-blocking: WSAEWOULDBLOCK means queued; the answer comes as FD_CONNECT or SO_ERROR. */
     progress("in a non-blocking WSPConnect");
     tl->calls[K_CONNECT]++;
-    int rc = wspsan_WSPConnect(s, (struct sockaddr *)&target, sizeof target, &caller, NULL, qp, NULL, &err);
+    int rc = wspsan_WSPConnect(s, (struct sockaddr *)&target, sizeof target, &x.caller, NULL, x.qp, NULL, &err);
     int out = -1;
     if (rc == 0) {
         violation("attempt %#" PRIx64 ": non-blocking connect completed at once (C1)", id);
@@ -1414,42 +1497,7 @@ static int attempt(struct connector *c, struct rec *r, uint64_t id, WSAEVENT ev)
         uint64_t give_up = start + (abandon ? below(&tl->rng, 2000) * 1000ull : (uint64_t)WAIT_ANSWER_S * 1000000000u);
         progress(mode == M_EVENT ? "waiting for FD_CONNECT" : "polling SO_ERROR");
         while (out < 0) {
-            int code = -1;
-            if (mode == M_EVENT) {
-                (void)wait_eventfd(ev, 1);
-                WSANETWORKEVENTS ne;
-                memset(&ne, 0, sizeof ne);
-                int e = 0;
-                tl->calls[K_ENUMEVENTS]++;
-                if (wspsan_WSPEnumNetworkEvents(s, ev, &ne, &e) == 0) {
-                    /* Only FD_CONNECT is selected: an FD_CLOSE recorded when the accepted end
-                     * closed (K3) stays recorded, never reported (E4). */
-                    LONG evs = ne.lNetworkEvents;
-                    if (evs & FD_CONNECT)
-                        code = ne.iErrorCode[FD_CONNECT_BIT];
-                    if (evs & ~(LONG)FD_CONNECT)
-                        violation("attempt %#" PRIx64 ": events %#x reported with only FD_CONNECT selected (E4)", id,
-                                  (unsigned)evs);
-                } else if (e != WSAENETDOWN) {
-                    violation("attempt %#" PRIx64 ": WSPEnumNetworkEvents gave %d", id, e);
-                }
-            } else {
-                sleep_us(100 + below(&tl->rng, 400));
-                int v = 0, e = 0;
-                if (w_getopt_int(s, WSPSAN_SO_ERROR, &v, &e) == 0) {
-                    if (v != 0) {
-                        code = v;
-                    } else if (w_getopt_int(s, SO_CONNDATALEN, &v, &e) == 0) {
-                        /* Our condition always writes 8 bytes when it accepts. */
-                        if (v > 0)
-                            code = 0;
-                    } else if (e != WSAENETDOWN) {
-                        violation("attempt %#" PRIx64 ": SO_CONNDATALEN gave %d", id, e);
-                    }
-                } else if (e != WSAENETDOWN) {
-                    violation("attempt %#" PRIx64 ": SO_ERROR gave %d", id, e);
-                }
-            }
+            int code = connect_answer(s, mode, ev, id, 1);
             switch (code) {
             case -1: break;
             case 0: out = C_ACCEPTED; break;
@@ -1471,20 +1519,10 @@ static int attempt(struct connector *c, struct rec *r, uint64_t id, WSAEVENT ev)
                 progress(mode == M_EVENT ? "waiting for FD_CONNECT" : "polling SO_ERROR");
         }
         if (out != C_ABANDONED) {
-            /* C2 (decided, as Windows): SO_ERROR holds the answer (0 once accepted) and reading it
-             * does not clear it: twice the same. The device may be down meanwhile. */
+            /* C2: the answer stays in SO_ERROR (0 once accepted); the device may be down meanwhile. */
             int want = out == C_ACCEPTED ? 0 : out == C_REFUSED ? WSAECONNREFUSED : out == C_RESET ? WSAECONNRESET
                                                                                                : WSAETIMEDOUT;
-            for (int k = 0; k < 2; k++) {
-                int v = -1, e = 0;
-                if (w_getopt_int(s, WSPSAN_SO_ERROR, &v, &e) == 0) {
-                    if (v != want)
-                        violation("attempt %#" PRIx64 ": SO_ERROR %d after the answer %d, read %d time(s) (C2)", id,
-                                  v, want, k + 1);
-                } else if (e != WSAENETDOWN) {
-                    violation("attempt %#" PRIx64 ": SO_ERROR gave %d", id, e);
-                }
-            }
+            check_so_error_twice(s, id, want, 1);
         }
         if (out == C_ACCEPTED) {
             /* C5: the callee data is this attempt's id (SO_CONNDATA). */

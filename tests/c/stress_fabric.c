@@ -1014,18 +1014,7 @@ static int f_attempt(struct fconn *c, struct fc_rec *r, WSAEVENT ev) {
         return FC_SETUP_FAILED;
     }
     if (mode != M_BLOCKING) {
-        int rc;
-        drain_eventfd(ev);
-        if (mode == M_EVENT) {
-            tl->calls[K_EVENTSELECT]++;
-            rc = wspsan_WSPEventSelect(s, ev, FD_CONNECT, &err);
-        } else {
-            uint32_t on = 1;
-            DWORD n = 0;
-            tl->calls[K_IOCTL]++;
-            rc = wspsan_WSPIoctl(s, WSPSAN_FIONBIO, &on, sizeof on, NULL, 0, &n, NULL, NULL, NULL, &err);
-        }
-        if (rc != 0) {
+        if (connect_mode_setup(s, mode, ev, &err) != 0) {
             violation("%s: unexpected error %d", mode == M_EVENT ? "WSPEventSelect" : "FIONBIO", err);
             close_retry(s, c->t.name);
             return FC_SETUP_FAILED;
@@ -1050,36 +1039,24 @@ static int f_attempt(struct fconn *c, struct fc_rec *r, WSAEVENT ev) {
         }
     }
     uint64_t id = r->id;
-    char data[8];
-    memcpy(data, &id, 8);
-    WSABUF caller = {8, data};
-    QOS qos;
-    memset(&qos, 0, sizeof qos);
-    qos.SendingFlowspec.TokenRate = (ULONG)id;
-    qos.ReceivingFlowspec.Latency = (ULONG)(id >> 8);
-    qos.ProviderSpecific.len = 8;
-    qos.ProviderSpecific.buf = data;
-    LPQOS qp = below(&tl->rng, 4) == 0 ? &qos : NULL;
-    char callee[16];
-    memset(callee, 0, sizeof callee);
-    int short_callee = below(&tl->rng, 8) == 0;
-    WSABUF callee_buf = {short_callee ? 4u : (ULONG)sizeof callee, callee};
+    struct conn_args x;
+    conn_args_init(&x, id, 1);
 
     if (mode == M_BLOCKING) {
         offer_slot(&c->sl, s);
         progress("in a blocking WSPConnect");
         tl->calls[K_CONNECT]++;
         r->t0 = now_ns();
-        int rc = wspsan_WSPConnect(s, (struct sockaddr *)&to, sizeof to, &caller, &callee_buf, qp, NULL, &err);
+        int rc = wspsan_WSPConnect(s, (struct sockaddr *)&to, sizeof to, &x.caller, &x.callee_buf, x.qp, NULL, &err);
         r->t1 = now_ns();
         int stolen = reclaim_slot(&c->sl, c->t.name);
         r->stolen = (uint8_t)stolen;
         int out = f_outcome_of(rc == 0 ? 0 : err);
         if (rc == 0) {
-            size_t want = short_callee ? 4 : 8;
-            if (callee_buf.len != want || memcmp(callee, &id, want) != 0)
-                violation("attempt %#" PRIx64 ": callee data is not its own id (len %u) (C5)", id, callee_buf.len);
-            c->callee_short += (uint64_t)short_callee;
+            size_t want = x.short_callee ? 4 : 8;
+            if (x.callee_buf.len != want || memcmp(x.callee, &id, want) != 0)
+                violation("attempt %#" PRIx64 ": callee data is not its own id (len %u) (C5)", id, x.callee_buf.len);
+            c->callee_short += (uint64_t)x.short_callee;
         } else if (err == WSAEINTR) {
             out = FC_INTR;
             if (!stolen)
@@ -1129,7 +1106,7 @@ static int f_attempt(struct fconn *c, struct fc_rec *r, WSAEVENT ev) {
     progress("in a non-blocking WSPConnect");
     tl->calls[K_CONNECT]++;
     r->t0 = now_ns();
-    int rc = wspsan_WSPConnect(s, (struct sockaddr *)&to, sizeof to, &caller, NULL, qp, NULL, &err);
+    int rc = wspsan_WSPConnect(s, (struct sockaddr *)&to, sizeof to, &x.caller, NULL, x.qp, NULL, &err);
     int out = -1;
     if (rc == 0 || err != WSAEWOULDBLOCK) {
         violation("attempt %#" PRIx64 ": non-blocking connect across the fabric gave %d, not WSAEWOULDBLOCK (F5)",
@@ -1158,41 +1135,7 @@ static int f_attempt(struct fconn *c, struct fc_rec *r, WSAEVENT ev) {
     uint64_t give_up = now_ns() + (abandon ? below(&tl->rng, 2000) * 1000ull : (uint64_t)WAIT_ANSWER_S * 1000000000u);
     progress(mode == M_EVENT ? "waiting for FD_CONNECT" : "polling SO_ERROR");
     while (out < 0) {
-        int code = -1;
-        if (mode == M_EVENT) {
-            (void)wait_eventfd(ev, 1);
-            WSANETWORKEVENTS ne;
-            memset(&ne, 0, sizeof ne);
-            int e = 0;
-            tl->calls[K_ENUMEVENTS]++;
-            if (wspsan_WSPEnumNetworkEvents(s, ev, &ne, &e) == 0) {
-                /* Only FD_CONNECT is selected: an FD_CLOSE recorded when the accepted end closed
-                 * (K3) stays recorded, never reported (E4). */
-                LONG evs = ne.lNetworkEvents;
-                if (evs & FD_CONNECT)
-                    code = ne.iErrorCode[FD_CONNECT_BIT];
-                if (evs & ~(LONG)FD_CONNECT)
-                    violation("attempt %#" PRIx64 ": events %#x reported with only FD_CONNECT selected (E4)", id,
-                              (unsigned)evs);
-            } else {
-                violation("attempt %#" PRIx64 ": WSPEnumNetworkEvents gave %d", id, e);
-            }
-        } else {
-            sleep_us(100 + below(&tl->rng, 400));
-            int v = 0, e = 0;
-            if (w_getopt_int(s, WSPSAN_SO_ERROR, &v, &e) == 0) {
-                if (v != 0)
-                    code = v;
-                else if (w_getopt_int(s, SO_CONNDATALEN, &v, &e) == 0) {
-                    if (v > 0)
-                        code = 0; /* our condition always writes 8 bytes when it accepts */
-                } else {
-                    violation("attempt %#" PRIx64 ": SO_CONNDATALEN gave %d", id, e);
-                }
-            } else {
-                violation("attempt %#" PRIx64 ": SO_ERROR gave %d", id, e);
-            }
-        }
+        int code = connect_answer(s, mode, ev, id, 0);
         if (code != -1) {
             out = f_outcome_of(code);
             if (out < 0) {
@@ -1211,19 +1154,11 @@ static int f_attempt(struct fconn *c, struct fc_rec *r, WSAEVENT ev) {
     }
     r->t1 = now_ns();
     if (out != FC_ABANDONED) {
-        /* C2 (decided, as Windows): SO_ERROR holds the answer, across the fabric too, and reading
-         * it does not clear it: twice the same. */
+        /* C2: the answer stays in SO_ERROR, across the fabric too. */
         static const int codes[FC_N] = {[FC_REFUSED] = WSAECONNREFUSED, [FC_RESET] = WSAECONNRESET,
                                         [FC_NOBUFS] = WSAENOBUFS, [FC_UNREACH] = WSAEHOSTUNREACH,
                                         [FC_TIMEDOUT] = WSAETIMEDOUT};
-        for (int k = 0; k < 2; k++) {
-            int v = -1, e = 0;
-            if (w_getopt_int(s, WSPSAN_SO_ERROR, &v, &e) != 0)
-                violation("attempt %#" PRIx64 ": SO_ERROR gave %d", id, e);
-            else if (v != codes[out])
-                violation("attempt %#" PRIx64 ": SO_ERROR %d after the answer %d, read %d time(s) (C2)", id, v,
-                          codes[out], k + 1);
-        }
+        check_so_error_twice(s, id, codes[out], 0);
     }
     if (out == FC_ACCEPTED) {
         char got[16];

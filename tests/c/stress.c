@@ -575,6 +575,12 @@ static const char *const bind_names[BK_N] = {"implicit", "NIC", "wildcard"};
 
 enum slot_state { SLOT_IDLE, SLOT_IN_CALL, SLOT_STOLEN, SLOT_CLOSED };
 
+/* The names a wildcard-bound connector was seen with (README): 0.0.0.0 or already its NIC while
+ * pending; its NIC once connected, 0.0.0.0 again after a failure. */
+struct wc_counts {
+    uint64_t pending_any, pending_nic, named, unnamed_again;
+};
+
 /* A blocking connect's socket, offered to the chaos thread, which may close it mid-call (C7); the
  * connectors of both stress.c and stress_fabric.c. */
 struct conn_slot {
@@ -597,7 +603,7 @@ struct connector {
     uint64_t wouldblock;     /* non-blocking connects that returned WSAEWOULDBLOCK (queued) */
     uint64_t callee_short;   /* blocking accepted with a 4-byte callee buffer (C5 truncation) */
     uint64_t binds[BK_N];    /* explicit binds made (and implicit ones chosen) */
-    uint64_t wc_pending_any, wc_pending_nic, wc_named, wc_unnamed_again; /* wildcard names seen */
+    struct wc_counts wc;     /* wildcard names seen */
 };
 
 static struct connector conns[N_CONNECTORS];
@@ -1283,6 +1289,61 @@ static void check_so_error_twice(SOCKET s, uint64_t id, int want, int netdown_ok
     }
 }
 
+/* A queued connector's name while pending (the README): own_pending (0.0.0.0 for a wildcard bind),
+ * or, when the acceptor was quick, own (connected already: returns 1, "named early"). Its port
+ * (and address) into *port (*addr) when named; spec: the rule the fallback follows (C4, F2). */
+static int check_pending_name(SOCKET s, const char *who, uint64_t id, int bk, uint32_t own, uint32_t own_pending,
+                              const char *spec, struct wc_counts *wc, uint16_t *port, uint32_t *addr) {
+    struct sockaddr_in a;
+    char t1[16], t2[16];
+    int named_early = 0;
+    if (sockname_retry(s, &a, who) == 0) {
+        *port = ntohs(a.sin_port);
+        if (addr != NULL)
+            *addr = a.sin_addr.s_addr;
+        if (a.sin_addr.s_addr == own_pending) {
+            wc->pending_any += bk == BK_WILDCARD;
+        } else if (bk == BK_WILDCARD && a.sin_addr.s_addr == own) {
+            named_early = 1;
+            wc->pending_nic++;
+        } else {
+            violation("attempt %#" PRIx64 " (%s bind): named %s while pending, expected %s (%s, B1)", id,
+                      bind_names[bk], addr_text(a.sin_addr.s_addr, t1), addr_text(own_pending, t2), spec);
+        }
+    } else {
+        violation("attempt %#" PRIx64 ": queued connector is unbound (%s)", id, spec);
+    }
+    return named_early;
+}
+
+/* Its name once answered: the NIC once connected (a wildcard-bound one included), its bind again
+ * after a failure (C6: back to bound), the port it had. Returns 1 when named (its address in
+ * *addr, unless addr is NULL). */
+static int check_answered_name(SOCKET s, const char *who, uint64_t id, int bk, const char *out_name, int accepted,
+                               int named_early, uint32_t own, uint32_t own_pending, unsigned port,
+                               struct wc_counts *wc, uint32_t *addr) {
+    struct sockaddr_in a;
+    char t1[16], t2[16];
+    if (named_early && !accepted)
+        violation("attempt %#" PRIx64 ": wildcard-bound connector was named by its NIC while pending, "
+                  "then the connect ended \"%s\"", id, out_name);
+    uint32_t want = accepted ? own : own_pending;
+    if (sockname_retry(s, &a, who) != 0) {
+        violation("attempt %#" PRIx64 ": WSPGetSockName on a bound connector failed", id);
+        return 0;
+    }
+    if (a.sin_addr.s_addr != want || ntohs(a.sin_port) != port)
+        violation("attempt %#" PRIx64 " (%s bind, %s): named %s:%u, expected %s:%u (A15, C6)", id, bind_names[bk],
+                  out_name, addr_text(a.sin_addr.s_addr, t1), ntohs(a.sin_port), addr_text(want, t2), port);
+    if (addr != NULL)
+        *addr = a.sin_addr.s_addr;
+    if (bk == BK_WILDCARD) {
+        wc->named += accepted;
+        wc->unnamed_again += !accepted;
+    }
+    return 1;
+}
+
 /* One attempt; returns its outcome and fills r's connector fields. */
 static int attempt(struct connector *c, struct rec *r, uint64_t id, WSAEVENT ev) {
     int err = 0;
@@ -1475,22 +1536,8 @@ static int attempt(struct connector *c, struct rec *r, uint64_t id, WSAEVENT ev)
     int named_early = 0;
     if (out < 0) {
         c->wouldblock++;
-        if (sockname_retry(s, &a, c->t.name) == 0) {
-            r->c_port = ntohs(a.sin_port);
-            r->c_addr = a.sin_addr.s_addr;
-            /* Pending, or (if the acceptor was quick) connected already: then the NIC. */
-            if (a.sin_addr.s_addr == own_pending) {
-                c->wc_pending_any += bk == BK_WILDCARD;
-            } else if (bk == BK_WILDCARD && a.sin_addr.s_addr == own) {
-                named_early = 1;
-                c->wc_pending_nic++;
-            } else {
-                violation("attempt %#" PRIx64 " (%s bind): named %s while pending, expected %s (C4, B1)", id,
-                          bind_names[bk], addr_text(a.sin_addr.s_addr, t1), addr_text(own_pending, t2));
-            }
-        } else {
-            violation("attempt %#" PRIx64 ": queued connector is unbound (C4)", id);
-        }
+        named_early =
+            check_pending_name(s, c->t.name, id, bk, own, own_pending, "C4", &c->wc, &r->c_port, &r->c_addr);
         /* A quarter of them give up after 0 to 2 ms (withdrawn by close). */
         int abandon = below(&tl->rng, 4) == 0;
         uint64_t start = now_ns();
@@ -1544,27 +1591,9 @@ static int attempt(struct connector *c, struct rec *r, uint64_t id, WSAEVENT ev)
                 sleep_us(CLOSE_RETRY_US);
             }
         }
-        /* Its name once answered: the NIC once connected (a wildcard-bound one included), its
-         * bind again after a refusal, reset or timeout (C6: back to bound). */
-        if (out != C_ABANDONED) {
-            if (named_early && out != C_ACCEPTED)
-                violation("attempt %#" PRIx64 ": wildcard-bound connector was named by its NIC while pending, "
-                          "then the connect ended \"%s\"", id, c_names[out]);
-            uint32_t want = out == C_ACCEPTED ? own : own_pending;
-            if (sockname_retry(s, &a, c->t.name) == 0) {
-                if (a.sin_addr.s_addr != want || ntohs(a.sin_port) != r->c_port)
-                    violation("attempt %#" PRIx64 " (%s bind, %s): named %s:%u, expected %s:%u (A15, C6)", id,
-                              bind_names[bk], c_names[out], addr_text(a.sin_addr.s_addr, t1), ntohs(a.sin_port),
-                              addr_text(want, t2), r->c_port);
-                r->c_addr = a.sin_addr.s_addr;
-                if (bk == BK_WILDCARD) {
-                    c->wc_named += out == C_ACCEPTED;
-                    c->wc_unnamed_again += out != C_ACCEPTED;
-                }
-            } else {
-                violation("attempt %#" PRIx64 ": WSPGetSockName on a bound connector failed", id);
-            }
-        }
+        if (out != C_ABANDONED)
+            (void)check_answered_name(s, c->t.name, id, bk, c_names[out], out == C_ACCEPTED, named_early, own,
+                                      own_pending, r->c_port, &c->wc, &r->c_addr);
     }
     int e = close_retry(s, c->t.name);
     if (e != 0)
@@ -2401,10 +2430,10 @@ int main(int argc, char **argv) {
     for (int i = 0; i < N_CONNECTORS; i++) {
         for (int k = 0; k < BK_N; k++)
             binds[k] += conns[i].binds[k];
-        wc_pending_any += conns[i].wc_pending_any;
-        wc_pending_nic += conns[i].wc_pending_nic;
-        wc_named += conns[i].wc_named;
-        wc_unnamed_again += conns[i].wc_unnamed_again;
+        wc_pending_any += conns[i].wc.pending_any;
+        wc_pending_nic += conns[i].wc.pending_nic;
+        wc_named += conns[i].wc.named;
+        wc_unnamed_again += conns[i].wc.unnamed_again;
     }
     for (int i = 0; i < N_ACCEPTORS; i++) {
         up_fails += accs[i].up_fails;

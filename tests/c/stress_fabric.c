@@ -946,7 +946,8 @@ struct fconn {
     uint64_t seq;
     struct conn_slot sl;
     struct f_log log;
-    uint64_t binds[BK_N], callee_short, wouldblock, wc_pending_any, wc_pending_nic, wc_named, wc_unnamed_again;
+    uint64_t binds[BK_N], callee_short, wouldblock;
+    struct wc_counts wc;
     uint64_t names_checked;
 };
 static struct fconn fconns[F_CONNECTORS];
@@ -1116,21 +1117,7 @@ static int f_attempt(struct fconn *c, struct fc_rec *r, WSAEVENT ev) {
         return rc == 0 ? FC_ACCEPTED : FC_REFUSED;
     }
     c->wouldblock++;
-    int named_early = 0;
-    if (sockname_retry(s, &a, c->t.name) == 0) {
-        r->port = ntohs(a.sin_port);
-        if (a.sin_addr.s_addr == own_pending) {
-            c->wc_pending_any += bk == BK_WILDCARD;
-        } else if (bk == BK_WILDCARD && a.sin_addr.s_addr == own) {
-            named_early = 1; /* connected already */
-            c->wc_pending_nic++;
-        } else {
-            violation("attempt %#" PRIx64 " (%s bind): named %s while pending, expected %s (F2, B1)", id,
-                      bind_names[bk], addr_text(a.sin_addr.s_addr, t1), addr_text(own_pending, t2));
-        }
-    } else {
-        violation("attempt %#" PRIx64 ": queued connector is unbound (F2)", id);
-    }
+    int named_early = check_pending_name(s, c->t.name, id, bk, own, own_pending, "F2", &c->wc, &r->port, NULL);
     int abandon = below(&tl->rng, 4) == 0;
     uint64_t give_up = now_ns() + (abandon ? below(&tl->rng, 2000) * 1000ull : (uint64_t)WAIT_ANSWER_S * 1000000000u);
     progress(mode == M_EVENT ? "waiting for FD_CONNECT" : "polling SO_ERROR");
@@ -1169,25 +1156,9 @@ static int f_attempt(struct fconn *c, struct fc_rec *r, WSAEVENT ev) {
         else if (len != 8 || memcmp(got, &id, 8) != 0)
             violation("attempt %#" PRIx64 ": callee data is not its own id (C5)", id);
     }
-    if (out != FC_ABANDONED) {
-        if (named_early && out != FC_ACCEPTED)
-            violation("attempt %#" PRIx64 ": wildcard-bound connector was named by its NIC while pending, then the "
-                      "connect ended \"%s\"", id, fc_names[out]);
-        uint32_t want = out == FC_ACCEPTED ? own : own_pending;
-        if (sockname_retry(s, &a, c->t.name) == 0) {
-            if (a.sin_addr.s_addr != want || ntohs(a.sin_port) != r->port)
-                violation("attempt %#" PRIx64 " (%s bind, %s): named %s:%u, expected %s:%u (A15, C6)", id,
-                          bind_names[bk], fc_names[out], addr_text(a.sin_addr.s_addr, t1), ntohs(a.sin_port),
-                          addr_text(want, t2), r->port);
-            c->names_checked++;
-            if (bk == BK_WILDCARD) {
-                c->wc_named += out == FC_ACCEPTED;
-                c->wc_unnamed_again += out != FC_ACCEPTED;
-            }
-        } else {
-            violation("attempt %#" PRIx64 ": WSPGetSockName on a bound connector failed", id);
-        }
-    }
+    if (out != FC_ABANDONED && check_answered_name(s, c->t.name, id, bk, fc_names[out], out == FC_ACCEPTED,
+                                                   named_early, own, own_pending, r->port, &c->wc, NULL))
+        c->names_checked++;
     int e = close_retry(s, c->t.name);
     if (e != 0)
         violation("attempt %#" PRIx64 ": close gave %d", id, e);
@@ -1502,10 +1473,10 @@ static int f_connector_proc(void) {
             binds[k] += fconns[i].binds[k];
         cshort += fconns[i].callee_short;
         wb += fconns[i].wouldblock;
-        wpa += fconns[i].wc_pending_any;
-        wpn += fconns[i].wc_pending_nic;
-        wn += fconns[i].wc_named;
-        wu += fconns[i].wc_unnamed_again;
+        wpa += fconns[i].wc.pending_any;
+        wpn += fconns[i].wc.pending_nic;
+        wn += fconns[i].wc.named;
+        wu += fconns[i].wc.unnamed_again;
         names += fconns[i].names_checked;
         for (int k = 0; k < NCALL; k++)
             calls += fconns[i].t.calls[k];

@@ -1829,26 +1829,54 @@ static void steal_connector(void) {
     steal_slot(&c->sl, &chaos.n_stolen, &chaos.n_stolen_bound);
 }
 
-static void chaos_faults_off(void) {
+/* What differs between this process's chaos thread and the fabric's listener chaos
+ * (stress_fabric.c): how a listener is built and closed, whether the connectors' faults (connect
+ * timeout, C7 closes) are this thread's too, and who hears of each fault. */
+enum chaos_fault { FAULT_DOWN, FAULT_BUFEX, FAULT_DLIMIT, FAULT_UPFAIL, FAULT_RELISTEN };
+struct chaos_mode {
+    int (*build)(void);
+    void (*close)(void);
+    int connectors;
+    void (*on)(int fault);  /* just before a fault goes on (or a re-listen is made) */
+    void (*off)(int fault); /* just after it went off (or the re-listen succeeded) */
+    void (*done)(void);
+};
+
+static void fault_on(const struct chaos_mode *m, int fault) {
+    if (m->on != NULL)
+        m->on(fault);
+}
+
+static void fault_off(const struct chaos_mode *m, int fault) {
+    if (m->off != NULL)
+        m->off(fault);
+}
+
+static void chaos_faults_off(const struct chaos_mode *m) {
     int err = 0;
     if (chaos.down) {
         device_call(wspsan_device_set_network_down(0, &err), err, "set_network_down(0)");
         chaos.down = 0;
+        fault_off(m, FAULT_DOWN);
     }
     if (chaos.bufex) {
         device_call(wspsan_device_set_buffer_exhaustion(0, &err), err, "set_buffer_exhaustion(0)");
         chaos.bufex = 0;
+        fault_off(m, FAULT_BUFEX);
     }
     if (chaos.dlimit) {
         device_call(wspsan_device_set_descriptor_limit(-1, &err), err, "set_descriptor_limit(-1)");
         chaos.dlimit = 0;
+        fault_off(m, FAULT_DLIMIT);
     }
+    int upfail = chaos.upfail;
     atomic_store(&sw_fail_on, 0);
     chaos.upfail = 0;
+    if (upfail)
+        fault_off(m, FAULT_UPFAIL);
 }
 
-static void *chaos_main(void *arg) {
-    (void)arg;
+static void chaos_loop(const struct chaos_mode *m) {
     tl = &chaos.t;
     int err = 0;
     uint64_t last_close = now_ns();
@@ -1859,18 +1887,22 @@ static void *chaos_main(void *arg) {
         if (chaos.down && now >= chaos.down_until) {
             device_call(wspsan_device_set_network_down(0, &err), err, "set_network_down(0)");
             chaos.down = 0;
+            fault_off(m, FAULT_DOWN);
         }
         if (chaos.bufex && now >= chaos.bufex_until) {
             device_call(wspsan_device_set_buffer_exhaustion(0, &err), err, "set_buffer_exhaustion(0)");
             chaos.bufex = 0;
+            fault_off(m, FAULT_BUFEX);
         }
         if (chaos.dlimit && now >= chaos.dlimit_until) {
             device_call(wspsan_device_set_descriptor_limit(-1, &err), err, "set_descriptor_limit(-1)");
             chaos.dlimit = 0;
+            fault_off(m, FAULT_DLIMIT);
         }
         if (chaos.upfail && now >= chaos.upfail_until) {
             atomic_store(&sw_fail_on, 0);
             chaos.upfail = 0;
+            fault_off(m, FAULT_UPFAIL);
         }
         while (chaos.n_to_close > 0 && !chaos.down) {
             if (w_close(chaos.to_close[chaos.n_to_close - 1], &err) != 0) {
@@ -1881,22 +1913,25 @@ static void *chaos_main(void *arg) {
             chaos.n_to_close--;
         }
         if (atomic_load(&current) == NULL && chaos.n_to_close == 0)
-            build_listener();
+            m->build();
         struct lsn *l = atomic_load(&current);
         unsigned r = below(&tl->rng, 1000);
         if (r < 100 && l != NULL) {
-            /* L6: a new backlog; a smaller one resets the newest excess requests. */
+            /* L6: a new backlog; a smaller one resets the newest excess requests (across the
+             * fabric WSAECONNRESET crosses as REFUSED 10054). */
             WSPSAN_LISTENER_STATS before;
             int b = random_backlog();
             tl->calls[K_DEVICE]++;
             int have_before = wspsan_device_listener_stats(l->s, &before, &err) == 0;
             tl->calls[K_LISTEN]++;
+            fault_on(m, FAULT_RELISTEN);
             if (wspsan_WSPListen(l->s, b, &err) != 0) {
                 if (err != WSAENETDOWN)
                     violation("chaos: re-listen gave %d", err);
                 else
                     check_netdown("re-listen");
             } else {
+                fault_off(m, FAULT_RELISTEN);
                 chaos.n_relisten++;
                 if (have_before && (uint64_t)effective_backlog(b) < before.backlog)
                     chaos.n_relisten_smaller++;
@@ -1905,14 +1940,16 @@ static void *chaos_main(void *arg) {
         } else if (r < 120 || (now - last_close > 500000000u && l != NULL)) {
             /* K2: queued connectors are refused, blocked accepts wake with WSAEINTR. At least
              * every half second, so that blocked accepts never wait long. */
-            close_listener();
+            m->close();
             last_close = now;
         } else if (r < 130 && !chaos.down) {
+            fault_on(m, FAULT_DOWN);
             device_call(wspsan_device_set_network_down(1, &err), err, "set_network_down(1)");
             chaos.down = 1;
             chaos.down_until = now + below(&tl->rng, 3000) * 1000ull;
             chaos.n_down++;
         } else if (r < 140 && !chaos.bufex) {
+            fault_on(m, FAULT_BUFEX);
             device_call(wspsan_device_set_buffer_exhaustion(1, &err), err, "set_buffer_exhaustion(1)");
             chaos.bufex = 1;
             chaos.bufex_until = now + below(&tl->rng, 5000) * 1000ull;
@@ -1921,6 +1958,7 @@ static void *chaos_main(void *arg) {
             WSPSAN_DEVICE_STATS st;
             device_stats(&st);
             int64_t limit = (int64_t)st.open_sockets + (int64_t)below(&tl->rng, 7) - 2;
+            fault_on(m, FAULT_DLIMIT);
             device_call(wspsan_device_set_descriptor_limit(limit < 0 ? 0 : limit, &err), err,
                         "set_descriptor_limit");
             chaos.dlimit = 1;
@@ -1928,39 +1966,49 @@ static void *chaos_main(void *arg) {
             chaos.n_dlimit++;
         } else if (r < 160 && !chaos.upfail) {
             /* X5, A11: the switch's create upcall fails half the time for a few ms. */
+            fault_on(m, FAULT_UPFAIL);
             atomic_store(&sw_fail_on, 1);
             chaos.upfail = 1;
             chaos.upfail_until = now + below(&tl->rng, 5000) * 1000ull;
             chaos.n_upfail++;
-        } else if (r < 165) {
+        } else if (m->connectors && r < 165) {
             static const uint32_t timeouts[] = {0, 0, 1, 3, 10, 50};
             device_call(wspsan_device_set_connect_timeout(timeouts[below(&tl->rng, 6)], &err), err,
                         "set_connect_timeout");
             chaos.n_timeout++;
-        } else if (r < 225 && !chaos.down) {
+        } else if (m->connectors && r < 225 && !chaos.down) {
             steal_connector();
-        } else if (r < 275 && l != NULL) {
+        } else if (r < (m->connectors ? 275u : 210u) && l != NULL) {
             check_listener_books(l->s);
         }
     }
     /* Wind down: faults off, no connect timeout, every stray listener closed, one published. */
     progress("chaos winding down");
-    chaos_faults_off();
-    device_call(wspsan_device_set_connect_timeout(0, &err), err, "set_connect_timeout(0)");
+    chaos_faults_off(m);
+    if (m->connectors)
+        device_call(wspsan_device_set_connect_timeout(0, &err), err, "set_connect_timeout(0)");
     while (chaos.n_to_close > 0) {
         int e = close_retry(chaos.to_close[--chaos.n_to_close], "chaos");
         if (e != 0)
             violation("chaos: closing an old listener gave %d", e);
     }
     uint64_t deadline = now_ns() + (uint64_t)RETRY_S * 1000000000u;
-    while (atomic_load(&current) == NULL && !build_listener()) {
+    while (atomic_load(&current) == NULL && !m->build()) {
         if (now_ns() > deadline) {
             violation("chaos: no listener could be made with the faults off");
             break;
         }
         sleep_us(1000);
     }
+    if (m->done != NULL)
+        m->done();
     atomic_store(&chaos.t.watched, 0);
+}
+
+static void *chaos_main(void *arg) {
+    (void)arg;
+    static const struct chaos_mode here = {build_listener, close_listener, 1, NULL, NULL, NULL};
+    chaos_loop(&here);
     return NULL;
 }
 

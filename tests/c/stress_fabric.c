@@ -125,7 +125,15 @@ struct fc_rec {            /* one per attempt, written by the connector process 
 
 /* What the listener process logs: every accept that ran the condition, and fault windows. */
 enum fl_kind { FL_ACCEPT = 1, FL_WINDOW };
-enum fl_window { W_DOWN, W_BUFEX, W_DLIMIT, W_UPFAIL, W_RELISTEN, W_NOLISTENER, W_N };
+enum fl_window {
+    W_DOWN = FAULT_DOWN,
+    W_BUFEX = FAULT_BUFEX,
+    W_DLIMIT = FAULT_DLIMIT,
+    W_UPFAIL = FAULT_UPFAIL,
+    W_RELISTEN = FAULT_RELISTEN,
+    W_NOLISTENER,
+    W_N
+};
 static const char *const w_names[W_N] = {"device down", "buffer exhaustion", "descriptor limit",
                                          "create upcall failing", "re-listen", "no listener"};
 
@@ -492,144 +500,17 @@ static void f_close_listener(void) {
     close_listener();
 }
 
-static void f_faults_off(void) {
-    int err = 0;
-    if (chaos.down) {
-        device_call(wspsan_device_set_network_down(0, &err), err, "set_network_down(0)");
-        chaos.down = 0;
-        f_window(W_DOWN, f_win_on[W_DOWN], now_ns());
-    }
-    if (chaos.bufex) {
-        device_call(wspsan_device_set_buffer_exhaustion(0, &err), err, "set_buffer_exhaustion(0)");
-        chaos.bufex = 0;
-        f_window(W_BUFEX, f_win_on[W_BUFEX], now_ns());
-    }
-    if (chaos.dlimit) {
-        device_call(wspsan_device_set_descriptor_limit(-1, &err), err, "set_descriptor_limit(-1)");
-        chaos.dlimit = 0;
-        f_window(W_DLIMIT, f_win_on[W_DLIMIT], now_ns());
-    }
-    if (chaos.upfail) {
-        atomic_store(&sw_fail_on, 0);
-        chaos.upfail = 0;
-        f_window(W_UPFAIL, f_win_on[W_UPFAIL], now_ns());
-    }
-}
+static void f_fault_on(int fault) { f_win_on[fault] = now_ns(); }
+
+static void f_fault_off(int fault) { f_window(fault, f_win_on[fault], now_ns()); }
+
+static void f_chaos_done(void) { f_log_flush(&f_chaos_log); }
 
 static void *f_lchaos_main(void *arg) {
     (void)arg;
-    tl = &chaos.t;
-    int err = 0;
-    uint64_t last_close = now_ns();
-    while (!atomic_load(&stop_chaos) && !atomic_load(&stop_all)) {
-        progress("chaos");
-        sleep_us(100 + below(&tl->rng, 1500));
-        uint64_t now = now_ns();
-        if (chaos.down && now >= chaos.down_until) {
-            device_call(wspsan_device_set_network_down(0, &err), err, "set_network_down(0)");
-            chaos.down = 0;
-            f_window(W_DOWN, f_win_on[W_DOWN], now_ns());
-        }
-        if (chaos.bufex && now >= chaos.bufex_until) {
-            device_call(wspsan_device_set_buffer_exhaustion(0, &err), err, "set_buffer_exhaustion(0)");
-            chaos.bufex = 0;
-            f_window(W_BUFEX, f_win_on[W_BUFEX], now_ns());
-        }
-        if (chaos.dlimit && now >= chaos.dlimit_until) {
-            device_call(wspsan_device_set_descriptor_limit(-1, &err), err, "set_descriptor_limit(-1)");
-            chaos.dlimit = 0;
-            f_window(W_DLIMIT, f_win_on[W_DLIMIT], now_ns());
-        }
-        if (chaos.upfail && now >= chaos.upfail_until) {
-            atomic_store(&sw_fail_on, 0);
-            chaos.upfail = 0;
-            f_window(W_UPFAIL, f_win_on[W_UPFAIL], now_ns());
-        }
-        while (chaos.n_to_close > 0 && !chaos.down) {
-            if (w_close(chaos.to_close[chaos.n_to_close - 1], &err) != 0) {
-                if (err != WSAENETDOWN)
-                    violation("chaos: closing an old listener gave %d", err);
-                break;
-            }
-            chaos.n_to_close--;
-        }
-        if (atomic_load(&current) == NULL && chaos.n_to_close == 0)
-            f_build_listener();
-        struct lsn *l = atomic_load(&current);
-        unsigned r = below(&tl->rng, 1000);
-        if (r < 100 && l != NULL) {
-            /* L6: a new backlog; a smaller one resets the newest excess requests (WSAECONNRESET
-             * crosses the fabric as REFUSED 10054). */
-            WSPSAN_LISTENER_STATS before;
-            int b = random_backlog();
-            tl->calls[K_DEVICE]++;
-            int have_before = wspsan_device_listener_stats(l->s, &before, &err) == 0;
-            tl->calls[K_LISTEN]++;
-            uint64_t t_on = now_ns();
-            if (wspsan_WSPListen(l->s, b, &err) != 0) {
-                if (err != WSAENETDOWN)
-                    violation("chaos: re-listen gave %d", err);
-                else
-                    check_netdown("re-listen");
-            } else {
-                f_window(W_RELISTEN, t_on, now_ns());
-                chaos.n_relisten++;
-                if (have_before && (uint64_t)effective_backlog(b) < before.backlog)
-                    chaos.n_relisten_smaller++;
-                check_backlog(l->s, b);
-            }
-        } else if (r < 120 || (now - last_close > 500000000u && l != NULL)) {
-            f_close_listener(); /* K2: queued connectors refused; blocked accepts wake (A2) */
-            last_close = now;
-        } else if (r < 130 && !chaos.down) {
-            f_win_on[W_DOWN] = now_ns();
-            device_call(wspsan_device_set_network_down(1, &err), err, "set_network_down(1)");
-            chaos.down = 1;
-            chaos.down_until = now + below(&tl->rng, 3000) * 1000ull;
-            chaos.n_down++;
-        } else if (r < 140 && !chaos.bufex) {
-            f_win_on[W_BUFEX] = now_ns();
-            device_call(wspsan_device_set_buffer_exhaustion(1, &err), err, "set_buffer_exhaustion(1)");
-            chaos.bufex = 1;
-            chaos.bufex_until = now + below(&tl->rng, 5000) * 1000ull;
-            chaos.n_bufex++;
-        } else if (r < 150 && !chaos.dlimit) {
-            WSPSAN_DEVICE_STATS st;
-            device_stats(&st);
-            int64_t limit = (int64_t)st.open_sockets + (int64_t)below(&tl->rng, 7) - 2;
-            f_win_on[W_DLIMIT] = now_ns();
-            device_call(wspsan_device_set_descriptor_limit(limit < 0 ? 0 : limit, &err), err,
-                        "set_descriptor_limit");
-            chaos.dlimit = 1;
-            chaos.dlimit_until = now + below(&tl->rng, 5000) * 1000ull;
-            chaos.n_dlimit++;
-        } else if (r < 160 && !chaos.upfail) {
-            f_win_on[W_UPFAIL] = now_ns();
-            atomic_store(&sw_fail_on, 1);
-            chaos.upfail = 1;
-            chaos.upfail_until = now + below(&tl->rng, 5000) * 1000ull;
-            chaos.n_upfail++;
-        } else if (r < 210 && l != NULL) {
-            check_listener_books(l->s);
-        }
-    }
-    progress("chaos winding down");
-    f_faults_off();
-    while (chaos.n_to_close > 0) {
-        int e = close_retry(chaos.to_close[--chaos.n_to_close], "chaos");
-        if (e != 0)
-            violation("chaos: closing an old listener gave %d", e);
-    }
-    uint64_t deadline = now_ns() + (uint64_t)RETRY_S * 1000000000u;
-    while (atomic_load(&current) == NULL && !f_build_listener()) {
-        if (now_ns() > deadline) {
-            violation("chaos: no listener could be made with the faults off");
-            break;
-        }
-        sleep_us(1000);
-    }
-    f_log_flush(&f_chaos_log);
-    atomic_store(&chaos.t.watched, 0);
+    static const struct chaos_mode fabric = {f_build_listener, f_close_listener, 0, f_fault_on, f_fault_off,
+                                             f_chaos_done};
+    chaos_loop(&fabric);
     return NULL;
 }
 

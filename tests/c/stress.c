@@ -702,21 +702,76 @@ struct cond_call {
     uint64_t t_start, t_end;  /* when the condition ran (the fabric's log) */
 };
 
-static int condition(LPWSABUF caller_id, LPWSABUF caller_data, LPQOS sqos, LPQOS gqos, LPWSABUF callee_id,
-                     LPWSABUF callee_data, GROUP *g, DWORD_PTR cb) {
-    struct cond_call *cc = (struct cond_call *)cb;
+/* The parts of a condition function that stress.c's and the fabric's share. First: counted, run
+ * once per call, and the ids (A5) are WSABUFs over a sockaddr_in (else 0: reject). */
+static int cond_enter(struct cond_call *cc, LPWSABUF caller_id, LPWSABUF callee_id, struct sockaddr_in *ca,
+                      struct sockaddr_in *la) {
     tl->calls[K_CONDITION]++;
     if (++cc->ran > 1)
         violation("condition function ran twice in one WSPAccept call");
+    if (caller_id == NULL || caller_id->buf == NULL || caller_id->len != sizeof *ca || callee_id == NULL ||
+        callee_id->buf == NULL || callee_id->len != sizeof *la) {
+        violation("condition: lpCallerId/lpCalleeId are not WSABUFs over a sockaddr_in");
+        return 0;
+    }
+    memcpy(ca, caller_id->buf, sizeof *ca);
+    memcpy(la, callee_id->buf, sizeof *la);
+    return 1;
+}
+
+/* A5: no group QoS, a group of 0, the provider's 256-byte callee buffer. */
+static void cond_check_rest(LPQOS gqos, GROUP *g, LPWSABUF callee_data) {
+    if (gqos != NULL)
+        violation("condition: lpGQOS is not NULL");
+    if (g == NULL || *g != 0)
+        violation("condition: g is NULL or *g is not 0");
+    if (callee_data == NULL || callee_data->buf == NULL || callee_data->len != 256)
+        violation("condition: lpCalleeData is not the provider's 256-byte buffer");
+}
+
+/* Last: the probe planned, the id echoed as callee data (the connector checks it got its own
+ * answer, C5), and the planned answer. */
+static int cond_answer(struct cond_call *cc, uint64_t id, LPWSABUF callee_data, GROUP *g) {
+    if (cc->probe == 1) {
+        /* A14: a WSP call from inside the condition function fails with WSAEINPROGRESS. */
+        struct sockaddr_in tmp;
+        int err = 0, len = sizeof tmp;
+        tl->calls[K_GETSOCKNAME]++;
+        if (wspsan_WSPGetSockName((SOCKET)4, (struct sockaddr *)&tmp, &len, &err) != SOCKET_ERROR ||
+            err != WSAEINPROGRESS)
+            violation("condition: WSPGetSockName inside gave %d, not WSAEINPROGRESS (A14)", err);
+        cc->a->a14_checked++;
+    } else if (cc->probe == 2) {
+        /* T1: no provider lock is held while the condition runs (nor the fabric's I/O thread's):
+         * the statistics, which lock every listener (this one too), are readable from inside. A
+         * held lock would hang here. */
+        WSPSAN_DEVICE_STATS st;
+        device_stats(&st);
+        cc->a->t1_stats_in_condition++;
+    } else if (cc->probe == 3) {
+        sleep_us(20 + below(&tl->rng, 500)); /* closes, shrinks and withdrawals land meanwhile */
+        cc->a->slow_conditions++;
+    }
+    if (callee_data != NULL && callee_data->buf != NULL && callee_data->len >= 8) {
+        memcpy(callee_data->buf, &id, 8);
+        callee_data->len = 8;
+    }
+    switch (cc->plan) {
+    case P_ACCEPT: return CF_ACCEPT;
+    case P_REJECT: return CF_REJECT;
+    case P_DEFER: return CF_DEFER;
+    case P_INVALID: return cc->invalid_value;
+    default: *g = 7; return CF_ACCEPT; /* A10: a changed group makes any answer invalid */
+    }
+}
+
+static int condition(LPWSABUF caller_id, LPWSABUF caller_data, LPQOS sqos, LPQOS gqos, LPWSABUF callee_id,
+                     LPWSABUF callee_data, GROUP *g, DWORD_PTR cb) {
+    struct cond_call *cc = (struct cond_call *)cb;
     /* A5: the arguments. */
     struct sockaddr_in ca, la;
-    if (caller_id == NULL || caller_id->buf == NULL || caller_id->len != sizeof ca ||
-        callee_id == NULL || callee_id->buf == NULL || callee_id->len != sizeof la) {
-        violation("condition: lpCallerId/lpCalleeId are not WSABUFs over a sockaddr_in");
+    if (!cond_enter(cc, caller_id, callee_id, &ca, &la))
         return CF_REJECT;
-    }
-    memcpy(&ca, caller_id->buf, sizeof ca);
-    memcpy(&la, callee_id->buf, sizeof la);
     char t1[16], t2[16];
     if (ca.sin_family != AF_INET || nic_index(ca.sin_addr.s_addr) < 0 || ntohs(ca.sin_port) < 49152)
         violation("condition: caller address %s:%u is not a NIC and an ephemeral port (C4, B1)",
@@ -729,12 +784,7 @@ static int condition(LPWSABUF caller_id, LPWSABUF caller_data, LPQOS sqos, LPQOS
                   addr_text(la.sin_addr.s_addr, t1), ntohs(la.sin_port), addr_text(cc->l->addr.sin_addr.s_addr, t2));
     cc->caller_addr = ca.sin_addr.s_addr;
     cc->callee_addr = la.sin_addr.s_addr;
-    if (gqos != NULL)
-        violation("condition: lpGQOS is not NULL");
-    if (g == NULL || *g != 0)
-        violation("condition: g is NULL or *g is not 0");
-    if (callee_data == NULL || callee_data->buf == NULL || callee_data->len != 256)
-        violation("condition: lpCalleeData is not the provider's 256-byte buffer");
+    cond_check_rest(gqos, g, callee_data);
     if (caller_data == NULL || caller_data->buf == NULL || caller_data->len != 8) {
         violation("condition: caller data is not the 8-byte attempt id");
         return CF_REJECT;
@@ -767,37 +817,7 @@ static int condition(LPWSABUF caller_id, LPWSABUF caller_data, LPQOS sqos, LPQOS
                       addr_text(cc->caller_addr, t1), addr_text(cc->callee_addr, t2),
                       addr_text(want_caller, (char[16]){0}), addr_text(want_callee, (char[16]){0}));
     }
-    if (cc->probe == 1) {
-        /* A14: a WSP call from inside the condition function fails with WSAEINPROGRESS. */
-        struct sockaddr_in tmp;
-        int err = 0, len = sizeof tmp;
-        tl->calls[K_GETSOCKNAME]++;
-        if (wspsan_WSPGetSockName((SOCKET)4, (struct sockaddr *)&tmp, &len, &err) != SOCKET_ERROR ||
-            err != WSAEINPROGRESS)
-            violation("condition: WSPGetSockName inside gave %d, not WSAEINPROGRESS (A14)", err);
-        cc->a->a14_checked++;
-    } else if (cc->probe == 2) {
-        /* T1: no provider lock is held while the condition runs: the statistics, which lock every
-         * listener (this one too), are readable from inside. A held lock would hang here. */
-        WSPSAN_DEVICE_STATS st;
-        device_stats(&st);
-        cc->a->t1_stats_in_condition++;
-    } else if (cc->probe == 3) {
-        sleep_us(20 + below(&tl->rng, 500));
-        cc->a->slow_conditions++;
-    }
-    /* The id echoed as callee data: the connector checks it got its own answer (C5). */
-    if (callee_data != NULL && callee_data->buf != NULL && callee_data->len >= 8) {
-        memcpy(callee_data->buf, &id, 8);
-        callee_data->len = 8;
-    }
-    switch (cc->plan) {
-    case P_ACCEPT: return CF_ACCEPT;
-    case P_REJECT: return CF_REJECT;
-    case P_DEFER: return CF_DEFER;
-    case P_INVALID: return cc->invalid_value;
-    default: *g = 7; return CF_ACCEPT; /* A10: a changed group makes any answer invalid */
-    }
+    return cond_answer(cc, id, callee_data, g);
 }
 
 static void set_final(struct rec *r, unsigned f, uint64_t id) {

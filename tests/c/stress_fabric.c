@@ -339,18 +339,10 @@ static atomic_ullong f_late_confirms; /* accepts that waited the liveness interv
 
 static int f_condition_body(LPWSABUF caller_id, LPWSABUF caller_data, LPQOS sqos, LPQOS gqos, LPWSABUF callee_id,
                             LPWSABUF callee_data, GROUP *g, struct cond_call *cc) {
-    tl->calls[K_CONDITION]++;
-    if (++cc->ran > 1)
-        violation("condition function ran twice in one WSPAccept call");
     struct sockaddr_in ca, la;
     char t1[16], t2[16];
-    if (caller_id == NULL || caller_id->buf == NULL || caller_id->len != sizeof ca || callee_id == NULL ||
-        callee_id->buf == NULL || callee_id->len != sizeof la) {
-        violation("condition: lpCallerId/lpCalleeId are not WSABUFs over a sockaddr_in");
+    if (!cond_enter(cc, caller_id, callee_id, &ca, &la))
         return CF_REJECT;
-    }
-    memcpy(&ca, caller_id->buf, sizeof ca);
-    memcpy(&la, callee_id->buf, sizeof la);
     /* A5, F2: the caller is a NIC of the connector's device (never 0.0.0.0) and an ephemeral port. */
     if (ca.sin_family != AF_INET || f_cnic_index(ca.sin_addr.s_addr) < 0 || ntohs(ca.sin_port) < 49152)
         violation("condition: caller %s:%u is not a NIC of the connector's device and an ephemeral port (A5, F2)",
@@ -364,12 +356,7 @@ static int f_condition_body(LPWSABUF caller_id, LPWSABUF caller_data, LPQOS sqos
     cc->caller_port = ntohs(ca.sin_port);
     cc->callee_addr = la.sin_addr.s_addr;
     cc->callee_port = ntohs(la.sin_port);
-    if (gqos != NULL)
-        violation("condition: lpGQOS is not NULL");
-    if (g == NULL || *g != 0)
-        violation("condition: g is NULL or *g is not 0");
-    if (callee_data == NULL || callee_data->buf == NULL || callee_data->len != 256)
-        violation("condition: lpCalleeData is not the provider's 256-byte buffer");
+    cond_check_rest(gqos, g, callee_data);
     if (caller_data == NULL || caller_data->buf == NULL || caller_data->len != 8) {
         violation("condition: caller data is not the 8-byte attempt id (it crossed the fabric)");
         return CF_REJECT;
@@ -386,35 +373,7 @@ static int f_condition_body(LPWSABUF caller_id, LPWSABUF caller_data, LPQOS sqos
         else if (memcpy(&qid, sqos->ProviderSpecific.buf, 8), qid != id)
             violation("condition: QoS provider bytes of %#" PRIx64 " carry %#" PRIx64, id, qid);
     }
-    if (cc->probe == 1) {
-        /* A14: a WSP call from inside the condition function fails with WSAEINPROGRESS. */
-        struct sockaddr_in tmp;
-        int err = 0, len = sizeof tmp;
-        tl->calls[K_GETSOCKNAME]++;
-        if (wspsan_WSPGetSockName((SOCKET)4, (struct sockaddr *)&tmp, &len, &err) != SOCKET_ERROR ||
-            err != WSAEINPROGRESS)
-            violation("condition: WSPGetSockName inside gave %d, not WSAEINPROGRESS (A14)", err);
-        cc->a->a14_checked++;
-    } else if (cc->probe == 2) {
-        /* T1: no provider lock is held while the condition runs (the fabric's I/O thread neither). */
-        WSPSAN_DEVICE_STATS st;
-        device_stats(&st);
-        cc->a->t1_stats_in_condition++;
-    } else if (cc->probe == 3) {
-        sleep_us(20 + below(&tl->rng, 500)); /* closes, shrinks and withdrawals land meanwhile */
-        cc->a->slow_conditions++;
-    }
-    if (callee_data != NULL && callee_data->buf != NULL && callee_data->len >= 8) {
-        memcpy(callee_data->buf, &id, 8); /* C5: the connector checks it gets its own id back */
-        callee_data->len = 8;
-    }
-    switch (cc->plan) {
-    case P_ACCEPT: return CF_ACCEPT;
-    case P_REJECT: return CF_REJECT;
-    case P_DEFER: return CF_DEFER;
-    case P_INVALID: return cc->invalid_value;
-    default: *g = 7; return CF_ACCEPT; /* A10: a changed group makes any answer invalid */
-    }
+    return cond_answer(cc, id, callee_data, g);
 }
 
 static int f_condition(LPWSABUF caller_id, LPWSABUF caller_data, LPQOS sqos, LPQOS gqos, LPWSABUF callee_id,

@@ -2220,6 +2220,55 @@ static void join_watched(pthread_t th, struct tctx *t) {
 /* ------------------------------------------------------------------------------------------ */
 /* The end: counter balance and summary */
 
+/* The acceptors' counts, summed (both processes' summaries). */
+struct acc_totals {
+    uint64_t res[A_N], plans[P_N], up_fails, up_restored, up_orphaned, up_discarded;
+    uint64_t a14, t1c, slowc, peerc, k3c, names, pair_peers;
+};
+
+static void sum_acceptors(struct acc_totals *t) {
+    memset(t, 0, sizeof *t);
+    for (int i = 0; i < N_ACCEPTORS; i++) {
+        for (int k = 0; k < A_N; k++)
+            t->res[k] += accs[i].res[k];
+        for (int k = 0; k < P_N; k++)
+            t->plans[k] += accs[i].plans[k];
+        t->up_fails += accs[i].up_fails;
+        t->up_restored += accs[i].up_restored;
+        t->up_orphaned += accs[i].up_orphaned;
+        t->up_discarded += accs[i].up_discarded;
+        t->a14 += accs[i].a14_checked;
+        t->t1c += accs[i].t1_stats_in_condition;
+        t->slowc += accs[i].slow_conditions;
+        t->peerc += accs[i].peer_checked;
+        t->k3c += accs[i].k3_checked;
+        t->names += accs[i].names_checked;
+        t->pair_peers += accs[i].pair_peers_checked;
+    }
+}
+
+/* Stop the acceptors: the published listener's close wakes the blocked ones (K2, A2). */
+static void stop_acceptors(const char *who) {
+    atomic_store(&stop_accept, 1);
+    struct lsn *l = atomic_exchange(&current, NULL);
+    if (l != NULL) {
+        int e = close_retry(l->s, who);
+        if (e != 0)
+            violation("closing the last listener gave %d", e);
+    }
+    for (int i = 0; i < N_ACCEPTORS; i++)
+        join_watched(accs[i].th, &accs[i].t);
+}
+
+/* Close the listener the chaos thread may have left half made. */
+static void close_half_listener(const char *who) {
+    if (chaos.half_stage != 0) {
+        int e = close_retry(chaos.half, who);
+        if (e != 0)
+            violation("closing the half-made listener gave %d", e);
+    }
+}
+
 static int expect_eq(const char *what, uint64_t got, uint64_t want) {
     if (got != want) {
         violation("%s: %" PRIu64 ", expected %" PRIu64, what, got, want);
@@ -2463,15 +2512,7 @@ int main(int argc, char **argv) {
     atomic_store(&stop_connect, 1);
     for (int i = 0; i < N_CONNECTORS; i++)
         join_watched(conns[i].th, &conns[i].t);
-    atomic_store(&stop_accept, 1);
-    struct lsn *l = atomic_exchange(&current, NULL);
-    if (l != NULL) {
-        int e = close_retry(l->s, "main");
-        if (e != 0)
-            violation("closing the last listener gave %d", e);
-    }
-    for (int i = 0; i < N_ACCEPTORS; i++)
-        join_watched(accs[i].th, &accs[i].t);
+    stop_acceptors("main");
     atomic_store(&stop_checker, 1);
     join_watched(checker_th, &checker_ctx);
     tl = &checker_ctx;
@@ -2480,20 +2521,21 @@ int main(int argc, char **argv) {
     double secs = (double)(now_ns() - t_start) / 1e9;
 
     /* Close what the chaos thread may still hold, then the device must be empty. */
-    if (chaos.half_stage != 0) {
-        int e = close_retry(chaos.half, "main");
-        if (e != 0)
-            violation("closing the half-made listener gave %d", e);
-    }
+    close_half_listener("main");
     WSPSAN_DEVICE_STATS st;
     device_stats(&st);
     atomic_store(&watchdog_stop, 1);
     pthread_join(wd_th, NULL);
 
     /* ---- totals from both logs ---- */
-    uint64_t calls[NCALL] = {0}, ares[A_N] = {0}, plans[P_N] = {0}, a14 = 0, t1c = 0, slowc = 0, peerc = 0, k3c = 0;
+    uint64_t calls[NCALL] = {0};
     uint64_t wouldblock = 0, callee_short = 0;
-    uint64_t up_fails = 0, up_restored = 0, up_orphaned = 0, up_discarded = 0, names_checked = 0, pair_peers = 0;
+    struct acc_totals at;
+    sum_acceptors(&at);
+    const uint64_t *ares = at.res, *plans = at.plans;
+    uint64_t a14 = at.a14, t1c = at.t1c, slowc = at.slowc, peerc = at.peerc, k3c = at.k3c;
+    uint64_t up_fails = at.up_fails, up_restored = at.up_restored, up_orphaned = at.up_orphaned,
+             up_discarded = at.up_discarded, names_checked = at.names, pair_peers = at.pair_peers;
     uint64_t binds[BK_N] = {0}, wc_pending_any = 0, wc_pending_nic = 0, wc_named = 0, wc_unnamed_again = 0;
     for (int i = 0; i < N_CONNECTORS; i++) {
         for (int k = 0; k < BK_N; k++)
@@ -2503,33 +2545,15 @@ int main(int argc, char **argv) {
         wc_named += conns[i].wc.named;
         wc_unnamed_again += conns[i].wc.unnamed_again;
     }
-    for (int i = 0; i < N_ACCEPTORS; i++) {
-        up_fails += accs[i].up_fails;
-        up_restored += accs[i].up_restored;
-        up_orphaned += accs[i].up_orphaned;
-        up_discarded += accs[i].up_discarded;
-        names_checked += accs[i].names_checked;
-        pair_peers += accs[i].pair_peers_checked;
-    }
     for (int i = 0; i < N_CONNECTORS; i++) {
         for (int k = 0; k < NCALL; k++)
             calls[k] += conns[i].t.calls[k];
         wouldblock += conns[i].wouldblock;
         callee_short += conns[i].callee_short;
     }
-    for (int i = 0; i < N_ACCEPTORS; i++) {
+    for (int i = 0; i < N_ACCEPTORS; i++)
         for (int k = 0; k < NCALL; k++)
             calls[k] += accs[i].t.calls[k];
-        for (int k = 0; k < A_N; k++)
-            ares[k] += accs[i].res[k];
-        for (int k = 0; k < P_N; k++)
-            plans[k] += accs[i].plans[k];
-        a14 += accs[i].a14_checked;
-        t1c += accs[i].t1_stats_in_condition;
-        slowc += accs[i].slow_conditions;
-        peerc += accs[i].peer_checked;
-        k3c += accs[i].k3_checked;
-    }
     for (int k = 0; k < NCALL; k++)
         calls[k] += chaos.t.calls[k] + checker_ctx.calls[k] + main_ctx.calls[k];
     uint64_t started = 0;

@@ -671,43 +671,20 @@ static int f_listener_proc(void) {
         }
         sleep_us(2000);
     }
-    atomic_store(&stop_accept, 1);
-    struct lsn *l = atomic_exchange(&current, NULL);
-    if (l != NULL) {
-        int e = close_retry(l->s, "listener main");
-        if (e != 0)
-            violation("closing the last listener gave %d", e);
-    }
-    for (int i = 0; i < N_ACCEPTORS; i++)
-        join_watched(accs[i].th, &accs[i].t);
-    if (chaos.half_stage != 0) {
-        int e = close_retry(chaos.half, "listener main");
-        if (e != 0)
-            violation("closing the half-made listener gave %d", e);
-    }
+    stop_acceptors("listener main");
+    close_half_listener("listener main");
     atomic_store(&watchdog_stop, 1);
     pthread_join(wd_th, NULL);
     device_stats(&st);
 
     /* This device's own books (D3) against its acceptors' results. */
-    uint64_t ares[A_N] = {0}, plans[P_N] = {0}, up_fails = 0, up_restored = 0, up_orphaned = 0, up_discarded = 0;
-    uint64_t a14 = 0, t1c = 0, slowc = 0, k3c = 0, names = 0, peers = 0;
-    for (int i = 0; i < N_ACCEPTORS; i++) {
-        for (int k = 0; k < A_N; k++)
-            ares[k] += accs[i].res[k];
-        for (int k = 0; k < P_N; k++)
-            plans[k] += accs[i].plans[k];
-        up_fails += accs[i].up_fails;
-        up_restored += accs[i].up_restored;
-        up_orphaned += accs[i].up_orphaned;
-        up_discarded += accs[i].up_discarded;
-        a14 += accs[i].a14_checked;
-        t1c += accs[i].t1_stats_in_condition;
-        slowc += accs[i].slow_conditions;
-        k3c += accs[i].k3_checked;
-        names += accs[i].names_checked;
-        peers += accs[i].pair_peers_checked + accs[i].peer_checked;
-    }
+    struct acc_totals at;
+    sum_acceptors(&at);
+    const uint64_t *ares = at.res, *plans = at.plans;
+    uint64_t up_fails = at.up_fails, up_restored = at.up_restored, up_orphaned = at.up_orphaned,
+             up_discarded = at.up_discarded;
+    uint64_t a14 = at.a14, t1c = at.t1c, slowc = at.slowc, k3c = at.k3c, names = at.names,
+             peers = at.pair_peers + at.peerc;
     WSPSAN_LISTENER_STATS L = st.listeners;
     expect_eq("listener device: open_sockets after closing everything", st.open_sockets, 0);
     expect_eq("listener device: pending after closing everything", st.pending, 0);

@@ -1364,6 +1364,38 @@ static int check_answered_name(SOCKET s, const char *who, uint64_t id, int bk, c
     return 1;
 }
 
+/* A15 on a connected connector: its peer is the listener as addressed, unless the accepted end has
+ * closed already (K3: WSAENOTCONN). netdown_ok: this process's device may be down. */
+static void check_connected_peer(SOCKET s, const struct sockaddr_in *to, uint64_t id, const char *tag,
+                                 int netdown_ok) {
+    struct sockaddr_in a;
+    int e = 0;
+    if (w_peername(s, &a, &e) == 0) {
+        if (a.sin_port != to->sin_port || a.sin_addr.s_addr != to->sin_addr.s_addr)
+            violation("attempt %#" PRIx64 ": peer is not the listener as addressed%s", id, tag);
+    } else if (e != WSAENOTCONN && (!netdown_ok || e != WSAENETDOWN)) {
+        violation("attempt %#" PRIx64 ": WSPGetPeerName gave %d", id, e);
+    }
+}
+
+/* An attempt's socket closed at its end. */
+static void close_attempt(SOCKET s, const char *who, uint64_t id) {
+    int e = close_retry(s, who);
+    if (e != 0)
+        violation("attempt %#" PRIx64 ": close gave %d", id, e);
+}
+
+/* A connector thread's event for FD_CONNECT; NULL when none could be made (a violation: the
+ * thread is then no longer watched and ends). */
+static WSAEVENT connector_event(struct tctx *t) {
+    WSAEVENT ev = wspsan_WSACreateEvent();
+    if (ev == NULL) {
+        violation("%s: wspsan_WSACreateEvent failed", t->name);
+        atomic_store(&t->watched, 0);
+    }
+    return ev;
+}
+
 /* One attempt; returns its outcome and fills r's connector fields. */
 static int attempt(struct connector *c, struct rec *r, uint64_t id, WSAEVENT ev) {
     int err = 0;
@@ -1513,20 +1545,9 @@ static int attempt(struct connector *c, struct rec *r, uint64_t id, WSAEVENT ev)
                 violation("attempt %#" PRIx64 ": connector unbound after a connect that was queued", id);
             }
         }
-        if (out == C_ACCEPTED) {
-            /* A15: the peer is the listener as addressed, unless the accepted end has closed
-             * already (K3). */
-            int e = 0;
-            if (w_peername(s, &a, &e) == 0) {
-                if (a.sin_port != target.sin_port || a.sin_addr.s_addr != target.sin_addr.s_addr)
-                    violation("attempt %#" PRIx64 ": peer is not the listener as addressed", id);
-            } else if (e != WSAENOTCONN && e != WSAENETDOWN) {
-                violation("attempt %#" PRIx64 ": WSPGetPeerName gave %d", id, e);
-            }
-        }
-        int e = close_retry(s, c->t.name);
-        if (e != 0)
-            violation("attempt %#" PRIx64 ": close gave %d", id, e);
+        if (out == C_ACCEPTED)
+            check_connected_peer(s, &target, id, "", 1);
+        close_attempt(s, c->t.name, id);
         return out;
     }
 
@@ -1615,21 +1636,16 @@ static int attempt(struct connector *c, struct rec *r, uint64_t id, WSAEVENT ev)
             (void)check_answered_name(s, c->t.name, id, bk, c_names[out], out == C_ACCEPTED, named_early, own,
                                       own_pending, r->c_port, &c->wc, &r->c_addr);
     }
-    int e = close_retry(s, c->t.name);
-    if (e != 0)
-        violation("attempt %#" PRIx64 ": close gave %d", id, e);
+    close_attempt(s, c->t.name, id);
     return out;
 }
 
 static void *connector_main(void *arg) {
     struct connector *c = arg;
     tl = &c->t;
-    WSAEVENT ev = wspsan_WSACreateEvent();
-    if (ev == NULL) {
-        violation("%s: wspsan_WSACreateEvent failed", c->t.name);
-        atomic_store(&c->t.watched, 0);
+    WSAEVENT ev = connector_event(&c->t);
+    if (ev == NULL)
         return NULL;
-    }
     while (!atomic_load(&stop_connect) && !atomic_load(&stop_all)) {
         uint64_t seq = atomic_load(&c->started);
         /* Backpressure: the ring holds RING attempts the checker has not retired yet. */

@@ -904,18 +904,9 @@ static int f_attempt(struct fconn *c, struct fc_rec *r, WSAEVENT ev) {
         } else {
             violation("attempt %#" PRIx64 ": connector unbound after a connect", id);
         }
-        if (out == FC_ACCEPTED) {
-            int e = 0;
-            if (w_peername(s, &a, &e) == 0) {
-                if (a.sin_port != to.sin_port || a.sin_addr.s_addr != to.sin_addr.s_addr)
-                    violation("attempt %#" PRIx64 ": peer is not the listener as addressed (A15)", id);
-            } else if (e != WSAENOTCONN) {
-                violation("attempt %#" PRIx64 ": WSPGetPeerName gave %d", id, e);
-            }
-        }
-        int e = close_retry(s, c->t.name);
-        if (e != 0)
-            violation("attempt %#" PRIx64 ": close gave %d", id, e);
+        if (out == FC_ACCEPTED)
+            check_connected_peer(s, &to, id, " (A15)", 0);
+        close_attempt(s, c->t.name, id);
         return out;
     }
 
@@ -976,21 +967,16 @@ static int f_attempt(struct fconn *c, struct fc_rec *r, WSAEVENT ev) {
     if (out != FC_ABANDONED && check_answered_name(s, c->t.name, id, bk, fc_names[out], out == FC_ACCEPTED,
                                                    named_early, own, own_pending, r->port, &c->wc, NULL))
         c->names_checked++;
-    int e = close_retry(s, c->t.name);
-    if (e != 0)
-        violation("attempt %#" PRIx64 ": close gave %d", id, e);
+    close_attempt(s, c->t.name, id);
     return out;
 }
 
 static void *f_connector_main(void *arg) {
     struct fconn *c = arg;
     tl = &c->t;
-    WSAEVENT ev = wspsan_WSACreateEvent();
-    if (ev == NULL) {
-        violation("%s: wspsan_WSACreateEvent failed", c->t.name);
-        atomic_store(&c->t.watched, 0);
+    WSAEVENT ev = connector_event(&c->t);
+    if (ev == NULL)
         return NULL;
-    }
     while (!atomic_load(&f_stop_connect) && !atomic_load(&stop_all)) {
         struct fc_rec r;
         memset(&r, 0, sizeof r);

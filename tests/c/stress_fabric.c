@@ -1023,6 +1023,21 @@ static void *f_cchaos_main(void *arg) {
     return NULL;
 }
 
+/* A plain connect to addr:port, the id its only caller data (no QoS, no callee buffer), as the
+ * warm-up and the loss phase make; *t0 is when it was called. */
+static int f_connect_id(SOCKET s, uint32_t addr, unsigned port, uint64_t id, uint64_t *t0, int *err) {
+    struct sockaddr_in to;
+    memset(&to, 0, sizeof to);
+    to.sin_family = AF_INET;
+    to.sin_port = htons((uint16_t)port);
+    to.sin_addr.s_addr = addr;
+    char data[8];
+    memcpy(data, &id, 8);
+    WSABUF caller = {8, data};
+    *t0 = now_ns();
+    return wspsan_WSPConnect(s, (struct sockaddr *)&to, sizeof to, &caller, NULL, NULL, NULL, err);
+}
+
 /* A blocking connect on its own, for the warm-up and the loss phase. */
 static int f_blocking_connect(uint32_t addr, unsigned port, uint64_t id, struct fc_rec *r, int phase) {
     int err = 0;
@@ -1037,16 +1052,7 @@ static int f_blocking_connect(uint32_t addr, unsigned port, uint64_t id, struct 
     SOCKET s = f_socket_retry(&err);
     if (s == INVALID_SOCKET)
         return r->out = FC_SETUP_FAILED;
-    struct sockaddr_in to;
-    memset(&to, 0, sizeof to);
-    to.sin_family = AF_INET;
-    to.sin_port = htons((uint16_t)port);
-    to.sin_addr.s_addr = addr;
-    char data[8];
-    memcpy(data, &id, 8);
-    WSABUF caller = {8, data};
-    r->t0 = now_ns();
-    int rc = wspsan_WSPConnect(s, (struct sockaddr *)&to, sizeof to, &caller, NULL, NULL, NULL, &err);
+    int rc = f_connect_id(s, addr, port, id, &r->t0, &err);
     r->t1 = now_ns();
     int out = f_outcome_of(rc == 0 ? 0 : err);
     struct sockaddr_in a;
@@ -1072,16 +1078,7 @@ static void *f_loss_blocker_main(void *arg) {
     struct f_loss_blocker *b = arg;
     static struct tctx bctx[F_LOSS_BLOCKING];
     tl = &bctx[b - f_blockers];
-    struct sockaddr_in to;
-    memset(&to, 0, sizeof to);
-    to.sin_family = AF_INET;
-    to.sin_port = htons(F_PORT_LOSS);
-    to.sin_addr.s_addr = f_lnic[0];
-    char data[8];
-    memcpy(data, &b->id, 8);
-    WSABUF caller = {8, data};
-    b->t0 = now_ns();
-    b->rc = wspsan_WSPConnect(b->s, (struct sockaddr *)&to, sizeof to, &caller, NULL, NULL, NULL, &b->err);
+    b->rc = f_connect_id(b->s, f_lnic[0], F_PORT_LOSS, b->id, &b->t0, &b->err);
     b->t1 = now_ns();
     atomic_store(&b->done, 1);
     return NULL;
@@ -1109,17 +1106,7 @@ static int f_loss_nb_connect(struct f_loss_nb *n) {
         violation("loss phase: no connector (%d)", err);
         return 0;
     }
-    struct sockaddr_in to;
-    memset(&to, 0, sizeof to);
-    to.sin_family = AF_INET;
-    to.sin_port = htons(F_PORT_LOSS);
-    to.sin_addr.s_addr = f_lnic[0];
-    char data[8];
-    memcpy(data, &n->id, 8);
-    WSABUF caller = {8, data};
-    n->t0 = now_ns();
-    if (wspsan_WSPConnect(n->s, (struct sockaddr *)&to, sizeof to, &caller, NULL, NULL, NULL, &err) == 0 ||
-        err != WSAEWOULDBLOCK) {
+    if (f_connect_id(n->s, f_lnic[0], F_PORT_LOSS, n->id, &n->t0, &err) == 0 || err != WSAEWOULDBLOCK) {
         violation("loss phase: non-blocking connect gave %d, not WSAEWOULDBLOCK", err);
         return 0;
     }

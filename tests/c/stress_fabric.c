@@ -582,21 +582,33 @@ static int f_loss_hold(uint64_t n) {
     }
 }
 
-static int f_listener_proc(void) {
-    static struct tctx main_ctx;
-    tl = &main_ctx;
-    snprintf(main_ctx.name, sizeof main_ctx.name, "listener main");
+/* A child process's start: its main thread's context, its device's NICs (n of them), its seed,
+ * its device. Returns 0, or the error after reporting FM_FAILED. */
+static int f_proc_start(struct tctx *ctx, const char *name, const uint32_t *nics, int n, uint64_t seed_mix) {
+    tl = ctx;
+    snprintf(ctx->name, sizeof ctx->name, "%s", name);
     char nics_env[64];
     char t[3][16];
-    snprintf(nics_env, sizeof nics_env, "%s,%s,%s", addr_text(f_lnic[0], t[0]), addr_text(f_lnic[1], t[1]),
-             addr_text(f_lnic[2], t[2]));
+    if (n == 3)
+        snprintf(nics_env, sizeof nics_env, "%s,%s,%s", addr_text(nics[0], t[0]), addr_text(nics[1], t[1]),
+                 addr_text(nics[2], t[2]));
+    else
+        snprintf(nics_env, sizeof nics_env, "%s,%s", addr_text(nics[0], t[0]), addr_text(nics[1], t[1]));
     f_child_setup(nics_env);
-    run_seed = f_seed ^ 0x4c4c4c4cull;
+    run_seed = f_seed ^ seed_mix;
     int err = 0;
     if (f_startup(&err) != 0) {
         f_report(FM_FAILED, err);
-        return 2;
+        return err != 0 ? err : -1;
     }
+    return 0;
+}
+
+static int f_listener_proc(void) {
+    static struct tctx main_ctx;
+    if (f_proc_start(&main_ctx, "listener main", f_lnic, 3, 0x4c4c4c4cull) != 0)
+        return 2;
+    int err = 0;
     WSPSAN_LIMITS lim;
     if (wspsan_device_get_limits(&lim, &err) != 0)
         violation("get_limits: %d", err);
@@ -1180,18 +1192,10 @@ static void f_loss_log(struct f_log *lg, const struct f_loss_nb *x, int phase, i
 
 static int f_connector_proc(void) {
     static struct tctx main_ctx;
-    tl = &main_ctx;
-    snprintf(main_ctx.name, sizeof main_ctx.name, "connector main");
-    char nics_env[64];
-    char t[2][16];
-    snprintf(nics_env, sizeof nics_env, "%s,%s", addr_text(f_cnic[0], t[0]), addr_text(f_cnic[1], t[1]));
-    f_child_setup(nics_env);
-    run_seed = f_seed ^ 0x43434343ull;
-    int err = 0;
-    if (f_startup(&err) != 0) {
-        f_report(FM_FAILED, err);
+    if (f_proc_start(&main_ctx, "connector main", f_cnic, 2, 0x43434343ull) != 0)
         return 2;
-    }
+    int err = 0;
+    char t[2][16];
     int fd = f_open_log("connector.log");
     struct f_log *mlog = &f_main_log;
     mlog->fd = fd;

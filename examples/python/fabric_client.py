@@ -4,7 +4,7 @@
         [-t SECONDS] HOST:PORT [CALLER_DATA [EXPECT]]
 
 The same program as examples/c/fabric_client.c: the device comes from WSPSAN_* in the environment
-(fabric_env.py, SPEC F3). A blocking connect carries the caller data and returns the callee data.
+(wspsan.Provider.from_environment, SPEC F3). A blocking connect carries the caller data and returns the callee data.
 It prints one line,
 
     RESULT 0 OK callee data "welcome, alice"
@@ -20,7 +20,6 @@ from __future__ import annotations
 import sys
 
 import wspsan
-from fabric_env import PlacementError, provider_from_env
 
 
 def error_name(code: int) -> str:
@@ -68,8 +67,8 @@ def main(argv: list[str]) -> int:
     caller_data = args[1].encode() if len(args) > 1 else None
     expect = args[2] if len(args) > 2 else "0"
     try:
-        provider = provider_from_env(connect_timeout=timeout)
-    except (PlacementError, wspsan.WSAError) as e:
+        provider = wspsan.Provider.from_environment(connect_timeout=timeout)
+    except wspsan.WSAError as e:
         print(f"cannot make the device: {e}", file=sys.stderr)
         return 2
     code = attempt(provider, (host, int(port_text)), caller_data, (timeout or 20.0) + 10.0)

@@ -3,7 +3,7 @@
     WSPSAN_FABRIC=tcp WSPSAN_NICS=127.0.0.2 .venv/bin/python examples/python/fabric_server.py [PORT [COUNT [SECONDS]]]
 
 The same program as examples/c/fabric_server.c: the device comes from WSPSAN_* in the environment
-(fabric_env.py reads it as the C ABI does, SPEC F3). It listens on the device's first NIC at PORT
+(wspsan.Provider.from_environment reads it as the C ABI does, SPEC F3). It listens on the device's first NIC at PORT
 (default 5000), prints "READY <address>:<port>", and decides COUNT requests (default 3):
 
     caller data "mallory"  CF_REJECT (the connector gets WSAECONNREFUSED)
@@ -22,7 +22,6 @@ import sys
 import time
 
 import wspsan
-from fabric_env import PlacementError, provider_from_env
 
 
 class Doorman:
@@ -104,8 +103,8 @@ def main(argv: list[str]) -> int:
         return 2
     port, count, seconds = (numbers + [5000, 3, 60][len(numbers) :])[:3]
     try:
-        provider = provider_from_env()
-    except (PlacementError, wspsan.WSAError) as e:
+        provider = wspsan.Provider.from_environment()
+    except wspsan.WSAError as e:
         print(f"cannot make the device: {e}", file=sys.stderr)
         return 1
     return serve(provider, port, count, seconds)

@@ -108,6 +108,19 @@ pub(crate) fn to_pyerr(e: WsaError, address: Option<SocketAddrV4>) -> PyErr {
     })
 }
 
+/// The exception for a Winsock error whose message also says what was wrong (`detail`).
+pub(crate) fn to_pyerr_detail(e: WsaError, detail: &str) -> PyErr {
+    Python::attach(|py| {
+        let make = || -> PyResult<PyErr> {
+            let classes = CLASSES.get(py).expect("the module registers its exception classes at import");
+            let class = classes.by_code.get(&e.code()).unwrap_or(&classes.base).bind(py);
+            let exc = class.call1((e.code(), format!("{}: {} ({detail})", e.name(), e.message())))?;
+            Ok(PyErr::from_value(exc))
+        };
+        make().unwrap_or_else(|err| err)
+    })
+}
+
 /// `?`-friendly conversion of engine results into Python exceptions.
 pub(crate) trait OrRaise<T> {
     fn or_raise(self) -> PyResult<T>;

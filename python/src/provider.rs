@@ -1,12 +1,12 @@
 //! `wspsan.Provider` and its device: NICs, limits, fault switches, statistics (SPEC D1 to D3).
 
 use crate::address::{parse_ip, repr_list, timeout};
-use crate::errors::OrRaise;
+use crate::errors::{self, OrRaise};
 use crate::socket::Socket;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use wspsan_core::{DeviceConfig, Limits as CoreLimits, consts};
+use wspsan_core::{DeviceConfig, Limits as CoreLimits, Placement, consts};
 
 /// A field's text in a record's repr.
 trait FieldRepr {
@@ -257,6 +257,35 @@ impl Provider {
             },
             _ => return Err(PyValueError::new_err("fabric_key needs fabric=\"tcp\"")),
         };
+        Ok(Provider(provider))
+    }
+
+    /// A provider placed where the `WSPSAN_*` variables of `environ` (default `os.environ`) say,
+    /// read by the same rules as the C ABI's first `WSPStartup` (SPEC F3): `WSPSAN_FABRIC`,
+    /// `WSPSAN_NICS`, `WSPSAN_FABRIC_PORT`, `WSPSAN_FABRIC_KEY`. A value that cannot be parsed
+    /// raises InvalError naming the variable. Device limits as keyword arguments, as `Provider()`.
+    #[staticmethod]
+    #[pyo3(signature = (environ=None, **limits))]
+    fn from_environment(
+        py: Python<'_>,
+        environ: Option<&Bound<'_, PyAny>>,
+        limits: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Provider> {
+        let env = match environ {
+            Some(e) => e.clone(),
+            None => py.import("os")?.getattr("environ")?,
+        };
+        let mut vars = std::collections::HashMap::new();
+        for name in Placement::VARIABLES {
+            if let Ok(v) = env.get_item(name) {
+                vars.insert(name, v.extract::<String>()?); // a value that is no str: TypeError
+            }
+        }
+        let mut placement = Placement::from_vars(|name| vars.get(name).cloned())
+            .map_err(|e| errors::to_pyerr_detail(e.error, &e.to_string()))?;
+        change_limits(&mut placement.device.limits, limits)?;
+        let what = format!("a device with NICs {:?}", placement.device.nics);
+        let provider = py.detach(|| placement.build()).map_err(|e| errors::to_pyerr_detail(e, &what))?;
         Ok(Provider(provider))
     }
 

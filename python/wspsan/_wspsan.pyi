@@ -1,6 +1,6 @@
 """The native part of wspsan (private: import ``wspsan``). Every Winsock rule lives in the engine."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final, Literal, TypeAlias, final
 
@@ -446,6 +446,20 @@ class Provider:
         max_pending: int = ...,
         connect_timeout: float | None = ...,
     ) -> Self: ...
+    @staticmethod
+    def from_environment(
+        environ: Mapping[str, str] | None = None,
+        *,
+        max_descriptors: int = ...,
+        max_backlog: int = ...,
+        max_caller_data: int = ...,
+        max_callee_data: int = ...,
+        max_pending: int = ...,
+        connect_timeout: float | None = ...,
+    ) -> Provider:
+        """A provider placed by ``WSPSAN_FABRIC``, ``WSPSAN_NICS``, ``WSPSAN_FABRIC_PORT`` and
+        ``WSPSAN_FABRIC_KEY`` of ``environ`` (default ``os.environ``), read as the C ABI reads them
+        (SPEC F3); a value that cannot be parsed raises InvalError naming the variable."""
     @property
     def device(self) -> Device: ...
     def socket(self, family: int = ..., type: int = ..., proto: int = 0) -> Socket: ...

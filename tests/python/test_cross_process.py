@@ -130,14 +130,13 @@ def test_killing_the_listening_process_resets_a_blocking_connect(kind: str, net:
 # A listener that prints its queue length whenever it changes, and never accepts.
 QUEUE_WATCHER = """
 import sys, time
-sys.path.insert(0, sys.argv[1])
-from fabric_env import provider_from_env
-p = provider_from_env()
+import wspsan
+p = wspsan.Provider.from_environment()
 listener = p.socket()
 listener.bind((p.device.nics[0], 5000))
 listener.listen(16)
 print("READY", flush=True)
-seen, deadline = -1, time.monotonic() + float(sys.argv[2])
+seen, deadline = -1, time.monotonic() + float(sys.argv[1])
 while time.monotonic() < deadline:
     n = listener.stats().queue_len
     if n != seen:
@@ -152,7 +151,7 @@ def test_killing_the_listening_process_resets_queued_requests() -> None:
     # WSAECONNRESET (and SO_ERROR reads it) within the liveness interval
     server_ip, port = addr(43, 1), 18113
     me = own_device(addr(43, 2), port)
-    watcher = [sys.executable, "-c", QUEUE_WATCHER, str(PY_EXAMPLES), "60"]
+    watcher = [sys.executable, "-c", QUEUE_WATCHER, "60"]
     with running(watcher, fabric_env(server_ip, port)) as server:
         server.wait_for("READY")
         connectors = []

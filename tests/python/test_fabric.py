@@ -250,3 +250,22 @@ def test_bad_fabric_arguments() -> None:
         wspsan.Provider(fabric_key=b"k")
     with pytest.raises(wspsan.AddrNotAvailError):
         wspsan.Provider(nics=("192.0.2.1",), fabric="tcp", fabric_port=17943)  # not an address of this host
+
+
+# SPEC F3: Provider.from_environment reads WSPSAN_* by the C ABI's rules (the same parser in core)
+def test_a_provider_from_the_environment() -> None:
+    env = {"WSPSAN_FABRIC": "tcp", "WSPSAN_NICS": "127.0.44.1,127.0.44.2", "WSPSAN_FABRIC_PORT": "17944"}
+    p = wspsan.Provider.from_environment(env, connect_timeout=2.0)
+    assert p.device.nics == ["127.0.44.1", "127.0.44.2"] and p.device.liveness == 3.0
+    assert p.device.limits.connect_timeout == 2.0
+    assert wspsan.Provider.from_environment({}).device.nics == ["127.0.0.1"]  # alone, 127.0.0.1
+    assert wspsan.Provider.from_environment({"WSPSAN_NICS": "10.1.1.1"}).device.liveness is None
+    for bad, variable in [
+        ({"WSPSAN_FABRIC": "udp"}, "WSPSAN_FABRIC"),
+        ({"WSPSAN_NICS": "127.0.44.1,bogus"}, "WSPSAN_NICS"),
+        ({"WSPSAN_FABRIC": "tcp", "WSPSAN_FABRIC_PORT": "70000"}, "WSPSAN_FABRIC_PORT"),
+        ({"WSPSAN_FABRIC": "tcp", "WSPSAN_FABRIC_KEY": ""}, "WSPSAN_FABRIC_KEY"),
+        ({"WSPSAN_FABRIC_KEY": "k"}, "WSPSAN_FABRIC_KEY"),
+    ]:
+        with pytest.raises(wspsan.InvalError, match=variable):
+            wspsan.Provider.from_environment(bad)

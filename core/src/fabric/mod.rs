@@ -133,6 +133,10 @@ impl std::fmt::Display for PlacementError {
 impl std::error::Error for PlacementError {}
 
 impl Placement {
+    /// The environment variables a placement is read from (SPEC F3).
+    pub const VARIABLES: [&'static str; 4] =
+        ["WSPSAN_FABRIC", "WSPSAN_NICS", "WSPSAN_FABRIC_PORT", "WSPSAN_FABRIC_KEY"];
+
     /// SPEC F3: `WSPSAN_FABRIC` (`tcp`, or absent / `local`), `WSPSAN_NICS` (comma-separated
     /// IPv4 addresses, default 127.0.0.1), `WSPSAN_FABRIC_PORT` (default 7470),
     /// `WSPSAN_FABRIC_KEY` (the key's bytes), read through `var` (e.g. `std::env::var`).

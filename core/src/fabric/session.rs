@@ -418,8 +418,12 @@ impl Session {
                 let error = refusal(code).ok_or(Violation("REFUSED with a code the protocol does not name"))?;
                 let out = lock(&self.sent).remove(&id);
                 match out.filter(|o| o.take_answer()) {
-                    Some(out) if out.answer(Answer::Failed(error)) => self.transport.send(&Frame::Confirm { id }),
-                    _ => self.transport.send(&Frame::Withdraw { id }),
+                    Some(out) => {
+                        // Confirmed before the connector learns it, as for an acceptance.
+                        self.transport.send(&Frame::Confirm { id });
+                        out.answer(Answer::Failed(error));
+                    }
+                    None => self.transport.send(&Frame::Withdraw { id }),
                 }
             }
             Frame::Request(req) if inbound => {
@@ -464,12 +468,15 @@ impl Session {
         if let Some(c) = out.connector.upgrade() {
             lock(&self.links).insert(id, Arc::downgrade(&c));
         }
+        // The confirmation leaves before the connector learns the answer: a process that exits
+        // as soon as its connect returns has confirmed already (F6).
+        self.transport.send(&Frame::Confirm { id });
         let link = PeerLink::Remote(Arc::new(RemoteLink { session: self.clone(), id }));
-        if out.answer(Answer::Accepted { peer: link, callee_data: callee_data.into_boxed_slice() }) {
-            self.transport.send(&Frame::Confirm { id });
-        } else {
-            lock(&self.links).remove(&id);
-            self.transport.send(&Frame::Withdraw { id });
+        if !out.answer(Answer::Accepted { peer: link, callee_data: callee_data.into_boxed_slice() }) {
+            // Closed while the answer was on its way: connected and closed at once (K3).
+            if lock(&self.links).remove(&id).is_some() {
+                self.transport.send(&Frame::Close { id });
+            }
         }
     }
 

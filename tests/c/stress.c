@@ -202,6 +202,7 @@ static uint64_t sw_next, sw_live, sw_max_live; /* under sw_lock */
 static atomic_ullong sw_creates, sw_closes, sw_fails[SWF_N], sw_catalog_bad;
 static atomic_int sw_fail_on;     /* the chaos thread's switch: creates fail half the time */
 static atomic_int sw_force;       /* 1 + kind: every create fails with that kind (the prologue) */
+static atomic_int sw_exact;       /* 1: no random failures (the prologue checks each create exactly) */
 static atomic_int sw_in_cleanup;  /* WSPCleanup runs: the provider is going away */
 static uint64_t run_seed;
 
@@ -263,7 +264,8 @@ static SOCKET sw_create(DWORD catalog, DWORD_PTR context, LPINT lpErrno) {
         atomic_fetch_add(&sw_catalog_bad, 1);
     unsigned r = below(&sw_rng, 1000);
     int force = atomic_load_explicit(&sw_force, memory_order_relaxed);
-    if (force || r < (atomic_load_explicit(&sw_fail_on, memory_order_relaxed) ? 500u : 3u)) {
+    int random_ok = !atomic_load_explicit(&sw_exact, memory_order_relaxed);
+    if (force || (random_ok && r < (atomic_load_explicit(&sw_fail_on, memory_order_relaxed) ? 500u : 3u))) {
         unsigned k = below(&sw_rng, 100);
         int kind = force ? force - 1 : k < 85 ? SWF_MFILE : k < 95 ? SWF_NOBUFS : SWF_UNKNOWN;
         atomic_fetch_add(&sw_fails[kind], 1);
@@ -2309,12 +2311,15 @@ static int expect_range(const char *what, int64_t got, int64_t lo, int64_t hi) {
  * reset afterwards; the run's balance starts from there. Returns the number of checks made. */
 static int switch_prologue(void) {
     int err = 0, checks = 0;
+    /* The prologue expects each create to fail exactly when it forces it: no 3 per mille at random. */
+    atomic_store(&sw_exact, 1);
     struct sockaddr_in la = listen_addr, n1, n2;
     la.sin_port = htons(PORT + 1);
     SOCKET l = w_socket(&err);
     if (l == INVALID_SOCKET || wspsan_WSPBind(l, (struct sockaddr *)&la, sizeof la, &err) != 0 ||
         wspsan_WSPListen(l, 8, &err) != 0) {
         violation("prologue: no listener (%d)", err);
+        atomic_store(&sw_exact, 0);
         return 0;
     }
     for (int k = 0; k < SWF_N; k++) {
@@ -2327,6 +2332,7 @@ static int switch_prologue(void) {
             if (c[i] == INVALID_SOCKET ||
                 wspsan_WSPIoctl(c[i], WSPSAN_FIONBIO, &on, sizeof on, NULL, 0, &nb, NULL, NULL, NULL, &err) != 0) {
                 violation("prologue: no connector (%d)", err);
+                atomic_store(&sw_exact, 0);
                 return checks;
             }
             if (i == 1) {
@@ -2388,6 +2394,7 @@ static int switch_prologue(void) {
     atomic_store(&n_sockets_made, 0);
     atomic_store(&n_socket_upfails, 0);
     atomic_store(&sw_handles_checked, 0);
+    atomic_store(&sw_exact, 0);
     return checks;
 }
 

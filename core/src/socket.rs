@@ -308,7 +308,9 @@ pub(crate) fn answer(connector: &SocketCell, attempt: u64, answer: Answer) -> bo
     answer_then(connector, attempt, answer, || {})
 }
 
-/// [`answer`], running `then` once the answer is in place and before anyone is woken.
+/// [`answer`], running `then` under the connector's lock once the answer is in place, before
+/// any thread can see it (a counter that must be current, a confirmation that must have left
+/// before the connector's owner can act on the answer and, say, exit).
 pub(crate) fn answer_then(connector: &SocketCell, attempt: u64, answer: Answer, then: impl FnOnce()) -> bool {
     let signal: Option<EventHandle>;
     let wake;
@@ -350,11 +352,11 @@ pub(crate) fn answer_then(connector: &SocketCell, attempt: u64, answer: Answer, 
             g.outcome = Some((attempt, result));
             None
         };
+        then();
     }
     if let Some(o) = sent {
         o.withdraw();
     }
-    then();
     wake.notify(connector);
     if let Some(h) = signal {
         crate::events::fire_set(&h);

@@ -150,7 +150,7 @@ impl Outbound {
     /// not be opened, or was lost: F4, F7, F9).
     pub(crate) fn fail(&self, error: WsaError) {
         if self.take_answer() {
-            self.answer(Answer::Failed(error));
+            self.answer(Answer::Failed(error), || {});
         }
     }
 
@@ -159,10 +159,11 @@ impl Outbound {
         self.state.compare_exchange(PENDING, ANSWERED, Relaxed, Relaxed).is_ok()
     }
 
-    /// Deliver `a` to the connector; false when it withdrew meanwhile.
-    fn answer(&self, a: Answer) -> bool {
+    /// Deliver `a` to the connector, running `then` under its lock once the answer is in place;
+    /// false (and `then` not run) when its attempt ended meanwhile.
+    fn answer(&self, a: Answer, then: impl FnOnce()) -> bool {
         match self.connector.upgrade() {
-            Some(c) => answer_then(&c, self.attempt, a, || {}),
+            Some(c) => answer_then(&c, self.attempt, a, then),
             None => false,
         }
     }
@@ -417,13 +418,11 @@ impl Session {
             Frame::Refused { id, code } if outbound => {
                 let error = refusal(code).ok_or(Violation("REFUSED with a code the protocol does not name"))?;
                 let out = lock(&self.sent).remove(&id);
+                // Confirmed under the connector's lock, as for an acceptance.
+                let confirm = || self.transport.send(&Frame::Confirm { id });
                 match out.filter(|o| o.take_answer()) {
-                    Some(out) => {
-                        // Confirmed before the connector learns it, as for an acceptance.
-                        self.transport.send(&Frame::Confirm { id });
-                        out.answer(Answer::Failed(error));
-                    }
-                    None => self.transport.send(&Frame::Withdraw { id }),
+                    Some(out) if out.answer(Answer::Failed(error), confirm) => {}
+                    _ => self.transport.send(&Frame::Withdraw { id }),
                 }
             }
             Frame::Request(req) if inbound => {
@@ -468,15 +467,15 @@ impl Session {
         if let Some(c) = out.connector.upgrade() {
             lock(&self.links).insert(id, Arc::downgrade(&c));
         }
-        // The confirmation leaves before the connector learns the answer: a process that exits
-        // as soon as its connect returns has confirmed already (F6).
-        self.transport.send(&Frame::Confirm { id });
         let link = PeerLink::Remote(Arc::new(RemoteLink { session: self.clone(), id }));
-        if !out.answer(Answer::Accepted { peer: link, callee_data: callee_data.into_boxed_slice() }) {
-            // Closed while the answer was on its way: connected and closed at once (K3).
-            if lock(&self.links).remove(&id).is_some() {
-                self.transport.send(&Frame::Close { id });
-            }
+        // The confirmation leaves while the connector's lock is held, once the answer is in place:
+        // no thread sees the answer before it has left (a process that exits as soon as its
+        // connect returns has confirmed), and an attempt that ended first (timed out, closed)
+        // withdraws instead (F6).
+        let confirm = || self.transport.send(&Frame::Confirm { id });
+        if !out.answer(Answer::Accepted { peer: link, callee_data: callee_data.into_boxed_slice() }, confirm) {
+            lock(&self.links).remove(&id);
+            self.transport.send(&Frame::Withdraw { id });
         }
     }
 

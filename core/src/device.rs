@@ -487,20 +487,32 @@ impl Device {
         let mut st = self.state().stats();
         if let Some(t) = self.shared.tcp.get() {
             st.fabric = t.endpoint.stats();
+        } else if let Some(l) = self.shared.links.get() {
+            st.fabric = l.policy.stats();
+            st.fabric.faults = l.faults().stats();
         }
         st
     }
 
-    /// The liveness interval of the device's TCP fabric (SPEC F7); `None` off the TCP fabric.
+    /// The liveness interval of the device's fabric (SPEC F7), which is also how long an
+    /// acceptance waits for the connector's confirmation; `None` for a device whose connects
+    /// reach listeners by direct calls (alone, or on an in-process fabric without faults).
     pub fn liveness(&self) -> Option<Duration> {
-        self.shared.tcp.get().map(|t| t.endpoint.liveness())
+        match (self.shared.tcp.get(), self.shared.links.get()) {
+            (Some(t), _) => Some(t.endpoint.liveness()),
+            (None, Some(l)) => Some(l.policy.liveness()),
+            (None, None) => None,
+        }
     }
 
-    /// Set the liveness interval of the device's TCP fabric (SPEC F7; at least 1 ms). Returns
-    /// `WSAEINVAL` for a device that is not on the TCP fabric.
+    /// Set the liveness interval (SPEC F7; at least 1 ms). Returns `WSAEINVAL` for a device
+    /// whose [`liveness`](Self::liveness) is `None`.
     pub fn set_liveness(&self, interval: Duration) -> Result<()> {
-        let t = self.shared.tcp.get().ok_or(WsaError::Inval)?;
-        t.endpoint.set_liveness(interval);
+        match (self.shared.tcp.get(), self.shared.links.get()) {
+            (Some(t), _) => t.endpoint.set_liveness(interval),
+            (None, Some(l)) => l.policy.set_liveness(interval),
+            (None, None) => return Err(WsaError::Inval),
+        }
         Ok(())
     }
 }

@@ -41,9 +41,10 @@ pub use fabric::tcp::{DEFAULT_LIVENESS, DEFAULT_MAX_PENDING_PER_PEER, DEFAULT_PO
 /// its corpus replay): the number of frames decoded, or why the bytes are not frames.
 #[doc(hidden)]
 pub use fabric::wire::decode_stream as decode_fabric_frames;
+pub use fabric::faults::{FaultInjector, MessageKind};
 pub use fabric::{Fabric, Placement, PlacementError, parse_nics};
 pub use provider::{
     AcceptError, Accepted, Call, ConnectParams, Provider, SockOpt, SocketHooks, Wait, effective_backlog,
 };
 pub use socket::{Descriptor, FlowSpec, Qos};
-pub use stats::{DeviceStats, FabricStats, ListenerStats};
+pub use stats::{DeviceStats, FabricStats, FaultStats, ListenerStats};

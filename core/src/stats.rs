@@ -64,7 +64,8 @@ pub struct DeviceStats {
     pub fabric: FabricStats,
 }
 
-/// Fabric counters of a device (SPEC F11); all 0 for a device on the in-process fabric.
+/// Fabric counters of a device (SPEC F11); all 0 for a device on the in-process fabric that
+/// reaches other devices directly.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FabricStats {
     /// Fabric connections open now (to and from other devices).
@@ -79,4 +80,25 @@ pub struct FabricStats {
     pub requests_sent: u64,
     /// Connect requests this device received from other devices.
     pub requests_received: u64,
+    /// Messages ignored because they came twice, or after their peer was declared lost (a
+    /// transport that duplicates or delivers late: the first copy counts, nothing is answered
+    /// twice).
+    pub stale_messages: u64,
+    /// Faults injected into this device's outgoing messages.
+    pub faults: FaultStats,
+}
+
+/// Faults a fault injector injected, by kind of fault.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultStats {
+    /// Messages held back by a delay (each copy of a duplicated message counts).
+    pub delayed: u64,
+    /// Messages dropped (by count or by probability).
+    pub dropped: u64,
+    /// Messages delivered twice.
+    pub duplicated: u64,
+    /// Messages a reordering window delivered out of their order.
+    pub reordered: u64,
+    /// Messages lost to a partition.
+    pub partitioned: u64,
 }

@@ -3,15 +3,21 @@
 //! device owns an address, and the listen/accept rules then run on that device unchanged.
 
 pub(crate) mod auth;
+pub(crate) mod carrier;
+pub(crate) mod faults;
 pub(crate) mod session;
 pub(crate) mod tcp;
 pub(crate) mod wire;
 
 use crate::error::{Result, WsaError};
 use crate::provider::Shared;
+use carrier::{Links, Loop, Peer};
+use faults::FaultInjector;
+use session::Policy;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::sync::{Arc, PoisonError, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
+use std::time::{Duration, Instant};
 
 /// An in-process fabric (SPEC F1): providers built on the same `Fabric` reach each other's
 /// listeners, as hosts of one SAN do; a NIC address belongs to at most one device on it.
@@ -43,6 +49,16 @@ use std::sync::{Arc, PoisonError, RwLock, Weak};
 #[derive(Clone, Default)]
 pub struct Fabric {
     owners: Arc<RwLock<HashMap<Ipv4Addr, Weak<Shared>>>>,
+    /// Set when the fabric injects faults: its devices then exchange messages, as over the TCP
+    /// fabric, through the injector (without it a connect reaches the other device's listener
+    /// by a direct call).
+    faulty: Option<Arc<Faulty>>,
+}
+
+struct Faulty {
+    injector: FaultInjector,
+    /// Each device's end of the pair joining it to another, by (device, other device).
+    pairs: Mutex<HashMap<(usize, usize), Weak<Peer>>>,
 }
 
 impl std::fmt::Debug for Fabric {
@@ -58,6 +74,116 @@ impl Fabric {
     /// A new, empty in-process fabric.
     pub fn new() -> Fabric {
         Fabric::default()
+    }
+
+    /// A new, empty in-process fabric whose messages between devices pass `faults` (a delay,
+    /// a loss, a copy, a reordering, a partition, as the injector's knobs say at the time).
+    /// With every knob off it behaves as [`Fabric::new`], a little slower: requests, answers
+    /// and confirmations travel as messages on a thread of each device's, as over the TCP
+    /// fabric.
+    ///
+    /// ```
+    /// use std::net::{Ipv4Addr, SocketAddrV4};
+    /// use std::time::Duration;
+    /// use wspsan_core::{ConnectParams, DeviceConfig, Fabric, FaultInjector, MessageKind, Provider, WsaError};
+    ///
+    /// let faults = FaultInjector::new(7);
+    /// let fabric = Fabric::with_faults(faults.clone());
+    /// let host = |ip| DeviceConfig { nics: vec![ip], ..DeviceConfig::default() };
+    /// let server = Provider::on_fabric(&fabric, host(Ipv4Addr::new(10, 0, 0, 1)))?;
+    /// let client = Provider::on_fabric(&fabric, host(Ipv4Addr::new(10, 0, 0, 2)))?;
+    /// client.device().set_connect_timeout(Some(Duration::from_millis(50)));
+    ///
+    /// let to = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 5000);
+    /// let l = server.socket()?;
+    /// server.bind(l, to)?;
+    /// server.listen(l, 8)?;
+    /// faults.drop_next(Some(MessageKind::Request), 1); // the request never arrives
+    /// let c = client.socket()?;
+    /// assert_eq!(client.connect(c, to, ConnectParams::default()), Err(WsaError::TimedOut));
+    /// assert_eq!(faults.stats().dropped, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_faults(faults: FaultInjector) -> Fabric {
+        Fabric {
+            owners: Arc::default(),
+            faulty: Some(Arc::new(Faulty { injector: faults, pairs: Mutex::new(HashMap::new()) })),
+        }
+    }
+
+    /// Wait until no message between this fabric's devices is on its way (delayed ones
+    /// included), or `timeout` has passed; true when none is. A test script's way of saying
+    /// "and now the network is quiet" on a fabric with faults; on one without, messages do not
+    /// exist and this returns true at once.
+    pub fn settle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        if self.faulty.is_none() {
+            return true;
+        }
+        // A message handed on may make its receiver send another: settled when a whole round
+        // over the devices found every one idle.
+        loop {
+            let devices: Vec<Arc<Shared>> = self.read().values().filter_map(Weak::upgrade).collect();
+            let mut quiet = true;
+            for d in &devices {
+                if let Some(l) = d.links.get() {
+                    if !l.settle(deadline) {
+                        return false;
+                    }
+                }
+            }
+            for d in &devices {
+                if let Some(l) = d.links.get() {
+                    quiet &= l.settle(Instant::now());
+                }
+            }
+            if quiet {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+        }
+    }
+
+    /// The fault injector between this fabric's devices, when it has one.
+    pub fn faults(&self) -> Option<FaultInjector> {
+        self.faulty.as_ref().map(|f| f.injector.clone())
+    }
+
+    /// The carrier a device joining this fabric uses for its messages (none for a fabric
+    /// without faults: its devices call each other directly).
+    pub(crate) fn links_for(&self, device: &Arc<Shared>, nics: &[Ipv4Addr]) -> Result<Option<Arc<Links>>> {
+        let Some(f) = &self.faulty else { return Ok(None) };
+        let from = nics.first().copied().unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let policy = Arc::new(Policy::new(tcp::DEFAULT_LIVENESS, tcp::DEFAULT_MAX_PENDING_PER_PEER));
+        Links::new(Arc::downgrade(device), from, f.injector.clone(), policy).map(Some)
+    }
+
+    /// `from`'s end of the pair joining it to `to` on a fabric with faults, made on first use.
+    pub(crate) fn pair(&self, from: &Arc<Shared>, to: &Arc<Shared>) -> Option<Arc<Peer>> {
+        let f = self.faulty.as_ref()?;
+        let (a, b) = (Arc::as_ptr(from) as usize, Arc::as_ptr(to) as usize);
+        let mut pairs = f.pairs.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(p) = pairs.get(&(a, b)).and_then(Weak::upgrade).filter(|p| !p.is_lost()) {
+            return Some(p);
+        }
+        let (la, lb) = (from.links.get()?, to.links.get()?);
+        let (hop_a, hop_b) = (Arc::new(Loop { to: OnceLock::new() }), Arc::new(Loop { to: OnceLock::new() }));
+        let pa = la.open(&to.device.nic_list(), hop_a.clone()).ok()?;
+        let pb = match lb.open(&from.device.nic_list(), hop_b.clone()) {
+            Ok(p) => p,
+            Err(_) => {
+                pa.lose();
+                return None;
+            }
+        };
+        let _ = hop_a.to.set(Arc::downgrade(&pb));
+        let _ = hop_b.to.set(Arc::downgrade(&pa));
+        pairs.retain(|_, w| w.strong_count() > 0);
+        pairs.insert((a, b), Arc::downgrade(&pa));
+        pairs.insert((b, a), Arc::downgrade(&pb));
+        Some(pa)
     }
 
     /// Whether two handles are the same fabric.

@@ -38,6 +38,7 @@ pub(crate) struct Policy {
     pub(crate) key_failures: AtomicU64,
     sent: AtomicU64,
     received: AtomicU64,
+    stale: AtomicU64,
     next_id: AtomicU64,
 }
 
@@ -52,6 +53,7 @@ impl Policy {
             key_failures: AtomicU64::new(0),
             sent: AtomicU64::new(0),
             received: AtomicU64::new(0),
+            stale: AtomicU64::new(0),
             next_id: AtomicU64::new(1),
         };
         p.set_liveness(liveness);
@@ -81,7 +83,14 @@ impl Policy {
             key_failures: self.key_failures.load(Relaxed),
             requests_sent: self.sent.load(Relaxed),
             requests_received: self.received.load(Relaxed),
+            stale_messages: self.stale.load(Relaxed),
+            faults: Default::default(),
         }
+    }
+
+    /// A message that came twice or after its peer was lost, ignored.
+    pub(crate) fn count_stale(&self) {
+        self.stale.fetch_add(1, Relaxed);
     }
 }
 
@@ -349,6 +358,37 @@ pub(crate) struct Session {
     /// Connections established through it, by request id (K3, F7).
     links: Mutex<HashMap<u64, Weak<SocketCell>>>,
     lost: AtomicBool,
+    /// Whether the transport delivers each message once, in order (TCP): a second REQUEST with
+    /// one id is then bad input (F8). Over a carrier that may duplicate or deliver late, it is
+    /// a copy, ignored and counted; `seen` remembers the latest request ids for that.
+    reliable: bool,
+    seen: Mutex<SeenIds>,
+}
+
+/// The request ids a session received lately, to recognise a copy of one.
+#[derive(Default)]
+struct SeenIds {
+    order: std::collections::VecDeque<u64>,
+    set: std::collections::HashSet<u64>,
+}
+
+/// How many request ids a session remembers: far more than can be in flight at once.
+const SEEN_IDS: usize = 4096;
+
+impl SeenIds {
+    /// Record `id`; false when it was there already.
+    fn first(&mut self, id: u64) -> bool {
+        if !self.set.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > SEEN_IDS {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        true
+    }
 }
 
 impl Session {
@@ -357,6 +397,7 @@ impl Session {
         carries: Carries,
         device: Weak<Shared>,
         policy: Arc<Policy>,
+        reliable: bool,
     ) -> Session {
         Session {
             transport,
@@ -367,6 +408,8 @@ impl Session {
             requests: Mutex::new(HashMap::new()),
             links: Mutex::new(HashMap::new()),
             lost: AtomicBool::new(false),
+            reliable,
+            seen: Mutex::new(SeenIds::default()),
         }
     }
 
@@ -401,6 +444,10 @@ impl Session {
 
     /// A message from the peer. `Err` for one the protocol forbids here (F8).
     pub(crate) fn receive(self: &Arc<Self>, m: Frame) -> std::result::Result<(), Violation> {
+        if self.lost.load(Relaxed) {
+            self.policy.count_stale(); // settled when the transport was lost (F7)
+            return Ok(());
+        }
         let outbound = self.carries == Carries::Outbound;
         let inbound = self.carries == Carries::Inbound;
         match m {
@@ -426,6 +473,10 @@ impl Session {
                 }
             }
             Frame::Request(req) if inbound => {
+                if !self.reliable && !lock(&self.seen).first(req.id) {
+                    self.policy.count_stale(); // a copy: the first one is answered, once
+                    return Ok(());
+                }
                 self.policy.received.fetch_add(1, Relaxed);
                 self.take_request(req)?;
             }

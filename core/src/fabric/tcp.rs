@@ -400,7 +400,7 @@ impl Io {
             connected: AtomicBool::new(!matches!(phase, Phase::Opening(_))),
         });
         let carries = if matches!(dir, Dir::Out { .. }) { Carries::Outbound } else { Carries::Inbound };
-        let session = Arc::new(Session::new(wire.clone(), carries, self.shared.clone(), self.endpoint.policy.clone()));
+        let session = Arc::new(Session::new(wire.clone(), carries, self.shared.clone(), self.endpoint.policy.clone(), true));
         let mut conn = Conn {
             stream,
             dir,

@@ -3,7 +3,8 @@
 
 use super::{ConnectParams, Provider, Shared, Wait, wait_on};
 use crate::error::{Result, WsaError};
-use crate::fabric::session::Outbound;
+use crate::fabric::carrier::Peer;
+use crate::fabric::session::{Outbound, Policy};
 use crate::fabric::wire;
 use crate::link::Reply;
 use crate::listen_queue::PendingRequest;
@@ -22,21 +23,35 @@ enum Route {
     There(Arc<Shared>),
     /// A device across the TCP fabric, at this fabric address.
     Remote(SocketAddrV4),
+    /// A device reached through a carrier (a provider's own transport, a fabric with faults).
+    Peer(Arc<Peer>),
 }
 
 impl Shared {
     /// F1, F2: the device a connect to `addr` goes to. This device for its own NICs (and for a
     /// listener still bound to a NIC removed since), else the fabric's owner of the address;
     /// `None` when no device has it.
-    fn route(&self, addr: SocketAddrV4) -> Option<Route> {
+    fn route(self: &Arc<Self>, addr: SocketAddrV4) -> Option<Route> {
         if self.device.is_nic(*addr.ip()) {
             return Some(Route::Here);
         }
-        if let Some(there) = self.fabric.as_ref().and_then(|f| f.device_at(*addr.ip())) {
-            return Some(Route::There(there));
+        if let Some(f) = &self.fabric {
+            if let Some(there) = f.device_at(*addr.ip()) {
+                if f.faults().is_none() {
+                    return Some(Route::There(there));
+                }
+                // A device that is down answers nobody, as without faults (README).
+                return match f.pair(self, &there) {
+                    Some(p) if !there.device.is_down() => Some(Route::Peer(p)),
+                    _ => None,
+                };
+            }
         }
         if self.device.socket_at(addr).is_some() {
             return Some(Route::Here);
+        }
+        if let Some(p) = self.links.get().and_then(|l| l.route(*addr.ip())) {
+            return Some(Route::Peer(p));
         }
         self.tcp.get().map(|t| Route::Remote(t.endpoint.peer_of(*addr.ip())))
     }
@@ -96,7 +111,7 @@ impl Provider {
         // first NIC towards another device (F2).
         let from = match &route {
             Route::Here => *addr.ip(),
-            Route::There(_) | Route::Remote(_) => {
+            Route::There(_) | Route::Remote(_) | Route::Peer(_) => {
                 sh.device.nic_list().first().copied().ok_or(WsaError::AddrNotAvail)?
             }
         };
@@ -121,7 +136,17 @@ impl Provider {
             Route::Here => sh,
             Route::There(t) => t,
             Route::Remote(to) => {
-                return self.connect_remote(&cell, g, (addr, from, *to), caller_data, params.qos, wait);
+                let ep = sh.tcp.get().ok_or(WsaError::NetDown)?.endpoint.clone();
+                let to = *to;
+                let submit = move |out| ep.submit(to, out);
+                let ids = &sh.tcp.get().ok_or(WsaError::NetDown)?.endpoint.policy;
+                return self.connect_remote(&cell, g, (addr, from), (caller_data, params.qos), ids, submit, wait);
+            }
+            Route::Peer(p) => {
+                let ids = &sh.links.get().ok_or(WsaError::NetDown)?.policy;
+                let p = p.clone();
+                let submit = move |out| p.submit(out);
+                return self.connect_remote(&cell, g, (addr, from), (caller_data, params.qos), ids, submit, wait);
             }
         };
         let Some(listener) = target.device.socket_at(addr) else {
@@ -170,26 +195,27 @@ impl Provider {
         self.wait_connect(&cell, attempt, wait)
     }
 
-    /// A connect to a device across the TCP fabric (F2, F4, F5): the request leaves through the
-    /// I/O thread, which answers the attempt like a local listener would, or with the fabric's
-    /// own errors (refused, unreachable, reset).
+    /// A connect to a device across a fabric that carries messages (F2, F4, F5): `submit` sends
+    /// the request, and the session that carries it answers the attempt like a local listener
+    /// would, or with the fabric's own errors (refused, unreachable, reset).
+    #[allow(clippy::too_many_arguments)]
     fn connect_remote(
         &self,
         cell: &Arc<SocketCell>,
         mut g: MutexGuard<'_, SocketInner>,
-        (addr, from, to): (SocketAddrV4, Ipv4Addr, SocketAddrV4),
-        caller_data: Option<Box<[u8]>>,
-        qos: Option<&Qos>,
+        (addr, from): (SocketAddrV4, Ipv4Addr),
+        (caller_data, qos): (Option<Box<[u8]>>, Option<&Qos>),
+        ids: &Policy,
+        submit: impl FnOnce(Arc<Outbound>),
         wait: Wait<'_>,
     ) -> Result<Vec<u8>> {
         let sh = &self.shared;
-        let ep = &sh.tcp.get().ok_or(WsaError::NetDown)?.endpoint;
         let attempt = g.begin_attempt(cell, addr, from);
         let deferred = g.nonblocking;
         let local = g.local.unwrap_or(SocketAddrV4::new(from, 0));
         let caller = if local.ip().is_unspecified() { SocketAddrV4::new(from, local.port()) } else { local };
         let request = wire::Request {
-            id: ep.policy.next_id(),
+            id: ids.next_id(),
             caller,
             callee: addr,
             caller_data: caller_data.map(Vec::from).unwrap_or_default(),
@@ -200,7 +226,7 @@ impl Provider {
             *outbound = Some(out.clone());
         }
         drop(g);
-        ep.submit(to, out);
+        submit(out);
         if deferred {
             if let Some(t) = sh.device.connect_timeout() {
                 sh.timer.schedule(sh, cell, attempt, Instant::now() + t);

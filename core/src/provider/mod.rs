@@ -13,6 +13,7 @@ use crate::device::{Device, DeviceConfig, DeviceState};
 use crate::error::{Result, WsaError};
 use crate::events::{EventHandle, contain};
 use crate::fabric::Fabric;
+use crate::fabric::carrier::Links;
 use crate::fabric::tcp::{TcpConfig, TcpFabric};
 use crate::socket::{Descriptor, Qos, SocketCell, SocketInner, State};
 use crate::table::Table;
@@ -203,6 +204,9 @@ pub(crate) struct Shared {
     pub(crate) fabric: Option<Fabric>,
     /// The TCP fabric, when this device joined one (F2).
     pub(crate) tcp: OnceLock<TcpFabric>,
+    /// The devices this one reaches through a carrier (a provider's own transport, or an
+    /// in-process fabric that injects faults).
+    pub(crate) links: OnceLock<Arc<Links>>,
 }
 
 impl Drop for Shared {
@@ -214,6 +218,9 @@ impl Drop for Shared {
         }
         if let Some(t) = self.tcp.get() {
             t.stop();
+        }
+        if let Some(l) = self.links.get() {
+            l.lose_all();
         }
         if let Some(f) = &self.fabric {
             f.release(&self.device.nic_list(), std::ptr::from_ref(self));
@@ -320,6 +327,7 @@ impl Shared {
             has_hooks: AtomicBool::new(false),
             fabric,
             tcp: OnceLock::new(),
+            links: OnceLock::new(),
         }
     }
 
@@ -437,6 +445,10 @@ impl Provider {
         config.validate()?;
         let nics = config.nics.clone();
         let shared = Arc::new(Shared::new(config, Some(fabric.clone())));
+        if let Some(links) = fabric.links_for(&shared, &nics)? {
+            // Set once, before the provider is handed out: nobody can have read it yet.
+            let _ = shared.links.set(links);
+        }
         fabric.claim(&nics, &shared)?;
         Ok(Provider { shared })
     }

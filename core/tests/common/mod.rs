@@ -40,6 +40,11 @@ pub enum Layout {
     OneProvider,
     /// The listener on one provider, the connector on another, both on one in-process fabric.
     TwoProviders,
+    /// As [`Layout::TwoProviders`], on an in-process fabric with a fault injector whose knobs
+    /// are all off: requests, answers and confirmations travel as messages between the two
+    /// devices' sessions (as over the TCP fabric or a provider's own transport), and every rule
+    /// must hold unchanged.
+    Messages,
 }
 
 /// The two ends of a test: listener-side calls go to `server`, connector-side calls to
@@ -69,8 +74,12 @@ impl Hosts {
                 let server = Provider::with_config(config(server_nics));
                 Hosts { layout, client: server.clone(), server }
             }
-            Layout::TwoProviders => {
-                let fabric = Fabric::new();
+            Layout::TwoProviders | Layout::Messages => {
+                let fabric = if layout == Layout::Messages {
+                    Fabric::with_faults(wspsan_core::FaultInjector::new(1))
+                } else {
+                    Fabric::new()
+                };
                 let server = Provider::on_fabric(&fabric, config(server_nics)).expect("the server joins the fabric");
                 let client = Provider::on_fabric(&fabric, config(client_nics)).expect("the client joins the fabric");
                 Hosts { layout, server, client }
@@ -144,6 +153,11 @@ macro_rules! both_ways {
             fn two_providers() {
                 $crate::common::with_layout($crate::common::Layout::TwoProviders, $body);
             }
+
+            #[test]
+            fn messages() {
+                $crate::common::with_layout($crate::common::Layout::Messages, $body);
+            }
         }
     };
     ($name:ident, $body:expr) => {
@@ -159,6 +173,11 @@ macro_rules! both_ways {
             #[test]
             fn two_providers() {
                 $crate::common::with_hosts($crate::common::Layout::TwoProviders, $body);
+            }
+
+            #[test]
+            fn messages() {
+                $crate::common::with_hosts($crate::common::Layout::Messages, $body);
             }
         }
     };
@@ -202,7 +221,16 @@ pub fn nb_connector(p: &Provider) -> Descriptor {
 pub fn queued_connect(p: &Provider, to: SocketAddrV4) -> Descriptor {
     let s = nb_connector(p);
     assert_eq!(p.connect(s, to, ConnectParams::default()), Err(WsaError::WouldBlock));
+    settle(p);
     s
+}
+
+/// On a fabric whose devices exchange messages, wait until they have arrived (a request sent
+/// is then queued at the listener, as it is at once when the connect reaches it by a call).
+pub fn settle(p: &Provider) {
+    if let Some(f) = p.fabric() {
+        assert!(f.settle(LONG), "the fabric's messages arrive");
+    }
 }
 
 /// Accept with a condition that always gives `d`.

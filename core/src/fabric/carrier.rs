@@ -1,0 +1,431 @@
+//! Devices that reach each other through messages handed to a carrier, rather than over the
+//! TCP fabric's own connections: a provider's own transport (the C ABI's `wspsan_transport_*`),
+//! and the in-process fabric when it injects faults. The sessions (and so every rule) are the
+//! TCP fabric's; what differs is only how a message travels.
+//!
+//! Every message leaves through a [`Courier`]: a thread of the carrier's own that hands messages
+//! on in order, after the delays a [`FaultInjector`] decides. So the carrier's code (a C
+//! callback, the peer device's engine) never runs on a thread that holds an engine lock, and it
+//! may call back into the engine at once.
+
+use super::faults::{FaultInjector, MessageKind, Plan};
+use super::session::{Carries, Policy, Session, Transport, Violation};
+use super::wire::Frame;
+use crate::error::{Result, WsaError};
+use crate::provider::Shared;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Which session of the receiving device a message belongs to: one connection carries both
+/// ways here, so each message says whose request it is about (the TCP fabric needs no such byte:
+/// it opens one connection each way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Channel {
+    /// About a request the sender sent (REQUEST, CONFIRM, WITHDRAW, the connector's CLOSE).
+    SendersRequest = 0,
+    /// About a request the receiver sent (ACCEPTED, REFUSED, the acceptor's CLOSE).
+    ReceiversRequest = 1,
+}
+
+impl Channel {
+    pub(crate) fn from_byte(b: u8) -> Option<Channel> {
+        match b {
+            0 => Some(Channel::SendersRequest),
+            1 => Some(Channel::ReceiversRequest),
+            _ => None,
+        }
+    }
+}
+
+/// The last step of a message's way: hands it to the peer device. Called on the courier's
+/// thread with no engine lock held. False when the peer cannot be reached any more (the peer
+/// is then lost, F7).
+pub(crate) trait Hop: Send + Sync {
+    fn carry(&self, channel: Channel, frame: &Frame) -> bool;
+
+    /// This end was declared lost: the carrier may tell the other end.
+    fn gone(&self) {}
+}
+
+/// A message on its way.
+struct Parcel {
+    due: Instant,
+    seq: u64,
+    peer: Weak<Peer>,
+    channel: Channel,
+    frame: Frame,
+}
+
+impl PartialEq for Parcel {
+    fn eq(&self, other: &Self) -> bool {
+        (self.due, self.seq) == (other.due, other.seq)
+    }
+}
+impl Eq for Parcel {}
+impl PartialOrd for Parcel {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Parcel {
+    /// The earliest first out of a max-heap; equal times in the order they were posted.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (other.due, other.seq).cmp(&(self.due, self.seq))
+    }
+}
+
+/// How long a reordering window waits for more messages before it lets out what it holds.
+const REORDER_HOLD: Duration = Duration::from_millis(2);
+
+#[derive(Default)]
+struct Queue {
+    ready: VecDeque<Parcel>,
+    timed: BinaryHeap<Parcel>,
+    /// Messages held for reordering, and when the first of them arrived.
+    held: Vec<Parcel>,
+    held_since: Option<Instant>,
+    window: usize,
+    seq: u64,
+    stop: bool,
+    /// A message is being handed on right now.
+    busy: bool,
+}
+
+impl Queue {
+    fn idle(&self) -> bool {
+        !self.busy && self.ready.is_empty() && self.timed.is_empty() && self.held.is_empty()
+    }
+}
+
+struct CourierInner {
+    queue: Mutex<Queue>,
+    more: Condvar,
+    /// Notified whenever the courier has nothing left to hand on.
+    drained: Condvar,
+    faults: FaultInjector,
+}
+
+/// The thread that hands a carrier's messages on, in order, after their injected delays.
+pub(crate) struct Courier {
+    inner: Arc<CourierInner>,
+}
+
+impl Drop for Courier {
+    fn drop(&mut self) {
+        lock(&self.inner.queue).stop = true;
+        self.inner.more.notify_all();
+    }
+}
+
+impl Courier {
+    /// A courier whose messages pass `faults`; its thread runs until the courier is dropped.
+    pub(crate) fn start(faults: FaultInjector) -> Result<Courier> {
+        let inner = Arc::new(CourierInner { queue: Mutex::default(), more: Condvar::new(), drained: Condvar::new(), faults });
+        let run = inner.clone();
+        std::thread::Builder::new()
+            .name("wspsan-courier".into())
+            .spawn(move || run.run())
+            .map_err(|_| WsaError::NoBufs)?;
+        Ok(Courier { inner })
+    }
+
+    pub(crate) fn faults(&self) -> &FaultInjector {
+        &self.inner.faults
+    }
+
+    /// A leg of `peer`'s: its sessions' messages on `channel` leave through this courier.
+    /// Wait until nothing is on its way through this courier, or `deadline`; true when idle.
+    pub(crate) fn settle(&self, deadline: Instant) -> bool {
+        let mut q = lock(&self.inner.queue);
+        while !q.idle() && !q.stop {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            q = self.inner.drained.wait_timeout(q, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
+        }
+        true
+    }
+
+    fn leg(&self, peer: Weak<Peer>, channel: Channel, from: Ipv4Addr, to: Ipv4Addr) -> Leg {
+        Leg { courier: self.inner.clone(), peer, channel, from, to }
+    }
+}
+
+impl CourierInner {
+    fn post(&self, peer: &Weak<Peer>, channel: Channel, frame: &Frame, plan: Option<Plan>) {
+        let now = Instant::now();
+        let mut q = lock(&self.queue);
+        if q.stop {
+            return;
+        }
+        let Some(plan) = plan else {
+            q.seq += 1;
+            let seq = q.seq;
+            q.ready.push_back(Parcel { due: now, seq, peer: peer.clone(), channel, frame: frame.clone() });
+            drop(q);
+            self.more.notify_one();
+            return;
+        };
+        for delay in plan.delays {
+            q.seq += 1;
+            let p = Parcel { due: now + delay, seq: q.seq, peer: peer.clone(), channel, frame: frame.clone() };
+            if plan.reorder_window > 1 {
+                q.window = plan.reorder_window;
+                q.held_since.get_or_insert(now);
+                q.held.push(p);
+            } else if delay.is_zero() {
+                q.ready.push_back(p);
+            } else {
+                q.timed.push(p);
+            }
+        }
+        drop(q);
+        self.more.notify_one();
+    }
+
+    fn run(self: Arc<Self>) {
+        crate::events::relay_from_this_thread(); // event sets never run the switch's upcall here
+        let mut q = lock(&self.queue);
+        loop {
+            let now = Instant::now();
+            // A full reordering window, or one that waited long enough, is let out shuffled.
+            if !q.held.is_empty() && (q.held.len() >= q.window || q.held_since.is_some_and(|t| now >= t + REORDER_HOLD)) {
+                let held = std::mem::take(&mut q.held);
+                q.held_since = None;
+                let order = self.faults.shuffle(held.len());
+                let moved = order.iter().enumerate().filter(|(i, j)| i != *j).count() as u64;
+                self.faults.count_reordered(moved);
+                let mut slots: Vec<Option<Parcel>> = held.into_iter().map(Some).collect();
+                for j in order {
+                    if let Some(p) = slots[j].take() {
+                        if p.due <= now { q.ready.push_back(p) } else { q.timed.push(p) }
+                    }
+                }
+            }
+            while q.timed.peek().is_some_and(|p| p.due <= now) {
+                if let Some(p) = q.timed.pop() {
+                    q.ready.push_back(p);
+                }
+            }
+            if let Some(p) = q.ready.pop_front() {
+                q.busy = true;
+                drop(q);
+                deliver(p);
+                q = lock(&self.queue);
+                q.busy = false;
+                continue;
+            }
+            if q.idle() {
+                self.drained.notify_all();
+            }
+            if q.stop {
+                return;
+            }
+            let next = [q.timed.peek().map(|p| p.due), q.held_since.map(|t| t + REORDER_HOLD)]
+                .into_iter()
+                .flatten()
+                .min();
+            q = match next {
+                Some(t) => self.more.wait_timeout(q, t.saturating_duration_since(now)).unwrap_or_else(PoisonError::into_inner).0,
+                None => self.more.wait(q).unwrap_or_else(PoisonError::into_inner),
+            };
+        }
+    }
+}
+
+fn deliver(p: Parcel) {
+    if let Some(peer) = p.peer.upgrade() {
+        if !peer.is_lost() && !peer.hop.carry(p.channel, &p.frame) {
+            peer.lose();
+        }
+    }
+}
+
+/// One way out of a peer's session: through the courier, past the fault injector.
+struct Leg {
+    courier: Arc<CourierInner>,
+    peer: Weak<Peer>,
+    channel: Channel,
+    from: Ipv4Addr,
+    to: Ipv4Addr,
+}
+
+impl Transport for Leg {
+    fn send(&self, m: &Frame) {
+        let plan = MessageKind::of(m).and_then(|k| self.courier.faults.plan(self.from, self.to, k));
+        self.courier.post(&self.peer, self.channel, m, plan);
+    }
+}
+
+/// A remote device reached through a carrier: the two sessions with it (its requests to us, ours
+/// to it) and the hop that carries their messages.
+pub(crate) struct Peer {
+    pub(crate) handle: u64,
+    /// Addresses routed to this peer (its NICs).
+    pub(crate) ips: Vec<Ipv4Addr>,
+    out: Arc<Session>,
+    inn: Arc<Session>,
+    hop: Arc<dyn Hop>,
+    lost: AtomicBool,
+    links: Weak<Links>,
+}
+
+impl Peer {
+    /// A message from the peer device. `Err` for one the protocol forbids (F8): the caller
+    /// declares the peer lost.
+    pub(crate) fn receive(&self, channel: Channel, frame: Frame) -> std::result::Result<(), Violation> {
+        if self.is_lost() {
+            // Delivered after the peer was declared lost (F7): settled already, so ignored.
+            if let Some(l) = self.links.upgrade() {
+                l.policy.count_stale();
+            }
+            return Ok(());
+        }
+        match channel {
+            Channel::SendersRequest => self.inn.receive(frame),
+            Channel::ReceiversRequest => self.out.receive(frame),
+        }
+    }
+
+    pub(crate) fn is_lost(&self) -> bool {
+        self.lost.load(Relaxed)
+    }
+
+    /// F7: the peer is gone; what waited on it is settled, its handle is stale from now on.
+    pub(crate) fn lose(&self) {
+        if self.lost.swap(true, Relaxed) {
+            return;
+        }
+        if let Some(l) = self.links.upgrade() {
+            l.forget(self);
+        }
+        self.out.lost(WsaError::ConnReset);
+        self.inn.lost(WsaError::ConnReset);
+        self.hop.gone();
+    }
+
+    /// Send a request of this device's to the peer (F2).
+    pub(crate) fn submit(&self, out: Arc<super::session::Outbound>) {
+        self.out.send_request(out);
+    }
+}
+
+/// A device's peers reached through a carrier, by handle and by address.
+pub(crate) struct Links {
+    device: Weak<Shared>,
+    pub(crate) policy: Arc<Policy>,
+    courier: Courier,
+    /// The address this device's messages are counted from (its first NIC), for partitions.
+    from: Ipv4Addr,
+    peers: Mutex<HashMap<u64, Arc<Peer>>>,
+    next_handle: AtomicU64,
+}
+
+impl Links {
+    pub(crate) fn new(device: Weak<Shared>, from: Ipv4Addr, faults: FaultInjector, policy: Arc<Policy>) -> Result<Arc<Links>> {
+        Ok(Arc::new(Links {
+            device,
+            policy,
+            courier: Courier::start(faults)?,
+            from,
+            peers: Mutex::new(HashMap::new()),
+            next_handle: AtomicU64::new(1),
+        }))
+    }
+
+    pub(crate) fn faults(&self) -> &FaultInjector {
+        self.courier.faults()
+    }
+
+    /// Wait until none of this device's messages is on its way, or `deadline`.
+    pub(crate) fn settle(&self, deadline: Instant) -> bool {
+        self.courier.settle(deadline)
+    }
+
+    /// A new peer owning `ips`, whose messages `hop` carries. `WSAEADDRINUSE` when a live peer
+    /// already owns one of the addresses.
+    pub(crate) fn open(self: &Arc<Self>, ips: &[Ipv4Addr], hop: Arc<dyn Hop>) -> Result<Arc<Peer>> {
+        let mut peers = lock(&self.peers);
+        if peers.values().any(|p| p.ips.iter().any(|ip| ips.contains(ip))) {
+            return Err(WsaError::AddrInUse);
+        }
+        let handle = self.next_handle.fetch_add(1, Relaxed);
+        let to = ips.first().copied().unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let peer = Arc::new_cyclic(|me: &Weak<Peer>| {
+            let session = |channel, carries| {
+                let leg = self.courier.leg(me.clone(), channel, self.from, to);
+                Arc::new(Session::new(Arc::new(leg), carries, self.device.clone(), self.policy.clone(), false))
+            };
+            Peer {
+                handle,
+                ips: ips.to_vec(),
+                // Our requests go out as the sender's; its requests come back as the receiver's.
+                out: session(Channel::SendersRequest, Carries::Outbound),
+                inn: session(Channel::ReceiversRequest, Carries::Inbound),
+                hop,
+                lost: AtomicBool::new(false),
+                links: Arc::downgrade(self),
+            }
+        });
+        peers.insert(handle, peer.clone());
+        self.policy.open.fetch_add(1, Relaxed);
+        Ok(peer)
+    }
+
+    /// The live peer with `handle`; `WSAEINVAL` for a stale or made-up one.
+    pub(crate) fn get(&self, handle: u64) -> Result<Arc<Peer>> {
+        lock(&self.peers).get(&handle).cloned().ok_or(WsaError::Inval)
+    }
+
+    /// The live peer that owns `ip`.
+    pub(crate) fn route(&self, ip: Ipv4Addr) -> Option<Arc<Peer>> {
+        lock(&self.peers).values().find(|p| p.ips.contains(&ip)).cloned()
+    }
+
+    fn forget(&self, peer: &Peer) {
+        if lock(&self.peers).remove(&peer.handle).is_some() {
+            self.policy.open.fetch_sub(1, Relaxed);
+            self.policy.lost.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Every peer is lost (the device is going away).
+    pub(crate) fn lose_all(&self) {
+        let all: Vec<Arc<Peer>> = lock(&self.peers).values().cloned().collect();
+        for p in all {
+            p.lose();
+        }
+    }
+}
+
+/// The in-process fabric's hop when it injects faults: hands the message to the peer device's
+/// end of the pair.
+pub(crate) struct Loop {
+    pub(crate) to: std::sync::OnceLock<Weak<Peer>>,
+}
+
+impl Hop for Loop {
+    fn carry(&self, channel: Channel, frame: &Frame) -> bool {
+        let Some(there) = self.to.get().and_then(Weak::upgrade) else { return false };
+        if there.receive(channel, frame.clone()).is_err() {
+            there.lose(); // cannot happen between two engines; settled as bad input would be
+            return false;
+        }
+        true
+    }
+
+    fn gone(&self) {
+        if let Some(there) = self.to.get().and_then(Weak::upgrade) {
+            there.lose();
+        }
+    }
+}

@@ -41,6 +41,7 @@ pub use fabric::tcp::{DEFAULT_LIVENESS, DEFAULT_MAX_PENDING_PER_PEER, DEFAULT_PO
 /// its corpus replay): the number of frames decoded, or why the bytes are not frames.
 #[doc(hidden)]
 pub use fabric::wire::decode_stream as decode_fabric_frames;
+pub use fabric::carrier::{MessageTransport, PeerId};
 pub use fabric::faults::{FaultInjector, MessageKind};
 pub use fabric::{Fabric, Placement, PlacementError, parse_nics};
 pub use provider::{

@@ -429,3 +429,60 @@ impl Hop for Loop {
         }
     }
 }
+
+/// A transport of the embedding provider's own (an InfiniBand CM, a vendor's messaging layer,
+/// a socket pair): it only moves the fabric's messages between devices, and the engine owns
+/// every rule of connection setup (SPEC sections 3-11).
+///
+/// A message is opaque bytes: one channel byte, then a frame body of the fabric protocol
+/// (`docs/fabric-protocol.md`, "Over a provider's own transport"). The transport delivers each
+/// message whole to the peer device, which hands it to [`Provider::peer_receive`](crate::Provider::peer_receive).
+pub trait MessageTransport: Send + Sync {
+    /// Carry `message` (of `kind`) to `peer`. Called on the device's courier thread, one message
+    /// at a time in the order the engine sent them, never with an engine lock held; it may call
+    /// the provider back (to deliver a message, say) before it returns. False when the peer
+    /// cannot be reached any more: the peer is then lost (SPEC F7) and its handle stale.
+    fn send(&self, peer: PeerId, kind: MessageKind, message: &[u8]) -> bool;
+}
+
+/// A peer device of a provider's own transport: a handle that is never reused; once the peer
+/// is lost, calls with it fail with `WSAEINVAL`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(pub u64);
+
+/// The hop of a provider's own transport.
+pub(crate) struct Own {
+    pub(crate) transport: Arc<dyn MessageTransport>,
+    pub(crate) peer: std::sync::OnceLock<u64>,
+}
+
+impl Hop for Own {
+    fn carry(&self, channel: Channel, frame: &Frame) -> bool {
+        let (Some(kind), Some(&peer)) = (MessageKind::of(frame), self.peer.get()) else { return true };
+        let message = encode(channel, frame);
+        // The transport's own code: a panic in it is its failure to send, not the engine's.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.transport.send(PeerId(peer), kind, &message)))
+            .unwrap_or(false)
+    }
+}
+
+/// A message as a provider's own transport carries it: the channel byte, then the frame body.
+pub(crate) fn encode(channel: Channel, frame: &Frame) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(64);
+    frame.encode(&mut buf);
+    buf[super::wire::LEN_BYTES - 1] = channel as u8;
+    buf.split_off(super::wire::LEN_BYTES - 1)
+}
+
+/// Decode a message of a provider's own transport; `None` for one that is malformed or that
+/// only the TCP fabric's own connections carry (handshake, liveness).
+pub(crate) fn decode(message: &[u8]) -> Option<(Channel, Frame)> {
+    let (&first, body) = message.split_first()?;
+    let channel = Channel::from_byte(first)?;
+    if body.len() > super::wire::MAX_BODY {
+        return None;
+    }
+    let frame = Frame::decode(body).ok()?;
+    MessageKind::of(&frame)?;
+    Some((channel, frame))
+}

@@ -7,13 +7,14 @@ mod accept;
 mod connect;
 mod listen;
 mod options;
+mod transport;
 
 use crate::consts;
 use crate::device::{Device, DeviceConfig, DeviceState};
 use crate::error::{Result, WsaError};
 use crate::events::{EventHandle, contain};
 use crate::fabric::Fabric;
-use crate::fabric::carrier::Links;
+use crate::fabric::carrier::{Links, MessageTransport};
 use crate::fabric::tcp::{TcpConfig, TcpFabric};
 use crate::socket::{Descriptor, Qos, SocketCell, SocketInner, State};
 use crate::table::Table;
@@ -207,6 +208,8 @@ pub(crate) struct Shared {
     /// The devices this one reaches through a carrier (a provider's own transport, or an
     /// in-process fabric that injects faults).
     pub(crate) links: OnceLock<Arc<Links>>,
+    /// The embedder's own transport, when it brought one.
+    pub(crate) transport: OnceLock<Arc<dyn MessageTransport>>,
 }
 
 impl Drop for Shared {
@@ -328,6 +331,7 @@ impl Shared {
             fabric,
             tcp: OnceLock::new(),
             links: OnceLock::new(),
+            transport: OnceLock::new(),
         }
     }
 

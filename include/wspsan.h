@@ -67,6 +67,24 @@
 #define SOMAXCONN_HINT(b) (-(b))
 
 
+// A message kind (the `kind` of a send callback and of the fault knobs).
+#define WSPSAN_MESSAGE_ANY 0
+
+// A connect request, with caller address, caller data and QoS.
+#define WSPSAN_MESSAGE_REQUEST 1
+
+// The listener's answer: an acceptance with callee data, or a refusal.
+#define WSPSAN_MESSAGE_ANSWER 2
+
+// The connector's confirmation that it took the answer.
+#define WSPSAN_MESSAGE_CONFIRM 3
+
+// The connector giving its request up.
+#define WSPSAN_MESSAGE_WITHDRAW 4
+
+// One end of an established connection closed.
+#define WSPSAN_MESSAGE_CLOSE 5
+
 // A blocking call was interrupted (the socket was closed from another thread).
 #define WSAEINTR 10004
 
@@ -358,6 +376,20 @@ typedef struct WSPSAN_LISTENER_STATS {
     uint64_t backlog;
 } WSPSAN_LISTENER_STATS;
 
+// Faults injected into a device's fabric messages, by kind of fault.
+typedef struct WSPSAN_FAULT_STATS {
+    // Messages held back by a delay.
+    uint64_t delayed;
+    // Messages dropped.
+    uint64_t dropped;
+    // Messages delivered twice.
+    uint64_t duplicated;
+    // Messages a reordering window delivered out of their order.
+    uint64_t reordered;
+    // Messages lost to a partition.
+    uint64_t partitioned;
+} WSPSAN_FAULT_STATS;
+
 // A device's TCP fabric counters (SPEC F11).
 typedef struct WSPSAN_FABRIC_STATS {
     // Fabric connections open now, to and from other devices.
@@ -372,6 +404,10 @@ typedef struct WSPSAN_FABRIC_STATS {
     uint64_t requests_sent;
     // Connect requests received from other devices.
     uint64_t requests_received;
+    // Messages ignored because they came twice or after their peer was lost.
+    uint64_t stale_messages;
+    // Faults injected into the device's outgoing fabric messages.
+    struct WSPSAN_FAULT_STATS faults;
 } WSPSAN_FABRIC_STATS;
 
 // Device-wide statistics (SPEC D3).
@@ -996,6 +1032,34 @@ typedef struct WSPPROC_TABLE {
 // Pointer to a `WSPPROC_TABLE`.
 typedef struct WSPPROC_TABLE *LPWSPPROC_TABLE;
 
+// Carries one message to a peer: return 0 once it is on its way, anything else when the peer
+// cannot be reached (the peer is then lost, SPEC F7).
+typedef int (*WSPSAN_TRANSPORT_SEND)(void *context,
+                                     uint64_t peer,
+                                     int kind,
+                                     const uint8_t *message,
+                                     uintptr_t length);
+
+// A transport of the embedder's own, installed with `wspsan_transport_install`: it only moves
+// messages, and wspsan owns every rule of connection setup. The rules:
+// - Install before the first WSPStartup or wspsan_device_* call; the table is copied.
+// - `send` runs on wspsan's courier thread, one message at a time, in the order sent.
+// - `send` is never called with a wspsan lock held; it may call any wspsan function, the
+//   wspsan_transport_* entry points included (they never wait for the courier).
+// - `message` is valid only during the call: copy it to keep it.
+// - A message is opaque: carry its `length` bytes whole; `kind` is for routing and faults only.
+// - `send` returning non-zero loses the peer (SPEC F7); open a new one to reach that device again.
+// - Entry points (receive, peer_lost) may be called on any thread, also from inside `send`.
+// - Peer handles are never reused; a stale or made-up one gives WSAEINVAL, never a crash.
+// - A message delivered twice, or after its peer was lost, is ignored and counted (stale_messages).
+// - `context` is passed back untouched and must stay valid for the life of the process.
+typedef struct WSPSAN_TRANSPORT {
+    // Passed back to `send` untouched.
+    void *context;
+    // Called on wspsan's courier thread, one message at a time, in order, with no wspsan lock held.
+    WSPSAN_TRANSPORT_SEND send;
+} WSPSAN_TRANSPORT;
+
 // `WSPStartup`.
 typedef int (*LPWSPSTARTUP)(WORD wVersionRequested,
                             LPWSPDATA lpWSPData,
@@ -1242,6 +1306,86 @@ int wspsan_WSPCleanup(LPINT lpErrno);
 int wspsan_switch_handle(SOCKET s,
                          SOCKET *out,
                          LPINT lpErrno);
+
+// Install the embedder's own transport for the process-wide provider. Only before the provider
+// exists (before the first `WSPStartup` or `wspsan_device_*` call): later, WSAEINVAL. The table
+// is copied; `context` must stay valid for the life of the process.
+int wspsan_transport_install(const struct WSPSAN_TRANSPORT *transport,
+                             LPINT lpErrno);
+
+// Open a peer device of the installed transport owning `nics` (comma-separated IPv4 addresses,
+// "" for a peer that only connects here); its handle goes to `*peer`, never reused.
+int wspsan_transport_open_peer(const char *nics,
+                               uint64_t *peer,
+                               LPINT lpErrno);
+
+// Hand wspsan a message the transport received from `peer` (`length` bytes at `message`). May
+// be called on any thread, also from inside the send callback. A copy, or a message after the
+// peer was lost, is ignored; a malformed one loses the peer (WSAEINVAL); a stale or made-up
+// handle gives WSAEINVAL.
+int wspsan_transport_receive(uint64_t peer,
+                             const uint8_t *message,
+                             uintptr_t length,
+                             LPINT lpErrno);
+
+// The transport lost `peer`: what waited on it fails at once (SPEC F7), the handle is stale.
+int wspsan_transport_peer_lost(uint64_t peer,
+                               LPINT lpErrno);
+
+// Set the embedder's value for socket `s` (its data path's state); wspsan never reads it.
+int wspsan_socket_set_context(SOCKET s,
+                              void *context,
+                              LPINT lpErrno);
+
+// Read the embedder's value for socket `s` into `*context` (NULL until set; NULL for an
+// accepted socket).
+int wspsan_socket_get_context(SOCKET s,
+                              void **context,
+                              LPINT lpErrno);
+
+// Delay every message of `kind` (WSPSAN_MESSAGE_ANY: every kind) by `min_us` to `max_us`
+// microseconds, drawn uniformly (equal: fixed; both 0: no delay).
+int wspsan_fabric_delay(int kind,
+                        uint64_t min_us,
+                        uint64_t max_us,
+                        LPINT lpErrno);
+
+// Drop the next `n` messages of `kind` (WSPSAN_MESSAGE_ANY: of any kind).
+int wspsan_fabric_drop_next(int kind,
+                            uint64_t n,
+                            LPINT lpErrno);
+
+// Drop each message of `kind` with probability `p` (0 to 1).
+int wspsan_fabric_drop_probability(int kind,
+                                   double p,
+                                   LPINT lpErrno);
+
+// Deliver each message of `kind` twice with probability `p` (0 to 1).
+int wspsan_fabric_duplicate_probability(int kind,
+                                        double p,
+                                        LPINT lpErrno);
+
+// Reorder messages within windows of `window` messages (0 or 1: in order).
+int wspsan_fabric_reorder(uint32_t window,
+                          LPINT lpErrno);
+
+// Cut the devices owning addresses `a` and `b` off from each other (every message between
+// them is lost) until `wspsan_fabric_heal`.
+int wspsan_fabric_partition(const char *a,
+                            const char *b,
+                            LPINT lpErrno);
+
+// End the partition between `a` and `b`; both NULL: every partition.
+int wspsan_fabric_heal(const char *a,
+                       const char *b,
+                       LPINT lpErrno);
+
+// Restart the injector's random choices from `seed` (a scenario replays with the same seed).
+int wspsan_fabric_reseed(uint64_t seed,
+                         LPINT lpErrno);
+
+// Turn every fault knob off.
+int wspsan_fabric_clear_faults(LPINT lpErrno);
 
 #ifdef __cplusplus
 }  // extern "C"

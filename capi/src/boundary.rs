@@ -194,6 +194,33 @@ pub(crate) unsafe fn extension(
     }
 }
 
+/// A set-up call that must come before the process-wide provider exists (it decides how that
+/// provider is made): `WSAEINVAL` once it does.
+pub(crate) unsafe fn before_provider(
+    function: &'static str,
+    lp_errno: LPINT,
+    body: impl FnOnce() -> Outcome<()>,
+) -> c_int {
+    if lp_errno.is_null() {
+        let _ = guarded(function, || -> Outcome<()> { Err(fault("lpErrno is NULL")) });
+        return crate::types::SOCKET_ERROR;
+    }
+    let run = || {
+        if startup::made() {
+            return Err(Failure::new(WsaError::Inval, "the provider exists already (WSPStartup or a wspsan_device_* call came first)"));
+        }
+        body()
+    };
+    match guarded(function, run) {
+        Ok(()) => 0,
+        Err(f) => {
+            // SAFETY: checked non-NULL above.
+            unsafe { lp_errno.write(f.code) };
+            crate::types::SOCKET_ERROR
+        }
+    }
+}
+
 /// An output pointer: `WSAEFAULT` when NULL.
 pub(crate) unsafe fn out_ptr<'a, T>(p: *mut T, what: &'static str) -> Outcome<&'a mut T> {
     // SAFETY: non-NULL pointers from C are taken as valid for T, as the API documents.

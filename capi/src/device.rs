@@ -7,7 +7,7 @@ use crate::types::*;
 use core::ffi::c_int;
 use std::net::Ipv4Addr;
 use std::time::Duration;
-use wspsan_core::{DeviceStats, FabricStats, Limits, ListenerStats};
+use wspsan_core::{DeviceStats, FabricStats, FaultStats, Limits, ListenerStats};
 
 /// The device's limits (SPEC D1, D2), as `wspsan_device_get_limits` reads and `wspsan_device_set_limits` writes them.
 #[repr(C)]
@@ -99,6 +99,50 @@ pub struct WSPSAN_FABRIC_STATS {
     pub requests_sent: u64,
     /// Connect requests received from other devices.
     pub requests_received: u64,
+    /// Messages ignored because they came twice or after their peer was lost.
+    pub stale_messages: u64,
+    /// Faults injected into the device's outgoing fabric messages.
+    pub faults: WSPSAN_FAULT_STATS,
+}
+
+/// Faults injected into a device's fabric messages, by kind of fault.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WSPSAN_FAULT_STATS {
+    /// Messages held back by a delay.
+    pub delayed: u64,
+    /// Messages dropped.
+    pub dropped: u64,
+    /// Messages delivered twice.
+    pub duplicated: u64,
+    /// Messages a reordering window delivered out of their order.
+    pub reordered: u64,
+    /// Messages lost to a partition.
+    pub partitioned: u64,
+}
+
+impl From<FaultStats> for WSPSAN_FAULT_STATS {
+    fn from(s: FaultStats) -> Self {
+        WSPSAN_FAULT_STATS {
+            delayed: s.delayed,
+            dropped: s.dropped,
+            duplicated: s.duplicated,
+            reordered: s.reordered,
+            partitioned: s.partitioned,
+        }
+    }
+}
+
+impl From<WSPSAN_FAULT_STATS> for FaultStats {
+    fn from(s: WSPSAN_FAULT_STATS) -> Self {
+        FaultStats {
+            delayed: s.delayed,
+            dropped: s.dropped,
+            duplicated: s.duplicated,
+            reordered: s.reordered,
+            partitioned: s.partitioned,
+        }
+    }
 }
 
 impl From<FabricStats> for WSPSAN_FABRIC_STATS {
@@ -110,6 +154,8 @@ impl From<FabricStats> for WSPSAN_FABRIC_STATS {
             key_failures: s.key_failures,
             requests_sent: s.requests_sent,
             requests_received: s.requests_received,
+            stale_messages: s.stale_messages,
+            faults: s.faults.into(),
         }
     }
 }
@@ -123,6 +169,8 @@ impl From<WSPSAN_FABRIC_STATS> for FabricStats {
             key_failures: s.key_failures,
             requests_sent: s.requests_sent,
             requests_received: s.requests_received,
+            stale_messages: s.stale_messages,
+            faults: s.faults.into(),
         }
     }
 }

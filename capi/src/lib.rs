@@ -26,6 +26,7 @@ mod listen;
 mod options;
 mod socket;
 mod startup;
+mod transport;
 pub mod types;
 
 pub use accept::wspsan_WSPAccept;
@@ -35,6 +36,7 @@ pub use device::*;
 pub use events::{wspsan_WSACloseEvent, wspsan_WSACreateEvent, wspsan_WSPEnumNetworkEvents, wspsan_WSPEventSelect};
 pub use info::{wspsan_last_error_message, wspsan_strerror, wspsan_version};
 pub use listen::wspsan_WSPListen;
+pub use transport::*;
 pub use options::{wspsan_WSPGetSockOpt, wspsan_WSPIoctl, wspsan_WSPSetSockOpt};
 pub use socket::{
     wspsan_WSPBind, wspsan_WSPCloseSocket, wspsan_WSPGetPeerName, wspsan_WSPGetSockName, wspsan_WSPSocket,

@@ -73,12 +73,28 @@ pub(crate) fn provider() -> Outcome<&'static Provider> {
     }
     let placement =
         Placement::from_vars(|name| std::env::var(name).ok()).map_err(|e| Failure::new(e.error, format!("{e}")))?;
-    let what = match &placement.tcp {
-        Some(t) => format!("joining the TCP fabric on port {} with NICs {:?}", t.port, placement.device.nics),
-        None => format!("a device with NICs {:?}", placement.device.nics),
+    let made = match crate::transport::installed() {
+        Some(_) if placement.tcp.is_some() => {
+            return Err(Failure::new(WsaError::Inval, "WSPSAN_FABRIC=tcp and an installed transport: choose one"));
+        }
+        Some(t) => {
+            let what = format!("a device with NICs {:?} on the installed transport", placement.device.nics);
+            Provider::with_transport(placement.device, t).map_err(|e| Failure::new(e, what))?
+        }
+        None => {
+            let what = match &placement.tcp {
+                Some(t) => format!("joining the TCP fabric on port {} with NICs {:?}", t.port, placement.device.nics),
+                None => format!("a device with NICs {:?}", placement.device.nics),
+            };
+            placement.build().map_err(|e| Failure::new(e, what))?
+        }
     };
-    let made = placement.build().map_err(|e| Failure::new(e, what))?;
     Ok(g.provider.get_or_init(|| made))
+}
+
+/// Whether the process-wide provider exists (it is made once, at first use).
+pub(crate) fn made() -> bool {
+    global().provider.get().is_some()
 }
 
 /// The provider, if `WSPStartup` is in force (SPEC X2).

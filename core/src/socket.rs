@@ -112,6 +112,8 @@ pub(crate) struct SocketInner {
     pub(crate) spinners: u32,
     /// The switch's context for this socket (from the create hook).
     pub(crate) context: u64,
+    /// The embedding provider's own value for this socket (its data path's state), 0 until set.
+    pub(crate) embedder: u64,
     /// Callee data of the completed connect (`SO_CONNDATA`).
     pub(crate) callee_data: Box<[u8]>,
     /// The outcome of a blocking connect attempt, left for the waiting thread.
@@ -150,6 +152,7 @@ impl SocketCell {
                 waiters: 0,
                 spinners: 0,
                 context,
+                embedder: 0,
                 callee_data: Box::default(),
                 outcome: None,
                 attempt_seq: 0,

@@ -176,4 +176,21 @@ impl Provider {
         let g = cell.lock();
         Ok(g.context)
     }
+
+    /// The embedding provider's value for this socket: 0 until [`set_embedder_context`]
+    /// (Self::set_embedder_context) sets it; an accepted socket starts at 0. Readable in any
+    /// state, also while the device is down; `WSAENOTSOCK` for an unknown descriptor.
+    pub fn embedder_context(&self, s: Descriptor) -> Result<u64> {
+        let cell = self.shared.table.get(s)?;
+        let g = cell.lock();
+        Ok(g.embedder)
+    }
+
+    /// Set the embedding provider's value for this socket, so its data path finds its own state
+    /// for a socket the engine accepted or connected. The engine never reads it.
+    pub fn set_embedder_context(&self, s: Descriptor, value: u64) -> Result<()> {
+        let cell = self.shared.table.get(s)?;
+        cell.lock().embedder = value;
+        Ok(())
+    }
 }

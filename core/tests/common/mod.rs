@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use wspsan_core::{
     AcceptError, Accepted, ConditionRequest, ConnectParams, Decision, Descriptor, DeviceConfig, EventHandle, Fabric,
-    Provider, Signal, WsaError,
+    Provider, Signal, SockOpt, WsaError,
 };
 
 /// How long a test waits for something that must happen before it calls it a bug. Only bounds
@@ -90,6 +90,12 @@ impl Hosts {
     /// Whether server and client are one provider.
     pub fn one_provider(&self) -> bool {
         self.layout == Layout::OneProvider
+    }
+
+    /// Whether server and client exchange messages (SPEC F5: a refusal that is "at once" on
+    /// one device arrives after one round trip, through `FD_CONNECT` and `SO_ERROR`).
+    pub fn by_messages(&self) -> bool {
+        self.layout == Layout::Messages
     }
 
     /// The value a test expects in each layout.
@@ -230,6 +236,29 @@ pub fn queued_connect(p: &Provider, to: SocketAddrV4) -> Descriptor {
 pub fn settle(p: &Provider) {
     if let Some(f) = p.fabric() {
         assert!(f.settle(LONG), "the fabric's messages arrive");
+    }
+}
+
+/// Whether `p` reaches other devices by messages ([`Layout::Messages`]).
+pub fn by_messages(p: &Provider) -> bool {
+    p.fabric().is_some_and(|f| f.faults().is_some())
+}
+
+/// `p.connect(c, to, params)` as the rule states it in every layout. On one device, or on a
+/// fabric whose devices call each other, that is the call's own result. On a fabric of messages
+/// a refusal decided "at once" by the listener's device arrives after one round trip (SPEC F5):
+/// a non-blocking connect then returns `WSAEWOULDBLOCK`, and this waits until the fabric is
+/// quiet and returns the error the attempt reported through `SO_ERROR` (and `FD_CONNECT`), or
+/// `WSAEWOULDBLOCK` if the request is still queued. A blocking connect returns the error itself.
+pub fn connect_outcome(p: &Provider, c: Descriptor, to: SocketAddrV4, params: ConnectParams<'_>) -> Result<Vec<u8>, WsaError> {
+    let r = p.connect(c, to, params);
+    if r != Err(WsaError::WouldBlock) || !by_messages(p) {
+        return r;
+    }
+    settle(p);
+    match p.get_option(c, SockOpt::Error).expect("SO_ERROR") {
+        0 => Err(WsaError::WouldBlock),
+        code => Err(WsaError::from_code(code).unwrap_or_else(|| panic!("SO_ERROR {code} is a Winsock error"))),
     }
 }
 

@@ -240,6 +240,7 @@ both_ways!(an_accepted_socket_inherits_the_event_selection, |h| {
     let sig = CountingSignal::new();
     h.server.event_select(l, Some(sig.handle()), FD_ACCEPT | wspsan_core::consts::FD_CLOSE).unwrap();
     let c = queued_connect(&h.client, addr);
+    assert!(sig.wait_sets(1), "FD_ACCEPT for the request (across a fabric set a moment later)");
     let a = h.server.accept(l, None).unwrap();
     assert_eq!(h.server.is_nonblocking(a.socket), Ok(true));
     assert_eq!(h.server.set_nonblocking(a.socket, false), Err(WsaError::Inval), "a selection is active");

@@ -79,6 +79,7 @@ both_ways!(fd_accept_is_level_triggered_and_rearmed_by_accept, |h| {
     let e = sig.handle();
     h.server.event_select(l, Some(e.clone()), FD_ACCEPT).unwrap();
     let c: Vec<_> = (0..3).map(|_| queued_connect(&h.client, addr)).collect();
+    assert!(sig.wait_sets(1)); // at a distance set a moment after the request arrived
     assert_eq!(sig.sets(), 1, "recorded once, signalled once");
     assert_eq!(h.server.enum_network_events(l, Some(&e)).unwrap().events, FD_ACCEPT);
     assert_eq!(sig.resets(), 1);
@@ -96,6 +97,7 @@ both_ways!(fd_accept_is_level_triggered_and_rearmed_by_accept, |h| {
     assert_eq!(h.server.accept(l, None).unwrap_err().error, WsaError::WouldBlock);
     assert_eq!(h.server.enum_network_events(l, None).unwrap().events, 0);
     let _d = queued_connect(&h.client, addr);
+    assert!(sig.wait_sets(4)); // at a distance set a moment after the request arrived
     assert_eq!(sig.sets(), 4);
     assert_eq!(h.server.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
 });
@@ -107,6 +109,7 @@ both_ways!(a_failing_accept_rearms_fd_accept_but_does_not_reset_the_event, |h| {
     h.server.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
     let _c = queued_connect(&h.client, addr);
     let _d = queued_connect(&h.client, addr);
+    assert!(sig.wait_sets(1)); // at a distance set a moment after the request arrived
     h.server.enum_network_events(l, None).unwrap();
     assert_eq!((sig.sets(), sig.resets()), (1, 0));
     assert_eq!(accept_with_decision(&h.server, l, Decision::Reject).unwrap_err().error, WsaError::ConnRefused);
@@ -129,6 +132,7 @@ both_ways!(a_deferring_accept_does_not_rearm_fd_accept, |h| {
     let sig = CountingSignal::new();
     h.server.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
     let c = queued_connect(&h.client, addr);
+    assert!(sig.wait_sets(1)); // at a distance set a moment after the request arrived
     assert_eq!(h.server.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
     assert_eq!(accept_with_decision(&h.server, l, Decision::Defer).unwrap_err().error, WsaError::TryAgain);
     assert_eq!((sig.sets(), sig.resets()), (1, 0));
@@ -153,11 +157,13 @@ both_ways!(a_successful_accept_resets_the_event_before_returning, |h| {
     let sig = CountingSignal::new();
     h.server.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
     let _c = queued_connect(&h.client, addr);
+    assert!(sig.wait_sets(1)); // at a distance set a moment after the request arrived
     assert_eq!((sig.sets(), sig.resets()), (1, 0));
     h.server.accept(l, None).unwrap();
     assert_eq!((sig.sets(), sig.resets()), (1, 1));
     // a condition that accepts: same
     let _d = queued_connect(&h.client, addr);
+    assert!(sig.wait_sets(2)); // at a distance set a moment after the request arrived
     accept_with_decision(&h.server, l, Decision::Accept).unwrap();
     assert_eq!((sig.sets(), sig.resets()), (2, 2));
     // without a selection there is nothing to reset
@@ -178,6 +184,8 @@ both_ways!(enum_network_events_takes_and_clears_atomically, |h| {
     assert_eq!(h.client.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
     let a = h.server.accept(l, None).unwrap();
     h.server.close(a.socket).unwrap();
+    settle(&h.server); // at a distance the close arrives a moment later
+    assert!(sig.wait_sets(2));
     assert_eq!(sig.sets(), 2);
     // without an event object: nothing is reset
     let ev = h.client.enum_network_events(c, None).unwrap();
@@ -224,6 +232,7 @@ both_ways!(fd_connect_is_recorded_once_per_attempt_and_remembered_until_selected
     assert_eq!(h.client.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
     assert_eq!(sig.sets(), 1, "nothing before the answer");
     h.server.accept(l, None).unwrap();
+    assert!(sig.wait_sets(2)); // at a distance set a moment after the answer arrived
     assert_eq!(sig.sets(), 2);
     let ev = h.client.enum_network_events(c, None).unwrap();
     assert_eq!(ev.error(FD_CONNECT_BIT), Some(0));
@@ -299,6 +308,7 @@ both_ways!(an_unselected_fd_close_stays_recorded_until_a_selection_includes_it, 
     let sig = CountingSignal::new();
     h.server.event_select(a, Some(sig.handle()), FD_CONNECT).unwrap();
     h.client.close(c).unwrap();
+    settle(&h.client); // at a distance the close arrives a moment later
     assert_eq!(sig.sets(), 0);
     h.server.event_select(a, None, 0).unwrap();
     assert_eq!(h.server.enum_network_events(a, None).unwrap().events, 0, "mask 0: nothing reported");
@@ -316,6 +326,7 @@ both_ways!(fd_accept_is_not_reported_twice_by_selecting_again, |h| {
     let sig = CountingSignal::new();
     h.server.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
     let _c1 = queued_connect(&h.client, addr);
+    assert!(sig.wait_sets(1)); // at a distance set a moment after the request arrived
     assert_eq!(sig.sets(), 1);
     assert_eq!(h.server.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
     h.server.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
@@ -325,6 +336,7 @@ both_ways!(fd_accept_is_not_reported_twice_by_selecting_again, |h| {
     assert_eq!((sig.sets(), h.server.enum_network_events(l, None).unwrap().events), (1, 0), "0, then FD_ACCEPT");
     // a new request records it again (Windows, event mode)
     let _c2 = queued_connect(&h.client, addr);
+    assert!(sig.wait_sets(2)); // at a distance set a moment after the request arrived
     assert_eq!(sig.sets(), 2);
     assert_eq!(h.server.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
     // an accept re-enables it: still one queued, so it is recorded again

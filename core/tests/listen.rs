@@ -168,7 +168,8 @@ both_ways!(a_backlog_of_zero_means_one, |h| {
     assert_eq!(backlog_of(&h.server, l), 1);
     let _c = queued_connect(&h.client, addr);
     let d = nb_connector(&h.client);
-    assert_eq!(h.client.connect(d, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
+    // at a distance refused after one round trip (F5)
+    assert_eq!(connect_outcome(&h.client, d, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
 });
 
 // SPEC L6
@@ -196,10 +197,13 @@ both_ways!(shrinking_the_backlog_resets_the_newest_excess_requests, |h| {
         assert_eq!(h.client.connect(c, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
         conns.push((c, sig));
     }
+    settle(&h.client); // at a distance the five requests are queued a moment later
     h.server.listen(l, 2).unwrap();
     let s = h.server.listener_stats(l).unwrap();
     assert_eq!((s.backlog, s.queue_len, s.reset), (2, 2, 3));
+    settle(&h.server); // and the resets arrive a moment later
     for (c, sig) in &conns[2..] {
+        assert!(sig.wait_sets(1), "a reset connector is signalled");
         assert_eq!(sig.sets(), 1, "a reset connector is signalled");
         let ev = h.client.enum_network_events(*c, None).unwrap();
         assert_eq!(ev.events, FD_CONNECT);
@@ -215,11 +219,12 @@ both_ways!(shrinking_the_backlog_resets_the_newest_excess_requests, |h| {
     }
     // the new backlog is in force: the queue is full
     let late = nb_connector(&h.client);
-    assert_eq!(h.client.connect(late, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
+    assert_eq!(connect_outcome(&h.client, late, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
     // the older ones are accepted in order
     for (c, sig) in &conns[..2] {
         let a = h.server.accept(l, None).unwrap();
         assert_eq!(a.peer, h.client.sock_name(*c).unwrap());
+        assert!(sig.wait_sets(1));
         assert_eq!(sig.sets(), 1);
         assert_eq!(h.client.enum_network_events(*c, None).unwrap().error(FD_CONNECT_BIT), Some(0));
         assert_eq!(h.client.peer_name(*c), Ok(addr));
@@ -230,6 +235,7 @@ both_ways!(shrinking_the_backlog_resets_the_newest_excess_requests, |h| {
     let (c4, _) = &conns[4];
     let before = h.client.sock_name(*c4).unwrap();
     assert_eq!(h.client.connect(*c4, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    settle(&h.client); // the listener does not block: the request must be there
     assert_eq!(h.server.accept(l, None).unwrap().peer, before);
 });
 
@@ -267,26 +273,37 @@ both_ways!(a_full_queue_refuses_at_once_without_an_event, |h| {
     let sig = CountingSignal::new();
     h.server.event_select(l, Some(sig.handle()), FD_ACCEPT).unwrap();
     let queued: Vec<_> = (0..3).map(|_| queued_connect(&h.client, addr)).collect();
+    assert!(sig.wait_sets(1), "FD_ACCEPT for the first request");
     assert_eq!(sig.sets(), 1, "FD_ACCEPT once for the first request");
     let ev = h.server.enum_network_events(l, Some(&sig.handle())).unwrap();
     assert_eq!(ev.error(FD_ACCEPT_BIT), Some(0));
-    // exactly `backlog` queued: the next one is refused at once, even on a non-blocking socket
+    // exactly `backlog` queued: the next one is refused at once, even on a non-blocking socket;
+    // at a distance after one round trip (F5): a non-blocking connect learns it through
+    // FD_CONNECT, a blocking one from the call
     let refused = nb_connector(&h.client);
     let rsig = CountingSignal::new();
     h.client.event_select(refused, Some(rsig.handle()), FD_CONNECT).unwrap();
-    assert_eq!(h.client.connect(refused, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
+    assert_eq!(connect_outcome(&h.client, refused, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
     let blocking = h.client.socket().unwrap();
     assert_eq!(h.client.connect(blocking, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
     assert_eq!(sig.sets(), 1, "no FD_ACCEPT signalled for a refused request");
     assert_eq!(h.server.enum_network_events(l, None).unwrap().events, 0, "none recorded");
-    assert_eq!(rsig.sets(), 0, "an immediate failure is not an FD_CONNECT");
-    assert_eq!(h.client.enum_network_events(refused, None).unwrap().events, 0);
+    if h.by_messages() {
+        assert!(rsig.wait_sets(1), "at a distance the refusal is an FD_CONNECT");
+        assert_eq!(rsig.sets(), 1);
+        let ev = h.client.enum_network_events(refused, None).unwrap();
+        assert_eq!((ev.events, ev.error(FD_CONNECT_BIT)), (FD_CONNECT, Some(WsaError::ConnRefused.code())));
+    } else {
+        assert_eq!(rsig.sets(), 0, "an immediate failure is not an FD_CONNECT");
+        assert_eq!(h.client.enum_network_events(refused, None).unwrap().events, 0);
+    }
     let s = h.server.listener_stats(l).unwrap();
     assert_eq!((s.queue_len, s.queued, s.refused_full), (3, 3, 2));
     // C6: the refused connector is bound and may try again once there is room
     assert!(h.client.sock_name(refused).is_ok());
     assert_eq!(h.server.accept(l, None).unwrap().peer, h.client.sock_name(queued[0]).unwrap());
     assert_eq!(h.client.connect(refused, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    settle(&h.client); // the listener does not block: the request must be there
     for s in [queued[1], queued[2], refused] {
         assert_eq!(h.server.accept(l, None).unwrap().peer, h.client.sock_name(s).unwrap());
     }
@@ -307,7 +324,8 @@ both_ways!(the_request_being_examined_still_counts_against_the_backlog, |h| {
                 std::thread::spawn(move || {
                     let d = q.socket().unwrap();
                     q.set_nonblocking(d, true).unwrap();
-                    q.connect(d, addr, ConnectParams::default())
+                    // at a distance refused after one round trip (F5)
+                    connect_outcome(&q, d, addr, ConnectParams::default())
                 })
                 .join()
                 .unwrap(),
@@ -367,6 +385,7 @@ both_ways!(exhausted_listener_keeps_its_queue_and_refuses_until_listen_clears_it
     exhaust_descriptors(p);
     // no free descriptor, but no accept has failed yet: requests still queue
     assert_eq!(h.client.connect(c1, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    settle(&h.client); // the listener does not block: the request must be there
     assert_eq!(p.enum_network_events(l, None).unwrap().events, FD_ACCEPT);
     let e = p.accept(l, None).unwrap_err();
     assert_eq!(e.error, WsaError::MFile);
@@ -374,16 +393,17 @@ both_ways!(exhausted_listener_keeps_its_queue_and_refuses_until_listen_clears_it
     // exhausted: refused as by L7, even though there is room, and no event
     let sets = sig.sets();
     p.enum_network_events(l, None).unwrap();
-    assert_eq!(h.client.connect(c2, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
+    // (at a distance refused after one round trip, F5)
+    assert_eq!(connect_outcome(&h.client, c2, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
     assert_eq!(sig.sets(), sets);
     assert_eq!(p.enum_network_events(l, None).unwrap().events, 0);
     // freeing a descriptor alone does not clear the state...
     p.device().set_descriptor_limit(None);
-    assert_eq!(h.client.connect(c2, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
+    assert_eq!(connect_outcome(&h.client, c2, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
     // ...the next listen does: the queue refills up to the current backlog
     p.listen(l, 3).unwrap();
-    assert_eq!(h.client.connect(c2, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
-    assert_eq!(h.client.connect(c3, addr, ConnectParams::default()), Err(WsaError::ConnRefused), "full at 3");
+    assert_eq!(connect_outcome(&h.client, c2, addr, ConnectParams::default()), Err(WsaError::WouldBlock));
+    assert_eq!(connect_outcome(&h.client, c3, addr, ConnectParams::default()), Err(WsaError::ConnRefused), "full at 3");
     let s = p.listener_stats(l).unwrap();
     assert_eq!((s.refused_full, s.queue_len), (3, 3));
     for c in [c0, c1, c2] {
@@ -401,7 +421,8 @@ both_ways!(accept_with_a_free_descriptor_clears_exhaustion, |h| {
     assert_eq!(p.accept(l, None).unwrap_err().error, WsaError::MFile);
     // a listen made while no descriptor is free does not clear the state
     p.listen(l, 2).unwrap();
-    assert_eq!(h.client.connect(c1, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
+    // (at a distance refused after one round trip, F5)
+    assert_eq!(connect_outcome(&h.client, c1, addr, ConnectParams::default()), Err(WsaError::ConnRefused));
     p.device().set_descriptor_limit(None);
     assert_eq!(p.accept(l, None).unwrap().peer, h.client.sock_name(c0).unwrap(), "the same request first");
     // listening resumed

@@ -5,6 +5,7 @@ mod address;
 mod condition;
 mod errors;
 mod event;
+mod faults;
 mod provider;
 mod socket;
 mod wait;
@@ -47,6 +48,8 @@ fn wspsan_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(somaxconn_hint, m)?)?;
     m.add_class::<provider::Provider>()?;
     m.add_class::<provider::Fabric>()?;
+    m.add_class::<faults::FaultInjector>()?;
+    m.add_class::<faults::FaultStats>()?;
     m.add_class::<provider::Device>()?;
     m.add_class::<provider::Limits>()?;
     m.add_class::<provider::DeviceStats>()?;

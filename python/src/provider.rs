@@ -2,6 +2,7 @@
 
 use crate::address::{parse_ip, repr_list, timeout};
 use crate::errors::{self, OrRaise};
+use crate::faults::FaultInjector;
 use crate::socket::Socket;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -9,7 +10,7 @@ use pyo3::types::PyDict;
 use wspsan_core::{DeviceConfig, Limits as CoreLimits, Placement, consts};
 
 /// A field's text in a record's repr.
-trait FieldRepr {
+pub(crate) trait FieldRepr {
     fn field_repr(&self) -> String;
 }
 
@@ -54,6 +55,7 @@ macro_rules! record {
         }
     };
 }
+pub(crate) use record;
 
 record! {
     /// Counters of one listening socket (SPEC D3).
@@ -95,6 +97,12 @@ record! {
         fabric_key_failures: u64,
         fabric_requests_sent: u64,
         fabric_requests_received: u64,
+        fabric_stale_messages: u64,
+        fabric_faults_delayed: u64,
+        fabric_faults_dropped: u64,
+        fabric_faults_duplicated: u64,
+        fabric_faults_reordered: u64,
+        fabric_faults_partitioned: u64,
     }
 }
 
@@ -151,6 +159,12 @@ impl From<wspsan_core::DeviceStats> for DeviceStats {
             fabric_key_failures: d.fabric.key_failures,
             fabric_requests_sent: d.fabric.requests_sent,
             fabric_requests_received: d.fabric.requests_received,
+            fabric_stale_messages: d.fabric.stale_messages,
+            fabric_faults_delayed: d.fabric.faults.delayed,
+            fabric_faults_dropped: d.fabric.faults.dropped,
+            fabric_faults_duplicated: d.fabric.faults.duplicated,
+            fabric_faults_reordered: d.fabric.faults.reordered,
+            fabric_faults_partitioned: d.fabric.faults.partitioned,
         }
     }
 }
@@ -187,18 +201,45 @@ fn change_limits(limits: &mut CoreLimits, changes: Option<&Bound<'_, PyDict>>) -
 
 /// An in-process fabric (SPEC F1): providers made with the same `Fabric` reach each other's
 /// listeners, like hosts of one SAN; a NIC address belongs to one of them (AddrInUseError).
+///
+/// `faults=True` (an injector seeded with `seed`) or `faults=injector` makes a fabric that
+/// misbehaves on purpose: its devices exchange connection-setup messages through the injector
+/// on a courier thread each, as over the TCP fabric, so connects are answered asynchronously.
 #[pyclass(frozen, module = "wspsan")]
 pub(crate) struct Fabric(wspsan_core::Fabric);
 
 #[pymethods]
 impl Fabric {
     #[new]
-    fn new() -> Fabric {
-        Fabric(wspsan_core::Fabric::new())
+    #[pyo3(signature = (*, faults=None, seed=None))]
+    fn new(faults: Option<&Bound<'_, PyAny>>, seed: Option<u64>) -> PyResult<Fabric> {
+        Ok(Fabric(match crate::faults::from_argument(faults, seed)? {
+            Some(injector) => wspsan_core::Fabric::with_faults(injector),
+            None => wspsan_core::Fabric::new(),
+        }))
+    }
+
+    /// The fault injector between the fabric's devices, or None for a fabric without faults.
+    #[getter]
+    fn faults(&self) -> Option<FaultInjector> {
+        self.0.faults().map(FaultInjector)
+    }
+
+    /// Wait until no message between the fabric's devices is on its way (delayed ones
+    /// included), at most `timeout` seconds; True when none is. At once True on a fabric
+    /// without faults.
+    #[pyo3(signature = (timeout=10.0))]
+    fn settle(&self, py: Python<'_>, timeout: f64) -> PyResult<bool> {
+        let wait = crate::address::timeout(Some(timeout))?.unwrap_or_default();
+        Ok(py.detach(|| self.0.settle(wait)))
     }
 
     fn __repr__(&self) -> String {
-        format!("<wspsan.{:?}>", self.0)
+        let faults = match self.0.faults() {
+            Some(f) => format!(" faults={}", FaultInjector(f).__repr__()),
+            None => String::new(),
+        };
+        format!("<wspsan.{:?}{faults}>", self.0)
     }
 }
 
@@ -206,7 +247,9 @@ impl Fabric {
 /// never see each other's sockets. `nics` may not hold 0.0.0.0 or an address twice
 /// (InvalError). `fabric` joins a `wspsan.Fabric` (SPEC F1) or, as `"tcp"`, the TCP fabric
 /// (F2: fabric peers accepted on `NIC:fabric_port`, `fabric_key` proved by both sides, a peer
-/// silent for `liveness` seconds lost).
+/// silent for `liveness` seconds lost). `liveness` also sets the device's liveness interval on
+/// a `wspsan.Fabric` with faults (how long an acceptance waits for its confirmation); anywhere
+/// else it is a ValueError.
 #[pyclass(frozen, module = "wspsan")]
 pub(crate) struct Provider(pub(crate) wspsan_core::Provider);
 
@@ -215,7 +258,7 @@ impl Provider {
     #[new]
     #[pyo3(signature = (
         nics=None, *, fabric=None, fabric_port=wspsan_core::DEFAULT_PORT, fabric_key=None,
-        liveness=wspsan_core::DEFAULT_LIVENESS.as_secs_f64(), wildcard_bind=true, **limits
+        liveness=None, wildcard_bind=true, **limits
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -224,7 +267,7 @@ impl Provider {
         fabric: Option<&Bound<'_, PyAny>>,
         fabric_port: u16,
         fabric_key: Option<&Bound<'_, PyAny>>,
-        liveness: f64,
+        liveness: Option<f64>,
         wildcard_bind: bool,
         limits: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Provider> {
@@ -242,17 +285,31 @@ impl Provider {
                 Err(_) => k.extract::<Vec<u8>>().map_err(|_| PyTypeError::new_err("fabric_key is str or bytes"))?,
             }),
         };
+        let no_liveness = || PyValueError::new_err("liveness needs fabric=\"tcp\" or a wspsan.Fabric with faults");
         let provider = match fabric {
+            None if liveness.is_some() => return Err(no_liveness()),
             None if key.is_none() => wspsan_core::Provider::with_config(config),
             Some(f) if f.extract::<String>().is_ok_and(|s| s == "tcp") => {
-                let liveness = timeout(Some(liveness))?
+                let liveness = timeout(Some(liveness.unwrap_or(wspsan_core::DEFAULT_LIVENESS.as_secs_f64())))?
                     .ok_or_else(|| PyValueError::new_err("liveness must be a positive number of seconds"))?;
                 let tcp = wspsan_core::TcpConfig { port: fabric_port, key, liveness, ..Default::default() };
                 // Binding the fabric ports and starting the I/O thread: no Python code runs there.
                 py.detach(|| wspsan_core::Provider::on_tcp_fabric(config, tcp)).or_raise()?
             }
             Some(f) if key.is_none() => match f.cast::<Fabric>() {
-                Ok(f) => wspsan_core::Provider::on_fabric(&f.get().0, config).or_raise()?,
+                Ok(f) => {
+                    let fabric = &f.get().0;
+                    let liveness = match liveness {
+                        Some(_) if fabric.faults().is_none() => return Err(no_liveness()),
+                        Some(s) => Some(timeout(Some(s))?.unwrap_or_default()),
+                        None => None,
+                    };
+                    let p = wspsan_core::Provider::on_fabric(fabric, config).or_raise()?;
+                    if let Some(l) = liveness {
+                        p.device().set_liveness(l).or_raise()?;
+                    }
+                    p
+                }
                 Err(_) => return Err(PyTypeError::new_err("fabric is a wspsan.Fabric, \"tcp\" or None")),
             },
             _ => return Err(PyValueError::new_err("fabric_key needs fabric=\"tcp\"")),
@@ -307,6 +364,13 @@ impl Provider {
         self.0.device().stats().into()
     }
 
+    /// The fault injector on the device's outgoing fabric messages (its `Fabric`'s, when that
+    /// has one), or None for a device whose connects are direct calls.
+    #[getter]
+    fn fabric_faults(&self) -> Option<FaultInjector> {
+        self.0.fabric_faults().map(FaultInjector)
+    }
+
     fn __repr__(&self) -> String {
         let d = self.0.device();
         format!("<wspsan.Provider nics={} open_sockets={}>", repr_list(&d.nics()), d.stats().open_sockets)
@@ -326,8 +390,10 @@ impl Device {
         self.0.nics().iter().map(ToString::to_string).collect()
     }
 
-    /// The TCP fabric's liveness interval in seconds (SPEC F7): a peer silent this long is lost.
-    /// None for a device that is not on the TCP fabric; setting it there raises InvalError.
+    /// The fabric's liveness interval in seconds (SPEC F7): a peer silent this long is lost, and
+    /// an acceptance waits this long for the connector's confirmation. For a device on the TCP
+    /// fabric or on a `Fabric` with faults; None for one whose connects are direct calls (alone,
+    /// or on a `Fabric` without faults), and setting it there raises InvalError.
     #[getter]
     fn liveness(&self) -> Option<f64> {
         self.0.liveness().map(|d| d.as_secs_f64())

@@ -26,6 +26,8 @@ __all__ = [
     "DeviceStats",
     "Event",
     "Fabric",
+    "FaultInjector",
+    "FaultStats",
     "FD_ACCEPT",
     "FD_ACCEPT_BIT",
     "FD_ALL_EVENTS",
@@ -361,31 +363,128 @@ class DeviceStats:
     def open_sockets(self) -> int: ...
     @property
     def pending(self) -> int: ...
+    # The fabric_* counters (SPEC F11) count for a device on the TCP fabric or on a Fabric with
+    # faults; they stay 0 for one whose connects are direct calls.
     @property
     def fabric_connections_open(self) -> int:
-        """TCP fabric connections open now, to and from other devices (SPEC F11)."""
+        """Fabric connections open now, to and from other devices (SPEC F11)."""
     @property
     def fabric_connections_lost(self) -> int:
-        """TCP fabric connections lost: broken, silent, or closed for bad input (SPEC F7, F11)."""
+        """Fabric connections lost: broken, silent, or closed for bad input (SPEC F7, F11)."""
     @property
     def fabric_protocol_errors(self) -> int:
-        """TCP fabric connections closed because the peer broke the protocol (SPEC F8)."""
+        """Fabric connections closed because the peer broke the protocol (SPEC F8)."""
     @property
     def fabric_key_failures(self) -> int:
         """TCP fabric connections refused: the peer did not prove the same key (SPEC F9)."""
     @property
     def fabric_requests_sent(self) -> int:
-        """Connect requests sent to devices across the TCP fabric (SPEC F11)."""
+        """Connect requests sent to other devices across the fabric (SPEC F11)."""
     @property
     def fabric_requests_received(self) -> int:
-        """Connect requests received from devices across the TCP fabric (SPEC F11)."""
+        """Connect requests received from other devices across the fabric (SPEC F11)."""
+    @property
+    def fabric_stale_messages(self) -> int:
+        """Fabric messages ignored because they came twice, or after their peer was lost."""
+    @property
+    def fabric_faults_delayed(self) -> int:
+        """Messages a fault injector held back (``FaultStats.delayed`` of the device's injector:
+        on a Fabric with faults, the whole fabric's one)."""
+    @property
+    def fabric_faults_dropped(self) -> int:
+        """Messages a fault injector dropped (``FaultStats.dropped``)."""
+    @property
+    def fabric_faults_duplicated(self) -> int:
+        """Messages a fault injector delivered twice (``FaultStats.duplicated``)."""
+    @property
+    def fabric_faults_reordered(self) -> int:
+        """Messages a fault injector delivered out of order (``FaultStats.reordered``)."""
+    @property
+    def fabric_faults_partitioned(self) -> int:
+        """Messages a fault injector lost to a partition (``FaultStats.partitioned``)."""
+    def as_dict(self) -> dict[str, int]: ...
+
+# Fabric faults: a fabric that misbehaves on purpose.
+
+_MessageKind: TypeAlias = Literal["request", "answer", "confirm", "withdraw", "close"] | None
+"""A kind of fabric message a fault knob singles out; None: every kind."""
+
+@final
+class FaultStats:
+    """Faults a fault injector injected, by kind of fault."""
+
+    @property
+    def delayed(self) -> int:
+        """Messages held back by a delay (each copy of a duplicated message counts)."""
+    @property
+    def dropped(self) -> int:
+        """Messages dropped (by ``drop_next`` or ``drop_probability``)."""
+    @property
+    def duplicated(self) -> int:
+        """Messages delivered twice."""
+    @property
+    def reordered(self) -> int:
+        """Messages a reordering window delivered out of their order."""
+    @property
+    def partitioned(self) -> int:
+        """Messages lost to a partition."""
     def as_dict(self) -> dict[str, int]: ...
 
 @final
-class Fabric:
-    """An in-process fabric (SPEC F1): providers made with it reach each other's listeners."""
+class FaultInjector:
+    """A fault injector on a fabric's connection-setup messages.
 
-    def __new__(cls) -> Self: ...
+    Knobs can be changed at any time from any thread; ``kind`` is ``"request"``, ``"answer"``
+    (an acceptance or a refusal), ``"confirm"``, ``"withdraw"``, ``"close"``, or None for every
+    kind (another name: ValueError). Times are in seconds. Every random choice is drawn from one
+    generator seeded with ``seed``: the same seed and the same sequence of messages give the same
+    faults. Handles of one injector compare equal.
+    """
+
+    def __new__(cls, seed: int = 0) -> Self: ...
+    def delay(self, kind: _MessageKind, min: float, max: float | None = None) -> None:
+        """Delay each message of ``kind`` by a time uniform in ``min..max`` seconds (``max``
+        omitted: exactly ``min``; 0: no delay). InvalError when ``min > max``."""
+    def drop_next(self, kind: _MessageKind, n: int = 1) -> None:
+        """Drop the next ``n`` messages of ``kind`` (None: the next ``n``, whatever their kind)."""
+    def drop_probability(self, kind: _MessageKind, p: float) -> None:
+        """Drop each message of ``kind`` with probability ``p`` (0 to 1, else InvalError)."""
+    def duplicate_probability(self, kind: _MessageKind, p: float) -> None:
+        """Deliver each message of ``kind`` twice with probability ``p`` (0 to 1, else InvalError)."""
+    def reorder(self, window: int) -> None:
+        """Shuffle messages within windows of ``window`` (held at most 2 ms; 0 or 1: in order)."""
+    def partition(self, a: str, b: str) -> None:
+        """Cut the devices owning addresses ``a`` and ``b`` off from each other until ``heal``."""
+    def heal(self, a: str | None = None, b: str | None = None) -> None:
+        """End the partition between ``a`` and ``b``; with neither, every partition."""
+    def reseed(self, seed: int) -> None:
+        """Restart the random choices from ``seed``."""
+    def clear(self) -> None:
+        """Turn every knob off (the counters and the generator carry on)."""
+    @property
+    def active(self) -> bool:
+        """Whether any knob is on."""
+    def stats(self) -> FaultStats:
+        """How many faults were injected so far."""
+
+@final
+class Fabric:
+    """An in-process fabric (SPEC F1): providers made with it reach each other's listeners.
+
+    ``faults=True`` (a new ``FaultInjector(seed)``) or ``faults=injector`` makes a fabric that
+    misbehaves on purpose: its devices exchange connection-setup messages through the injector
+    on a courier thread each, as over the TCP fabric, so a non-blocking connect raises
+    WouldBlockError and is answered (refusals too) by FD_CONNECT. ``seed`` goes only with
+    ``faults=True`` (else ValueError).
+    """
+
+    def __new__(cls, *, faults: bool | FaultInjector | None = None, seed: int | None = None) -> Self: ...
+    @property
+    def faults(self) -> FaultInjector | None:
+        """The fabric's fault injector; None for a fabric without faults."""
+    def settle(self, timeout: float = 10.0) -> bool:
+        """Wait until no message between the fabric's devices is on its way (delayed ones
+        included), at most ``timeout`` seconds; True when none is (at once without faults)."""
 
 @final
 class Device:
@@ -395,7 +494,9 @@ class Device:
     def nics(self) -> list[str]: ...
     @property
     def liveness(self) -> float | None:
-        """The TCP fabric's liveness interval in seconds (SPEC F7); None off the TCP fabric."""
+        """The fabric's liveness interval in seconds (SPEC F7), also how long an acceptance waits
+        for its confirmation: on the TCP fabric or a Fabric with faults; None elsewhere (setting
+        it there raises InvalError)."""
     @liveness.setter
     def liveness(self, seconds: float) -> None: ...
     def add_nic(self, address: str) -> None: ...
@@ -427,7 +528,8 @@ class Provider:
     ``wspsan.Fabric`` of this process (SPEC F1; an address another provider on it owns:
     AddrInUseError) or, as ``"tcp"``, the TCP fabric: fabric peers are accepted on
     ``NIC:fabric_port`` for each NIC, ``fabric_key`` must match the other devices' (F9), a peer
-    silent for ``liveness`` seconds is lost (F7).
+    silent for ``liveness`` seconds is lost (F7). ``liveness`` also applies on a ``Fabric`` with
+    faults; anywhere else it is a ValueError.
     """
 
     def __new__(
@@ -437,7 +539,7 @@ class Provider:
         fabric: Fabric | Literal["tcp"] | None = None,
         fabric_port: int = ...,
         fabric_key: str | bytes | None = None,
-        liveness: float = ...,
+        liveness: float | None = None,
         wildcard_bind: bool = True,
         max_descriptors: int = ...,
         max_backlog: int = ...,
@@ -464,6 +566,9 @@ class Provider:
     def device(self) -> Device: ...
     def socket(self, family: int = ..., type: int = ..., proto: int = 0) -> Socket: ...
     def stats(self) -> DeviceStats: ...
+    @property
+    def fabric_faults(self) -> FaultInjector | None:
+        """The injector on the device's outgoing fabric messages (its Fabric's), or None."""
 
 # Events (SPEC section 8).
 

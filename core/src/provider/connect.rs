@@ -40,11 +40,9 @@ impl Shared {
                 if f.faults().is_none() {
                     return Some(Route::There(there));
                 }
-                // A device that is down answers nobody, as without faults (README).
-                return match f.pair(self, &there) {
-                    Some(p) if !there.device.is_down() => Some(Route::Peer(p)),
-                    _ => None,
-                };
+                // A device that is down refuses with WSAEHOSTUNREACH when the request arrives
+                // (README), as it does without faults.
+                return f.pair(self, &there).map(Route::Peer);
             }
         }
         if self.device.socket_at(addr).is_some() {

@@ -250,7 +250,12 @@ pub fn by_messages(p: &Provider) -> bool {
 /// a non-blocking connect then returns `WSAEWOULDBLOCK`, and this waits until the fabric is
 /// quiet and returns the error the attempt reported through `SO_ERROR` (and `FD_CONNECT`), or
 /// `WSAEWOULDBLOCK` if the request is still queued. A blocking connect returns the error itself.
-pub fn connect_outcome(p: &Provider, c: Descriptor, to: SocketAddrV4, params: ConnectParams<'_>) -> Result<Vec<u8>, WsaError> {
+pub fn connect_outcome(
+    p: &Provider,
+    c: Descriptor,
+    to: SocketAddrV4,
+    params: ConnectParams<'_>,
+) -> Result<Vec<u8>, WsaError> {
     let r = p.connect(c, to, params);
     if r != Err(WsaError::WouldBlock) || !by_messages(p) {
         return r;

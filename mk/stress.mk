@@ -51,7 +51,7 @@ STRESS_CFLAGS      := -g -O2
 STRESS_BIN         := $(C_BUILD)/stress-release
 endif
 
-.PHONY: stress stress-smoke stress-fabric stress-fabric-smoke
+.PHONY: stress stress-smoke stress-fabric stress-fabric-smoke stress-faults
 
 TEST_EXTRA += stress-smoke stress-fabric-smoke
 
@@ -68,6 +68,12 @@ stress: check-tools
 	@mkdir -p $(C_BUILD)
 	$(CC) $(C_STD) $(STRESS_CFLAGS) -Iinclude $(STRESS_SRC) $(STRESS_LIB) $(C_LDLIBS) -o $(STRESS_BIN)
 	$(STRESS_RUN_ENV) $(STRESS_BIN) $(DURATION)
+
+# The fault-injecting fabric's property test over many seeds (make test runs 24).
+FAULT_SCENARIOS ?= 2000
+FAULT_SEED ?= 1
+stress-faults: check-tools
+	FAULT_SCENARIOS=$(FAULT_SCENARIOS) FAULT_SEED=$(FAULT_SEED) $(CARGO) test --release -p wspsan-core --test fabric_faults every -- --nocapture
 
 stress-fabric-smoke: check-tools c-lib $(STRESS_SMOKE_BIN)
 	$(STRESS_RUN_ENV) $(STRESS_SMOKE_BIN) --fabric $(STRESS_FABRIC_SMOKE_DURATION)

@@ -487,6 +487,7 @@ impl Device {
         let mut st = self.state().stats();
         if let Some(t) = self.shared.tcp.get() {
             st.fabric = t.endpoint.stats();
+            st.fabric.faults = t.endpoint.courier.faults().stats();
         } else if let Some(l) = self.shared.links.get() {
             st.fabric = l.policy.stats();
             st.fabric.faults = l.faults().stats();

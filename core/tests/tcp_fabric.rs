@@ -496,3 +496,37 @@ fn a_rejection_counts_only_when_the_connector_took_it() {
     let s = h.server.device().stats().listeners;
     assert_eq!((s.withdrawn, s.rejected), (1, 1));
 }
+
+// SPEC D2, F6 over the TCP fabric: the fault injector wraps a TCP device's outgoing setup
+// messages too: a dropped request times the connect out, a dropped confirmation makes the accept
+// fail with WSAEACCES and closes the connector's connection; with the knobs off all works again.
+#[test]
+fn the_fault_injector_wraps_the_tcp_fabric() {
+    let h = hosts(21, 17491, 8);
+    let faults = h.client.fabric_faults().expect("a TCP device has an injector");
+    h.client.device().set_connect_timeout(Some(Duration::from_millis(150)));
+    h.server.device().set_liveness(Duration::from_millis(150)).unwrap();
+    faults.drop_next(Some(wspsan_core::MessageKind::Request), 1);
+    let c = h.client.socket().unwrap();
+    assert_eq!(h.client.connect(c, h.to, ConnectParams::default()), Err(WsaError::TimedOut));
+    assert_eq!(h.client.device().stats().fabric.faults.dropped, 1);
+    // A lost confirmation: the connector is connected, the accept fails, the connection closes.
+    faults.drop_next(Some(wspsan_core::MessageKind::Confirm), 1);
+    let c = h.client.socket().unwrap();
+    let q = h.client.clone();
+    let to = h.to;
+    let waiting = bg(move || q.connect(c, to, ConnectParams::default()));
+    accept_when_queued(&h.server, h.listener);
+    assert_eq!(h.server.accept(h.listener, None).unwrap_err().error, WsaError::Acces);
+    assert_eq!(waiting.join(), Ok(vec![]));
+    h.client.event_select(c, None, FD_CLOSE).unwrap();
+    assert!(wait_until(|| h.client.peer_name(c).is_err()), "the listener's CLOSE reaches the connector");
+    assert_eq!(h.client.device().stats().fabric.faults.dropped, 2);
+    // Knobs off: connects work as before.
+    assert!(!faults.active());
+    let c = h.client.socket().unwrap();
+    let q = h.client.clone();
+    let waiting = bg(move || q.connect(c, to, ConnectParams::default()));
+    h.server.accept(h.listener, None).unwrap();
+    assert_eq!(waiting.join(), Ok(vec![]));
+}

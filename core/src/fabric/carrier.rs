@@ -55,12 +55,20 @@ pub(crate) trait Hop: Send + Sync {
     fn gone(&self) {}
 }
 
+/// Where a message on its way goes.
+#[derive(Clone)]
+enum Target {
+    /// A peer reached through a carrier, on a channel.
+    Peer(Weak<Peer>, Channel),
+    /// The transport a fault injector wraps (a TCP fabric connection).
+    Wire(Weak<dyn Transport>),
+}
+
 /// A message on its way.
 struct Parcel {
     due: Instant,
     seq: u64,
-    peer: Weak<Peer>,
-    channel: Channel,
+    target: Target,
     frame: Frame,
 }
 
@@ -155,13 +163,18 @@ impl Courier {
         true
     }
 
+    /// `next` wrapped by this courier's injector, for messages from `from` to `to`.
+    pub(crate) fn wrap(&self, next: Arc<dyn Transport>, from: Ipv4Addr, to: Ipv4Addr) -> Arc<dyn Transport> {
+        Arc::new(Faulted { next, courier: self.inner.clone(), from, to })
+    }
+
     fn leg(&self, peer: Weak<Peer>, channel: Channel, from: Ipv4Addr, to: Ipv4Addr) -> Leg {
         Leg { courier: self.inner.clone(), peer, channel, from, to }
     }
 }
 
 impl CourierInner {
-    fn post(&self, peer: &Weak<Peer>, channel: Channel, frame: &Frame, plan: Option<Plan>) {
+    fn post(&self, target: &Target, frame: &Frame, plan: Option<Plan>) {
         let now = Instant::now();
         let mut q = lock(&self.queue);
         if q.stop {
@@ -170,14 +183,14 @@ impl CourierInner {
         let Some(plan) = plan else {
             q.seq += 1;
             let seq = q.seq;
-            q.ready.push_back(Parcel { due: now, seq, peer: peer.clone(), channel, frame: frame.clone() });
+            q.ready.push_back(Parcel { due: now, seq, target: target.clone(), frame: frame.clone() });
             drop(q);
             self.more.notify_one();
             return;
         };
         for delay in plan.delays {
             q.seq += 1;
-            let p = Parcel { due: now + delay, seq: q.seq, peer: peer.clone(), channel, frame: frame.clone() };
+            let p = Parcel { due: now + delay, seq: q.seq, target: target.clone(), frame: frame.clone() };
             if plan.reorder_window > 1 {
                 q.window = plan.reorder_window;
                 q.held_since.get_or_insert(now);
@@ -243,9 +256,18 @@ impl CourierInner {
 }
 
 fn deliver(p: Parcel) {
-    if let Some(peer) = p.peer.upgrade() {
-        if !peer.is_lost() && !peer.hop.carry(p.channel, &p.frame) {
-            peer.lose();
+    match p.target {
+        Target::Peer(peer, channel) => {
+            if let Some(peer) = peer.upgrade() {
+                if !peer.is_lost() && !peer.hop.carry(channel, &p.frame) {
+                    peer.lose();
+                }
+            }
+        }
+        Target::Wire(wire) => {
+            if let Some(w) = wire.upgrade() {
+                w.send(&p.frame);
+            }
         }
     }
 }
@@ -262,7 +284,25 @@ struct Leg {
 impl Transport for Leg {
     fn send(&self, m: &Frame) {
         let plan = MessageKind::of(m).and_then(|k| self.courier.faults.plan(self.from, self.to, k));
-        self.courier.post(&self.peer, self.channel, m, plan);
+        self.courier.post(&Target::Peer(self.peer.clone(), self.channel), m, plan);
+    }
+}
+
+/// A transport wrapped by a fault injector (the TCP fabric's connections): with every knob off a
+/// message goes straight on, on the sending thread, as without the wrapper.
+pub(crate) struct Faulted {
+    next: Arc<dyn Transport>,
+    courier: Arc<CourierInner>,
+    from: Ipv4Addr,
+    to: Ipv4Addr,
+}
+
+impl Transport for Faulted {
+    fn send(&self, m: &Frame) {
+        match MessageKind::of(m).and_then(|k| self.courier.faults.plan(self.from, self.to, k)) {
+            None => self.next.send(m),
+            plan => self.courier.post(&Target::Wire(Arc::downgrade(&self.next)), m, plan),
+        }
     }
 }
 

@@ -169,13 +169,7 @@ impl FaultInjector {
     fn change(&self, f: impl FnOnce(&mut Settings)) {
         let mut s = self.settings();
         f(&mut s);
-        let on = s.reorder_window > 0
-            || s.drop_any_next > 0
-            || !s.partitions.is_empty()
-            || s.kinds.iter().any(|k| {
-                !k.delay_max.is_zero() || k.drop_next > 0 || k.drop_probability > 0.0 || k.duplicate_probability > 0.0
-            });
-        self.inner.active.store(on, Relaxed);
+        self.inner.active.store(s.any_on(), Relaxed);
     }
 
     fn each(kinds: &mut [Knobs; 5], kind: Option<MessageKind>, f: impl Fn(&mut Knobs)) {
@@ -299,6 +293,7 @@ impl FaultInjector {
         if s.drop_any_next > 0 {
             s.drop_any_next -= 1;
             i.dropped.fetch_add(1, Relaxed);
+            i.active.store(s.any_on(), Relaxed); // the last of a count turns the knob off
             return Some(Plan { delays: Vec::new(), reorder_window: 0 });
         }
         let window = s.reorder_window;
@@ -307,6 +302,7 @@ impl FaultInjector {
         if k.drop_next > 0 {
             k.drop_next -= 1;
             i.dropped.fetch_add(1, Relaxed);
+            i.active.store(s.any_on(), Relaxed); // the last of a count turns the knob off
             return Some(Plan { delays: Vec::new(), reorder_window: 0 });
         }
         if k.drop_probability > 0.0 && rng.chance(k.drop_probability) {
@@ -339,6 +335,17 @@ impl FaultInjector {
             order.swap(i, j);
         }
         order
+    }
+}
+
+impl Settings {
+    fn any_on(&self) -> bool {
+        self.reorder_window > 0
+            || self.drop_any_next > 0
+            || !self.partitions.is_empty()
+            || self.kinds.iter().any(|k| {
+                !k.delay_max.is_zero() || k.drop_next > 0 || k.drop_probability > 0.0 || k.duplicate_probability > 0.0
+            })
     }
 }
 

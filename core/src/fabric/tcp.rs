@@ -7,6 +7,8 @@
 //! socket hook.
 
 use super::auth::{self, Role};
+use super::carrier::Courier;
+use super::faults::FaultInjector;
 use super::session::{Carries, Outbound, Policy, Session, Transport};
 use super::wire::{self, Frame, LEN_BYTES, NONCE, WireError};
 use crate::error::{Result, WsaError};
@@ -90,6 +92,11 @@ pub(crate) struct Endpoint {
     port: u16,
     key: Option<Vec<u8>>,
     pub(crate) policy: Arc<Policy>,
+    /// The fault injector on this device's outgoing setup messages, and the thread that hands
+    /// on the ones it delays.
+    pub(crate) courier: Courier,
+    /// This device's first NIC: where its messages come from, for partitions.
+    first_nic: Ipv4Addr,
     waker: Waker,
     commands: Mutex<Vec<Command>>,
     stop: AtomicBool,
@@ -156,6 +163,8 @@ impl TcpFabric {
             port: config.port,
             key: config.key.clone(),
             policy: Arc::new(Policy::new(config.liveness, config.max_pending_per_peer)),
+            courier: Courier::start(FaultInjector::new(0))?,
+            first_nic: nics.first().copied().unwrap_or(Ipv4Addr::UNSPECIFIED),
             waker,
             commands: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
@@ -400,7 +409,15 @@ impl Io {
             connected: AtomicBool::new(!matches!(phase, Phase::Opening(_))),
         });
         let carries = if matches!(dir, Dir::Out { .. }) { Carries::Outbound } else { Carries::Inbound };
-        let session = Arc::new(Session::new(wire.clone(), carries, self.shared.clone(), self.endpoint.policy.clone(), true));
+        let peer_ip = match &dir {
+            Dir::Out { peer, .. } => *peer.ip(),
+            Dir::In => match stream.peer_addr() {
+                Ok(std::net::SocketAddr::V4(a)) => *a.ip(),
+                _ => Ipv4Addr::UNSPECIFIED,
+            },
+        };
+        let carrier = self.endpoint.courier.wrap(wire.clone(), self.endpoint.first_nic, peer_ip);
+        let session = Arc::new(Session::new(carrier, carries, self.shared.clone(), self.endpoint.policy.clone(), true));
         let mut conn = Conn {
             stream,
             dir,

@@ -126,9 +126,15 @@ impl Provider {
         Ok(())
     }
 
-    /// The fault injector on the device's outgoing fabric messages: the in-process fabric's
-    /// when it has one, the own transport's; `None` for a device whose connects are direct calls.
+    /// The fault injector on the device's outgoing fabric messages (requests, answers,
+    /// confirmations, withdrawals, closes; never the TCP fabric's handshake and liveness): the
+    /// in-process fabric's when it has one, the TCP fabric's or the own transport's; `None` for a
+    /// device whose connects are direct calls.
     pub fn fabric_faults(&self) -> Option<FaultInjector> {
-        self.shared.links.get().map(|l| l.faults().clone())
+        match (self.shared.tcp.get(), self.shared.links.get()) {
+            (Some(t), _) => Some(t.endpoint.courier.faults().clone()),
+            (None, Some(l)) => Some(l.faults().clone()),
+            (None, None) => None,
+        }
     }
 }

@@ -207,7 +207,10 @@ pub(crate) unsafe fn before_provider(
     }
     let run = || {
         if startup::made() {
-            return Err(Failure::new(WsaError::Inval, "the provider exists already (WSPStartup or a wspsan_device_* call came first)"));
+            return Err(Failure::new(
+                WsaError::Inval,
+                "the provider exists already (WSPStartup or a wspsan_device_* call came first)",
+            ));
         }
         body()
     };

@@ -36,11 +36,11 @@ pub use device::*;
 pub use events::{wspsan_WSACloseEvent, wspsan_WSACreateEvent, wspsan_WSPEnumNetworkEvents, wspsan_WSPEventSelect};
 pub use info::{wspsan_last_error_message, wspsan_strerror, wspsan_version};
 pub use listen::wspsan_WSPListen;
-pub use transport::*;
 pub use options::{wspsan_WSPGetSockOpt, wspsan_WSPIoctl, wspsan_WSPSetSockOpt};
 pub use socket::{
     wspsan_WSPBind, wspsan_WSPCloseSocket, wspsan_WSPGetPeerName, wspsan_WSPGetSockName, wspsan_WSPSocket,
 };
 pub use startup::{wspsan_WSPCleanup, wspsan_WSPStartup, wspsan_switch_handle};
+pub use transport::*;
 // For Rust callers of this library (the Python module); not exported to C.
 pub use startup::{cleanup_with, startup_with};

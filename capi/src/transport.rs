@@ -25,8 +25,9 @@ pub const WSPSAN_MESSAGE_CLOSE: c_int = 5;
 
 /// Carries one message to a peer: return 0 once it is on its way, anything else when the peer
 /// cannot be reached (the peer is then lost, SPEC F7).
-pub type WSPSAN_TRANSPORT_SEND =
-    Option<unsafe extern "C" fn(context: *mut c_void, peer: u64, kind: c_int, message: *const u8, length: usize) -> c_int>;
+pub type WSPSAN_TRANSPORT_SEND = Option<
+    unsafe extern "C" fn(context: *mut c_void, peer: u64, kind: c_int, message: *const u8, length: usize) -> c_int,
+>;
 
 /// A transport of the embedder's own, installed with `wspsan_transport_install`: it only moves
 /// messages, and wspsan owns every rule of connection setup. The rules:
@@ -152,7 +153,12 @@ fn detail(_p: &Provider, e: WsaError, what: &'static str) -> Failure {
 /// peer was lost, is ignored; a malformed one loses the peer (WSAEINVAL); a stale or made-up
 /// handle gives WSAEINVAL.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn wspsan_transport_receive(peer: u64, message: *const u8, length: usize, lpErrno: LPINT) -> c_int {
+pub unsafe extern "C" fn wspsan_transport_receive(
+    peer: u64,
+    message: *const u8,
+    length: usize,
+    lpErrno: LPINT,
+) -> c_int {
     // SAFETY: lpErrno checked by the boundary; `message` checked for NULL below.
     unsafe {
         extension("wspsan_transport_receive", lpErrno, |p| {
@@ -206,7 +212,10 @@ pub unsafe extern "C" fn wspsan_socket_get_context(s: SOCKET, context: *mut *mut
 /// The injector on the device's fabric messages; WSAEINVAL for a device without one.
 fn faults(p: &Provider) -> Outcome<FaultInjector> {
     p.fabric_faults().ok_or_else(|| {
-        Failure::new(WsaError::Inval, "the device's connects are direct calls: no fabric messages to inject faults into")
+        Failure::new(
+            WsaError::Inval,
+            "the device's connects are direct calls: no fabric messages to inject faults into",
+        )
     })
 }
 

@@ -36,13 +36,13 @@ pub use condition::{Condition, ConditionRequest, Decision};
 pub use device::{Device, DeviceConfig, Faults, Limits, MAX_CONNECT_DATA};
 pub use error::{Result, WsaError};
 pub use events::{EventHandle, NetworkEvents, Signal};
+pub use fabric::carrier::{MessageTransport, PeerId};
+pub use fabric::faults::{FaultInjector, MessageKind};
 pub use fabric::tcp::{DEFAULT_LIVENESS, DEFAULT_MAX_PENDING_PER_PEER, DEFAULT_PORT, TcpConfig};
 /// Decode a stream of TCP-fabric frames as a receiving device would (for the fuzz target and
 /// its corpus replay): the number of frames decoded, or why the bytes are not frames.
 #[doc(hidden)]
 pub use fabric::wire::decode_stream as decode_fabric_frames;
-pub use fabric::carrier::{MessageTransport, PeerId};
-pub use fabric::faults::{FaultInjector, MessageKind};
 pub use fabric::{Fabric, Placement, PlacementError, parse_nics};
 pub use provider::{
     AcceptError, Accepted, Call, ConnectParams, Provider, SockOpt, SocketHooks, Wait, effective_backlog,

@@ -122,7 +122,11 @@ fn scenario(seed: u64) -> (wspsan_core::FaultStats, usize, usize) {
                 p.event_select(c, Some(signal.handle()), FD_CONNECT | FD_CLOSE).unwrap();
                 let data = [rng.below(256) as u8; 3];
                 let r = p.connect(c, listeners[to].1, ConnectParams { caller_data: Some(&data), qos: None });
-                assert_eq!(r, Err(WsaError::WouldBlock), "seed {seed}: at a distance every connect is answered later (F5)");
+                assert_eq!(
+                    r,
+                    Err(WsaError::WouldBlock),
+                    "seed {seed}: at a distance every connect is answered later (F5)"
+                );
                 let name = p.sock_name(c).unwrap();
                 attempts.push(Attempt { from, socket: c, name, seen: Seen::Waiting, peer_closed: None });
             }
@@ -143,11 +147,15 @@ fn scenario(seed: u64) -> (wspsan_core::FaultStats, usize, usize) {
         }
         // Each listener's device tries one accept, with a random decision.
         for (d, p) in devices.iter().enumerate() {
-            let decision = rng.pick(&[Decision::Accept, Decision::Accept, Decision::Accept, Decision::Reject, Decision::Defer]);
+            let decision =
+                rng.pick(&[Decision::Accept, Decision::Accept, Decision::Accept, Decision::Reject, Decision::Defer]);
             match p.accept(listeners[d].0, Some(&mut |_: &mut ConditionRequest<'_>| decision)) {
                 Ok(a) => accepted.push((d, a.socket, a.peer)),
                 Err(e) => assert!(
-                    matches!(e.error, WsaError::WouldBlock | WsaError::Acces | WsaError::ConnRefused | WsaError::TryAgain),
+                    matches!(
+                        e.error,
+                        WsaError::WouldBlock | WsaError::Acces | WsaError::ConnRefused | WsaError::TryAgain
+                    ),
                     "seed {seed}: accept failed with {:?}",
                     e.error
                 ),
@@ -185,7 +193,9 @@ fn scenario(seed: u64) -> (wspsan_core::FaultStats, usize, usize) {
         for (d, p) in devices.iter().enumerate() {
             match p.accept(listeners[d].0, None) {
                 Ok(a) => accepted.push((d, a.socket, a.peer)),
-                Err(e) => assert!(matches!(e.error, WsaError::WouldBlock | WsaError::Acces), "seed {seed}: {:?}", e.error),
+                Err(e) => {
+                    assert!(matches!(e.error, WsaError::WouldBlock | WsaError::Acces), "seed {seed}: {:?}", e.error)
+                }
             }
         }
     }
@@ -202,7 +212,8 @@ fn scenario(seed: u64) -> (wspsan_core::FaultStats, usize, usize) {
     let by_name: HashMap<SocketAddrV4, usize> = attempts.iter().enumerate().map(|(i, a)| (a.name, i)).collect();
     let mut matched = vec![false; attempts.len()];
     for &(d, s, peer) in &accepted {
-        let i = *by_name.get(&peer).unwrap_or_else(|| panic!("seed {seed}: an accepted socket for no connector ({peer})"));
+        let i =
+            *by_name.get(&peer).unwrap_or_else(|| panic!("seed {seed}: an accepted socket for no connector ({peer})"));
         assert!(!matched[i], "seed {seed}: one request accepted twice");
         matched[i] = true;
         let a = &attempts[i];
@@ -272,7 +283,10 @@ fn every_attempt_ends_in_one_outcome_both_sides_agree_on_whatever_the_fabric_doe
     println!("{n} scenarios from seed {first}: {faults:?}, {connected} connected, {failed} failed");
     // The scenarios did meet the faults they are about.
     if n >= 16 {
-        assert!(faults.dropped > 0 && faults.duplicated > 0 && faults.delayed > 0 && faults.reordered > 0, "{faults:?}");
+        assert!(
+            faults.dropped > 0 && faults.duplicated > 0 && faults.delayed > 0 && faults.reordered > 0,
+            "{faults:?}"
+        );
         assert!(connected > 0 && failed > 0);
     }
 }
@@ -291,7 +305,12 @@ fn two_hosts(faults: &FaultInjector) -> (Fabric, Provider, Provider, Descriptor,
     (fabric, server, client, l, to)
 }
 
-fn connect_and_accept(server: &Provider, client: &Provider, l: Descriptor, to: SocketAddrV4) -> Result<Vec<u8>, WsaError> {
+fn connect_and_accept(
+    server: &Provider,
+    client: &Provider,
+    l: Descriptor,
+    to: SocketAddrV4,
+) -> Result<Vec<u8>, WsaError> {
     let c = client.socket().unwrap();
     let q = client.clone();
     let waiting = std::thread::spawn(move || q.connect(c, to, ConnectParams::default()));

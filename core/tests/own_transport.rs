@@ -82,9 +82,8 @@ fn a_connect_crosses_the_embedders_transport_with_caller_and_callee_data() {
     let c = p.a.socket().unwrap();
     let a = p.a.clone();
     let waiting = bg(move || a.connect(c, to, ConnectParams { caller_data: Some(b"hi"), qos: None }));
-    let acc = p
-        .b
-        .accept(
+    let acc =
+        p.b.accept(
             l,
             Some(&mut |r: &mut wspsan_core::ConditionRequest<'_>| {
                 assert_eq!(r.caller_data(), Some(&b"hi"[..]));

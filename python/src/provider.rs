@@ -364,8 +364,10 @@ impl Provider {
         self.0.device().stats().into()
     }
 
-    /// The fault injector on the device's outgoing fabric messages (its `Fabric`'s, when that
-    /// has one), or None for a device whose connects are direct calls.
+    /// The fault injector on the device's outgoing fabric messages (setup messages only, never
+    /// the TCP fabric's handshake and liveness): its `Fabric`'s when that has faults, its own on
+    /// the TCP fabric (seed 0, every knob off until set); None for a device whose connects are
+    /// direct calls.
     #[getter]
     fn fabric_faults(&self) -> Option<FaultInjector> {
         self.0.fabric_faults().map(FaultInjector)

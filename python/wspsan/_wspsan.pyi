@@ -388,8 +388,8 @@ class DeviceStats:
         """Fabric messages ignored because they came twice, or after their peer was lost."""
     @property
     def fabric_faults_delayed(self) -> int:
-        """Messages a fault injector held back (``FaultStats.delayed`` of the device's injector:
-        on a Fabric with faults, the whole fabric's one)."""
+        """Messages a fault injector held back (``FaultStats.delayed`` of ``fabric_faults``: on a
+        Fabric with faults, the whole fabric's injector, on the TCP fabric the device's own)."""
     @property
     def fabric_faults_dropped(self) -> int:
         """Messages a fault injector dropped (``FaultStats.dropped``)."""
@@ -568,7 +568,9 @@ class Provider:
     def stats(self) -> DeviceStats: ...
     @property
     def fabric_faults(self) -> FaultInjector | None:
-        """The injector on the device's outgoing fabric messages (its Fabric's), or None."""
+        """The injector on the device's outgoing setup messages: its Fabric's (one for all the
+        fabric's devices), or on the TCP fabric the device's own (seed 0, knobs off until set);
+        None for a device whose connects are direct calls."""
 
 # Events (SPEC section 8).
 

@@ -136,7 +136,8 @@ impl Drop for Courier {
 impl Courier {
     /// A courier whose messages pass `faults`; its thread runs until the courier is dropped.
     pub(crate) fn start(faults: FaultInjector) -> Result<Courier> {
-        let inner = Arc::new(CourierInner { queue: Mutex::default(), more: Condvar::new(), drained: Condvar::new(), faults });
+        let inner =
+            Arc::new(CourierInner { queue: Mutex::default(), more: Condvar::new(), drained: Condvar::new(), faults });
         let run = inner.clone();
         std::thread::Builder::new()
             .name("wspsan-courier".into())
@@ -211,7 +212,8 @@ impl CourierInner {
         loop {
             let now = Instant::now();
             // A full reordering window, or one that waited long enough, is let out shuffled.
-            if !q.held.is_empty() && (q.held.len() >= q.window || q.held_since.is_some_and(|t| now >= t + REORDER_HOLD)) {
+            if !q.held.is_empty() && (q.held.len() >= q.window || q.held_since.is_some_and(|t| now >= t + REORDER_HOLD))
+            {
                 let held = std::mem::take(&mut q.held);
                 q.held_since = None;
                 let order = self.faults.shuffle(held.len());
@@ -243,12 +245,15 @@ impl CourierInner {
             if q.stop {
                 return;
             }
-            let next = [q.timed.peek().map(|p| p.due), q.held_since.map(|t| t + REORDER_HOLD)]
-                .into_iter()
-                .flatten()
-                .min();
+            let next =
+                [q.timed.peek().map(|p| p.due), q.held_since.map(|t| t + REORDER_HOLD)].into_iter().flatten().min();
             q = match next {
-                Some(t) => self.more.wait_timeout(q, t.saturating_duration_since(now)).unwrap_or_else(PoisonError::into_inner).0,
+                Some(t) => {
+                    self.more
+                        .wait_timeout(q, t.saturating_duration_since(now))
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
                 None => self.more.wait(q).unwrap_or_else(PoisonError::into_inner),
             };
         }
@@ -371,7 +376,12 @@ pub(crate) struct Links {
 }
 
 impl Links {
-    pub(crate) fn new(device: Weak<Shared>, from: Ipv4Addr, faults: FaultInjector, policy: Arc<Policy>) -> Result<Arc<Links>> {
+    pub(crate) fn new(
+        device: Weak<Shared>,
+        from: Ipv4Addr,
+        faults: FaultInjector,
+        policy: Arc<Policy>,
+    ) -> Result<Arc<Links>> {
         Ok(Arc::new(Links {
             device,
             policy,

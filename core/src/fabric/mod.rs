@@ -146,6 +146,11 @@ impl Fabric {
         }
     }
 
+    /// Whether the fabric injects faults (its devices exchange messages).
+    pub(crate) fn is_faulty(&self) -> bool {
+        self.faulty.is_some()
+    }
+
     /// The fault injector between this fabric's devices, when it has one.
     pub fn faults(&self) -> Option<FaultInjector> {
         self.faulty.as_ref().map(|f| f.injector.clone())

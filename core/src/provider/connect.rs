@@ -37,7 +37,7 @@ impl Shared {
         }
         if let Some(f) = &self.fabric {
             if let Some(there) = f.device_at(*addr.ip()) {
-                if f.faults().is_none() {
+                if !f.is_faulty() {
                     return Some(Route::There(there));
                 }
                 // A device that is down refuses with WSAEHOSTUNREACH when the request arrives

@@ -84,7 +84,8 @@ pub struct FabricStats {
     /// transport that duplicates or delivers late: the first copy counts, nothing is answered
     /// twice).
     pub stale_messages: u64,
-    /// Faults injected into this device's outgoing messages.
+    /// Faults injected by the injector on this device's outgoing messages (on an in-process
+    /// fabric with faults one injector serves every device, so these are the fabric's totals).
     pub faults: FaultStats,
 }
 

@@ -219,9 +219,9 @@ static void tell(struct link *l, const char *line) {
         say("cannot tell %s \"%s\"", l->name, line);
 }
 
-/* Wait (bounded) for the next script line from `l`; it must be `line`. */
-static int hear(struct link *l, const char *line) {
-    struct timespec until = deadline_in(WAIT_MS);
+/* Wait (at most `ms`) for the next script line from `l`; it must be `line`. */
+static int hear_within(struct link *l, const char *line, int ms) {
+    struct timespec until = deadline_in(ms);
     char got[64] = "";
     pthread_mutex_lock(&l->mu);
     while (l->count == 0 && !l->lost && pthread_cond_timedwait(&l->cv, &l->mu, &until) == 0)
@@ -238,6 +238,10 @@ static int hear(struct link *l, const char *line) {
         return 0;
     }
     return 1;
+}
+
+static int hear(struct link *l, const char *line) {
+    return hear_within(l, line, WAIT_MS);
 }
 
 /* Wait (bounded) until this process's wspsan has sent `n` messages of `kind`. */
@@ -422,7 +426,8 @@ static void server(struct link *client, struct link *doomed, pid_t doomed_pid) {
     hear(client, "withdrawn");
     memset(&d, 0, sizeof d);
     s = accept_one(l, ev, &d, &err);
-    if (expect(s == INVALID_SOCKET && err == WSAEACCES, "the accept of a withdrawn request fails WSAEACCES"))
+    if (expect(s == INVALID_SOCKET && err == WSAEACCES, "the accept of a withdrawn request fails WSAEACCES") ||
+        (say("  (got %s)", s == INVALID_SOCKET ? wspsan_strerror(err) : "a socket"), 0))
         say("WSPAccept failed WSAEACCES: the request was withdrawn; the condition function never ran");
 
     say("-- scene 5: a connector's process is killed while its request is queued (F7)");
@@ -543,7 +548,7 @@ static void doomed(struct link *srv) {
 
     join_fabric(DOOMED_NIC);
     startup();
-    hear(srv, "listening");
+    hear_within(srv, "listening", (ALARM_SECONDS - 10) * 1000); /* its turn comes last */
     s = new_socket();
     caller.buf = (char *)"doomed";
     caller.len = 6;

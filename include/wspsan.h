@@ -1051,7 +1051,9 @@ typedef int (*WSPSAN_TRANSPORT_SEND)(void *context,
 // - `send` returning non-zero loses the peer (SPEC F7); open a new one to reach that device again.
 // - Entry points (receive, peer_lost) may be called on any thread, also from inside `send`.
 // - Peer handles are never reused; a stale or made-up one gives WSAEINVAL, never a crash.
-// - A message delivered twice, or after its peer was lost, is ignored and counted (stale_messages).
+// - A copy of a request or an answer, or a message for a lost peer, is ignored and counted
+//   (stale_messages; the lost peer's handle also gives WSAEINVAL); copies of the other messages
+//   change nothing.
 // - `context` is passed back untouched and must stay valid for the life of the process.
 typedef struct WSPSAN_TRANSPORT {
     // Passed back to `send` untouched.
@@ -1197,6 +1199,17 @@ int wspsan_device_stats(struct WSPSAN_DEVICE_STATS *out,
 int wspsan_device_listener_stats(SOCKET s,
                                  struct WSPSAN_LISTENER_STATS *out,
                                  LPINT lpErrno);
+
+// Set the liveness interval of the device's fabric in milliseconds (SPEC F7; at least 1): how
+// soon a silent TCP-fabric peer is lost, and how long an acceptance waits for the connector's
+// confirmation (F6). WSAEINVAL for a device whose connects are direct calls (no fabric).
+int wspsan_device_set_liveness(uint32_t ms,
+                               LPINT lpErrno);
+
+// Read the liveness interval of the device's fabric in milliseconds into `*ms`; WSAEINVAL for
+// a device whose connects are direct calls.
+int wspsan_device_get_liveness(uint32_t *ms,
+                               LPINT lpErrno);
 
 // Select `lNetworkEvents` (FD_* bits, 0 cancels) on `s` to signal `hEventObject` (an eventfd, or any handle when the switch gives WPUSetEvent and WPUResetEvent; else WSAEINVAL, after WSAENOTSOCK); makes `s` non-blocking and signals at once for selected events already recorded, those recorded while unselected included (SPEC E1, E5). An FD_ACCEPT already reported is not recorded again by selecting again: only a new request or the next WSPAccept records it (E2). The provider signals its own duplicate of the eventfd, so the caller may close its handle at any time.
 int wspsan_WSPEventSelect(SOCKET s,

@@ -413,3 +413,31 @@ pub unsafe extern "C" fn wspsan_device_listener_stats(
         })
     }
 }
+
+/// Set the liveness interval of the device's fabric in milliseconds (SPEC F7; at least 1): how
+/// soon a silent TCP-fabric peer is lost, and how long an acceptance waits for the connector's
+/// confirmation (F6). WSAEINVAL for a device whose connects are direct calls (no fabric).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wspsan_device_set_liveness(ms: u32, lpErrno: LPINT) -> c_int {
+    // SAFETY: pointers checked by the boundary.
+    unsafe {
+        extension("wspsan_device_set_liveness", lpErrno, |p| {
+            Ok(p.device().set_liveness(Duration::from_millis(u64::from(ms.max(1))))?)
+        })
+    }
+}
+
+/// Read the liveness interval of the device's fabric in milliseconds into `*ms`; WSAEINVAL for
+/// a device whose connects are direct calls.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wspsan_device_get_liveness(ms: *mut u32, lpErrno: LPINT) -> c_int {
+    // SAFETY: pointers checked by out_ptr; lpErrno by the boundary.
+    unsafe {
+        extension("wspsan_device_get_liveness", lpErrno, |p| {
+            let out = out_ptr(ms, "ms")?;
+            let d = p.device().liveness().ok_or(wspsan_core::WsaError::Inval)?;
+            *out = u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+            Ok(())
+        })
+    }
+}

@@ -40,7 +40,9 @@ pub type WSPSAN_TRANSPORT_SEND = Option<
 /// - `send` returning non-zero loses the peer (SPEC F7); open a new one to reach that device again.
 /// - Entry points (receive, peer_lost) may be called on any thread, also from inside `send`.
 /// - Peer handles are never reused; a stale or made-up one gives WSAEINVAL, never a crash.
-/// - A message delivered twice, or after its peer was lost, is ignored and counted (stale_messages).
+/// - A copy of a request or an answer, or a message for a lost peer, is ignored and counted
+///   (stale_messages; the lost peer's handle also gives WSAEINVAL); copies of the other messages
+///   change nothing.
 /// - `context` is passed back untouched and must stay valid for the life of the process.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]

@@ -781,7 +781,7 @@ static void test_inbound(void) {
 }
 
 /* SPEC F6 with no answer: an acceptance waits for the confirmation for the liveness interval
- * (3 s; the C ABI has no setter for it), then the accept fails WSAEACCES and CLOSE follows. */
+ * (set to 300 ms here), then the accept fails WSAEACCES and CLOSE follows. */
 static void test_no_confirmation(void) {
     char ip[16];
     uint64_t peer = open_peer(ip);
@@ -790,7 +790,12 @@ static void test_no_confirmation(void) {
     struct call acc;
     struct timespec t0, t1;
     double took;
+    uint32_t ms = 0;
     TEST("inbound: no confirmation within the liveness interval (F6)");
+    CHECK_OK(wspsan_device_set_liveness(300, &err));
+    CHECK_OK(wspsan_device_get_liveness(&ms, &err));
+    CHECK_EQ(ms, 300);
+    CHECK_FAILS(wspsan_device_get_liveness(NULL, &err), WSAEFAULT);
     CHECK_EQ(deliver(peer, m_request(1, ip, 4000, port, "abc")), 0);
     CHECK(wait_queue_len(l, 1));
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -799,7 +804,7 @@ static void test_no_confirmation(void) {
     clock_gettime(CLOCK_MONOTONIC, &t1);
     took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     CHECK_EQ(acc.err, WSAEACCES);
-    CHECK(took > 2.5 && took < 6.0);
+    CHECK(took >= 0.29); /* it did wait the interval (no upper bound: machines differ) */
     CHECK(wait_sent(peer, K_CLOSE, 1, NULL, DEADLINE_MS));
     /* a late confirmation finds nothing: ignored */
     CHECK_EQ(deliver(peer, m_id(CH_SENDERS, K_CONFIRM, 1)), 0);
@@ -856,10 +861,8 @@ static void test_twice(void) {
     CHECK(strcmp(call.callee, "once") == 0);
     let_courier_run();
     CHECK_EQ(count_sent(peer, K_CONFIRM, id), 1);
-    /* KNOWN (reported): the copy of ACCEPTED is answered with WITHDRAW rather than ignored and
-     * counted; the listener ignores a WITHDRAW for a request it no longer has, so no outcome
-     * changes. Only the first answer counts: */
-    CHECK(count_sent(peer, K_WITHDRAW, id) <= 1);
+    /* The copy of ACCEPTED is recognised: ignored and counted, never answered. */
+    CHECK_EQ(count_sent(peer, K_WITHDRAW, id), 0);
     h_close(c);
 
     TEST("twice: outbound refused once");
@@ -872,7 +875,9 @@ static void test_twice(void) {
     CHECK_EQ(call.err, WSAECONNREFUSED);
     let_courier_run();
     CHECK_EQ(count_sent(peer, K_CONFIRM, id), 1);
-    CHECK(count_sent(peer, K_WITHDRAW, id) <= 1);
+    CHECK_EQ(count_sent(peer, K_WITHDRAW, id), 0);
+    /* the copies of the two requests, of ACCEPTED and of REFUSED */
+    CHECK_EQ(fabric().stale_messages, before.stale_messages + 4);
 
     atomic_store(&twice, 0);
     CHECK_EQ(fabric().protocol_errors, before.protocol_errors); /* copies are not bad input */

@@ -363,6 +363,10 @@ pub(crate) struct Session {
     /// a copy, ignored and counted; `seen` remembers the latest request ids for that.
     reliable: bool,
     seen: Mutex<SeenIds>,
+    /// This device's requests that were answered lately, to recognise a copy of the answer
+    /// (over a carrier that may duplicate) rather than take it for an answer to a request
+    /// given up, which is answered by WITHDRAW.
+    answered: Mutex<SeenIds>,
 }
 
 /// The request ids a session received lately, to recognise a copy of one.
@@ -410,6 +414,7 @@ impl Session {
             lost: AtomicBool::new(false),
             reliable,
             seen: Mutex::new(SeenIds::default()),
+            answered: Mutex::new(SeenIds::default()),
         }
     }
 
@@ -465,8 +470,14 @@ impl Session {
             Frame::Refused { id, code } if outbound => {
                 let error = refusal(code).ok_or(Violation("REFUSED with a code the protocol does not name"))?;
                 let out = lock(&self.sent).remove(&id);
+                if out.is_none() && self.copy_of_answer(id) {
+                    return Ok(());
+                }
                 // Confirmed under the connector's lock, as for an acceptance.
                 let confirm = || self.transport.send(&Frame::Confirm { id });
+                if out.is_some() {
+                    self.answered(id);
+                }
                 match out.filter(|o| o.take_answer()) {
                     Some(out) if out.answer(Answer::Failed(error), confirm) => {}
                     _ => self.transport.send(&Frame::Withdraw { id }),
@@ -511,6 +522,12 @@ impl Session {
     /// withdrawn meanwhile, answers with a withdrawal.
     fn accepted(self: &Arc<Self>, id: u64, callee_data: Vec<u8>) {
         let out = lock(&self.sent).remove(&id);
+        if out.is_none() && self.copy_of_answer(id) {
+            return;
+        }
+        if out.is_some() {
+            self.answered(id);
+        }
         let Some(out) = out.filter(|o| o.take_answer()) else {
             self.transport.send(&Frame::Withdraw { id });
             return;
@@ -527,6 +544,27 @@ impl Session {
         if !out.answer(Answer::Accepted { peer: link, callee_data: callee_data.into_boxed_slice() }, confirm) {
             lock(&self.links).remove(&id);
             self.transport.send(&Frame::Withdraw { id });
+        }
+    }
+
+    /// Over a carrier that may duplicate: whether an answer for `id`, no longer waiting, is a
+    /// copy of one already taken (ignored and counted). Records `id` as answered otherwise, so
+    /// that only its first answer is taken.
+    fn copy_of_answer(&self, id: u64) -> bool {
+        if self.reliable {
+            return false;
+        }
+        if lock(&self.answered).set.contains(&id) {
+            self.policy.count_stale();
+            return true;
+        }
+        false
+    }
+
+    /// Remember that request `id` of this device's was answered (see `copy_of_answer`).
+    fn answered(&self, id: u64) {
+        if !self.reliable {
+            lock(&self.answered).first(id);
         }
     }
 

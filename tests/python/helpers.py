@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,9 @@ import pytest
 import wspsan
 
 HOST = "127.0.0.1"
+
+#: How long a test waits for something that must happen before it calls it a bug.
+DEADLINE = 10.0
 
 
 def listener(p: wspsan.Provider, backlog: int = 8, address: tuple[str, int] = (HOST, 0)) -> wspsan.Socket:
@@ -79,3 +83,26 @@ class Background:
 
     def done(self) -> bool:
         return not self.thread.is_alive()
+
+
+def until(cond: Callable[[], bool], what: str) -> None:
+    """Poll `cond` until it holds; fail after DEADLINE seconds."""
+    end = time.monotonic() + DEADLINE
+    while not cond():
+        if time.monotonic() > end:
+            pytest.fail(f"not within {DEADLINE} s: {what}")
+        time.sleep(0.002)
+
+
+def answered(c: wspsan.Socket) -> int:
+    """Wait for the FD_CONNECT of `c` and return its error code."""
+    result: list[int] = []
+
+    def done() -> bool:
+        r = connect_result(c)
+        if r is not None:
+            result.append(r)
+        return bool(result)
+
+    until(done, "FD_CONNECT")
+    return result[0]

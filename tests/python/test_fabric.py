@@ -7,37 +7,12 @@ from __future__ import annotations
 import socket
 import struct
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 import wspsan
-from helpers import Background, connect_result, listener, pending
-
-DEADLINE = 10.0
-
-
-def until(cond: Callable[[], bool], what: str) -> None:
-    """Poll `cond` until it holds; fail after DEADLINE seconds."""
-    end = time.monotonic() + DEADLINE
-    while not cond():
-        if time.monotonic() > end:
-            pytest.fail(f"not within {DEADLINE} s: {what}")
-        time.sleep(0.002)
-
-
-def answered(c: wspsan.Socket) -> int:
-    """Wait for the FD_CONNECT of `c` and return its error code."""
-    result: list[int] = []
-
-    def done() -> bool:
-        r = connect_result(c)
-        if r is not None:
-            result.append(r)
-        return bool(result)
-
-    until(done, "FD_CONNECT")
-    return result[0]
+from helpers import DEADLINE, Background, answered, listener, pending, until
 
 
 def refusal(client: wspsan.Provider, target: tuple[str, int]) -> int:

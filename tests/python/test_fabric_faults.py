@@ -8,39 +8,15 @@ deadline."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import pytest
 
 import wspsan
-from helpers import Background, connect_result, listener, pending
+from helpers import DEADLINE, Background, answered, connect_result, listener, pending, until
 
-DEADLINE = 10.0
+
 SERVER, CLIENT, OTHER = "10.0.0.1", "10.0.0.2", "10.0.0.3"
 TARGET = (SERVER, 5000)
-
-
-def until(cond: Callable[[], bool], what: str) -> None:
-    """Poll `cond` until it holds; fail after DEADLINE seconds."""
-    end = time.monotonic() + DEADLINE
-    while not cond():
-        if time.monotonic() > end:
-            pytest.fail(f"not within {DEADLINE} s: {what}")
-        time.sleep(0.002)
-
-
-def answered(c: wspsan.Socket) -> int:
-    """Wait for the FD_CONNECT of `c` and return its error code."""
-    result: list[int] = []
-
-    def done() -> bool:
-        r = connect_result(c)
-        if r is not None:
-            result.append(r)
-        return bool(result)
-
-    until(done, "FD_CONNECT")
-    return result[0]
 
 
 def settled(f: wspsan.Fabric) -> None:

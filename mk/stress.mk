@@ -68,6 +68,7 @@ stress: check-tools
 	@mkdir -p $(C_BUILD)
 	$(CC) $(C_STD) $(STRESS_CFLAGS) -Iinclude $(STRESS_SRC) $(STRESS_LIB) $(C_LDLIBS) -o $(STRESS_BIN)
 	$(STRESS_RUN_ENV) $(STRESS_BIN) $(DURATION)
+	$(MAKE) --no-print-directory stress-faults
 
 # The fault-injecting fabric's property test over many seeds (make test runs 24).
 FAULT_SCENARIOS ?= 2000

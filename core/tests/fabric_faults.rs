@@ -265,7 +265,7 @@ fn scenario(seed: u64) -> (wspsan_core::FaultStats, usize, usize) {
     (faults.stats(), connected, failed)
 }
 
-// SPEC F6, T2, F8 (copies and late messages), D2 (timeouts under loss)
+// SPEC F6, T2, F8 (copies and late messages), D2 (timeouts under loss); README FX1, FX2
 #[test]
 fn every_attempt_ends_in_one_outcome_both_sides_agree_on_whatever_the_fabric_does() {
     let n: u64 = std::env::var("FAULT_SCENARIOS").ok().and_then(|v| v.parse().ok()).unwrap_or(24);

@@ -74,7 +74,7 @@ fn listen_b(p: &Pair) -> (wspsan_core::Descriptor, SocketAddrV4) {
     (l, to)
 }
 
-// SPEC F2, F6: caller and callee data cross the embedder's transport, re-entrantly delivered.
+// SPEC F2, F6, README FX3: caller and callee data cross the embedder's transport, re-entrantly delivered.
 #[test]
 fn a_connect_crosses_the_embedders_transport_with_caller_and_callee_data() {
     let p = pair();
@@ -98,7 +98,7 @@ fn a_connect_crosses_the_embedders_transport_with_caller_and_callee_data() {
     assert_eq!(p.b.device().stats().fabric.requests_received, 1);
 }
 
-// SPEC F8: a transport that delivers every message twice: each attempt has one outcome.
+// SPEC F8, README FX2: a transport that delivers every message twice: each attempt has one outcome.
 #[test]
 fn copies_are_ignored_and_counted() {
     let p = pair();
@@ -204,7 +204,7 @@ fn bad_handles_and_malformed_messages() {
     assert_eq!(waiting.join(), Ok(vec![]));
 }
 
-// SPEC F6, D2: messages held back past the timeouts: the connector times out, the accept of the
+// SPEC F6, D2, README FX1: messages held back past the timeouts: the connector times out, the accept of the
 // late request fails with WSAEACCES, and nothing is left connected.
 #[test]
 fn held_messages_end_in_timeouts_both_sides_agree_on() {

@@ -812,7 +812,7 @@ static void test_no_confirmation(void) {
     lose(peer);
 }
 
-/* A transport that delivers every message twice (SPEC T2 over a carrier that duplicates): each
+/* A transport that delivers every message twice (SPEC T2 over a carrier that duplicates; README FX2): each
  * attempt ends in one outcome, the copies are ignored, nothing is answered twice. */
 static void test_twice(void) {
     char ip[16];

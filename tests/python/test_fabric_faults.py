@@ -113,7 +113,7 @@ def test_a_fabric_with_faults_and_its_knobs() -> None:
             s.close()
 
 
-# SPEC F6, F7, D2, A12, A13: the answer to one request is lost; that connector times out and the
+# SPEC F6, F7, D2, A12, A13, README FX1: the answer to one request is lost; that connector times out and the
 # accept that answered it fails with WSAEACCES, naming it, while the other connects complete
 def test_a_lost_answer_times_out_one_connector_only() -> None:
     f = wspsan.Fabric(faults=True, seed=11)
@@ -200,7 +200,7 @@ def test_a_partition_times_connects_out_until_healed() -> None:
         assert l.stats().accepted == 3 and client.stats().timed_out == 1
 
 
-# SPEC F6, F11: every message delivered twice; every connect still ends in exactly one outcome,
+# SPEC F6, F11, README FX2: every message delivered twice; every connect still ends in exactly one outcome,
 # the listener accepts each request once, and the copies are counted as stale
 def test_duplicated_messages_give_one_outcome_each() -> None:
     f = wspsan.Fabric(faults=True, seed=3)

@@ -211,7 +211,7 @@ demo-fabric: check-tools develop
 	examples/fabric_demo.sh $(C_BUILD)/release/fabric_server $(VPY)
 
 # ---------------------------------------------------------------------------------------------
-# Benchmark (bench/, issue 6): cases 1 to 6 in Rust (release build), case 7 in Python from .venv,
+# Benchmark (bench/): cases 1 to 6 in Rust (release build), case 7 in Python from .venv,
 # cases 8 and 9 in Rust across two processes over the TCP fabric (ports 19470-19477 on 127.0.0.2/.3).
 # Figures go to target/bench/ (results.json, python.json, scaling.svg); the chart is also copied
 # to docs/bench-scaling.svg for the README. BENCH_ARGS, e.g. "--runs 9 --run-ms 200 --cases 1,5".
@@ -230,7 +230,7 @@ bench: check-tools
 	fi
 
 # ---------------------------------------------------------------------------------------------
-# Reliability (issue 7): each mk/*.mk file adds its own targets and appends the bounded part that
+# Reliability: each mk/*.mk file adds its own targets and appends the bounded part that
 # belongs in `make test` to TEST_EXTRA (stress smoke, fuzz smoke).
 TEST_EXTRA :=
 include $(sort $(wildcard mk/*.mk))

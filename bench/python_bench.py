@@ -1,4 +1,4 @@
-"""Case 7 of issue 6: pairs per second through the ``wspsan`` module against Python's own
+"""Case 7 of the benchmark: pairs per second through the ``wspsan`` module against Python's own
 ``socket`` module doing the same loop over AF_UNIX.
 
 One pair = make a client socket, non-blocking connect, accept, close both (client first), the
@@ -112,7 +112,7 @@ def main() -> int:
     print(f"  ratio  wspsan module / socket module AF_UNIX = {ratio:.2f}x (pairs/s)")
     verdict = "MET" if ratio >= TARGET else "MISSED"
     goal = f"wspsan module >= {TARGET:g}x socket module AF_UNIX (pairs/s)"
-    print(f"\nTarget (issue 6)\n  case 7  {verdict:<12} {goal:<58} measured: {ratio:.2f}x")
+    print(f"\nTarget\n  case 7  {verdict:<12} {goal:<58} measured: {ratio:.2f}x")
 
     out = ROOT / "target" / "bench"
     out.mkdir(parents=True, exist_ok=True)

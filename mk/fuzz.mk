@@ -1,4 +1,4 @@
-# Fuzzing the C ABI (issue 7) and the TCP fabric's frame decoder (SPEC F8, F10).
+# Fuzzing the C ABI and the TCP fabric's frame decoder (SPEC F8, F10).
 #
 #   make fuzz-smoke   the C driver tests/c/fuzz.c (ASan/UBSan) for a few seeds, bounded (part of
 #                     `make test` through TEST_EXTRA; stable toolchain only)

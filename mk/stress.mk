@@ -1,4 +1,4 @@
-# Stress through the C ABI with outcome accounting (issue 7; SPEC T1, T2; with the switch's upcalls,
+# Stress through the C ABI with outcome accounting (SPEC T1, T2; with the switch's upcalls,
 # X5/A11/L9, and three NICs with wildcard binds, B1/B2/C4/A15): tests/c/stress.c.
 #
 #   make stress-smoke   about 30 s (STRESS_SMOKE_DURATION) against target/debug/libwspsan.a with the

@@ -1,4 +1,4 @@
-//! Cases 1 to 6 of issue 6. Each returns its table; `targets` reads the tables.
+//! Cases 1 to 6 of the benchmark. Each returns its table; `targets` reads the tables.
 
 use crate::alloc;
 use crate::capi::CAbi;
@@ -375,7 +375,7 @@ pub fn profile(name: &str, n: u64, capi: &CAbi) {
     }
 }
 
-/// The targets of issue 6 for cases 1 to 6, and of the fabric for case 8, read off the tables.
+/// The targets for cases 1 to 6, and of the fabric for case 8, read off the tables.
 pub fn targets(ctx: &Ctx<'_>, cases: &[Case]) -> Vec<Target> {
     let p = ctx.primary();
     let find = |id: u8| cases.iter().find(|c| c.id == id);

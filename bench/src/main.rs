@@ -1,5 +1,5 @@
 //! `make bench`: wspsan's connection setup against kernel TCP on 127.0.0.1, kernel AF_UNIX
-//! and in-process floors, cases 1 to 6 of issue 6 (case 7, Python, is bench/python_bench.py),
+//! and in-process floors, cases 1 to 6 (case 7, Python, is bench/python_bench.py),
 //! and across two processes over the TCP fabric, cases 8 and 9 (the bench runs itself again as
 //! the server process, with the hidden flag `--fabric-server`).
 //!
@@ -87,7 +87,7 @@ fn parse_args() -> Args {
         }
     }
     if args.settings.runs < 5 {
-        eprintln!("wspsan-bench: note: fewer than 5 runs, issue 6 asks for at least 5");
+        eprintln!("wspsan-bench: note: fewer than 5 runs; the targets are judged on at least 5");
     }
     args
 }

@@ -65,7 +65,7 @@ impl Case {
     }
 }
 
-/// One target of issue 6.
+/// One target of the benchmark.
 pub struct Target {
     pub case: u8,
     pub goal: String,
@@ -123,7 +123,7 @@ pub fn print_case(c: &Case) {
 }
 
 pub fn print_targets(targets: &[Target]) {
-    println!("\nTargets (issue 6; case 8: the TCP fabric)");
+    println!("\nTargets (case 8: the TCP fabric)");
     for t in targets {
         println!("  case {}  {:<12} {:<58} measured: {}", t.case, t.verdict(), t.goal, t.measured);
     }

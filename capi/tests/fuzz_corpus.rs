@@ -1,4 +1,4 @@
-//! The committed fuzz corpus as a regression test (issue 7): every input in
+//! The committed fuzz corpus as a regression test: every input in
 //! fuzz/corpus/capi_calls/ is decoded exactly as the cargo-fuzz target decodes it and replayed
 //! through the same calls and checks (fuzz/fuzz_targets/capi_calls/calls.rs), on the stable
 //! toolchain. A crash `make fuzz` finds goes into that directory and is replayed here for good.

@@ -1,4 +1,4 @@
-//! Faults, panics and misbehaving condition functions (issue 7): the device's fault switches
+//! Faults, panics and misbehaving condition functions: the device's fault switches
 //! (SPEC D2) hitting calls that are already blocked or already queued, a panicking condition
 //! closure (X4), and a condition function that blocks for a long time (T1).
 //!

@@ -1,4 +1,4 @@
-//! Model check (issue 7): random single-threaded call sequences run through `wspsan-core` and
+//! Model check: random single-threaded call sequences run through `wspsan-core` and
 //! through the reference model of SPEC.md in `model/reference.rs` (written from SPEC.md and the
 //! README alone, sharing no code or state type with the engine). Every result and error code is
 //! compared after every call, and after every call a sweep compares everything that can be read

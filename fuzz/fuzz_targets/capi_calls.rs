@@ -1,4 +1,4 @@
-//! cargo-fuzz target (issue 7): the fuzzer's bytes, decoded with `arbitrary`, are a sequence of
+//! cargo-fuzz target: the fuzzer's bytes, decoded with `arbitrary`, are a sequence of
 //! C ABI calls; the calls and their checks live in capi_calls/calls.rs, which
 //! capi/tests/fuzz_corpus.rs also replays over the committed corpus on the stable toolchain.
 #![no_main]

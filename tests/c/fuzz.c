@@ -1,4 +1,4 @@
-/* tests/c/fuzz.c: a seeded random driver for every export of include/wspsan.h (issue 7).
+/* tests/c/fuzz.c: a seeded random driver for every export of include/wspsan.h.
  *
  *   fuzz SEED COUNT      COUNT steps, or "<N>s" to run for N seconds
  *

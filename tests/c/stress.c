@@ -1,4 +1,4 @@
-/* C-ABI stress with outcome accounting (issue 7). SPEC T1, T2 (and on the way A3, A5, A8-A15, B1, B2,
+/* C-ABI stress with outcome accounting. SPEC T1, T2 (and on the way A3, A5, A8-A15, B1, B2,
  * C1-C7, D2, D3, E1-E5, K2, K3, L5-L9, X4, X5).
  *
  *   stress [DURATION_SECONDS]      (else $DURATION, else 30; $STRESS_SEED picks the random seed)

@@ -1,4 +1,4 @@
-/* Faults, panics and misbehaving condition functions through the C ABI (issue 7): the device's
+/* Faults, panics and misbehaving condition functions through the C ABI: the device's
  * fault switches hitting calls already blocked or requests already queued (SPEC D2), the
  * test-only panic injection (X4), a condition function that blocks (T1) and one that calls back
  * into the provider (A14).

@@ -1,4 +1,4 @@
-"""Faults, panics and misbehaving condition functions (issue 7): the device's fault switches
+"""Faults, panics and misbehaving condition functions: the device's fault switches
 hitting calls already blocked or requests already queued (SPEC D2), a condition function that
 blocks (T1) or calls back into the provider (A14), and the C ABI's test-only panic injection (X4).
 

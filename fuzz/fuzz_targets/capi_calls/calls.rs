@@ -1,4 +1,4 @@
-//! The calls of the cargo-fuzz target `capi_calls` (issue 7). An input, decoded with
+//! The calls of the cargo-fuzz target `capi_calls`. An input, decoded with
 //! `arbitrary`, is a sequence of C ABI calls on the `wspsan-capi` exports, with the checks of
 //! tests/c/fuzz.c: every call returns success or the failure value with `*lpErrno` a code the
 //! SPEC allows for it (X3), `*lpErrno` untouched on success, outputs untouched on failure, no

@@ -197,10 +197,10 @@
 // Windows `SO_TYPE`: always `SOCK_STREAM`.
 #define WSPSAN_SO_TYPE 4104
 
-// `SO_CONNDATA` (level `WSPSAN_SOL_SOCKET`): the callee data of the completed connect.
+// `SO_CONNDATA` (level `WSPSAN_SOL_SOCKET` or the platform's `SOL_SOCKET`): the callee data of the completed connect.
 #define SO_CONNDATA 28672
 
-// `SO_CONNDATALEN` (level `WSPSAN_SOL_SOCKET`): the length of `SO_CONNDATA`.
+// `SO_CONNDATALEN` (either `SOL_SOCKET`): the length of `SO_CONNDATA`.
 #define SO_CONNDATALEN 28676
 
 // Condition function result: accept the request.
@@ -1245,7 +1245,7 @@ int wspsan_WSPListen(SOCKET s,
                      int backlog,
                      LPINT lpErrno);
 
-// Read an option of `s` into `optval` (`*optlen` in = size, out = bytes written) (SPEC L8, C2): SO_ACCEPTCONN, SO_ERROR (kept when read), SO_TYPE, SO_SNDBUF, SO_RCVBUF in either numbering, SO_CONNDATA and SO_CONNDATALEN at WSPSAN_SOL_SOCKET. Checked in this order (X4): the descriptor (WSAENOTSOCK), `optlen` (NULL: WSAEFAULT), the level (neither SOL_SOCKET nor IPPROTO_TCP: WSAEINVAL), the option (WSAENOPROTOOPT), then `optval` and `*optlen` (WSAEFAULT).
+// Read an option of `s` into `optval` (`*optlen` in = size, out = bytes written) (SPEC L8, C2): SO_ACCEPTCONN, SO_ERROR (kept when read), SO_TYPE, SO_SNDBUF, SO_RCVBUF in either numbering, SO_CONNDATA and SO_CONNDATALEN at either SOL_SOCKET. Checked in this order (X4): the descriptor (WSAENOTSOCK), `optlen` (NULL: WSAEFAULT), the level (neither SOL_SOCKET nor IPPROTO_TCP: WSAEINVAL), the option (WSAENOPROTOOPT), then `optval` and `*optlen` (WSAEFAULT).
 int wspsan_WSPGetSockOpt(SOCKET s,
                          int level,
                          int optname,

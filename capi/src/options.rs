@@ -12,7 +12,7 @@ use wspsan_core::{Call, SockOpt, WsaError};
 
 const INT_LEN: c_int = size_of::<c_int>() as c_int;
 
-/// Read an option of `s` into `optval` (`*optlen` in = size, out = bytes written) (SPEC L8, C2): SO_ACCEPTCONN, SO_ERROR (kept when read), SO_TYPE, SO_SNDBUF, SO_RCVBUF in either numbering, SO_CONNDATA and SO_CONNDATALEN at WSPSAN_SOL_SOCKET. Checked in this order (X4): the descriptor (WSAENOTSOCK), `optlen` (NULL: WSAEFAULT), the level (neither SOL_SOCKET nor IPPROTO_TCP: WSAEINVAL), the option (WSAENOPROTOOPT), then `optval` and `*optlen` (WSAEFAULT).
+/// Read an option of `s` into `optval` (`*optlen` in = size, out = bytes written) (SPEC L8, C2): SO_ACCEPTCONN, SO_ERROR (kept when read), SO_TYPE, SO_SNDBUF, SO_RCVBUF in either numbering, SO_CONNDATA and SO_CONNDATALEN at either SOL_SOCKET. Checked in this order (X4): the descriptor (WSAENOTSOCK), `optlen` (NULL: WSAEFAULT), the level (neither SOL_SOCKET nor IPPROTO_TCP: WSAEINVAL), the option (WSAENOPROTOOPT), then `optval` and `*optlen` (WSAEFAULT).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPGetSockOpt(
     s: SOCKET,
@@ -27,7 +27,8 @@ pub unsafe extern "C" fn wspsan_WSPGetSockOpt(
         wsp("wspsan_WSPGetSockOpt", lpErrno, SOCKET_ERROR, |p| {
             let optlen = checked_after_state(p, s, Call::Other, out_ptr(optlen, "optlen"))?;
             let d = descriptor(s);
-            if (level, optname) == (consts::SOL_SOCKET, consts::SO_CONNDATA) {
+            let sol_socket = level == consts::SOL_SOCKET || level == consts::platform::SOL_SOCKET;
+            if sol_socket && optname == consts::SO_CONNDATA {
                 let data = p.callee_data(d)?; // X4: the socket first
                 let room = usize::try_from(*optlen).map_err(|_| fault(format!("*optlen is {}", *optlen)))?;
                 if optval.is_null() && room > 0 {

@@ -135,9 +135,9 @@ pub const WSPSAN_SO_RCVBUF: c_int = 0x1002;
 pub const WSPSAN_SO_ERROR: c_int = 0x1007;
 /// Windows `SO_TYPE`: always `SOCK_STREAM`.
 pub const WSPSAN_SO_TYPE: c_int = 0x1008;
-/// `SO_CONNDATA` (level `WSPSAN_SOL_SOCKET`): the callee data of the completed connect.
+/// `SO_CONNDATA` (level `WSPSAN_SOL_SOCKET` or the platform's `SOL_SOCKET`): the callee data of the completed connect.
 pub const SO_CONNDATA: c_int = 0x7000;
-/// `SO_CONNDATALEN` (level `WSPSAN_SOL_SOCKET`): the length of `SO_CONNDATA`.
+/// `SO_CONNDATALEN` (either `SOL_SOCKET`): the length of `SO_CONNDATA`.
 pub const SO_CONNDATALEN: c_int = 0x7004;
 /// Windows `FIONBIO` (a 32-bit `u_long` in `lpvInBuffer`); the platform's value works too.
 pub const WSPSAN_FIONBIO: DWORD = 0x8004667E;

@@ -1208,7 +1208,8 @@ static int known_int_option(int level, int name) {
         return name == WSPSAN_SO_ACCEPTCONN || name == WSPSAN_SO_ERROR || name == WSPSAN_SO_TYPE ||
                name == WSPSAN_SO_SNDBUF || name == WSPSAN_SO_RCVBUF || name == SO_CONNDATALEN;
     if (level == SOL_SOCKET)
-        return name == SO_ACCEPTCONN || name == SO_ERROR || name == SO_TYPE || name == SO_SNDBUF || name == SO_RCVBUF;
+        return name == SO_ACCEPTCONN || name == SO_ERROR || name == SO_TYPE || name == SO_SNDBUF || name == SO_RCVBUF ||
+               name == SO_CONNDATALEN;
     return 0;
 }
 
@@ -1244,7 +1245,7 @@ static void op_getopt(void) {
     c.ds = dstate(s);
     c.s = s;
     c.allowed = K(FAULT) | K(NOPROTOOPT) | K(INVAL);
-    int conndata = level == WSPSAN_SOL_SOCKET && name == SO_CONNDATA;
+    int conndata = (level == WSPSAN_SOL_SOCKET || level == SOL_SOCKET) && name == SO_CONNDATA;
     int known = known_int_option(level, name);
     /* X4: the descriptor, then optlen, then the level (unknown: WSAEINVAL) and the option (unknown
      * at a known level: WSAENOPROTOOPT), then optval and *optlen; reading never fails otherwise. */

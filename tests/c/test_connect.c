@@ -166,6 +166,16 @@ static void nonblocking(void) {
         len = sizeof n;
         CHECK_OK(wspsan_WSPGetSockOpt(c, WSPSAN_SOL_SOCKET, SO_CONNDATALEN, (char *)&n, &len, &err));
         CHECK_EQ(n, 7);
+        /* SPEC section 1: the platform's SOL_SOCKET serves SO_CONNDATA and SO_CONNDATALEN too */
+        n = 0;
+        len = sizeof n;
+        CHECK_OK(wspsan_WSPGetSockOpt(c, SOL_SOCKET, SO_CONNDATALEN, (char *)&n, &len, &err));
+        CHECK_EQ(n, 7);
+        len = sizeof data;
+        memset(data, 0, sizeof data);
+        CHECK_OK(wspsan_WSPGetSockOpt(c, SOL_SOCKET, SO_CONNDATA, data, &len, &err));
+        CHECK_EQ(len, 7);
+        CHECK(memcmp(data, "welcome", 7) == 0);
     }
     h_close(a);
     h_close(c);

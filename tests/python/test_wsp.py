@@ -491,6 +491,8 @@ def test_getsockopt_buffer_is_exactly_optlen(started: None) -> None:
     assert wsp.WSPGetSockOpt(c, wspsan.SOL_SOCKET, wspsan.SO_CONNDATA, big) == (0, 0, b"z" * big)
     assert wsp.WSPGetSockOpt(c, wspsan.SOL_SOCKET, wspsan.SO_CONNDATA, 10) == (0, 0, b"z" * 10)
     assert wsp.WSPGetSockOpt(c, wspsan.SOL_SOCKET, wspsan.SO_CONNDATA, 0) == (0, 0, b"")
+    # SPEC section 1: the platform's SOL_SOCKET (1 on Linux) serves it too
+    assert wsp.WSPGetSockOpt(c, socket.SOL_SOCKET, wspsan.SO_CONNDATA, 10) == (0, 0, b"z" * 10)
     for bad in (-1, (1 << 24) + 1):
         with pytest.raises(ValueError):
             wsp.WSPGetSockOpt(c, wspsan.SOL_SOCKET, wspsan.SO_CONNDATA, bad)

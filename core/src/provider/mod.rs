@@ -143,7 +143,8 @@ impl SockOpt {
             (consts::SOL_SOCKET, consts::SO_TYPE) | (p::SOL_SOCKET, p::SO_TYPE) => Some(SockOpt::Type),
             (consts::SOL_SOCKET, consts::SO_SNDBUF) | (p::SOL_SOCKET, p::SO_SNDBUF) => Some(SockOpt::SndBuf),
             (consts::SOL_SOCKET, consts::SO_RCVBUF) | (p::SOL_SOCKET, p::SO_RCVBUF) => Some(SockOpt::RcvBuf),
-            (consts::SOL_SOCKET, consts::SO_CONNDATALEN) => Some(SockOpt::ConnDataLen),
+            // No platform numbers these: the Windows value serves at either SOL_SOCKET.
+            (consts::SOL_SOCKET | p::SOL_SOCKET, consts::SO_CONNDATALEN) => Some(SockOpt::ConnDataLen),
             _ => None,
         }
     }

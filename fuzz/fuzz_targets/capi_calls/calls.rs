@@ -375,7 +375,8 @@ fn option_known(level: c_int, name: c_int) -> (bool, bool) {
     let windows = [WSPSAN_SO_ACCEPTCONN, WSPSAN_SO_ERROR, WSPSAN_SO_TYPE, WSPSAN_SO_SNDBUF, WSPSAN_SO_RCVBUF];
     let known = match level {
         WSPSAN_SOL_SOCKET => windows.contains(&name) || name == SO_CONNDATALEN,
-        1 => [30, 4, 3, 7, 8].contains(&name), // Linux SO_ACCEPTCONN, SO_ERROR, SO_TYPE, SO_SNDBUF, SO_RCVBUF
+        // Linux SO_ACCEPTCONN, SO_ERROR, SO_TYPE, SO_SNDBUF, SO_RCVBUF; SO_CONNDATALEN at either level
+        1 => [30, 4, 3, 7, 8].contains(&name) || name == SO_CONNDATALEN,
         _ => false,
     };
     (known, matches!(level, WSPSAN_SOL_SOCKET | 1 | 6))
@@ -1173,7 +1174,7 @@ fn run(op: Op, st: &mut State) {
             // X4: the descriptor, then optlen, then the level (unknown: WSAEINVAL) and the option
             // (unknown at a known level: WSAENOPROTOOPT), then the buffer (WSAEFAULT).
             let (known, known_level) = option_known(level, name);
-            let conndata = (level, name) == (WSPSAN_SOL_SOCKET, SO_CONNDATA);
+            let conndata = matches!(level, WSPSAN_SOL_SOCKET | 1) && name == SO_CONNDATA;
             let want = if null_len {
                 WSAEFAULT
             } else if conndata {

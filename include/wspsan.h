@@ -8,7 +8,7 @@
  * descriptor first (WSAENOTSOCK), then whether the socket's state allows it, then its pointers
  * (WSAEFAULT) (SPEC X4); every call may come from any thread; a caught Rust panic is reported as
  * WSAENETDOWN (wspsan_last_error_message has the detail). Link with -lwspsan (static: add
- * -lpthread -ldl -lm) or use pkg-config wspsan.
+ * -lpthread -ldl -lm -lrt, the Libs.private of wspsan.pc) or use pkg-config wspsan.
  */
 
 #ifndef WSPSAN_H

@@ -140,14 +140,10 @@ pub unsafe extern "C" fn wspsan_transport_open_peer(nics: *const c_char, peer: *
         extension("wspsan_transport_open_peer", lpErrno, |p| {
             let out = out_ptr(peer, "peer")?;
             let ips = nic_list(nics, "nics")?;
-            *out = p.open_peer(&ips).map_err(|e| detail(p, e, "no transport installed, or an address taken"))?.0;
+            *out = p.open_peer(&ips).map_err(|e| Failure::new(e, "no transport installed, or an address taken"))?.0;
             Ok(())
         })
     }
-}
-
-fn detail(_p: &Provider, e: WsaError, what: &'static str) -> Failure {
-    Failure::new(e, what)
 }
 
 /// Hand wspsan a message the transport received from `peer` (`length` bytes at `message`). May
@@ -170,7 +166,7 @@ pub unsafe extern "C" fn wspsan_transport_receive(
             // SAFETY: the caller passes `length` readable bytes at `message`.
             let bytes = std::slice::from_raw_parts(message, length);
             p.peer_receive(PeerId(peer), bytes)
-                .map_err(|e| detail(p, e, "a stale or made-up peer, or a malformed message (the peer is then lost)"))
+                .map_err(|e| Failure::new(e, "a stale or made-up peer, or a malformed message (the peer is then lost)"))
         })
     }
 }
@@ -181,7 +177,7 @@ pub unsafe extern "C" fn wspsan_transport_peer_lost(peer: u64, lpErrno: LPINT) -
     // SAFETY: lpErrno checked by the boundary.
     unsafe {
         extension("wspsan_transport_peer_lost", lpErrno, |p| {
-            p.peer_lost(PeerId(peer)).map_err(|e| detail(p, e, "a stale or made-up peer"))
+            p.peer_lost(PeerId(peer)).map_err(|e| Failure::new(e, "a stale or made-up peer"))
         })
     }
 }

@@ -134,16 +134,21 @@ impl Provider {
             Route::Here => sh,
             Route::There(t) => t,
             Route::Remote(to) => {
-                let ep = sh.tcp.get().ok_or(WsaError::NetDown)?.endpoint.clone();
-                let to = *to;
-                let submit = move |out| ep.submit(to, out);
-                let ids = &sh.tcp.get().ok_or(WsaError::NetDown)?.endpoint.policy;
-                return self.connect_remote(&cell, g, (addr, from), (caller_data, params.qos), ids, submit, wait);
+                let ep = &sh.tcp.get().ok_or(WsaError::NetDown)?.endpoint;
+                let submit = |out| ep.submit(*to, out);
+                return self.connect_remote(
+                    &cell,
+                    g,
+                    (addr, from),
+                    (caller_data, params.qos),
+                    &ep.policy,
+                    submit,
+                    wait,
+                );
             }
             Route::Peer(p) => {
                 let ids = &sh.links.get().ok_or(WsaError::NetDown)?.policy;
-                let p = p.clone();
-                let submit = move |out| p.submit(out);
+                let submit = |out| p.submit(out);
                 return self.connect_remote(&cell, g, (addr, from), (caller_data, params.qos), ids, submit, wait);
             }
         };

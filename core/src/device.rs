@@ -5,7 +5,7 @@ use crate::consts::{EPHEMERAL_FIRST, EPHEMERAL_LAST};
 use crate::error::{Result, WsaError};
 use crate::pad::CacheLine;
 use crate::provider::Shared;
-use crate::socket::{SocketCell, State};
+use crate::socket::{Descriptor, SocketCell, State};
 use crate::stats::{DeviceStats, FabricStats, ListenerStats};
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -105,6 +105,9 @@ impl Default for DeviceConfig {
 /// One (address, port) binding in the port table.
 struct Binding {
     ip: Ipv4Addr,
+    /// The socket, by its descriptor and its cell (which may hold a later socket once this one
+    /// is closed: whoever uses it checks the descriptor under the cell's lock).
+    id: Descriptor,
     socket: Arc<SocketCell>,
 }
 
@@ -261,6 +264,7 @@ impl DeviceState {
     pub(crate) fn bind_port(
         &self,
         socket: &Arc<SocketCell>,
+        id: Descriptor,
         addr: SocketAddrV4,
         check_nic: bool,
     ) -> Result<SocketAddrV4> {
@@ -277,7 +281,7 @@ impl DeviceState {
             if slot.conflicts(ip) {
                 return Err(WsaError::AddrInUse);
             }
-            slot.bindings.push(Binding { ip, socket: socket.clone() });
+            slot.bindings.push(Binding { ip, id, socket: socket.clone() });
             return Ok(addr);
         }
         let span = u32::from(EPHEMERAL_LAST - EPHEMERAL_FIRST) + 1;
@@ -286,7 +290,7 @@ impl DeviceState {
             let port = EPHEMERAL_FIRST + offset as u16;
             let mut slot = lock(&self.ports[usize::from(port)]);
             if !slot.conflicts(ip) {
-                slot.bindings.push(Binding { ip, socket: socket.clone() });
+                slot.bindings.push(Binding { ip, id, socket: socket.clone() });
                 return Ok(SocketAddrV4::new(ip, port));
             }
         }
@@ -294,30 +298,32 @@ impl DeviceState {
     }
 
     /// Free the binding `socket` holds on `addr` (K2: the port is free at once).
-    pub(crate) fn unbind_port(&self, socket: &SocketCell, addr: SocketAddrV4) {
+    pub(crate) fn unbind_port(&self, id: Descriptor, addr: SocketAddrV4) {
         let mut slot = lock(&self.ports[usize::from(addr.port())]);
-        slot.bindings.retain(|b| !std::ptr::eq(Arc::as_ptr(&b.socket), socket));
+        slot.bindings.retain(|b| b.id != id);
     }
 
     /// The socket bound to `addr`, or to the wildcard on its port when `addr` is one of the
     /// device's NICs (B2: the wildcard stands for every NIC, not for any address).
-    pub(crate) fn socket_at(&self, addr: SocketAddrV4) -> Option<Arc<SocketCell>> {
+    /// The socket's descriptor comes with its cell: by the time the caller locks the cell it may
+    /// hold a later socket.
+    pub(crate) fn socket_at(&self, addr: SocketAddrV4) -> Option<(Arc<SocketCell>, Descriptor)> {
         let slot = lock(&self.ports[usize::from(addr.port())]);
         if let Some(b) = slot.bindings.iter().find(|b| b.ip == *addr.ip()) {
-            return Some(b.socket.clone());
+            return Some((b.socket.clone(), b.id));
         }
-        let wildcard = slot.bindings.iter().find(|b| b.ip.is_unspecified())?.socket.clone();
+        let wildcard = slot.bindings.iter().find(|b| b.ip.is_unspecified()).map(|b| (b.socket.clone(), b.id))?;
         drop(slot);
         self.is_nic(*addr.ip()).then_some(wildcard)
     }
 
-    pub(crate) fn register_listener(&self, socket: &Arc<SocketCell>) {
-        lock(&self.listeners).insert(socket.id.raw(), Arc::downgrade(socket));
+    pub(crate) fn register_listener(&self, id: Descriptor, socket: &Arc<SocketCell>) {
+        lock(&self.listeners).insert(id.raw(), Arc::downgrade(socket));
     }
 
     /// A listener closed: keep its counters in the device totals.
-    pub(crate) fn retire_listener(&self, socket: &SocketCell, stats: ListenerStats) {
-        lock(&self.listeners).remove(&socket.id.raw());
+    pub(crate) fn retire_listener(&self, id: Descriptor, stats: ListenerStats) {
+        lock(&self.listeners).remove(&id.raw());
         self.retire(stats);
     }
 
@@ -327,10 +333,12 @@ impl DeviceState {
     }
 
     fn stats(&self) -> DeviceStats {
-        let live: Vec<Arc<SocketCell>> = lock(&self.listeners).values().filter_map(Weak::upgrade).collect();
+        let live: Vec<(u64, Arc<SocketCell>)> =
+            lock(&self.listeners).iter().filter_map(|(id, l)| Some((*id, l.upgrade()?))).collect();
         let mut total = *lock(&self.retired);
-        for l in live {
-            if let State::Listening(q) = &l.lock().state {
+        for (id, l) in live {
+            let g = l.lock();
+            if let (State::Listening(q), true) = (&g.state, g.id.raw() == id) {
                 total += q.snapshot();
             }
         }

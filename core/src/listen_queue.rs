@@ -276,7 +276,7 @@ mod tests {
     }
 
     fn request(n: u16) -> PendingRequest {
-        let cell = Arc::new(SocketCell::new(Descriptor::from_raw(4 * u64::from(n)), 0, |_| {}));
+        let cell = Arc::new(SocketCell::new(Descriptor::from_raw(4 * u64::from(n))));
         PendingRequest {
             reply: Reply::Local { connector: cell, attempt: 1 },
             caller: SocketAddrV4::new(Ipv4Addr::LOCALHOST, n),

@@ -96,6 +96,12 @@ pub(crate) enum State {
 
 /// Everything about a socket that its lock protects.
 pub(crate) struct SocketInner {
+    /// The socket this cell holds now: a table slot's cell serves one socket after another, so
+    /// whoever kept the cell beyond one call checks this before acting on it.
+    pub(crate) id: Descriptor,
+    /// Whether the socket is in the table (made and not closed); an accepted socket is made
+    /// before its connector's answer is known and opens only once that answer is in.
+    pub(crate) open: bool,
     pub(crate) state: State,
     pub(crate) local: Option<SocketAddrV4>,
     /// Whether `local` holds an entry in the device's port table (accepted sockets share
@@ -122,8 +128,8 @@ pub(crate) struct SocketInner {
 }
 
 /// A socket: its lock, its condvar and the lock-free mirror of its current connect attempt.
+/// One cell holds the sockets of one table slot in turn ([`SocketInner::id`] names the current).
 pub(crate) struct SocketCell {
-    pub(crate) id: Descriptor,
     pub(crate) inner: Mutex<SocketInner>,
     pub(crate) cv: Condvar,
     /// A lock-free mirror of the `Connecting` state's attempt (0 = none), for a pending request
@@ -136,33 +142,79 @@ pub(crate) struct SocketCell {
 /// Default buffer size options (reported only; the emulated device moves no data).
 const DEFAULT_BUF: i32 = 65536;
 
-impl SocketCell {
-    pub(crate) fn new(id: Descriptor, context: u64, init: impl FnOnce(&mut SocketInner)) -> SocketCell {
-        let mut cell = SocketCell {
+impl SocketInner {
+    fn fresh(id: Descriptor, context: u64) -> SocketInner {
+        SocketInner {
             id,
-            inner: Mutex::new(SocketInner {
-                state: State::Created,
-                local: None,
-                owns_port: false,
-                nonblocking: false,
-                events: EventRecord::default(),
-                so_error: 0,
-                sndbuf: DEFAULT_BUF,
-                rcvbuf: DEFAULT_BUF,
-                waiters: 0,
-                spinners: 0,
-                context,
-                embedder: 0,
-                callee_data: Box::default(),
-                outcome: None,
-                attempt_seq: 0,
-            }),
+            open: false,
+            state: State::Created,
+            local: None,
+            owns_port: false,
+            nonblocking: false,
+            events: EventRecord::default(),
+            so_error: 0,
+            sndbuf: DEFAULT_BUF,
+            rcvbuf: DEFAULT_BUF,
+            waiters: 0,
+            spinners: 0,
+            context,
+            embedder: 0,
+            callee_data: Box::default(),
+            outcome: None,
+            attempt_seq: 0,
+        }
+    }
+
+    /// Make the cell hold a new socket `id`: everything starts afresh except what belongs to the
+    /// cell rather than to one socket: the threads still waiting on it (they will find the
+    /// socket they waited for gone) and the attempt numbers, which never repeat in a cell so an
+    /// answer or a timeout for an earlier socket's attempt can never match a later one's.
+    pub(crate) fn open_as(&mut self, id: Descriptor, context: u64, init: impl FnOnce(&mut SocketInner), open: bool) {
+        let mut fresh = SocketInner::fresh(id, context);
+        fresh.waiters = self.waiters;
+        fresh.spinners = self.spinners;
+        fresh.attempt_seq = self.attempt_seq;
+        fresh.open = open;
+        init(&mut fresh);
+        *self = fresh;
+    }
+
+    /// Let go of what a closed socket held (its event object, its callee data): the cell stays
+    /// for a later socket and must not keep them alive.
+    pub(crate) fn vacate(&mut self) {
+        self.open = false;
+        self.events = EventRecord::default();
+        self.callee_data = Box::default();
+        self.outcome = None;
+        self.local = None;
+        self.owns_port = false;
+    }
+}
+
+impl SocketCell {
+    /// A cell holding no socket yet.
+    pub(crate) fn vacant() -> SocketCell {
+        SocketCell {
+            inner: Mutex::new(SocketInner::fresh(Descriptor::from_raw(0), 0)),
             cv: Condvar::new(),
             attempt: AtomicU64::new(0),
             changes: AtomicU32::new(0),
-        };
-        init(cell.inner.get_mut().unwrap_or_else(PoisonError::into_inner));
+        }
+    }
+
+    /// A cell holding socket `id`, open: for tests of the parts that take a socket.
+    #[cfg(test)]
+    pub(crate) fn new(id: Descriptor) -> SocketCell {
+        let cell = SocketCell::vacant();
+        cell.lock().open_as(id, 0, |_| {}, true);
         cell
+    }
+
+    /// Lock the socket if the cell still holds socket `id` (it may hold a later one by now).
+    #[inline]
+    pub(crate) fn lock_as(&self, id: Descriptor) -> Option<MutexGuard<'_, SocketInner>> {
+        let g = self.lock();
+        (g.id == id).then_some(g)
     }
 
     /// Lock the socket. A panic elsewhere never leaves the engine unusable: poisoning is

@@ -1,7 +1,10 @@
 //! The descriptor table: a slab of slots indexed by part of the descriptor, each slot with its
-//! own lock and a generation that is part of the descriptor too. A lookup is an index and one
-//! uncontended lock; a closed descriptor's slot gets a new generation, so the old value never
-//! reaches a newer socket.
+//! socket cell and a generation that is part of the descriptor too. A slot's cell is made once
+//! and serves every socket the slot holds in turn, so a lookup is an index, one load and the
+//! socket's own lock: no table lock and no reference count. A closed descriptor's slot gets a
+//! new generation, so the old value never reaches a newer socket; whoever keeps a cell beyond
+//! one call (a pending request, a port binding, a blocked waiter) names the socket it meant by
+//! its descriptor and checks it under the cell's lock ([`SocketInner::id`]).
 //!
 //! Descriptor layout: `((generation << INDEX_BITS) | index) << 2`: multiples of 4 like Windows
 //! handles, never 0 (generations start at 1) and never `INVALID_SOCKET`. A slot is reused only
@@ -10,7 +13,7 @@
 
 use crate::error::{Result, WsaError};
 use crate::pad::CacheLine;
-use crate::socket::{Descriptor, SocketCell};
+use crate::socket::{Descriptor, SocketCell, SocketInner};
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
@@ -25,11 +28,11 @@ const CHUNKS: usize = (MAX_SLOTS as usize) / CHUNK;
 const FREE_LISTS: usize = 16;
 const REUSE_AFTER: usize = 1024;
 
-/// One slot: its socket, under the slot's lock, and its generation, written only under that
-/// lock but readable without it (allocation reads it lock-free).
+/// One slot: its cell, made when the slot is first handed out, and its generation, changed only
+/// under the cell's lock but readable without it.
 struct Slot {
     generation: AtomicU64,
-    cell: Mutex<Option<Arc<SocketCell>>>,
+    cell: OnceLock<Arc<SocketCell>>,
 }
 
 type Chunk = Box<[Slot]>;
@@ -73,6 +76,9 @@ fn decode(s: Descriptor) -> Option<(u32, u64)> {
     Some(((v & u64::from(MAX_SLOTS - 1)) as u32, v >> INDEX_BITS))
 }
 
+/// A live socket, locked: its cell (for waits and for links that outlive the call) and its state.
+pub(crate) type Locked<'t> = (&'t Arc<SocketCell>, MutexGuard<'t, SocketInner>);
+
 impl Table {
     pub(crate) fn new() -> Table {
         Table {
@@ -89,14 +95,15 @@ impl Table {
 
     fn slot_or_create(&self, index: u32) -> &Slot {
         let chunk = self.chunks[(index >> CHUNK_BITS) as usize].get_or_init(|| {
-            (0..CHUNK).map(|_| Slot { generation: AtomicU64::new(1), cell: Mutex::new(None) }).collect()
+            (0..CHUNK).map(|_| Slot { generation: AtomicU64::new(1), cell: OnceLock::new() }).collect()
         });
         &chunk[index as usize & (CHUNK - 1)]
     }
 
-    /// Reserve a descriptor value never handed out before; [`insert`](Self::insert) fills it,
-    /// [`release`](Self::release) gives it back unused.
-    pub(crate) fn allocate(&self) -> Result<Descriptor> {
+    /// Reserve a descriptor value never handed out before, and the cell its socket will live in
+    /// (vacant: [`lock`](Self::lock) does not find it until the socket is opened in it).
+    /// [`recycle`](Self::recycle) gives it back once the socket is closed or was never opened.
+    pub(crate) fn allocate(&self) -> Result<(Descriptor, &Arc<SocketCell>)> {
         let list = home_list();
         let reused = {
             let mut free = lock(&self.free[list]);
@@ -115,92 +122,72 @@ impl Table {
                 }
             }
         };
+        let slot = self.slot_or_create(index);
         // The free list's lock orders this read after the close that bumped the generation.
-        let generation = self.slot_or_create(index).generation.load(Acquire);
-        Ok(encode(index, generation))
+        let generation = slot.generation.load(Acquire);
+        let cell = slot.cell.get_or_init(|| Arc::new(SocketCell::vacant()));
+        Ok((encode(index, generation), cell))
     }
 
-    /// Put a socket into the slot its descriptor reserved.
-    pub(crate) fn insert(&self, cell: Arc<SocketCell>) {
-        if let Some((index, _)) = decode(cell.id) {
-            *lock(&self.slot_or_create(index).cell) = Some(cell);
-        }
-    }
-
-    /// L1, A1, K1: an unknown or closed descriptor is `WSAENOTSOCK`.
-    pub(crate) fn get(&self, s: Descriptor) -> Result<Arc<SocketCell>> {
+    /// L1, A1, K1: the cell of a live socket, locked; an unknown, closed or not yet opened
+    /// descriptor is `WSAENOTSOCK`.
+    #[inline]
+    pub(crate) fn lock(&self, s: Descriptor) -> Result<Locked<'_>> {
         let (index, generation) = decode(s).ok_or(WsaError::NotSock)?;
         let slot = self.slot(index).ok_or(WsaError::NotSock)?;
-        let cell = lock(&slot.cell);
-        match &*cell {
-            Some(c) if slot.generation.load(Relaxed) == generation => Ok(c.clone()),
-            _ => Err(WsaError::NotSock),
+        if slot.generation.load(Acquire) != generation {
+            return Err(WsaError::NotSock);
         }
+        let cell = slot.cell.get().ok_or(WsaError::NotSock)?;
+        let g = cell.lock();
+        // The generation check above may have raced with a close: the cell's own record decides.
+        if g.id != s || !g.open {
+            return Err(WsaError::NotSock);
+        }
+        Ok((cell, g))
     }
 
-    /// Take a live socket out; its descriptor is dead from now on.
-    pub(crate) fn remove(&self, s: Descriptor) -> Result<Arc<SocketCell>> {
-        let (index, generation) = decode(s).ok_or(WsaError::NotSock)?;
-        let cell = {
-            let slot = self.slot(index).ok_or(WsaError::NotSock)?;
-            let mut cell = lock(&slot.cell);
-            if slot.generation.load(Relaxed) != generation || cell.is_none() {
-                return Err(WsaError::NotSock);
-            }
-            slot.generation.store(generation + 1, Release);
-            cell.take()
-        };
-        self.recycle(index, generation + 1);
-        cell.ok_or(WsaError::NotSock)
-    }
-
-    /// Give back a descriptor from [`allocate`](Self::allocate) that never held a socket.
-    pub(crate) fn release(&self, s: Descriptor) {
+    /// The descriptor `s` is dead from now on (its socket is being closed or was never opened):
+    /// call with its cell locked, so two closes cannot both succeed.
+    pub(crate) fn kill(&self, s: Descriptor) {
         if let Some((index, generation)) = decode(s) {
             if let Some(slot) = self.slot(index) {
-                let cell = lock(&slot.cell);
-                if slot.generation.load(Relaxed) != generation || cell.is_some() {
-                    return;
-                }
                 slot.generation.store(generation + 1, Release);
             }
-            self.recycle(index, generation + 1);
         }
     }
 
-    fn recycle(&self, index: u32, next_generation: u64) {
-        if next_generation < GENERATION_LIMIT {
-            lock(&self.free[index as usize % FREE_LISTS]).push_back(index);
-        } // else: the slot retires for good rather than repeat a value
+    /// Give a killed descriptor's slot back for later sockets, once nothing of its socket is
+    /// left to tidy up.
+    pub(crate) fn recycle(&self, s: Descriptor) {
+        if let Some((index, generation)) = decode(s) {
+            if generation + 1 < GENERATION_LIMIT {
+                lock(&self.free[index as usize % FREE_LISTS]).push_back(index);
+            } // else: the slot retires for good rather than repeat a value
+        }
     }
 
-    fn live(&self) -> impl Iterator<Item = &Slot> {
+    fn cells(&self) -> impl Iterator<Item = &Arc<SocketCell>> {
         let used = self.fresh.load(Relaxed).min(MAX_SLOTS);
-        (0..used).filter_map(|i| self.slot(i))
+        (0..used).filter_map(|i| self.slot(i)?.cell.get())
     }
 
-    /// Every live socket, each slot locked only while it is read, so `f` runs with no table
-    /// lock held.
-    pub(crate) fn for_each(&self, mut f: impl FnMut(&Arc<SocketCell>)) {
-        for slot in self.live() {
-            let cell = lock(&slot.cell).clone();
-            if let Some(c) = cell {
-                f(&c);
-            }
-        }
+    /// Every cell ever handed out, live or not, with no lock held: for wake-ups that every
+    /// socket must see.
+    pub(crate) fn for_each(&self, f: impl FnMut(&Arc<SocketCell>)) {
+        self.cells().for_each(f);
     }
 
-    /// Remove and return every live socket.
-    pub(crate) fn drain(&self) -> Vec<Arc<SocketCell>> {
-        let mut all = Vec::new();
-        for slot in self.live() {
-            if let Some(c) = lock(&slot.cell).take() {
-                slot.generation.fetch_add(1, Release);
-                all.push(c);
+    /// Kill every live socket and hand each, locked, to `close`; their slots are not recycled
+    /// (cleanup is rare and their generations moved on).
+    pub(crate) fn drain(&self, mut close: impl FnMut(Locked<'_>)) {
+        for cell in self.cells() {
+            let g = cell.lock();
+            if g.open {
+                self.kill(g.id);
+                close((cell, g));
             }
         }
-        // Drained slots are not recycled: cleanup is rare and their generations moved on.
-        all
     }
 }
 
@@ -208,24 +195,49 @@ impl Table {
 mod tests {
     use super::*;
 
+    fn open(t: &Table) -> Descriptor {
+        let (d, cell) = t.allocate().unwrap();
+        cell.lock().open_as(d, 0, |_| {}, true);
+        d
+    }
+
+    fn close(t: &Table, d: Descriptor) -> Result<()> {
+        let (_, mut g) = t.lock(d)?;
+        t.kill(d);
+        g.open = false;
+        drop(g);
+        t.recycle(d);
+        Ok(())
+    }
+
     #[test]
     fn descriptors_are_never_reused_and_stale_ones_fail() {
         let t = Table::new();
         let mut seen = std::collections::HashSet::new();
         for _ in 0..5000 {
-            let d = t.allocate().unwrap();
+            let d = open(&t);
             assert!(d.raw() != 0 && d.raw() % 4 == 0);
             assert!(seen.insert(d), "descriptor {d:?} handed out twice");
-            t.insert(Arc::new(SocketCell::new(d, 0, |_| {})));
-            assert!(t.get(d).is_ok());
-            t.remove(d).unwrap();
-            assert_eq!(t.get(d).err(), Some(WsaError::NotSock));
-            assert_eq!(t.remove(d).err(), Some(WsaError::NotSock));
+            assert!(t.lock(d).is_ok());
+            close(&t, d).unwrap();
+            assert_eq!(t.lock(d).err(), Some(WsaError::NotSock));
+            assert_eq!(close(&t, d).err(), Some(WsaError::NotSock));
         }
         // Slots were reused (the slab did not grow without bound) under new generations.
         assert!(t.fresh.load(Relaxed) as usize <= (REUSE_AFTER + 1) * FREE_LISTS);
         for raw in [0, 1, 2, 3, u64::MAX, 1 << 62] {
-            assert_eq!(t.get(Descriptor::from_raw(raw)).err(), Some(WsaError::NotSock));
+            assert_eq!(t.lock(Descriptor::from_raw(raw)).err(), Some(WsaError::NotSock));
         }
+    }
+
+    #[test]
+    fn a_reserved_descriptor_is_not_found_until_opened() {
+        let t = Table::new();
+        let (d, cell) = t.allocate().unwrap();
+        assert_eq!(t.lock(d).err(), Some(WsaError::NotSock));
+        cell.lock().open_as(d, 0, |_| {}, false);
+        assert_eq!(t.lock(d).err(), Some(WsaError::NotSock));
+        cell.lock().open = true;
+        assert!(t.lock(d).is_ok());
     }
 }

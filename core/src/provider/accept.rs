@@ -8,7 +8,7 @@ use crate::events::EventHandle;
 use crate::link::PeerLink;
 use crate::listen_queue::{Head, ListenQueue, PendingRequest, Settle};
 use crate::socket::{Answer, Descriptor, Inherited, SocketCell, SocketInner, State};
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 use std::time::Instant;
 
 #[derive(Default)]
@@ -22,11 +22,12 @@ struct Settled {
 impl Shared {
     /// Settle a request taken off `listener`'s queue: its counters, the queue and the
     /// level-triggered FD_ACCEPT (E2). Returns the event handle to set.
-    fn settle(&self, listener: &SocketCell, outcome: Settle) -> Settled {
+    fn settle(&self, listener: &SocketCell, id: Descriptor, outcome: Settle) -> Settled {
         let mut g = listener.lock();
-        let SocketInner { state, events, .. } = &mut *g;
-        let State::Listening(q) = state else {
-            // The listener was closed while its condition function ran (K2).
+        let SocketInner { state, events, id: holds, .. } = &mut *g;
+        let (State::Listening(q), true) = (state, *holds == id) else {
+            // The listener was closed while its condition function ran (K2); its cell may hold
+            // a later socket by now.
             drop(g);
             let (stats, orphan) = ListenQueue::settle_orphan(outcome);
             self.device.release_pending(1);
@@ -61,13 +62,13 @@ impl Provider {
     ) -> Result<Accepted, AcceptError> {
         let sh = &*self.shared;
         sh.enter()?;
-        let listener = sh.table.get(s)?;
-        let (req, inherited) = self.take_request(&listener, wait)?;
+        let (listener, g) = sh.table.lock(s)?;
+        let (req, inherited) = self.take_request(listener, g, s, wait)?;
         let examined = Some(req.caller);
         let fail = |error| AcceptError { error, examined };
         if req.is_withdrawn() {
             // A12: withdrawn before accept reached it.
-            signal_set(sh.settle(&listener, Settle::Withdrawn).set);
+            signal_set(sh.settle(listener, s, Settle::Withdrawn).set);
             return Err(fail(WsaError::Acces));
         }
         let (decision, callee_data) = match condition {
@@ -75,7 +76,7 @@ impl Provider {
             Some(f) => match run_condition(sh, f, &req) {
                 Ok(answer) => answer,
                 Err(panic) => {
-                    let _ = self.restore(&listener, req, false, false);
+                    let _ = self.restore(listener, s, req, false, false);
                     std::panic::resume_unwind(panic);
                 }
             },
@@ -84,22 +85,22 @@ impl Provider {
             // A12: withdrawn while the condition ran: WSAEACCES whatever the answer (CF_DEFER
             // included: there is no connector left to keep waiting), and the request is removed.
             Decision::Defer if req.is_withdrawn() => {
-                signal_set(sh.settle(&listener, Settle::Withdrawn).set);
+                signal_set(sh.settle(listener, s, Settle::Withdrawn).set);
                 Err(fail(WsaError::Acces))
             }
             Decision::Defer => {
-                self.restore(&listener, req, true, false).map_err(fail)?;
+                self.restore(listener, s, req, true, false).map_err(fail)?;
                 Err(fail(WsaError::TryAgain))
             }
             Decision::Abandon => {
-                self.restore(&listener, req, false, false).map_err(fail)?;
+                self.restore(listener, s, req, false, false).map_err(fail)?;
                 Err(fail(WsaError::Intr))
             }
             Decision::Reject | Decision::Invalid(_) => {
                 // A8, A10: the connector is refused, unless it withdrew while the condition ran.
                 let refused = req.reply.answer(Answer::Failed(WsaError::ConnRefused));
                 let outcome = if refused { Settle::Rejected } else { Settle::Withdrawn };
-                signal_set(sh.settle(&listener, outcome).set);
+                signal_set(sh.settle(listener, s, outcome).set);
                 Err(fail(match (refused, decision) {
                     (false, _) => WsaError::Acces,
                     (true, Decision::Reject) => WsaError::ConnRefused,
@@ -107,32 +108,31 @@ impl Provider {
                 }))
             }
             Decision::Accept => {
-                let new = sh.new_socket(|ng| {
+                let new = sh.new_socket(false, |ng| {
                     ng.inherit(&inherited);
                     ng.local = Some(req.callee);
                     ng.state = State::Connected { remote: req.caller, peer: req.reply.peer_link() };
                 });
-                let new = match new {
+                let (socket, new) = match new {
                     Ok(c) => c,
                     Err(e) => {
                         // A11: no descriptor or no memory: the request stays at the head.
-                        self.restore(&listener, req, false, e == WsaError::MFile).map_err(fail)?;
+                        self.restore(listener, s, req, false, e == WsaError::MFile).map_err(fail)?;
                         return Err(fail(e));
                     }
                 };
                 if let Some(h) = &inherited.handle {
                     crate::events::fire_reset(h); // E3, before E2 may set it again
                 }
-                let link = PeerLink::Local(Arc::downgrade(&new));
+                let link = PeerLink::Local(Arc::downgrade(new));
                 if !req.reply.answer(Answer::Accepted { peer: link, callee_data }) {
                     // Withdrawn while the condition ran (A12).
-                    sh.discard_socket(&new);
-                    signal_set(sh.settle(&listener, Settle::Withdrawn).set);
+                    sh.discard_socket(socket, new);
+                    signal_set(sh.settle(listener, s, Settle::Withdrawn).set);
                     return Err(fail(WsaError::Acces));
                 }
-                signal_set(sh.settle(&listener, Settle::Accepted).set);
-                let socket = new.id;
-                sh.table.insert(new);
+                signal_set(sh.settle(listener, s, Settle::Accepted).set);
+                new.lock().open = true;
                 Ok(Accepted { socket, peer: req.caller })
             }
         }
@@ -140,8 +140,15 @@ impl Provider {
 
     /// Put an examined request back at the head of the queue. If the listener was closed in
     /// the meantime, the request is refused (K2) and the accept fails with `WSAEINTR`.
-    fn restore(&self, listener: &SocketCell, req: PendingRequest, deferred: bool, exhausted: bool) -> Result<()> {
-        let settled = self.shared.settle(listener, Settle::Restore { req, deferred, exhausted });
+    fn restore(
+        &self,
+        listener: &SocketCell,
+        id: Descriptor,
+        req: PendingRequest,
+        deferred: bool,
+        exhausted: bool,
+    ) -> Result<()> {
+        let settled = self.shared.settle(listener, id, Settle::Restore { req, deferred, exhausted });
         signal_set(settled.set);
         if let Some(orphan) = settled.orphan {
             orphan.reply.refuse(WsaError::ConnRefused);
@@ -152,16 +159,20 @@ impl Provider {
 
     /// Take the head request off the queue, waiting if the socket blocks (A1, A2, A11, L9).
     /// Also returns the listener's selected event object, for E3.
-    fn take_request(
+    fn take_request<'c>(
         &self,
-        listener: &SocketCell,
+        listener: &'c SocketCell,
+        mut g: MutexGuard<'c, SocketInner>,
+        s: Descriptor,
         mut wait: Wait<'_>,
     ) -> Result<(PendingRequest, Inherited), AcceptError> {
         let sh = &*self.shared;
         let deadline = wait.timeout.map(|t| Instant::now() + t);
         let mut waited = false;
-        let mut g = listener.lock();
         loop {
+            if g.id != s {
+                return Err(WsaError::Intr.into()); // A2: closed under us, the cell reused since
+            }
             let SocketInner { state, events, nonblocking, .. } = &mut *g;
             let q = match state {
                 State::Listening(q) => q,

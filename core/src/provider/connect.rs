@@ -85,8 +85,7 @@ impl Provider {
     ) -> Result<Vec<u8>> {
         let sh = &self.shared;
         sh.enter()?;
-        let cell = sh.table.get(s)?;
-        let mut g = cell.lock();
+        let (cell, mut g) = sh.table.lock(s)?;
         Call::Connect.check(&g.state, g.local)?;
         if addr.ip().is_unspecified() || addr.port() == 0 {
             return Err(WsaError::AddrNotAvail);
@@ -124,10 +123,10 @@ impl Provider {
         }
         if matches!(g.state, State::Created) {
             // C4, F2: bound implicitly to the NIC it speaks from and a free port.
-            let local = sh.device.bind_port(&cell, SocketAddrV4::new(from, 0), false)?;
+            let local = sh.device.bind_port(cell, s, SocketAddrV4::new(from, 0), false)?;
             g.local = Some(local);
             g.owns_port = true;
-            let (_, nobody) = g.set_state(&cell, State::Bound); // nobody waits on an unbound socket
+            let (_, nobody) = g.set_state(cell, State::Bound); // nobody waits on an unbound socket
             drop(nobody);
         }
         let target: &Shared = match &route {
@@ -136,23 +135,15 @@ impl Provider {
             Route::Remote(to) => {
                 let ep = &sh.tcp.get().ok_or(WsaError::NetDown)?.endpoint;
                 let submit = |out| ep.submit(*to, out);
-                return self.connect_remote(
-                    &cell,
-                    g,
-                    (addr, from),
-                    (caller_data, params.qos),
-                    &ep.policy,
-                    submit,
-                    wait,
-                );
+                return self.connect_remote(cell, g, (addr, from), (caller_data, params.qos), &ep.policy, submit, wait);
             }
             Route::Peer(p) => {
                 let ids = &sh.links.get().ok_or(WsaError::NetDown)?.policy;
                 let submit = |out| p.submit(out);
-                return self.connect_remote(&cell, g, (addr, from), (caller_data, params.qos), ids, submit, wait);
+                return self.connect_remote(cell, g, (addr, from), (caller_data, params.qos), ids, submit, wait);
             }
         };
-        let Some(listener) = target.device.socket_at(addr) else {
+        let Some((listener, listener_id)) = target.device.socket_at(addr) else {
             target.device.refused_no_listener.fetch_add(1, Ordering::Relaxed);
             return Err(WsaError::ConnRefused);
         };
@@ -161,7 +152,7 @@ impl Provider {
         // E5, C2: the attempt clears an unreported FD_CONNECT and SO_ERROR of the previous one; if
         // it is refused at once below, it was no attempt (README) and those must still be there.
         let stale = (g.events.code(crate::consts::FD_CONNECT_BIT), g.so_error);
-        let attempt = g.begin_attempt(&cell, addr, from);
+        let attempt = g.begin_attempt(cell, addr, from);
         let deferred = g.nonblocking;
         let caller = g.local.unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
         // A5, A15: the listener sees a real address: a connector bound to the wildcard speaks
@@ -175,11 +166,11 @@ impl Provider {
             caller_data,
             qos: params.qos.map(|q| Box::new(q.clone())),
         };
-        if let Err(e) = target.enqueue(&listener, req) {
+        if let Err(e) = target.enqueue(&listener, listener_id, req) {
             target.device.release_pending(1);
             let mut g = cell.lock();
             if g.attempt() == attempt {
-                g.withdraw(&cell); // C6: back to bound, may connect again
+                g.withdraw(cell); // C6: back to bound, may connect again
                 if let Some(code) = stale.0 {
                     let _ = g.events.record(crate::consts::FD_CONNECT_BIT, code); // signalled when first recorded
                 }
@@ -191,11 +182,11 @@ impl Provider {
         drop(route);
         if deferred {
             if let Some(t) = sh.device.connect_timeout() {
-                sh.timer.schedule(sh, &cell, attempt, Instant::now() + t);
+                sh.timer.schedule(sh, cell, attempt, Instant::now() + t);
             }
             return Err(WsaError::WouldBlock);
         }
-        self.wait_connect(&cell, attempt, wait)
+        self.wait_connect(cell, s, attempt, wait)
     }
 
     /// A connect to a device across a fabric that carries messages (F2, F4, F5): `submit` sends
@@ -213,6 +204,7 @@ impl Provider {
         wait: Wait<'_>,
     ) -> Result<Vec<u8>> {
         let sh = &self.shared;
+        let s = g.id;
         let attempt = g.begin_attempt(cell, addr, from);
         let deferred = g.nonblocking;
         let local = g.local.unwrap_or(SocketAddrV4::new(from, 0));
@@ -236,11 +228,11 @@ impl Provider {
             }
             return Err(WsaError::WouldBlock);
         }
-        self.wait_connect(cell, attempt, wait)
+        self.wait_connect(cell, s, attempt, wait)
     }
 
     /// C2: a blocking connect waits for the answer, the timeout, a close or the device going down.
-    fn wait_connect(&self, cell: &SocketCell, attempt: u64, mut wait: Wait<'_>) -> Result<Vec<u8>> {
+    fn wait_connect(&self, cell: &SocketCell, s: Descriptor, attempt: u64, mut wait: Wait<'_>) -> Result<Vec<u8>> {
         let sh = &self.shared;
         let timeout = match (sh.device.connect_timeout(), wait.timeout) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -249,6 +241,9 @@ impl Provider {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut g = cell.lock();
         loop {
+            if g.id != s {
+                return Err(WsaError::Intr); // closed, and the cell holds a later socket by now
+            }
             if let Some((a, result)) = g.outcome.take() {
                 if a == attempt {
                     return result.map(|()| g.callee_data.to_vec());

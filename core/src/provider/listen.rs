@@ -14,10 +14,11 @@ use std::sync::atomic::Ordering;
 
 impl Shared {
     /// Put a request in a listener's queue, or refuse it at once (L7, L9, C3).
-    pub(super) fn enqueue(&self, listener: &SocketCell, req: PendingRequest) -> Result<()> {
+    /// `id` is the listener the caller found: by now its cell may hold a later socket.
+    pub(super) fn enqueue(&self, listener: &SocketCell, id: Descriptor, req: PendingRequest) -> Result<()> {
         let mut g = listener.lock();
-        let SocketInner { state, events, .. } = &mut *g;
-        let State::Listening(q) = state else {
+        let SocketInner { state, events, id: holds, .. } = &mut *g;
+        let (State::Listening(q), true) = (state, *holds == id) else {
             self.device.refused_no_listener.fetch_add(1, Ordering::Relaxed);
             return Err(WsaError::ConnRefused);
         };
@@ -37,7 +38,7 @@ impl Shared {
         if self.device.is_down() {
             return Err(WsaError::HostUnreach);
         }
-        let Some(listener) = self.device.socket_at(req.callee) else {
+        let Some((listener, listener_id)) = self.device.socket_at(req.callee) else {
             self.device.refused_no_listener.fetch_add(1, Ordering::Relaxed);
             return Err(WsaError::ConnRefused);
         };
@@ -53,7 +54,7 @@ impl Shared {
             caller_data: (!req.caller_data.is_empty()).then(|| req.caller_data.into_boxed_slice()),
             qos: req.qos.map(Box::new),
         };
-        self.enqueue(&listener, pending).inspect_err(|_| self.device.release_pending(1))
+        self.enqueue(&listener, listener_id, pending).inspect_err(|_| self.device.release_pending(1))
     }
 }
 
@@ -62,9 +63,8 @@ impl Provider {
     pub fn listen(&self, s: Descriptor, backlog: i32) -> Result<()> {
         let sh = &*self.shared;
         sh.enter()?;
-        let cell = sh.table.get(s)?;
         let eff = effective_backlog(backlog, sh.device.max_backlog());
-        let mut g = cell.lock();
+        let (cell, mut g) = sh.table.lock(s)?;
         Call::Listen.check(&g.state, g.local)?;
         let reset: Vec<PendingRequest> = match &mut g.state {
             State::Listening(q) => q.rebacklog(eff, sh.device.descriptor_available()), // L6, L9
@@ -74,10 +74,10 @@ impl Provider {
                     return Err(WsaError::MFile); // L9
                 }
                 sh.device.check_buffers()?;
-                let (_, nobody) = g.set_state(&cell, State::Listening(Box::new(ListenQueue::new(eff))));
+                let (_, nobody) = g.set_state(cell, State::Listening(Box::new(ListenQueue::new(eff))));
                 drop(nobody); // nobody waits on a socket that was only bound
                 drop(g);
-                sh.device.register_listener(&cell);
+                sh.device.register_listener(s, cell);
                 return Ok(());
             }
         };

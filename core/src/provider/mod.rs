@@ -217,9 +217,7 @@ impl Drop for Shared {
     /// The device leaves its fabric: its addresses are free again, and every socket is closed so
     /// that connectors of other devices waiting on its listeners get their answer (K2, T2).
     fn drop(&mut self) {
-        for cell in self.table.drain() {
-            self.destroy(&cell);
-        }
+        self.table.drain(|(cell, g)| self.destroy(cell, g));
         if let Some(t) = self.tcp.get() {
             t.stop();
         }
@@ -360,55 +358,67 @@ impl Shared {
         self.hooks.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// Make a socket (S1, A7, A11): reserve a descriptor, run the create hook, and return the
-    /// cell, not yet in the table.
-    fn new_socket(&self, init: impl FnOnce(&mut SocketInner)) -> Result<Arc<SocketCell>> {
+    /// Make a socket (S1, A7, A11): reserve a descriptor and its cell, run the create hook, and
+    /// set the socket up in the cell; `open` puts it in the table at once (an accepted socket
+    /// opens only once its connector has the answer).
+    fn new_socket(&self, open: bool, init: impl FnOnce(&mut SocketInner)) -> Result<(Descriptor, &Arc<SocketCell>)> {
         self.device.check_buffers()?;
         self.device.reserve_descriptor()?;
-        let id = self.table.allocate().inspect_err(|_| self.device.release_descriptor())?;
+        let (id, cell) = self.table.allocate().inspect_err(|_| self.device.release_descriptor())?;
         // A panicking hook fails the operation like any panic at the boundary (X4).
         let created = self.hooks().map(|h| contain(|| h.created(id)).unwrap_or(Err(WsaError::NetDown)));
         let context = match created {
             Some(Ok(c)) => c,
             Some(Err(e)) => {
-                self.table.release(id);
+                self.table.kill(id); // never opened: nobody else can have it
+                self.table.recycle(id);
                 self.device.release_descriptor();
                 return Err(e);
             }
             None => 0,
         };
-        Ok(Arc::new(SocketCell::new(id, context, init)))
+        cell.lock().open_as(id, context, init, open);
+        Ok((id, cell))
     }
 
-    /// Undo `new_socket` for a socket that never reached the table.
-    fn discard_socket(&self, cell: &SocketCell) {
-        self.table.release(cell.id);
+    /// Undo `new_socket` for a socket that never opened (nobody else can have reached it).
+    fn discard_socket(&self, id: Descriptor, cell: &SocketCell) {
+        let context = {
+            let mut g = cell.lock();
+            let (_, nobody) = g.set_state(cell, State::Closed);
+            drop(nobody);
+            g.vacate();
+            g.context
+        };
+        self.table.kill(id);
+        self.table.recycle(id);
         self.device.release_descriptor();
         if let Some(h) = self.hooks() {
-            let context = cell.lock().context;
-            contain(|| h.closed(cell.id, context));
+            contain(|| h.closed(id, context));
         }
     }
 
-    /// Close a socket taken out of the table (K1 to K3, C7).
-    fn destroy(&self, cell: &Arc<SocketCell>) {
+    /// Close a socket whose descriptor was just killed, with its cell still locked (K1 to K3,
+    /// C7). The caller recycles the descriptor after this returns, once nothing of the socket
+    /// is left that a later socket in the same cell could be mistaken for.
+    fn destroy(&self, cell: &Arc<SocketCell>, mut g: MutexGuard<'_, SocketInner>) {
         let sh = self;
-        let (old, local, context, sleepers) = {
-            let mut g = cell.lock();
-            // C7: a pending request is withdrawn; a blocked accept or connect wakes (WSAEINTR).
-            let (old, wake) = g.set_state(cell, State::Closed);
-            (old, g.local.filter(|_| g.owns_port), g.context, wake)
-        };
+        let id = g.id;
+        // C7: a pending request is withdrawn; a blocked accept or connect wakes (WSAEINTR).
+        let (old, sleepers) = g.set_state(cell, State::Closed);
+        let (local, context) = (g.local.filter(|_| g.owns_port), g.context);
+        g.vacate();
+        drop(g);
         sleepers.notify(cell);
         if let Some(local) = local {
-            sh.device.unbind_port(cell, local);
+            sh.device.unbind_port(id, local);
         }
         sh.device.release_descriptor();
         match old {
             State::Listening(q) => {
                 // K2: every queued request is refused.
                 let (refused, stats) = q.close();
-                sh.device.retire_listener(cell, stats);
+                sh.device.retire_listener(id, stats);
                 sh.device.release_pending(refused.len());
                 for r in refused {
                     r.reply.refuse(WsaError::ConnRefused);
@@ -419,8 +429,17 @@ impl Shared {
             _ => {}
         }
         if let Some(h) = sh.hooks() {
-            contain(|| h.closed(cell.id, context));
+            contain(|| h.closed(id, context));
         }
+    }
+
+    /// `WSPCloseSocket`'s work once the entry checks passed.
+    fn close(&self, s: Descriptor) -> Result<()> {
+        let (cell, g) = self.table.lock(s)?;
+        self.table.kill(s);
+        self.destroy(cell, g);
+        self.table.recycle(s);
+        Ok(())
     }
 }
 
@@ -538,9 +557,7 @@ impl Provider {
         if protocol != 0 && protocol != consts::IPPROTO_TCP {
             return Err(WsaError::ProtoNoSupport);
         }
-        let cell = sh.new_socket(|_| {})?;
-        let id = cell.id;
-        sh.table.insert(cell);
+        let (id, _) = sh.new_socket(true, |_| {})?;
         Ok(id)
     }
 
@@ -548,13 +565,12 @@ impl Provider {
     pub fn bind(&self, s: Descriptor, addr: SocketAddrV4) -> Result<()> {
         let sh = &*self.shared;
         sh.enter()?;
-        let cell = sh.table.get(s)?;
-        let mut g = cell.lock();
+        let (cell, mut g) = sh.table.lock(s)?;
         Call::Bind.check(&g.state, g.local)?;
-        let bound = sh.device.bind_port(&cell, addr, true)?;
+        let bound = sh.device.bind_port(cell, s, addr, true)?;
         g.local = Some(bound);
         g.owns_port = true;
-        let (_, nobody) = g.set_state(&cell, State::Bound); // nobody waits on an unbound socket
+        let (_, nobody) = g.set_state(cell, State::Bound); // nobody waits on an unbound socket
         drop(nobody);
         Ok(())
     }
@@ -563,9 +579,7 @@ impl Provider {
     pub fn close(&self, s: Descriptor) -> Result<()> {
         let sh = &*self.shared;
         sh.enter()?;
-        let cell = sh.table.remove(s)?;
-        self.shared.destroy(&cell);
-        Ok(())
+        sh.close(s)
     }
 
     /// Close every socket of the provider (the C ABI's last `WSPCleanup`).
@@ -574,9 +588,7 @@ impl Provider {
     /// functions (A14); the device being down does not stop it.
     pub fn close_all(&self) -> Result<()> {
         self.shared.check_reentry()?;
-        for cell in self.shared.table.drain() {
-            self.shared.destroy(&cell);
-        }
+        self.shared.table.drain(|(cell, g)| self.shared.destroy(cell, g));
         Ok(())
     }
 
@@ -590,20 +602,14 @@ impl Provider {
     /// try again later (Python's garbage collector). Fails only for an unknown descriptor
     /// (`WSAENOTSOCK`); `close` is the WSP call with the SPEC's entry checks.
     pub fn discard(&self, s: Descriptor) -> Result<()> {
-        let cell = self.shared.table.remove(s)?;
-        self.shared.destroy(&cell);
-        Ok(())
+        self.shared.close(s)
     }
 
     /// Run `f` on a live socket's state after the common entry checks.
     fn with_socket<T>(&self, s: Descriptor, f: impl FnOnce(&mut SocketInner) -> Result<T>) -> Result<T> {
         let sh = &*self.shared;
         sh.enter()?;
-        let cell = sh.table.get(s)?;
-        let mut g = cell.lock();
-        if matches!(g.state, State::Closed) {
-            return Err(WsaError::NotSock);
-        }
+        let (_, mut g) = sh.table.lock(s)?;
         f(&mut g)
     }
 }

@@ -133,18 +133,13 @@ impl Provider {
     /// selection, clearing them (the others stay recorded, E5), and reset `reset` if given.
     pub fn enum_network_events(&self, s: Descriptor, reset: Option<&EventHandle>) -> Result<NetworkEvents> {
         self.shared.enter()?;
-        let cell = self.shared.table.get(s)?;
-        let taken = {
-            let mut g = cell.lock();
-            if matches!(g.state, State::Closed) {
-                return Err(WsaError::NotSock);
-            }
-            g.events.take()
-        };
+        let (cell, mut g) = self.shared.table.lock(s)?;
+        let taken = g.events.take();
+        drop(g);
         if let Some(h) = reset {
             crate::events::fire_reset(h);
             // An event recorded between the take and the reset must not be left unsignalled.
-            let again = cell.lock().events.pending_signal();
+            let again = cell.lock_as(s).and_then(|g| g.events.pending_signal());
             signal_set(again);
         }
         Ok(taken)
@@ -159,8 +154,7 @@ impl Provider {
     /// Statistics of one listening socket (SPEC D3); `WSAEINVAL` if it is not listening.
     /// Readable while the device is down.
     pub fn listener_stats(&self, s: Descriptor) -> Result<ListenerStats> {
-        let cell = self.shared.table.get(s)?;
-        let g = cell.lock();
+        let (_, g) = self.shared.table.lock(s)?;
         match &g.state {
             State::Listening(q) => Ok(q.snapshot()),
             State::Closed => Err(WsaError::NotSock),
@@ -172,8 +166,7 @@ impl Provider {
     /// Fails with `WSAEINPROGRESS` from inside one of this provider's condition functions (A14).
     pub fn context(&self, s: Descriptor) -> Result<u64> {
         self.shared.check_reentry()?;
-        let cell = self.shared.table.get(s)?;
-        let g = cell.lock();
+        let (_, g) = self.shared.table.lock(s)?;
         Ok(g.context)
     }
 
@@ -181,16 +174,14 @@ impl Provider {
     /// (Self::set_embedder_context) sets it; an accepted socket starts at 0. Readable in any
     /// state, also while the device is down; `WSAENOTSOCK` for an unknown descriptor.
     pub fn embedder_context(&self, s: Descriptor) -> Result<u64> {
-        let cell = self.shared.table.get(s)?;
-        let g = cell.lock();
+        let (_, g) = self.shared.table.lock(s)?;
         Ok(g.embedder)
     }
 
     /// Set the embedding provider's value for this socket, so its data path finds its own state
     /// for a socket the engine accepted or connected. The engine never reads it.
     pub fn set_embedder_context(&self, s: Descriptor, value: u64) -> Result<()> {
-        let cell = self.shared.table.get(s)?;
-        cell.lock().embedder = value;
+        self.shared.table.lock(s)?.1.embedder = value;
         Ok(())
     }
 }

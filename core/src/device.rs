@@ -9,7 +9,9 @@ use crate::socket::{Descriptor, SocketCell, State};
 use crate::stats::{DeviceStats, FabricStats, ListenerStats};
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release, fence,
+};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
@@ -126,10 +128,74 @@ impl PortSlot {
 
 const NO_TIMEOUT: u64 = u64::MAX;
 
+/// How many NIC addresses a lock-free read covers (devices with more take the lock).
+const FAST_NICS: usize = 8;
+
+/// The NIC addresses. Every connect asks whether an address is one of them, while they change
+/// rarely: the first few are mirrored in atomics under a sequence number (odd while a change is
+/// being written), so that question takes no lock. Changes hold `list`'s write lock.
+struct NicSet {
+    list: RwLock<Vec<Ipv4Addr>>,
+    seq: AtomicU64,
+    len: AtomicUsize,
+    fast: [AtomicU32; FAST_NICS],
+}
+
+impl NicSet {
+    fn new(list: Vec<Ipv4Addr>) -> NicSet {
+        let set = NicSet {
+            list: RwLock::new(Vec::new()),
+            seq: AtomicU64::new(0),
+            len: AtomicUsize::new(0),
+            fast: std::array::from_fn(|_| AtomicU32::new(0)),
+        };
+        set.change(|l| *l = list);
+        set
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Ipv4Addr>> {
+        self.list.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn contains(&self, ip: Ipv4Addr) -> bool {
+        let want = u32::from(ip);
+        for _ in 0..4 {
+            let before = self.seq.load(Acquire);
+            if before & 1 == 0 {
+                let n = self.len.load(Relaxed);
+                if n > FAST_NICS {
+                    break;
+                }
+                let found = self.fast[..n].iter().any(|a| a.load(Relaxed) == want);
+                fence(Acquire);
+                if self.seq.load(Relaxed) == before {
+                    return found;
+                }
+            }
+            std::hint::spin_loop();
+        }
+        self.read().contains(&ip)
+    }
+
+    /// Change the list under its write lock and publish the mirror.
+    fn change<T>(&self, f: impl FnOnce(&mut Vec<Ipv4Addr>) -> T) -> T {
+        let mut list = self.list.write().unwrap_or_else(PoisonError::into_inner);
+        let out = f(&mut list);
+        self.seq.fetch_add(1, Relaxed);
+        fence(Release);
+        for (a, ip) in self.fast.iter().zip(list.iter()) {
+            a.store(u32::from(*ip), Relaxed);
+        }
+        self.len.store(list.len(), Relaxed);
+        self.seq.fetch_add(1, Release);
+        out
+    }
+}
+
 /// Device state. Reads on the connect/accept path are single relaxed loads; the port table
 /// has one lock per port so no two listeners serialise each other.
 pub(crate) struct DeviceState {
-    nics: RwLock<Vec<Ipv4Addr>>,
+    nics: NicSet,
     wildcard_bind: AtomicBool,
     max_descriptors: AtomicUsize,
     max_backlog: AtomicU32,
@@ -162,7 +228,7 @@ impl DeviceState {
     pub(crate) fn new(config: DeviceConfig) -> DeviceState {
         let l = config.limits.clamped();
         DeviceState {
-            nics: RwLock::new(config.nics),
+            nics: NicSet::new(config.nics),
             wildcard_bind: AtomicBool::new(config.wildcard_bind),
             max_descriptors: AtomicUsize::new(l.max_descriptors),
             max_backlog: AtomicU32::new(l.max_backlog),
@@ -251,11 +317,11 @@ impl DeviceState {
     }
 
     pub(crate) fn nic_list(&self) -> Vec<Ipv4Addr> {
-        self.nics.read().unwrap_or_else(PoisonError::into_inner).clone()
+        self.nics.read().clone()
     }
 
     pub(crate) fn is_nic(&self, ip: Ipv4Addr) -> bool {
-        self.nics.read().unwrap_or_else(PoisonError::into_inner).contains(&ip)
+        self.nics.contains(ip)
     }
 
     /// B1, B2: bind `socket` to `addr` in the port table (port 0 picks an ephemeral port).
@@ -383,30 +449,32 @@ impl Device {
     /// Add a NIC. Adding one that exists, or 0.0.0.0, fails with `WSAEINVAL`; one that another
     /// device on the same fabric owns with `WSAEADDRINUSE` (SPEC F1).
     pub fn add_nic(&self, ip: Ipv4Addr) -> Result<()> {
-        let mut nics = self.state().nics.write().unwrap_or_else(PoisonError::into_inner);
-        if ip.is_unspecified() || nics.contains(&ip) {
-            return Err(WsaError::Inval);
-        }
-        if let Some(f) = &self.shared.fabric {
-            f.claim(&[ip], &self.shared)?;
-        }
-        nics.push(ip);
-        Ok(())
+        self.state().nics.change(|nics| {
+            if ip.is_unspecified() || nics.contains(&ip) {
+                return Err(WsaError::Inval);
+            }
+            if let Some(f) = &self.shared.fabric {
+                f.claim(&[ip], &self.shared)?;
+            }
+            nics.push(ip);
+            Ok(())
+        })
     }
 
     /// Remove a NIC. New binds to it fail; sockets already bound to it keep working.
     /// Removing an address that is not a NIC fails with `WSAEADDRNOTAVAIL`.
     pub fn remove_nic(&self, ip: Ipv4Addr) -> Result<()> {
-        let mut nics = self.state().nics.write().unwrap_or_else(PoisonError::into_inner);
-        let before = nics.len();
-        nics.retain(|n| *n != ip);
-        if nics.len() == before {
-            return Err(WsaError::AddrNotAvail);
-        }
-        if let Some(f) = &self.shared.fabric {
-            f.release(&[ip], Arc::as_ptr(&self.shared));
-        }
-        Ok(())
+        self.state().nics.change(|nics| {
+            let before = nics.len();
+            nics.retain(|n| *n != ip);
+            if nics.len() == before {
+                return Err(WsaError::AddrNotAvail);
+            }
+            if let Some(f) = &self.shared.fabric {
+                f.release(&[ip], Arc::as_ptr(&self.shared));
+            }
+            Ok(())
+        })
     }
 
     /// Whether 0.0.0.0 binds are allowed (SPEC B2).
@@ -533,5 +601,41 @@ impl std::fmt::Debug for Device {
             .field("limits", &self.limits())
             .field("faults", &self.faults())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // SPEC D4: an address that stays a NIC while others come and go is always seen as one, and
+    // one that never was is never seen, however reads and changes interleave.
+    #[test]
+    fn nic_reads_without_a_lock_never_see_a_half_written_list() {
+        let stays = Ipv4Addr::new(10, 0, 0, 1);
+        let never = Ipv4Addr::new(10, 0, 0, 99);
+        let set = Arc::new(NicSet::new(vec![stays]));
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (set, stop) = (set.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut n = 0u8;
+                while !stop.load(Relaxed) {
+                    n = n.wrapping_add(1);
+                    // Move `stays` around the list, and past the lock-free part now and then.
+                    let others = usize::from(n % 12);
+                    set.change(|l| {
+                        *l = (0..others).map(|i| Ipv4Addr::new(10, 1, n, i as u8)).collect();
+                        l.insert(usize::from(n) % (others + 1), stays);
+                    });
+                }
+            })
+        };
+        for _ in 0..200_000 {
+            assert!(set.contains(stays));
+            assert!(!set.contains(never));
+        }
+        stop.store(true, Relaxed);
+        writer.join().unwrap();
     }
 }

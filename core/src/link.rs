@@ -4,10 +4,10 @@
 
 use crate::consts::FD_CLOSE_BIT;
 use crate::error::WsaError;
-use crate::fabric::session::{Inbound, RemoteLink};
+use crate::fabric::session::{Inbound, RemoteLink, Session};
 use crate::socket::{Answer, SocketCell, State, answer};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
 
 /// Where the answer to a pending request goes: the connector's attempt.
 pub(crate) enum Reply {
@@ -53,7 +53,7 @@ impl Reply {
     #[inline]
     pub(crate) fn peer_link(&self) -> PeerLink {
         match self {
-            Reply::Local { connector, .. } => PeerLink::Local(Arc::downgrade(connector)),
+            Reply::Local { connector, .. } => PeerLink::Local(connector.clone()),
             Reply::Remote(r) => r.peer_link(),
         }
     }
@@ -61,8 +61,10 @@ impl Reply {
 
 /// How one end of an established connection reaches the other (K3).
 pub(crate) enum PeerLink {
-    /// The other end lives in this process.
-    Local(Weak<SocketCell>),
+    /// The other end lives in this process. Its cell outlives the socket (a table's cells serve
+    /// one socket after another), but not while this link matters: a socket's links are dropped
+    /// when it closes, before its cell can take a later socket.
+    Local(Arc<SocketCell>),
     /// The other end is across the TCP fabric.
     Remote(Arc<RemoteLink>),
 }
@@ -73,33 +75,38 @@ impl PeerLink {
     #[inline]
     pub(crate) fn close(&self, closed: &SocketCell) {
         match self {
-            PeerLink::Local(peer) => {
-                if let Some(peer) = peer.upgrade() {
-                    disconnect(&peer, Some(closed), 0);
-                }
-            }
+            PeerLink::Local(peer) => disconnect(peer, End::Local(closed), 0),
             PeerLink::Remote(r) => r.close(),
         }
     }
 
-    /// Whether this link leads to `cell` (a local end), or is the fabric link it names.
-    fn leads_to(&self, cell: Option<&SocketCell>) -> bool {
-        match (self, cell) {
-            (PeerLink::Local(p), Some(c)) => std::ptr::eq(p.as_ptr(), c),
-            (PeerLink::Remote(_), None) => true,
+    /// Whether this link leads to `end`.
+    fn leads_to(&self, end: &End<'_>) -> bool {
+        match (self, end) {
+            (PeerLink::Local(p), End::Local(c)) => std::ptr::eq(Arc::as_ptr(p), *c),
+            (PeerLink::Remote(r), End::Remote(session, id)) => r.is(session, *id),
             _ => false,
         }
     }
 }
 
-/// K3, F7 on the side that stays open: `peer` learns that its other end is gone (`closed`, a
-/// socket of this process, or `None`: the end across the fabric its link leads to) and records
-/// FD_CLOSE with `code` (0 for a close, WSAECONNABORTED for a lost device).
+/// The end of a connection that went away, as the end that stays open names it.
+pub(crate) enum End<'a> {
+    /// A socket of this process.
+    Local(&'a SocketCell),
+    /// The connection `id` of a fabric session.
+    Remote(&'a Session, u64),
+}
+
+/// K3, F7 on the side that stays open: `peer` learns that its other end (`closed`) is gone and
+/// records FD_CLOSE with `code` (0 for a close, WSAECONNABORTED for a lost device). Nothing
+/// happens unless `peer` is still connected to exactly that end, so a later socket in the same
+/// cell is never touched.
 #[inline]
-pub(crate) fn disconnect(peer: &SocketCell, closed: Option<&SocketCell>, code: i32) {
+pub(crate) fn disconnect(peer: &SocketCell, closed: End<'_>, code: i32) {
     let (set, wake) = {
         let mut g = peer.lock();
-        if !matches!(&g.state, State::Connected { peer: p, .. } if p.leads_to(closed)) {
+        if !matches!(&g.state, State::Connected { peer: p, .. } if p.leads_to(&closed)) {
             return;
         }
         let (_, wake) = g.set_state(peer, State::Disconnected);

@@ -6,7 +6,7 @@
 
 use super::wire::{self, Frame};
 use crate::error::{Result, WsaError};
-use crate::link::{self, PeerLink};
+use crate::link::{self, End, PeerLink};
 use crate::provider::Shared;
 use crate::socket::{Answer, SocketCell, answer_then};
 use crate::stats::FabricStats;
@@ -258,7 +258,7 @@ impl Inbound {
             }
             Answer::Accepted { peer, callee_data } => {
                 let PeerLink::Local(accepted) = peer else { return false };
-                lock(&s.links).insert(self.id, accepted);
+                lock(&s.links).insert(self.id, Arc::downgrade(&accepted));
                 s.transport.send(&Frame::Accepted { id: self.id, callee_data: callee_data.into_vec() });
                 let confirmed = self.confirmed();
                 if !confirmed {
@@ -326,6 +326,11 @@ pub(crate) struct RemoteLink {
 }
 
 impl RemoteLink {
+    /// Whether this is connection `id` of `session`.
+    pub(crate) fn is(&self, session: &Session, id: u64) -> bool {
+        std::ptr::eq(Arc::as_ptr(&self.session), session) && self.id == id
+    }
+
     /// K3: tell the other end this end closed.
     pub(crate) fn close(&self) {
         lock(&self.session.links).remove(&self.id);
@@ -461,7 +466,7 @@ impl Session {
             Frame::Close { id } => {
                 let peer = lock(&self.links).remove(&id);
                 if let Some(cell) = peer.and_then(|w| w.upgrade()) {
-                    link::disconnect(&cell, None, 0);
+                    link::disconnect(&cell, End::Remote(self, id), 0);
                 }
             }
             Frame::Accepted { id, callee_data } if outbound => self.accepted(id, callee_data),
@@ -620,9 +625,11 @@ impl Session {
         for i in queued {
             i.withdrawn();
         }
-        let links: Vec<Weak<SocketCell>> = lock(&self.links).drain().map(|(_, w)| w).collect();
-        for cell in links.iter().filter_map(Weak::upgrade) {
-            link::disconnect(&cell, None, WsaError::ConnAborted.code());
+        let links: Vec<(u64, Weak<SocketCell>)> = lock(&self.links).drain().collect();
+        for (id, cell) in links {
+            if let Some(cell) = cell.upgrade() {
+                link::disconnect(&cell, End::Remote(self, id), WsaError::ConnAborted.code());
+            }
         }
     }
 }

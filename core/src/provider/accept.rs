@@ -8,7 +8,7 @@ use crate::events::EventHandle;
 use crate::link::PeerLink;
 use crate::listen_queue::{Head, ListenQueue, PendingRequest, Settle};
 use crate::socket::{Answer, Descriptor, Inherited, SocketCell, SocketInner, State};
-use std::sync::{Arc, MutexGuard};
+use std::sync::MutexGuard;
 use std::time::Instant;
 
 #[derive(Default)]
@@ -124,7 +124,7 @@ impl Provider {
                 if let Some(h) = &inherited.handle {
                     crate::events::fire_reset(h); // E3, before E2 may set it again
                 }
-                let link = PeerLink::Local(Arc::downgrade(new));
+                let link = PeerLink::Local(new.clone());
                 if !req.reply.answer(Answer::Accepted { peer: link, callee_data }) {
                     // Withdrawn while the condition ran (A12).
                     sh.discard_socket(socket, new);

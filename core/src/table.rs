@@ -10,14 +10,16 @@
 //! handles, never 0 (generations start at 1) and never `INVALID_SOCKET`. A slot is reused only
 //! when at least `REUSE_AFTER` slots of its free list wait, oldest first, so a generation grows
 //! by one per `REUSE_AFTER` closes at most: 2^38 generations would take years at full speed.
+//! Each thread moves freed slots to and from the shared free lists `BATCH` at a time (its
+//! [`Stash`]), so making and closing a socket rarely takes a free list's lock.
 
 use crate::error::{Result, WsaError};
 use crate::pad::CacheLine;
 use crate::socket::{Descriptor, SocketCell, SocketInner};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 
 const INDEX_BITS: u32 = 24;
 const MAX_SLOTS: u32 = 1 << INDEX_BITS;
@@ -27,6 +29,7 @@ const CHUNK: usize = 1 << CHUNK_BITS;
 const CHUNKS: usize = (MAX_SLOTS as usize) / CHUNK;
 const FREE_LISTS: usize = 16;
 const REUSE_AFTER: usize = 1024;
+const BATCH: usize = 32;
 
 /// One slot: its cell, made when the slot is first handed out, and its generation, changed only
 /// under the cell's lock but readable without it.
@@ -40,8 +43,43 @@ type Chunk = Box<[Slot]>;
 pub(crate) struct Table {
     chunks: Box<[OnceLock<Chunk>]>,
     fresh: CacheLine<AtomicU32>,
-    /// Freed indexes, oldest first; an index goes back to list `index % FREE_LISTS`.
-    free: Box<[CacheLine<Mutex<VecDeque<u32>>>]>,
+    free: Arc<FreeLists>,
+}
+
+/// Freed indexes, oldest first, over several lists so that threads rarely meet; a thread hands
+/// its batches to its home list.
+struct FreeLists(Box<[CacheLine<Mutex<VecDeque<u32>>>]>);
+
+impl FreeLists {
+    fn give(&self, list: usize, indexes: &mut Vec<u32>) {
+        if !indexes.is_empty() {
+            lock(&self.0[list]).extend(indexes.drain(..));
+        }
+    }
+}
+
+/// One thread's share of one table's free indexes: those it freed lately, not yet handed to
+/// the shared lists, and a batch taken from them to hand out (oldest last, popped first).
+struct Stash {
+    table: Weak<FreeLists>,
+    freed: Vec<u32>,
+    ready: Vec<u32>,
+}
+
+impl Drop for Stash {
+    /// A thread that ends, or turns to another table, gives its indexes back (a table that is
+    /// gone needs none).
+    fn drop(&mut self) {
+        if let Some(t) = self.table.upgrade() {
+            let list = home_list();
+            t.give(list, &mut self.freed);
+            t.give(list, &mut self.ready);
+        }
+    }
+}
+
+thread_local! {
+    static STASH: RefCell<Option<Stash>> = const { RefCell::new(None) };
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -84,7 +122,7 @@ impl Table {
         Table {
             chunks: (0..CHUNKS).map(|_| OnceLock::new()).collect(),
             fresh: CacheLine(AtomicU32::new(0)),
-            free: (0..FREE_LISTS).map(|_| CacheLine(Mutex::new(VecDeque::new()))).collect(),
+            free: Arc::new(FreeLists((0..FREE_LISTS).map(|_| CacheLine(Mutex::new(VecDeque::new()))).collect())),
         }
     }
 
@@ -104,19 +142,23 @@ impl Table {
     /// (vacant: [`lock`](Self::lock) does not find it until the socket is opened in it).
     /// [`recycle`](Self::recycle) gives it back once the socket is closed or was never opened.
     pub(crate) fn allocate(&self) -> Result<(Descriptor, &Arc<SocketCell>)> {
-        let list = home_list();
-        let reused = {
-            let mut free = lock(&self.free[list]);
-            if free.len() >= REUSE_AFTER { free.pop_front() } else { None }
-        };
-        let index = match reused {
+        let reused = self.with_stash(|st| {
+            if st.ready.is_empty() {
+                let mut free = lock(&self.free.0[home_list()]);
+                if free.len() >= REUSE_AFTER + BATCH {
+                    st.ready.extend(free.drain(..BATCH).rev());
+                }
+            }
+            st.ready.pop()
+        });
+        let index = match reused.flatten() {
             Some(i) => i,
             None => {
                 let i = self.fresh.fetch_add(1, Relaxed);
                 if i >= MAX_SLOTS {
                     self.fresh.fetch_sub(1, Relaxed);
                     // The slab is full: take any freed slot rather than fail.
-                    self.free.iter().find_map(|f| lock(f).pop_front()).ok_or(WsaError::MFile)?
+                    self.free.0.iter().find_map(|f| lock(f).pop_front()).ok_or(WsaError::MFile)?
                 } else {
                     i
                 }
@@ -162,9 +204,33 @@ impl Table {
     pub(crate) fn recycle(&self, s: Descriptor) {
         if let Some((index, generation)) = decode(s) {
             if generation + 1 < GENERATION_LIMIT {
-                lock(&self.free[index as usize % FREE_LISTS]).push_back(index);
+                let stashed = self.with_stash(|st| {
+                    st.freed.push(index);
+                    if st.freed.len() >= BATCH {
+                        self.free.give(home_list(), &mut st.freed);
+                    }
+                });
+                if stashed.is_none() {
+                    lock(&self.free.0[home_list()]).push_back(index);
+                }
             } // else: the slot retires for good rather than repeat a value
         }
+    }
+
+    /// Run `f` on this thread's stash of this table's indexes; `None` when the thread is ending
+    /// and has none any more.
+    fn with_stash<T>(&self, f: impl FnOnce(&mut Stash) -> T) -> Option<T> {
+        STASH
+            .try_with(|cell| {
+                let mut stash = cell.borrow_mut();
+                if !stash.as_ref().is_some_and(|st| std::ptr::eq(st.table.as_ptr(), Arc::as_ptr(&self.free))) {
+                    // Another table's stash goes back to it (dropping it does) before this one's starts.
+                    *stash = Some(Stash { table: Arc::downgrade(&self.free), freed: Vec::new(), ready: Vec::new() });
+                }
+                stash.as_mut().map(f)
+            })
+            .ok()
+            .flatten()
     }
 
     fn cells(&self) -> impl Iterator<Item = &Arc<SocketCell>> {

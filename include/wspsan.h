@@ -1141,6 +1141,9 @@ SOCKET wspsan_WSPAccept(SOCKET s,
 // hook, so nothing is printed. 0 disarms. Returns how many were still armed.
 uint32_t wspsan_test_inject_panic(uint32_t calls);
 
+// Undo one `WSPStartup` (SPEC X1, X2); the last one closes every socket (descriptors are never reused), with no lock held while the switch's upcalls run; from a condition function it fails with WSAEINPROGRESS and undoes nothing (A14).
+int wspsan_WSPCleanup(LPINT lpErrno);
+
 // Connect `s` to a listener (SPEC C1 to C7): blocking waits for the condition function's answer; non-blocking fails with WSAEWOULDBLOCK and answers by FD_CONNECT / SO_ERROR (a queued attempt clears the previous SO_ERROR); `lpCalleeData->len` in = buffer size, out = bytes written. A listening, connected or connecting socket fails (WSAEINVAL, WSAEISCONN, WSAEALREADY) before the pointers are looked at (X4).
 int wspsan_WSPConnect(SOCKET s,
                       const struct sockaddr *name,
@@ -1311,9 +1314,6 @@ int wspsan_WSPStartup(WORD wVersionRequested,
                       LPWSAPROTOCOL_INFOW lpProtocolInfo,
                       struct WSPUPCALLTABLE UpcallTable,
                       LPWSPPROC_TABLE lpProcTable);
-
-// Undo one `WSPStartup` (SPEC X1, X2); the last one closes every socket (descriptors are never reused), with no lock held while the switch's upcalls run; from a condition function it fails with WSAEINPROGRESS and undoes nothing (A14).
-int wspsan_WSPCleanup(LPINT lpErrno);
 
 // The switch's handle for socket `s` (SPEC X5): what `WPUCreateSocketHandle` returned, or `s` itself when the switch gave no `lpWPUCreateSocketHandle`.
 int wspsan_switch_handle(SOCKET s,

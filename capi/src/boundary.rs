@@ -4,7 +4,8 @@
 //! leaves `*lpErrno` untouched (SPEC X3, X4).
 
 use crate::convert::{self, sockaddr_in};
-use crate::startup;
+pub(crate) use crate::failure::{Failure, Outcome, fault};
+use crate::session;
 use crate::types::{LPINT, QOS, WSABUF};
 use core::ffi::c_int;
 use std::borrow::Cow;
@@ -12,29 +13,6 @@ use std::cell::{Cell, RefCell};
 use std::net::SocketAddrV4;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use wspsan_core::{Call, Provider, Qos, WsaError};
-
-/// Why an export failed: a Winsock error and, for the last-error message, what was wrong.
-#[derive(Debug)]
-pub(crate) struct Failure {
-    pub(crate) code: c_int,
-    detail: Option<Cow<'static, str>>,
-}
-
-impl Failure {
-    /// A failure with an explanation for `wspsan_last_error_message`.
-    pub(crate) fn new(error: WsaError, detail: impl Into<Cow<'static, str>>) -> Failure {
-        Failure { code: error.code(), detail: Some(detail.into()) }
-    }
-}
-
-impl From<WsaError> for Failure {
-    fn from(e: WsaError) -> Failure {
-        Failure { code: e.code(), detail: None }
-    }
-}
-
-/// The result every export body returns.
-pub(crate) type Outcome<T> = Result<T, Failure>;
 
 /// SPEC X4: a bad pointer or length argument (`arg` failed) is reported only after the entry
 /// checks, the descriptor and the socket's state for `call` had their say (the engine's
@@ -44,11 +22,6 @@ pub(crate) fn checked_after_state<T>(p: &Provider, s: crate::types::SOCKET, call
         p.precheck(descriptor(s), call)?;
         Err(f)
     })
-}
-
-/// `WSAEFAULT` for a pointer or length argument.
-pub(crate) fn fault(detail: impl Into<Cow<'static, str>>) -> Failure {
-    Failure::new(WsaError::Fault, detail)
 }
 
 /// The last failure on a thread, kept raw: the message is formatted only when asked for, so a
@@ -163,7 +136,7 @@ pub(crate) unsafe fn wsp<T>(
         let _ = guarded(function, || -> Outcome<()> { Err(fault("lpErrno is NULL")) });
         return failed;
     }
-    match guarded(function, || body(startup::started()?)) {
+    match guarded(function, || body(session::started()?)) {
         Ok(v) => v,
         Err(f) => {
             // SAFETY: checked non-NULL above; the caller passes a valid int pointer.
@@ -184,7 +157,7 @@ pub(crate) unsafe fn extension(
         let _ = guarded(function, || -> Outcome<()> { Err(fault("lpErrno is NULL")) });
         return crate::types::SOCKET_ERROR;
     }
-    match guarded(function, || body(startup::provider()?)) {
+    match guarded(function, || body(session::provider()?)) {
         Ok(()) => 0,
         Err(f) => {
             // SAFETY: checked non-NULL above.
@@ -206,7 +179,7 @@ pub(crate) unsafe fn before_provider(
         return crate::types::SOCKET_ERROR;
     }
     let run = || {
-        if startup::made() {
+        if session::made() {
             return Err(Failure::new(
                 WsaError::Inval,
                 "the provider exists already (WSPStartup or a wspsan_device_* call came first)",
@@ -324,33 +297,6 @@ pub(crate) fn socket(d: wspsan_core::Descriptor) -> crate::types::SOCKET {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{SOCKET_ERROR, WSPDATA, WSPPROC_TABLE, WSPUPCALLTABLE};
-
-    #[test]
-    fn a_panic_is_wsaenetdown_with_its_message_kept() {
-        // SPEC X4: the boundary catches the panic; lpErrno gets WSAENETDOWN; the message stays.
-        // SAFETY: zeroed plain C structs; live locals for every pointer.
-        let rc = unsafe {
-            let mut data: WSPDATA = std::mem::zeroed();
-            let mut table: WSPPROC_TABLE = std::mem::zeroed();
-            let upcalls: WSPUPCALLTABLE = std::mem::zeroed();
-            crate::wspsan_WSPStartup(0x0202, &mut data, std::ptr::null_mut(), upcalls, &mut table)
-        };
-        assert_eq!(rc, 0);
-        let mut err: c_int = 0;
-        let rc = unsafe {
-            wsp("test_export", &mut err, SOCKET_ERROR, |_| -> Outcome<c_int> { panic!("engine invariant broken") })
-        };
-        assert_eq!((rc, err), (SOCKET_ERROR, WsaError::NetDown.code()));
-        let (code, message) = last_error().expect("the failure is remembered");
-        assert_eq!(code, WsaError::NetDown.code());
-        assert!(message.contains("test_export"), "{message}");
-        assert!(message.contains("engine invariant broken"), "{message}");
-        // Success leaves lpErrno untouched (SPEC X3).
-        let mut untouched: c_int = 7;
-        let rc = unsafe { wsp("test_export", &mut untouched, SOCKET_ERROR, |_| Ok(0)) };
-        assert_eq!((rc, untouched), (0, 7));
-    }
 
     #[test]
     fn injected_panics_hit_only_the_arming_thread_and_only_as_many_calls_as_asked() {

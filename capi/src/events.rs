@@ -3,7 +3,7 @@
 
 use crate::boundary::{Failure, Outcome, checked_after_state, descriptor, fault, guarded, out_ptr, wsp};
 use crate::eventfd::EventFd;
-use crate::startup;
+use crate::session;
 use crate::types::*;
 use core::ffi::c_int;
 use std::collections::HashMap;
@@ -24,7 +24,7 @@ enum EventObject {
 
 /// The session's `WPUSetEvent` / `WPUResetEvent`, only as a pair.
 fn switch_pair() -> Option<(SetEvent, SetEvent)> {
-    let u = startup::upcalls()?;
+    let u = session::upcalls()?;
     Some((u.lpWPUSetEvent?, u.lpWPUResetEvent?))
 }
 

@@ -6,7 +6,7 @@ use crate::boundary::{Failure, Outcome, descriptor, extension, in_ptr, out_ptr};
 use crate::types::*;
 use core::ffi::{c_char, c_int, c_void};
 use std::net::Ipv4Addr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 use wspsan_core::{FaultInjector, MessageKind, MessageTransport, PeerId, Provider, WsaError};
 
@@ -92,13 +92,6 @@ fn kind_of(code: c_int) -> Outcome<Option<MessageKind>> {
     }))
 }
 
-static INSTALLED: Mutex<Option<Arc<CTransport>>> = Mutex::new(None);
-
-/// The transport installed for the process-wide provider, if any.
-pub(crate) fn installed() -> Option<Arc<dyn MessageTransport>> {
-    INSTALLED.lock().unwrap_or_else(PoisonError::into_inner).clone().map(|t| t as Arc<dyn MessageTransport>)
-}
-
 /// A C string of NIC addresses (comma-separated; empty for none).
 unsafe fn nic_list(nics: *const c_char, what: &'static str) -> Outcome<Vec<Ipv4Addr>> {
     if nics.is_null() {
@@ -125,7 +118,7 @@ pub unsafe extern "C" fn wspsan_transport_install(transport: *const WSPSAN_TRANS
             if t.send.is_none() {
                 return Err(crate::boundary::fault("transport->send is NULL"));
             }
-            *INSTALLED.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(CTransport(t)));
+            crate::session::install_transport(Arc::new(CTransport(t)));
             Ok(())
         })
     }

@@ -1,7 +1,7 @@
 //! `WSPCleanup` (SPEC X1, X2): the counting is the session's.
 
 use crate::boundary::wsp;
-use crate::session;
+use crate::session::{self, SessionExtra};
 use crate::types::*;
 use core::ffi::c_int;
 
@@ -9,16 +9,23 @@ use core::ffi::c_int;
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPCleanup(lpErrno: LPINT) -> c_int {
     // SAFETY: lpErrno is checked by the boundary.
-    unsafe { cleanup_with(lpErrno, || {}) }
+    unsafe { cleanup_with(lpErrno) }.0
 }
 
-/// `wspsan_WSPCleanup` for Rust callers of this library (the Python module): `on_session_end`
-/// runs when this call ends the session, after every socket is closed and before another
-/// startup can begin; it must not call wspsan.
+/// `wspsan_WSPCleanup` for Rust callers of this library (the Python module): also hands back
+/// the extra of the session this call ended (see [`startup_with`](crate::startup_with)), for the
+/// caller to drop where it chooses.
 ///
 /// # Safety
 /// `lpErrno` as `wspsan_WSPCleanup` documents it.
-pub unsafe fn cleanup_with(lpErrno: LPINT, on_session_end: impl FnOnce()) -> c_int {
+pub unsafe fn cleanup_with(lpErrno: LPINT) -> (c_int, Option<SessionExtra>) {
+    let mut ended = None;
     // SAFETY: lpErrno is checked by the boundary.
-    unsafe { wsp("wspsan_WSPCleanup", lpErrno, SOCKET_ERROR, |p| session::end(p, on_session_end)) }
+    let rc = unsafe {
+        wsp("wspsan_WSPCleanup", lpErrno, SOCKET_ERROR, |p| {
+            ended = session::end(p)?;
+            Ok(0)
+        })
+    };
+    (rc, ended)
 }

@@ -58,4 +58,5 @@ pub use startup::{wspsan_WSPStartup, wspsan_switch_handle};
 pub use transport::*;
 // For Rust callers of this library (the Python module); not exported to C.
 pub use cleanup::cleanup_with;
+pub use session::{SessionExtra, extra as session_extra};
 pub use startup::startup_with;

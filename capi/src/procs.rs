@@ -50,11 +50,11 @@ mod unsupported {
     unsafe fn fail<T>(function: &'static str, lp_errno: LPINT, failed: T) -> T {
         // SAFETY: lp_errno is checked by the boundary.
         unsafe {
-            wsp(function, lp_errno, failed, |p| {
-                if p.in_condition() {
-                    return Err(WsaError::InProgress.into()); // A14 holds for every WSP function
+            wsp(function, lp_errno, failed, |p| match crate::session::unimplemented(p) {
+                WsaError::OpNotSupp => {
+                    Err(Failure::new(WsaError::OpNotSupp, "connection setup only: this provider moves no data"))
                 }
-                Err(Failure::new(WsaError::OpNotSupp, "connection setup only: this provider moves no data"))
+                e => Err(e.into()),
             })
         }
     }

@@ -2,61 +2,44 @@
 //! transport installed for it, counted `WSPStartup` / `WSPCleanup` (SPEC X1, X2) and the
 //! upcalls into the switch (X5). The boundary and every export use it; it uses none of them.
 //!
-//! The session lock is held only to read or change the session record, never while the engine
-//! runs the switch's upcalls (T1): the last cleanup marks the session closing, closes every
-//! socket with the lock released, then ends the session. A startup meanwhile waits for the end
-//! (on another thread) or fails with `WSAEINPROGRESS` (from an upcall of that cleanup).
+//! The rules of the session (counting, A14, the last cleanup closing every socket with no lock
+//! held while the switch's upcalls run) are the engine's [`Session`]; this module keeps the one
+//! session of the process and what it holds.
 
 use crate::failure::{Failure, Outcome};
 use crate::types::*;
 use core::ffi::c_int;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::thread::ThreadId;
-use wspsan_core::{Descriptor, MessageTransport, Placement, Provider, SocketHooks, WsaError};
+use std::any::Any;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use wspsan_core::{
+    Cleaned, Descriptor, MessageTransport, Placement, Provider, Session, SocketHooks, Started, WsaError,
+};
 
-/// The one provider behind the C ABI, and what startup recorded.
+/// What a Rust caller of this library (the Python module) keeps with a session it begins,
+/// beside the switch's upcall table: it lives as long as the session (see [`extra`]).
+pub type SessionExtra = Arc<dyn Any + Send + Sync>;
+
+/// What a session keeps from its first startup (SPEC X5).
+#[derive(Clone)]
+struct Kept {
+    upcalls: WSPUPCALLTABLE,
+    extra: Option<SessionExtra>,
+}
+
+/// The one provider behind the C ABI, and its session.
 struct Global {
     /// Made at first use (the first `WSPStartup` or device call) from the environment (F3).
     provider: OnceLock<Provider>,
     /// Serialises that making, so a failed attempt can be retried and two never race.
     making: Mutex<()>,
-    /// Startups in force as every call sees them (X2); 0 while the last cleanup closes.
-    started: AtomicU32,
-    session: Mutex<Session>,
-    /// Notified when a last cleanup is over.
-    closed: Condvar,
+    /// Counted startup and cleanup: the rules are the engine's (SPEC X1, X2, A14).
+    session: Session<Kept>,
 }
 
-/// The session record.
-struct Session {
-    /// Startups not yet undone by a cleanup.
-    count: u32,
-    /// The thread running the last cleanup, while it closes the sockets.
-    closing: Option<ThreadId>,
-    /// What the first startup of the session recorded.
-    upcalls: Option<WSPUPCALLTABLE>,
-}
-
-// SAFETY: the table holds only function pointers (Send + Sync by themselves); Option<fn> wraps them.
-unsafe impl Send for Session {}
-
-static GLOBAL: OnceLock<Global> = OnceLock::new();
+static GLOBAL: Global = Global { provider: OnceLock::new(), making: Mutex::new(()), session: Session::new() };
 
 fn global() -> &'static Global {
-    GLOBAL.get_or_init(|| Global {
-        provider: OnceLock::new(),
-        making: Mutex::new(()),
-        started: AtomicU32::new(0),
-        session: Mutex::new(Session { count: 0, closing: None, upcalls: None }),
-        closed: Condvar::new(),
-    })
-}
-
-impl Global {
-    fn session(&self) -> MutexGuard<'_, Session> {
-        self.session.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+    &GLOBAL
 }
 
 /// The process-wide provider, whether or not it is started (device control, statistics),
@@ -102,14 +85,19 @@ pub(crate) fn made() -> bool {
 pub(crate) fn started() -> Outcome<&'static Provider> {
     let g = global();
     match g.provider.get() {
-        Some(p) if g.started.load(Ordering::Acquire) != 0 => Ok(p),
+        Some(p) if g.session.is_started() => Ok(p),
         _ => Err(WsaError::NotInitialised.into()),
     }
 }
 
 /// The upcall table of the session in force, if the switch gave one.
 pub(crate) fn upcalls() -> Option<WSPUPCALLTABLE> {
-    global().session().upcalls
+    global().session.kept().map(|k| k.upcalls)
+}
+
+/// What the Rust caller that began the session in force gave it, if any.
+pub fn extra() -> Option<SessionExtra> {
+    global().session.kept().and_then(|k| k.extra)
 }
 
 static INSTALLED: Mutex<Option<Arc<dyn MessageTransport>>> = Mutex::new(None);
@@ -157,91 +145,37 @@ pub(crate) fn has_switch_handles() -> bool {
     upcalls().is_some_and(|u| u.lpWPUCreateSocketHandle.is_some())
 }
 
-/// Begin a session or join the one in force (SPEC X1): from an upcall of the last cleanup
-/// `WSAEINPROGRESS`; on another thread, wait for that cleanup to end. A new session keeps
-/// `upcalls` until its last cleanup; `on_new_session` runs then, under the session lock and
-/// before any upcall of the session can run.
+/// Begin a session or join the one in force (SPEC X1; the rules are [`Session::start`]'s): a
+/// new session keeps `upcalls` and `extra` until its last cleanup and makes its sockets through
+/// the switch's `WPUCreateSocketHandle`. A startup that joins hands `extra` back.
 pub(crate) fn begin(
     provider: &Provider,
     upcalls: WSPUPCALLTABLE,
     catalog_entry: DWORD,
-    on_new_session: impl FnOnce(),
-) -> Outcome<()> {
-    if provider.in_condition() {
-        return Err(Failure::new(WsaError::InProgress, "called from a condition function (A14)"));
-    }
-    let g = global();
-    let mut session = g.session();
-    while let Some(closer) = session.closing {
-        if closer == std::thread::current().id() {
-            // An upcall of the last cleanup: waiting for that cleanup would never end.
-            return Err(Failure::new(WsaError::InProgress, "called from an upcall of the last WSPCleanup"));
-        }
-        session = g.closed.wait(session).unwrap_or_else(PoisonError::into_inner);
-    }
-    if session.count == 0 {
-        // A new session: its upcall table is used until the last cleanup.
-        on_new_session();
-        session.upcalls = Some(upcalls);
-        let hooks = upcalls.lpWPUCreateSocketHandle.map(|create| {
-            Arc::new(SwitchHooks { create, close: upcalls.lpWPUCloseSocketHandle, catalog_entry })
-                as Arc<dyn SocketHooks>
-        });
-        provider.set_hooks(hooks);
-    }
-    session.count += 1;
-    g.started.store(session.count, Ordering::Release);
-    Ok(())
-}
-
-/// Ends the closing state of the session however the last cleanup leaves (a panic included).
-struct Closing<'a> {
-    g: &'a Global,
-    /// Whether every socket was closed: the session ends. Otherwise it stays as it was.
-    ended: bool,
-}
-
-impl Drop for Closing<'_> {
-    fn drop(&mut self) {
-        let mut session = self.g.session();
-        if self.ended {
-            session.count = 0;
-            session.upcalls = None;
-        } else {
-            self.g.started.store(session.count, Ordering::Release);
-        }
-        session.closing = None;
-        drop(session);
-        self.g.closed.notify_all();
+    extra: Option<SessionExtra>,
+) -> Outcome<Option<SessionExtra>> {
+    let hooks = upcalls.lpWPUCreateSocketHandle.map(|create| {
+        Arc::new(SwitchHooks { create, close: upcalls.lpWPUCloseSocketHandle, catalog_entry }) as Arc<dyn SocketHooks>
+    });
+    match global().session.start(provider, hooks, Kept { upcalls, extra }) {
+        Ok(Started::New) => Ok(None),
+        Ok(Started::Joined(unused)) => Ok(unused.extra),
+        Err(e) if provider.in_condition() => Err(Failure::new(e, "called from a condition function (A14)")),
+        Err(e) => Err(Failure::new(e, "called from an upcall of the last WSPCleanup")),
     }
 }
 
-/// Undo one startup (SPEC X1, X2); the last one closes every socket with no lock held while
-/// the switch's upcalls run, then runs `on_session_end` before another startup can begin.
-pub(crate) fn end(p: &Provider, on_session_end: impl FnOnce()) -> Outcome<c_int> {
-    if p.in_condition() {
-        return Err(WsaError::InProgress.into()); // A14, before anything changes
+/// Undo one startup (SPEC X1, X2; the rules are [`Session::cleanup`]'s); the last one closes
+/// every socket with no lock held while the switch's upcalls run, and hands back the extra the
+/// session kept.
+pub(crate) fn end(p: &Provider) -> Outcome<Option<SessionExtra>> {
+    match global().session.cleanup(p)? {
+        Cleaned::Counted => Ok(None),
+        Cleaned::Ended(kept) => Ok(kept.extra),
     }
-    let g = global();
-    let mut session = g.session();
-    if session.count == 0 || session.closing.is_some() {
-        return Err(WsaError::NotInitialised.into()); // the last cleanup is already under way
-    }
-    if session.count > 1 {
-        session.count -= 1;
-        g.started.store(session.count, Ordering::Release);
-        return Ok(0);
-    }
-    // The last cleanup: new calls see WSANOTINITIALISED from now on; the sockets are
-    // closed with the session's upcalls still installed and the lock released (T1).
-    session.closing = Some(std::thread::current().id());
-    g.started.store(0, Ordering::Release);
-    drop(session);
-    let mut closing = Closing { g, ended: false };
-    p.close_all()?; // cannot fail: A14 was checked above (Closing would restore anyway)
-    p.set_hooks(None);
-    closing.ended = true;
-    on_session_end(); // still closing: no startup can begin yet
-    drop(closing);
-    Ok(0)
+}
+
+/// The error of a WSP function this provider does not implement (SPEC X1, X2, A14).
+pub(crate) fn unimplemented(p: &Provider) -> WsaError {
+    global().session.unimplemented(p)
 }

@@ -2,7 +2,7 @@
 
 use crate::boundary::{Failure, descriptor, guarded, out_ptr, wsp};
 use crate::procs::PROC_TABLE;
-use crate::session::{self, has_switch_handles};
+use crate::session::{self, SessionExtra, has_switch_handles};
 use crate::types::*;
 use core::ffi::c_int;
 use wspsan_core::WsaError;
@@ -30,12 +30,14 @@ pub unsafe extern "C" fn wspsan_WSPStartup(
     lpProcTable: LPWSPPROC_TABLE,
 ) -> c_int {
     // SAFETY: the caller's pointers, passed on.
-    unsafe { startup_with(wVersionRequested, lpWSPData, lpProtocolInfo, UpcallTable, lpProcTable, || {}) }
+    unsafe { startup_with(wVersionRequested, lpWSPData, lpProtocolInfo, UpcallTable, lpProcTable, None) }
 }
 
-/// `wspsan_WSPStartup` for Rust callers of this library (the Python module): `on_new_session`
-/// runs when this call starts a new session, under the session lock and before any upcall of
-/// the session can run; it must not call wspsan.
+/// `wspsan_WSPStartup` for Rust callers of this library (the Python module): a call that begins
+/// a session also gives it `extra`, which the session keeps until its last cleanup
+/// ([`session_extra`](crate::session_extra) reads it, from the session's upcalls for example;
+/// [`cleanup_with`](crate::cleanup_with) hands it back). A call that joins the session in force
+/// drops `extra`.
 ///
 /// # Safety
 /// The pointers as `wspsan_WSPStartup` documents them.
@@ -45,7 +47,7 @@ pub unsafe fn startup_with(
     lpProtocolInfo: LPWSAPROTOCOL_INFOW,
     UpcallTable: WSPUPCALLTABLE,
     lpProcTable: LPWSPPROC_TABLE,
-    on_new_session: impl FnOnce(),
+    extra: Option<SessionExtra>,
 ) -> c_int {
     let result = guarded("wspsan_WSPStartup", || {
         // SAFETY: pointers from the caller, checked for NULL.
@@ -61,7 +63,7 @@ pub unsafe fn startup_with(
         // SAFETY: NULL or the caller's catalog entry.
         let catalog_entry = unsafe { lpProtocolInfo.as_ref() }.map_or(0, |p| p.dwCatalogEntryId);
         let provider = session::provider()?;
-        session::begin(provider, UpcallTable, catalog_entry, on_new_session)?;
+        drop(session::begin(provider, UpcallTable, catalog_entry, extra)?);
         data.wVersion = VERSION_2_2;
         data.wHighVersion = VERSION_2_2;
         data.szDescription = utf16_description();

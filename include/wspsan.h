@@ -1133,14 +1133,6 @@ SOCKET wspsan_WSPAccept(SOCKET s,
                         DWORD_PTR dwCallbackData,
                         LPINT lpErrno);
 
-// TEST ONLY, never for production code: make the next `calls` exports made on the calling
-// thread panic inside the panic boundary, before they reach the engine (so nothing is half
-// done), to test SPEC X4: each fails with WSAENETDOWN, wspsan_last_error_message holds the panic
-// message, and everything else keeps working. Other threads are unaffected;
-// wspsan_last_error_message and wspsan_strerror are never hit; the injected panic skips the panic
-// hook, so nothing is printed. 0 disarms. Returns how many were still armed.
-uint32_t wspsan_test_inject_panic(uint32_t calls);
-
 // Undo one `WSPStartup` (SPEC X1, X2); the last one closes every socket (descriptors are never reused), with no lock held while the switch's upcalls run; from a condition function it fails with WSAEINPROGRESS and undoes nothing (A14).
 int wspsan_WSPCleanup(LPINT lpErrno);
 

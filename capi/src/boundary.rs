@@ -60,7 +60,11 @@ fn injected_panic(function: &'static str) {
 /// message, and everything else keeps working. Other threads are unaffected;
 /// wspsan_last_error_message and wspsan_strerror are never hit; the injected panic skips the panic
 /// hook, so nothing is printed. 0 disarms. Returns how many were still armed.
-#[unsafe(no_mangle)]
+///
+/// Exported to C only with the `test-hooks` feature (the C tests' build); without it a Rust
+/// caller of this library (the Python module's tests) still reaches it, C code cannot.
+#[doc(hidden)]
+#[cfg_attr(feature = "test-hooks", unsafe(no_mangle))]
 pub extern "C" fn wspsan_test_inject_panic(calls: u32) -> u32 {
     INJECTED_PANICS.try_with(|n| n.replace(calls)).unwrap_or(0)
 }

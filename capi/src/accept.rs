@@ -44,7 +44,9 @@ fn run_condition(
     Decision::from_raw(raw)
 }
 
-/// Take the request at the head of the queue of `s`, run `lpfnCondition` (NULL accepts) and return the new socket (SPEC A1 to A15); `addr`/`*addrlen` get the peer of any request examined. A socket that is not listening gives WSAEINVAL before `*addrlen` is looked at (X4).
+/// Take the request at the head of the queue of `s`, run `lpfnCondition` (NULL accepts) and return
+/// the new socket (SPEC A1 to A15); `addr`/`*addrlen` get the peer of any request examined. A
+/// socket that is not listening gives WSAEINVAL before `*addrlen` is looked at (X4).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPAccept(
     s: SOCKET,

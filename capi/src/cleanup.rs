@@ -5,7 +5,9 @@ use crate::session::{self, SessionExtra};
 use crate::types::*;
 use core::ffi::c_int;
 
-/// Undo one `WSPStartup` (SPEC X1, X2); the last one closes every socket (descriptors are never reused), with no lock held while the switch's upcalls run; from a condition function it fails with WSAEINPROGRESS and undoes nothing (A14).
+/// Undo one `WSPStartup` (SPEC X1, X2); the last one closes every socket (descriptors are never
+/// reused), with no lock held while the switch's upcalls run; from a condition function it fails
+/// with WSAEINPROGRESS and undoes nothing (A14).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPCleanup(lpErrno: LPINT) -> c_int {
     // SAFETY: lpErrno is checked by the boundary.

@@ -41,7 +41,11 @@ impl CalleeBuffer {
     }
 }
 
-/// Connect `s` to a listener (SPEC C1 to C7): blocking waits for the condition function's answer; non-blocking fails with WSAEWOULDBLOCK and answers by FD_CONNECT / SO_ERROR (a queued attempt clears the previous SO_ERROR); `lpCalleeData->len` in = buffer size, out = bytes written. A listening, connected or connecting socket fails (WSAEINVAL, WSAEISCONN, WSAEALREADY) before the pointers are looked at (X4).
+/// Connect `s` to a listener (SPEC C1 to C7): blocking waits for the condition function's answer;
+/// non-blocking fails with WSAEWOULDBLOCK and answers by FD_CONNECT / SO_ERROR (a queued attempt
+/// clears the previous SO_ERROR); `lpCalleeData->len` in = buffer size, out = bytes written. A
+/// listening, connected or connecting socket fails (WSAEINVAL, WSAEISCONN, WSAEALREADY) before the
+/// pointers are looked at (X4).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPConnect(
     s: SOCKET,

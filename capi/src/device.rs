@@ -9,7 +9,8 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 use wspsan_core::{DeviceStats, FabricStats, FaultStats, Limits, ListenerStats};
 
-/// The device's limits (SPEC D1, D2), as `wspsan_device_get_limits` reads and `wspsan_device_set_limits` writes them.
+/// The device's limits (SPEC D1, D2), as `wspsan_device_get_limits` reads and
+/// `wspsan_device_set_limits` writes them.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WSPSAN_LIMITS {
@@ -19,7 +20,8 @@ pub struct WSPSAN_LIMITS {
     pub max_pending: u64,
     /// Maximum backlog, what SOMAXCONN means (default 4096).
     pub max_backlog: u32,
-    /// Maximum caller data bytes per connect (default 256; at most 65536, larger values are clamped).
+    /// Maximum caller data bytes per connect (default 256; at most 65536, larger values are
+    /// clamped).
     pub max_caller_data: u32,
     /// Size of the callee data buffer a condition function gets (default 256; at most 65536).
     pub max_callee_data: u32,
@@ -252,14 +254,16 @@ fn timeout_ms(t: Option<Duration>) -> u32 {
     t.map_or(0, |d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1))
 }
 
-/// Add a NIC, its address as `s_addr` in network byte order (e.g. from inet_pton); WSAEINVAL for 0.0.0.0 or an existing NIC.
+/// Add a NIC, its address as `s_addr` in network byte order (e.g. from inet_pton); WSAEINVAL for
+/// 0.0.0.0 or an existing NIC.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_device_add_nic(s_addr: u32, lpErrno: LPINT) -> c_int {
     // SAFETY: pointers checked by the boundary.
     unsafe { extension("wspsan_device_add_nic", lpErrno, |p| Ok(p.device().add_nic(ip(s_addr))?)) }
 }
 
-/// Remove a NIC (network byte order); sockets bound to it keep working; WSAEADDRNOTAVAIL if it is not a NIC.
+/// Remove a NIC (network byte order); sockets bound to it keep working; WSAEADDRNOTAVAIL if it is
+/// not a NIC.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_device_remove_nic(s_addr: u32, lpErrno: LPINT) -> c_int {
     // SAFETY: pointers checked by the boundary.
@@ -287,7 +291,9 @@ pub unsafe extern "C" fn wspsan_device_get_limits(out: *mut WSPSAN_LIMITS, lpErr
     }
 }
 
-/// Replace every limit of the device (read them first with wspsan_device_get_limits to change one); existing backlogs keep their value. A max_backlog of 0 is taken as 1 and caller/callee data limits above 65536 as 65536: read them back to see what applies.
+/// Replace every limit of the device (read them first with wspsan_device_get_limits to change one);
+/// existing backlogs keep their value. A max_backlog of 0 is taken as 1 and caller/callee data
+/// limits above 65536 as 65536: read them back to see what applies.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_device_set_limits(limits: *const WSPSAN_LIMITS, lpErrno: LPINT) -> c_int {
     // SAFETY: pointers checked by the boundary.
@@ -331,7 +337,8 @@ pub unsafe extern "C" fn wspsan_device_set_wildcard_bind(on: c_int, lpErrno: LPI
     }
 }
 
-/// Take the device down (non-zero: every call fails with WSAENETDOWN, blocked calls wake) or bring it back (SPEC D2).
+/// Take the device down (non-zero: every call fails with WSAENETDOWN, blocked calls wake) or bring
+/// it back (SPEC D2).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_device_set_network_down(on: c_int, lpErrno: LPINT) -> c_int {
     // SAFETY: pointers checked by the boundary.
@@ -355,7 +362,8 @@ pub unsafe extern "C" fn wspsan_device_set_buffer_exhaustion(on: c_int, lpErrno:
     }
 }
 
-/// Impose a lower descriptor limit (descriptor exhaustion, SPEC D2, L9), or lift it with a negative `limit`.
+/// Impose a lower descriptor limit (descriptor exhaustion, SPEC D2, L9), or lift it with a negative
+/// `limit`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_device_set_descriptor_limit(limit: i64, lpErrno: LPINT) -> c_int {
     // SAFETY: pointers checked by the boundary.
@@ -397,7 +405,8 @@ pub unsafe extern "C" fn wspsan_device_stats(out: *mut WSPSAN_DEVICE_STATS, lpEr
     }
 }
 
-/// Read the statistics of listening socket `s` into `*out` (SPEC D3); WSAEINVAL if it is not listening.
+/// Read the statistics of listening socket `s` into `*out` (SPEC D3); WSAEINVAL if it is not
+/// listening.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_device_listener_stats(
     s: SOCKET,

@@ -114,7 +114,13 @@ fn for_reset(s: SOCKET, h: WSAEVENT) -> Outcome<Arc<EventObject>> {
     Ok(Arc::new(EventObject::new(h)?))
 }
 
-/// Select `lNetworkEvents` (FD_* bits, 0 cancels) on `s` to signal `hEventObject` (an eventfd, or any handle when the switch gives WPUSetEvent and WPUResetEvent; else WSAEINVAL, after WSAENOTSOCK); makes `s` non-blocking and signals at once for selected events already recorded, those recorded while unselected included (SPEC E1, E5). An FD_ACCEPT already reported is not recorded again by selecting again: only a new request or the next WSPAccept records it (E2). The provider signals its own duplicate of the eventfd, so the caller may close its handle at any time.
+/// Select `lNetworkEvents` (FD_* bits, 0 cancels) on `s` to signal `hEventObject` (an eventfd, or
+/// any handle when the switch gives WPUSetEvent and WPUResetEvent; else WSAEINVAL, after
+/// WSAENOTSOCK); makes `s` non-blocking and signals at once for selected events already recorded,
+/// those recorded while unselected included (SPEC E1, E5). An FD_ACCEPT already reported is not
+/// recorded again by selecting again: only a new request or the next WSPAccept records it (E2). The
+/// provider signals its own duplicate of the eventfd, so the caller may close its handle at any
+/// time.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPEventSelect(
     s: SOCKET,
@@ -138,7 +144,12 @@ pub unsafe extern "C" fn wspsan_WSPEventSelect(
     }
 }
 
-/// Report and clear the recorded events of `s` that are in its current selection into `*lpNetworkEvents` (iErrorCode written only for reported bits; events outside the selection stay recorded until a selection includes them; with no selection nothing is reported), resetting `hEventObject` when not NULL (SPEC E4, E5): the provider's duplicate when it is the handle `s` selected, else the eventfd it holds (WSAEINVAL if none). A bad descriptor is WSAENOTSOCK before any pointer is looked at (X4).
+/// Report and clear the recorded events of `s` that are in its current selection into
+/// `*lpNetworkEvents` (iErrorCode written only for reported bits; events outside the selection stay
+/// recorded until a selection includes them; with no selection nothing is reported), resetting
+/// `hEventObject` when not NULL (SPEC E4, E5): the provider's duplicate when it is the handle `s`
+/// selected, else the eventfd it holds (WSAEINVAL if none). A bad descriptor is WSAENOTSOCK before
+/// any pointer is looked at (X4).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPEnumNetworkEvents(
     s: SOCKET,
@@ -167,7 +178,8 @@ pub unsafe extern "C" fn wspsan_WSPEnumNetworkEvents(
     }
 }
 
-/// Create an event object: a non-blocking eventfd in the reset state, as `(WSAEVENT)(intptr_t)fd`; NULL on failure (see wspsan_last_error_message).
+/// Create an event object: a non-blocking eventfd in the reset state, as `(WSAEVENT)(intptr_t)fd`;
+/// NULL on failure (see wspsan_last_error_message).
 #[unsafe(no_mangle)]
 pub extern "C" fn wspsan_WSACreateEvent() -> WSAEVENT {
     let made = guarded("wspsan_WSACreateEvent", || {
@@ -191,7 +203,8 @@ pub extern "C" fn wspsan_WSACreateEvent() -> WSAEVENT {
     }
 }
 
-/// Close an event object made by wspsan_WSACreateEvent (or any eventfd the caller owns); returns TRUE, or FALSE for NULL or a bad descriptor.
+/// Close an event object made by wspsan_WSACreateEvent (or any eventfd the caller owns); returns
+/// TRUE, or FALSE for NULL or a bad descriptor.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSACloseEvent(hEvent: WSAEVENT) -> BOOL {
     let closed = guarded("wspsan_WSACloseEvent", || {

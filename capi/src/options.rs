@@ -12,7 +12,11 @@ use wspsan_core::{Call, SockOpt, WsaError};
 
 const INT_LEN: c_int = size_of::<c_int>() as c_int;
 
-/// Read an option of `s` into `optval` (`*optlen` in = size, out = bytes written) (SPEC L8, C2): SO_ACCEPTCONN, SO_ERROR (kept when read), SO_TYPE, SO_SNDBUF, SO_RCVBUF in either numbering, SO_CONNDATA and SO_CONNDATALEN at either SOL_SOCKET. Checked in this order (X4): the descriptor (WSAENOTSOCK), `optlen` (NULL: WSAEFAULT), the level (neither SOL_SOCKET nor IPPROTO_TCP: WSAEINVAL), the option (WSAENOPROTOOPT), then `optval` and `*optlen` (WSAEFAULT).
+/// Read an option of `s` into `optval` (`*optlen` in = size, out = bytes written) (SPEC L8, C2):
+/// SO_ACCEPTCONN, SO_ERROR (kept when read), SO_TYPE, SO_SNDBUF, SO_RCVBUF in either numbering,
+/// SO_CONNDATA and SO_CONNDATALEN at either SOL_SOCKET. Checked in this order (X4): the descriptor
+/// (WSAENOTSOCK), `optlen` (NULL: WSAEFAULT), the level (neither SOL_SOCKET nor IPPROTO_TCP:
+/// WSAEINVAL), the option (WSAENOPROTOOPT), then `optval` and `*optlen` (WSAEFAULT).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPGetSockOpt(
     s: SOCKET,
@@ -54,7 +58,9 @@ pub unsafe extern "C" fn wspsan_WSPGetSockOpt(
     }
 }
 
-/// Set an option of `s` from an int at `optval` (`optlen` >= 4, else WSAEFAULT after WSAENOTSOCK): SO_SNDBUF and SO_RCVBUF (negative: WSAEINVAL), SO_ERROR (stores any value, as Windows: SPEC C2); read-only options give WSAENOPROTOOPT (L8), an unknown level WSAEINVAL.
+/// Set an option of `s` from an int at `optval` (`optlen` >= 4, else WSAEFAULT after WSAENOTSOCK):
+/// SO_SNDBUF and SO_RCVBUF (negative: WSAEINVAL), SO_ERROR (stores any value, as Windows: SPEC C2);
+/// read-only options give WSAENOPROTOOPT (L8), an unknown level WSAEINVAL.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPSetSockOpt(
     s: SOCKET,
@@ -109,7 +115,11 @@ unsafe fn write_address_list(out: *mut u8, nics: &[SocketAddrV4]) {
     }
 }
 
-/// Control `s` (SPEC E6, D4): FIONBIO (32-bit u_long in `lpvInBuffer`, either numbering) and SIO_ADDRESS_LIST_QUERY (too small a buffer: WSAEFAULT, needed size in `*lpcbBytesReturned`). Checked in this order (X4): the descriptor (WSAENOTSOCK), overlapped calls (WSAEOPNOTSUPP), the code (unknown: WSAEINVAL), then `lpcbBytesReturned`, which every code needs, FIONBIO too (NULL: WSAEFAULT, the mode unchanged).
+/// Control `s` (SPEC E6, D4): FIONBIO (32-bit u_long in `lpvInBuffer`, either numbering) and
+/// SIO_ADDRESS_LIST_QUERY (too small a buffer: WSAEFAULT, needed size in `*lpcbBytesReturned`).
+/// Checked in this order (X4): the descriptor (WSAENOTSOCK), overlapped calls (WSAEOPNOTSUPP), the
+/// code (unknown: WSAEINVAL), then `lpcbBytesReturned`, which every code needs, FIONBIO too (NULL:
+/// WSAEFAULT, the mode unchanged).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPIoctl(
     s: SOCKET,

@@ -6,7 +6,8 @@ use crate::types::*;
 use core::ffi::c_int;
 use wspsan_core::Call;
 
-/// Create a socket (SPEC S1): AF_INET, SOCK_STREAM, protocol 0 or IPPROTO_TCP; `FROM_PROTOCOL_INFO` takes a value from `lpProtocolInfo` (NULL: WSAEFAULT); `g` and `dwFlags` are ignored.
+/// Create a socket (SPEC S1): AF_INET, SOCK_STREAM, protocol 0 or IPPROTO_TCP; `FROM_PROTOCOL_INFO`
+/// takes a value from `lpProtocolInfo` (NULL: WSAEFAULT); `g` and `dwFlags` are ignored.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPSocket(
     af: c_int,
@@ -37,7 +38,8 @@ pub unsafe extern "C" fn wspsan_WSPSocket(
     }
 }
 
-/// Bind `s` to an address of the device or 0.0.0.0 (SPEC B1, B2); port 0 picks a free port. A bound socket gives WSAEINVAL before `name` is looked at (X4).
+/// Bind `s` to an address of the device or 0.0.0.0 (SPEC B1, B2); port 0 picks a free port. A bound
+/// socket gives WSAEINVAL before `name` is looked at (X4).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPBind(
     s: SOCKET,
@@ -55,7 +57,8 @@ pub unsafe extern "C" fn wspsan_WSPBind(
     }
 }
 
-/// Close `s` (SPEC K1 to K3): a listener refuses its queue, a connector withdraws its request; the descriptor is dead for good.
+/// Close `s` (SPEC K1 to K3): a listener refuses its queue, a connector withdraws its request; the
+/// descriptor is dead for good.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPCloseSocket(s: SOCKET, lpErrno: LPINT) -> c_int {
     // SAFETY: pointers checked by the boundary.
@@ -67,7 +70,8 @@ pub unsafe extern "C" fn wspsan_WSPCloseSocket(s: SOCKET, lpErrno: LPINT) -> c_i
     }
 }
 
-/// The local address of `s` into `*name` (`*namelen` >= 16, set to 16) (SPEC A15); WSAEINVAL when unbound, before the pointers are looked at (X4).
+/// The local address of `s` into `*name` (`*namelen` >= 16, set to 16) (SPEC A15); WSAEINVAL when
+/// unbound, before the pointers are looked at (X4).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPGetSockName(
     s: SOCKET,
@@ -85,7 +89,9 @@ pub unsafe extern "C" fn wspsan_WSPGetSockName(
     }
 }
 
-/// The peer address of `s` into `*name` (`*namelen` >= 16, set to 16) (SPEC A15, K3); WSAENOTCONN unless connected, before the pointers are looked at (X4: `WSPGetPeerName(INVALID_SOCKET, NULL, NULL)` is WSAENOTSOCK).
+/// The peer address of `s` into `*name` (`*namelen` >= 16, set to 16) (SPEC A15, K3); WSAENOTCONN
+/// unless connected, before the pointers are looked at (X4: `WSPGetPeerName(INVALID_SOCKET, NULL,
+/// NULL)` is WSAENOTSOCK).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPGetPeerName(
     s: SOCKET,

@@ -20,7 +20,10 @@ fn utf16_description() -> [WCHAR; WSPDESCRIPTION_LEN + 1] {
     out
 }
 
-/// Start the provider (SPEC X1): fills `*lpWSPData` and every entry of `*lpProcTable`; returns 0 or the error code (WSAVERNOTSUPPORTED below 2.2, WSAEFAULT for NULL pointers, WSAEINPROGRESS from an upcall made by the last WSPCleanup; on another thread a startup waits for that cleanup to end).
+/// Start the provider (SPEC X1): fills `*lpWSPData` and every entry of `*lpProcTable`; returns 0 or
+/// the error code (WSAVERNOTSUPPORTED below 2.2, WSAEFAULT for NULL pointers, WSAEINPROGRESS from
+/// an upcall made by the last WSPCleanup; on another thread a startup waits for that cleanup to
+/// end).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPStartup(
     wVersionRequested: WORD,
@@ -76,7 +79,8 @@ pub unsafe fn startup_with(
     }
 }
 
-/// The switch's handle for socket `s` (SPEC X5): what `WPUCreateSocketHandle` returned, or `s` itself when the switch gave no `lpWPUCreateSocketHandle`.
+/// The switch's handle for socket `s` (SPEC X5): what `WPUCreateSocketHandle` returned, or `s`
+/// itself when the switch gave no `lpWPUCreateSocketHandle`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_switch_handle(s: SOCKET, out: *mut SOCKET, lpErrno: LPINT) -> c_int {
     // SAFETY: pointers checked by the boundary.

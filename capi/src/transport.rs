@@ -49,7 +49,8 @@ pub type WSPSAN_TRANSPORT_SEND = Option<
 pub struct WSPSAN_TRANSPORT {
     /// Passed back to `send` untouched.
     pub context: *mut c_void,
-    /// Called on wspsan's courier thread, one message at a time, in order, with no wspsan lock held.
+    /// Called on wspsan's courier thread, one message at a time, in order, with no wspsan lock
+    /// held.
     pub send: WSPSAN_TRANSPORT_SEND,
 }
 

@@ -127,24 +127,57 @@ pub(crate) fn guarded<T>(function: &'static str, body: impl FnOnce() -> Outcome<
     })
 }
 
+/// Where an export writes its error code: the caller's `lpErrno`, NULL or writable.
+pub(crate) struct ErrnoOut(LPINT);
+
+impl ErrnoOut {
+    /// # Safety
+    /// `p` is NULL or valid for writing one `int` for the whole call: what the header says of
+    /// every `lpErrno` (see [`errno_out!`]).
+    pub(crate) unsafe fn new(p: LPINT) -> ErrnoOut {
+        ErrnoOut(p)
+    }
+
+    /// Write `code`, if `lpErrno` is not NULL.
+    fn write(&self, code: c_int) {
+        if !self.0.is_null() {
+            // SAFETY: non-NULL, so writable for this call, as `new`'s caller promised.
+            unsafe { self.0.write(code) };
+        }
+    }
+
+    fn is_null(&self) -> bool {
+        self.0.is_null()
+    }
+}
+
+/// The [`ErrnoOut`] of an export's `lpErrno` argument (a raw `LPINT` from C).
+macro_rules! errno_out {
+    ($lp_errno:expr) => {{
+        // SAFETY: every lpErrno is NULL or the caller's writable int for the whole call, the
+        // contract the header states for every function that takes one (SPEC X3).
+        unsafe { $crate::boundary::ErrnoOut::new($lp_errno) }
+    }};
+}
+pub(crate) use errno_out;
+
 /// A WSP-style export: `*lpErrno` is written on failure only and `failed` returned
 /// (`SOCKET_ERROR`, `INVALID_SOCKET` or FALSE). A NULL `lpErrno` gives `failed` without
 /// running anything. `body` gets the started provider (SPEC X2: `WSANOTINITIALISED` otherwise).
-pub(crate) unsafe fn wsp<T>(
+pub(crate) fn wsp<T>(
     function: &'static str,
-    lp_errno: LPINT,
+    errno: ErrnoOut,
     failed: T,
     body: impl FnOnce(&'static Provider) -> Outcome<T>,
 ) -> T {
-    if lp_errno.is_null() {
+    if errno.is_null() {
         let _ = guarded(function, || -> Outcome<()> { Err(fault("lpErrno is NULL")) });
         return failed;
     }
     match guarded(function, || body(session::started()?)) {
         Ok(v) => v,
         Err(f) => {
-            // SAFETY: checked non-NULL above; the caller passes a valid int pointer.
-            unsafe { lp_errno.write(f.code) };
+            errno.write(f.code);
             failed
         }
     }
@@ -152,37 +185,18 @@ pub(crate) unsafe fn wsp<T>(
 
 /// A wspsan extension (device control, statistics): like [`wsp`] but usable before
 /// `WSPStartup`, on the process-wide provider.
-pub(crate) unsafe fn extension(
+pub(crate) fn extension(
     function: &'static str,
-    lp_errno: LPINT,
+    errno: ErrnoOut,
     body: impl FnOnce(&'static Provider) -> Outcome<()>,
 ) -> c_int {
-    if lp_errno.is_null() {
-        let _ = guarded(function, || -> Outcome<()> { Err(fault("lpErrno is NULL")) });
-        return crate::types::SOCKET_ERROR;
-    }
-    match guarded(function, || body(session::provider()?)) {
-        Ok(()) => 0,
-        Err(f) => {
-            // SAFETY: checked non-NULL above.
-            unsafe { lp_errno.write(f.code) };
-            crate::types::SOCKET_ERROR
-        }
-    }
+    wsp_like(function, errno, || body(session::provider()?))
 }
 
 /// A set-up call that must come before the process-wide provider exists (it decides how that
 /// provider is made): `WSAEINVAL` once it does.
-pub(crate) unsafe fn before_provider(
-    function: &'static str,
-    lp_errno: LPINT,
-    body: impl FnOnce() -> Outcome<()>,
-) -> c_int {
-    if lp_errno.is_null() {
-        let _ = guarded(function, || -> Outcome<()> { Err(fault("lpErrno is NULL")) });
-        return crate::types::SOCKET_ERROR;
-    }
-    let run = || {
+pub(crate) fn before_provider(function: &'static str, errno: ErrnoOut, body: impl FnOnce() -> Outcome<()>) -> c_int {
+    wsp_like(function, errno, || {
         if session::made() {
             return Err(Failure::new(
                 WsaError::Inval,
@@ -190,28 +204,64 @@ pub(crate) unsafe fn before_provider(
             ));
         }
         body()
-    };
-    match guarded(function, run) {
+    })
+}
+
+/// 0, or `SOCKET_ERROR` with the failure in `*lpErrno` (none at all for a NULL `lpErrno`).
+fn wsp_like(function: &'static str, errno: ErrnoOut, body: impl FnOnce() -> Outcome<()>) -> c_int {
+    if errno.is_null() {
+        let _ = guarded(function, || -> Outcome<()> { Err(fault("lpErrno is NULL")) });
+        return crate::types::SOCKET_ERROR;
+    }
+    match guarded(function, body) {
         Ok(()) => 0,
         Err(f) => {
-            // SAFETY: checked non-NULL above.
-            unsafe { lp_errno.write(f.code) };
+            errno.write(f.code);
             crate::types::SOCKET_ERROR
         }
     }
 }
 
 /// An output pointer: `WSAEFAULT` when NULL.
+///
+/// # Safety
+/// `p` is NULL or valid for reading and writing a `T` for `'a`, with nothing else referring to
+/// that `T` meanwhile.
 pub(crate) unsafe fn out_ptr<'a, T>(p: *mut T, what: &'static str) -> Outcome<&'a mut T> {
-    // SAFETY: non-NULL pointers from C are taken as valid for T, as the API documents.
+    // SAFETY: non-NULL pointers are valid for T, as the caller promises.
     unsafe { p.as_mut() }.ok_or_else(|| fault(format!("{what} is NULL")))
 }
 
 /// An input pointer: `WSAEFAULT` when NULL.
+///
+/// # Safety
+/// `p` is NULL or valid for reading a `T` for `'a`.
 pub(crate) unsafe fn in_ptr<'a, T>(p: *const T, what: &'static str) -> Outcome<&'a T> {
     // SAFETY: as out_ptr.
     unsafe { p.as_ref() }.ok_or_else(|| fault(format!("{what} is NULL")))
 }
+
+/// An export's output pointer argument as `Outcome<&mut T>` (`WSAEFAULT` when NULL), on the
+/// header's contract for pointer arguments (model: rustls-ffi's `try_mut_from_ptr!`).
+macro_rules! out_ref {
+    ($p:expr, $what:expr) => {{
+        // SAFETY: the header's contract for every pointer argument of an export: NULL, or valid
+        // for the whole call and not used by the caller meanwhile.
+        unsafe { $crate::boundary::out_ptr($p, $what) }
+    }};
+}
+pub(crate) use out_ref;
+
+/// An export's input pointer argument as `Outcome<&T>` (`WSAEFAULT` when NULL), on the
+/// header's contract (model: rustls-ffi's `try_ref_from_ptr!`).
+macro_rules! in_ref {
+    ($p:expr, $what:expr) => {{
+        // SAFETY: the header's contract for every pointer argument of an export: NULL, or valid
+        // for reading for the whole call.
+        unsafe { $crate::boundary::in_ptr($p, $what) }
+    }};
+}
+pub(crate) use in_ref;
 
 /// The bytes of a WSABUF: `WSAEFAULT` when `buf` is NULL with a non-zero `len`.
 pub(crate) unsafe fn wsabuf_bytes<'a>(b: &WSABUF, what: &'static str) -> Outcome<&'a [u8]> {

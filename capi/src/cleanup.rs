@@ -1,6 +1,6 @@
 //! `WSPCleanup` (SPEC X1, X2): the counting is the session's.
 
-use crate::boundary::wsp;
+use crate::boundary::{errno_out, wsp};
 use crate::session::{self, SessionExtra};
 use crate::types::*;
 use core::ffi::c_int;
@@ -10,7 +10,7 @@ use core::ffi::c_int;
 /// with WSAEINPROGRESS and undoes nothing (A14).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPCleanup(lpErrno: LPINT) -> c_int {
-    // SAFETY: lpErrno is checked by the boundary.
+    // SAFETY: the caller's lpErrno, under the same contract (NULL or a writable int).
     unsafe { cleanup_with(lpErrno) }.0
 }
 
@@ -22,12 +22,9 @@ pub unsafe extern "C" fn wspsan_WSPCleanup(lpErrno: LPINT) -> c_int {
 /// `lpErrno` as `wspsan_WSPCleanup` documents it.
 pub unsafe fn cleanup_with(lpErrno: LPINT) -> (c_int, Option<SessionExtra>) {
     let mut ended = None;
-    // SAFETY: lpErrno is checked by the boundary.
-    let rc = unsafe {
-        wsp("wspsan_WSPCleanup", lpErrno, SOCKET_ERROR, |p| {
-            ended = session::end(p)?;
-            Ok(0)
-        })
-    };
+    let rc = wsp("wspsan_WSPCleanup", errno_out!(lpErrno), SOCKET_ERROR, |p| {
+        ended = session::end(p)?;
+        Ok(0)
+    });
     (rc, ended)
 }

@@ -1,7 +1,7 @@
 //! Event objects and network events: `WSPEventSelect`, `WSPEnumNetworkEvents`,
 //! `wspsan_WSACreateEvent`, `wspsan_WSACloseEvent` (SPEC section 8).
 
-use crate::boundary::{Failure, Outcome, checked_after_state, descriptor, fault, guarded, out_ptr, wsp};
+use crate::boundary::{Failure, Outcome, checked_after_state, descriptor, errno_out, fault, guarded, out_ref, wsp};
 use crate::eventfd::EventFd;
 use crate::session;
 use crate::types::*;
@@ -128,20 +128,17 @@ pub unsafe extern "C" fn wspsan_WSPEventSelect(
     lNetworkEvents: LONG,
     lpErrno: LPINT,
 ) -> c_int {
-    // SAFETY: pointers checked by the boundary.
-    unsafe {
-        wsp("wspsan_WSPEventSelect", lpErrno, SOCKET_ERROR, |p| {
-            let event = if hEventObject.is_null() {
-                None
-            } else {
-                Some(Arc::new(checked_after_state(p, s, Call::Other, EventObject::new(hEventObject))?))
-            };
-            let handle = event.clone().map(|e| e as EventHandle);
-            p.event_select(descriptor(s), handle, lNetworkEvents as u32)?;
-            remember(s, hEventObject as usize, event.as_ref());
-            Ok(0)
-        })
-    }
+    wsp("wspsan_WSPEventSelect", errno_out!(lpErrno), SOCKET_ERROR, |p| {
+        let event = if hEventObject.is_null() {
+            None
+        } else {
+            Some(Arc::new(checked_after_state(p, s, Call::Other, EventObject::new(hEventObject))?))
+        };
+        let handle = event.clone().map(|e| e as EventHandle);
+        p.event_select(descriptor(s), handle, lNetworkEvents as u32)?;
+        remember(s, hEventObject as usize, event.as_ref());
+        Ok(0)
+    })
 }
 
 /// Report and clear the recorded events of `s` that are in its current selection into
@@ -157,25 +154,22 @@ pub unsafe extern "C" fn wspsan_WSPEnumNetworkEvents(
     lpNetworkEvents: LPWSANETWORKEVENTS,
     lpErrno: LPINT,
 ) -> c_int {
-    // SAFETY: pointers checked by the boundary.
-    unsafe {
-        wsp("wspsan_WSPEnumNetworkEvents", lpErrno, SOCKET_ERROR, |p| {
-            let out = checked_after_state(p, s, Call::Other, out_ptr(lpNetworkEvents, "lpNetworkEvents"))?;
-            let event: Option<EventHandle> = if hEventObject.is_null() {
-                None
-            } else {
-                Some(checked_after_state(p, s, Call::Other, for_reset(s, hEventObject))? as EventHandle)
-            };
-            let recorded = p.enum_network_events(descriptor(s), event.as_ref())?;
-            out.lNetworkEvents = recorded.events as LONG;
-            for bit in 0..FD_MAX_EVENTS {
-                if let Some(code) = recorded.error(bit) {
-                    out.iErrorCode[bit] = code;
-                }
+    wsp("wspsan_WSPEnumNetworkEvents", errno_out!(lpErrno), SOCKET_ERROR, |p| {
+        let out = checked_after_state(p, s, Call::Other, out_ref!(lpNetworkEvents, "lpNetworkEvents"))?;
+        let event: Option<EventHandle> = if hEventObject.is_null() {
+            None
+        } else {
+            Some(checked_after_state(p, s, Call::Other, for_reset(s, hEventObject))? as EventHandle)
+        };
+        let recorded = p.enum_network_events(descriptor(s), event.as_ref())?;
+        out.lNetworkEvents = recorded.events as LONG;
+        for bit in 0..FD_MAX_EVENTS {
+            if let Some(code) = recorded.error(bit) {
+                out.iErrorCode[bit] = code;
             }
-            Ok(0)
-        })
-    }
+        }
+        Ok(0)
+    })
 }
 
 /// Create an event object: a non-blocking eventfd in the reset state, as `(WSAEVENT)(intptr_t)fd`;
@@ -189,8 +183,9 @@ pub extern "C" fn wspsan_WSACreateEvent() -> WSAEVENT {
             return Ok(fd);
         }
         // fd 0 would read as NULL, the failure value: move it up.
-        // SAFETY: plain fcntl/close on the fd we just made.
+        // SAFETY: plain fcntl on the fd we just made, which nothing else uses.
         let moved = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 1) };
+        // SAFETY: closing the fd we just made and own; `moved` (if any) is a separate one.
         unsafe { libc::close(fd) };
         if moved < 0 {
             return Err(Failure::new(WsaError::NoBufs, std::io::Error::last_os_error().to_string()));

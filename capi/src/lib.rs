@@ -11,6 +11,10 @@
 #![allow(non_camel_case_types, non_snake_case, clippy::upper_case_acronyms)]
 // The safety contract of every export is the C one documented in the header.
 #![allow(clippy::missing_safety_doc)]
+// Every raw dereference sits in its own unsafe block that says why it is sound; the body of an
+// unsafe fn is safe code like any other.
+#![deny(clippy::undocumented_unsafe_blocks)]
+#![deny(unsafe_op_in_unsafe_fn)]
 // The Windows signatures have as many parameters as they have.
 #![allow(clippy::too_many_arguments)]
 

@@ -1,7 +1,7 @@
 //! The procedure table `WSPStartup` hands the switch (SPEC X1): every entry filled, the
 //! functions this provider does not implement with stubs that fail as the SPEC says.
 
-use crate::boundary::{Failure, wsp};
+use crate::boundary::{ErrnoOut, Failure, errno_out, wsp};
 use crate::types::*;
 use core::ffi::{c_int, c_uint};
 use wspsan_core::WsaError;
@@ -47,16 +47,13 @@ pub(crate) const PROC_TABLE: WSPPROC_TABLE = WSPPROC_TABLE {
 mod unsupported {
     use super::*;
 
-    unsafe fn fail<T>(function: &'static str, lp_errno: LPINT, failed: T) -> T {
-        // SAFETY: lp_errno is checked by the boundary.
-        unsafe {
-            wsp(function, lp_errno, failed, |p| match crate::session::unimplemented(p) {
-                WsaError::OpNotSupp => {
-                    Err(Failure::new(WsaError::OpNotSupp, "connection setup only: this provider moves no data"))
-                }
-                e => Err(e.into()),
-            })
-        }
+    fn fail<T>(function: &'static str, errno: ErrnoOut, failed: T) -> T {
+        wsp(function, errno, failed, |p| match crate::session::unimplemented(p) {
+            WsaError::OpNotSupp => {
+                Err(Failure::new(WsaError::OpNotSupp, "connection setup only: this provider moves no data"))
+            }
+            e => Err(e.into()),
+        })
     }
 
     pub(super) unsafe extern "C" fn address_to_string(
@@ -67,7 +64,7 @@ mod unsupported {
         lpdwAddressStringLength: LPDWORD,
         lpErrno: LPINT,
     ) -> c_int {
-        unsafe { fail("WSPAddressToString", lpErrno, SOCKET_ERROR) }
+        fail("WSPAddressToString", errno_out!(lpErrno), SOCKET_ERROR)
     }
 
     pub(super) unsafe extern "C" fn async_select(
@@ -77,11 +74,11 @@ mod unsupported {
         lEvent: LONG,
         lpErrno: LPINT,
     ) -> c_int {
-        unsafe { fail("WSPAsyncSelect", lpErrno, SOCKET_ERROR) }
+        fail("WSPAsyncSelect", errno_out!(lpErrno), SOCKET_ERROR)
     }
 
     pub(super) unsafe extern "C" fn cancel_blocking_call(lpErrno: LPINT) -> c_int {
-        unsafe { fail("WSPCancelBlockingCall", lpErrno, SOCKET_ERROR) }
+        fail("WSPCancelBlockingCall", errno_out!(lpErrno), SOCKET_ERROR)
     }
 
     pub(super) unsafe extern "C" fn duplicate_socket(
@@ -90,7 +87,7 @@ mod unsupported {
         lpProtocolInfo: LPWSAPROTOCOL_INFOW,
         lpErrno: LPINT,
     ) -> c_int {
-        unsafe { fail("WSPDuplicateSocket", lpErrno, SOCKET_ERROR) }
+        fail("WSPDuplicateSocket", errno_out!(lpErrno), SOCKET_ERROR)
     }
 
     pub(super) unsafe extern "C" fn get_overlapped_result(
@@ -101,7 +98,7 @@ mod unsupported {
         lpdwFlags: LPDWORD,
         lpErrno: LPINT,
     ) -> BOOL {
-        unsafe { fail("WSPGetOverlappedResult", lpErrno, WSPSAN_FALSE) }
+        fail("WSPGetOverlappedResult", errno_out!(lpErrno), WSPSAN_FALSE)
     }
 
     pub(super) unsafe extern "C" fn get_qos_by_name(
@@ -110,7 +107,7 @@ mod unsupported {
         lpQOS: LPQOS,
         lpErrno: LPINT,
     ) -> BOOL {
-        unsafe { fail("WSPGetQOSByName", lpErrno, WSPSAN_FALSE) }
+        fail("WSPGetQOSByName", errno_out!(lpErrno), WSPSAN_FALSE)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -125,7 +122,7 @@ mod unsupported {
         dwFlags: DWORD,
         lpErrno: LPINT,
     ) -> SOCKET {
-        unsafe { fail("WSPJoinLeaf", lpErrno, INVALID_SOCKET) }
+        fail("WSPJoinLeaf", errno_out!(lpErrno), INVALID_SOCKET)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -140,7 +137,7 @@ mod unsupported {
         lpThreadId: LPWSATHREADID,
         lpErrno: LPINT,
     ) -> c_int {
-        unsafe { fail("WSPRecv", lpErrno, SOCKET_ERROR) }
+        fail("WSPRecv", errno_out!(lpErrno), SOCKET_ERROR)
     }
 
     pub(super) unsafe extern "C" fn recv_disconnect(
@@ -148,7 +145,7 @@ mod unsupported {
         lpInboundDisconnectData: LPWSABUF,
         lpErrno: LPINT,
     ) -> c_int {
-        unsafe { fail("WSPRecvDisconnect", lpErrno, SOCKET_ERROR) }
+        fail("WSPRecvDisconnect", errno_out!(lpErrno), SOCKET_ERROR)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -165,7 +162,7 @@ mod unsupported {
         lpThreadId: LPWSATHREADID,
         lpErrno: LPINT,
     ) -> c_int {
-        unsafe { fail("WSPRecvFrom", lpErrno, SOCKET_ERROR) }
+        fail("WSPRecvFrom", errno_out!(lpErrno), SOCKET_ERROR)
     }
 
     pub(super) unsafe extern "C" fn select(
@@ -176,7 +173,7 @@ mod unsupported {
         timeout: *const WSPSAN_TIMEVAL,
         lpErrno: LPINT,
     ) -> c_int {
-        unsafe { fail("WSPSelect", lpErrno, SOCKET_ERROR) }
+        fail("WSPSelect", errno_out!(lpErrno), SOCKET_ERROR)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -191,7 +188,7 @@ mod unsupported {
         lpThreadId: LPWSATHREADID,
         lpErrno: LPINT,
     ) -> c_int {
-        unsafe { fail("WSPSend", lpErrno, SOCKET_ERROR) }
+        fail("WSPSend", errno_out!(lpErrno), SOCKET_ERROR)
     }
 
     pub(super) unsafe extern "C" fn send_disconnect(
@@ -199,7 +196,7 @@ mod unsupported {
         lpOutboundDisconnectData: LPWSABUF,
         lpErrno: LPINT,
     ) -> c_int {
-        unsafe { fail("WSPSendDisconnect", lpErrno, SOCKET_ERROR) }
+        fail("WSPSendDisconnect", errno_out!(lpErrno), SOCKET_ERROR)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -216,11 +213,11 @@ mod unsupported {
         lpThreadId: LPWSATHREADID,
         lpErrno: LPINT,
     ) -> c_int {
-        unsafe { fail("WSPSendTo", lpErrno, SOCKET_ERROR) }
+        fail("WSPSendTo", errno_out!(lpErrno), SOCKET_ERROR)
     }
 
     pub(super) unsafe extern "C" fn shutdown(s: SOCKET, how: c_int, lpErrno: LPINT) -> c_int {
-        unsafe { fail("WSPShutdown", lpErrno, SOCKET_ERROR) }
+        fail("WSPShutdown", errno_out!(lpErrno), SOCKET_ERROR)
     }
 
     pub(super) unsafe extern "C" fn string_to_address(
@@ -231,6 +228,6 @@ mod unsupported {
         lpAddressLength: LPINT,
         lpErrno: LPINT,
     ) -> c_int {
-        unsafe { fail("WSPStringToAddress", lpErrno, SOCKET_ERROR) }
+        fail("WSPStringToAddress", errno_out!(lpErrno), SOCKET_ERROR)
     }
 }

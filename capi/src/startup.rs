@@ -1,6 +1,6 @@
 //! `WSPStartup` (SPEC X1) and the switch's handle of a socket (X5): the top of the crate.
 
-use crate::boundary::{Failure, descriptor, guarded, out_ptr, wsp};
+use crate::boundary::{Failure, descriptor, errno_out, guarded, out_ref, wsp};
 use crate::procs::PROC_TABLE;
 use crate::session::{self, SessionExtra, has_switch_handles};
 use crate::types::*;
@@ -32,7 +32,7 @@ pub unsafe extern "C" fn wspsan_WSPStartup(
     UpcallTable: WSPUPCALLTABLE,
     lpProcTable: LPWSPPROC_TABLE,
 ) -> c_int {
-    // SAFETY: the caller's pointers, passed on.
+    // SAFETY: the caller's pointers under the header's contract, which is startup_with's.
     unsafe { startup_with(wVersionRequested, lpWSPData, lpProtocolInfo, UpcallTable, lpProcTable, None) }
 }
 
@@ -53,9 +53,8 @@ pub unsafe fn startup_with(
     extra: Option<SessionExtra>,
 ) -> c_int {
     let result = guarded("wspsan_WSPStartup", || {
-        // SAFETY: pointers from the caller, checked for NULL.
-        let data = unsafe { out_ptr(lpWSPData, "lpWSPData") }?;
-        let table = unsafe { out_ptr(lpProcTable, "lpProcTable") }?;
+        let data = out_ref!(lpWSPData, "lpWSPData")?;
+        let table = out_ref!(lpProcTable, "lpProcTable")?;
         let (major, minor) = (wVersionRequested & 0xff, wVersionRequested >> 8);
         if (major, minor) < (2, 2) {
             return Err(Failure::new(
@@ -63,7 +62,8 @@ pub unsafe fn startup_with(
                 format!("version {major}.{minor} requested, 2.2 is the lowest served"),
             ));
         }
-        // SAFETY: NULL or the caller's catalog entry.
+        // SAFETY: lpProtocolInfo is NULL or the caller's WSAPROTOCOL_INFOW, readable for the call
+        // (the header's contract).
         let catalog_entry = unsafe { lpProtocolInfo.as_ref() }.map_or(0, |p| p.dwCatalogEntryId);
         let provider = session::provider()?;
         drop(session::begin(provider, UpcallTable, catalog_entry, extra)?);
@@ -83,15 +83,12 @@ pub unsafe fn startup_with(
 /// itself when the switch gave no `lpWPUCreateSocketHandle`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_switch_handle(s: SOCKET, out: *mut SOCKET, lpErrno: LPINT) -> c_int {
-    // SAFETY: pointers checked by the boundary.
-    unsafe {
-        wsp("wspsan_switch_handle", lpErrno, SOCKET_ERROR, |p| {
-            let context = p.context(descriptor(s))?; // X4: the descriptor before the pointer
-            let out = out_ptr(out, "out")?;
-            *out = if has_switch_handles() { context as SOCKET } else { s };
-            Ok(0)
-        })
-    }
+    wsp("wspsan_switch_handle", errno_out!(lpErrno), SOCKET_ERROR, |p| {
+        let context = p.context(descriptor(s))?; // X4: the descriptor before the pointer
+        let out = out_ref!(out, "out")?;
+        *out = if has_switch_handles() { context as SOCKET } else { s };
+        Ok(0)
+    })
 }
 
 #[cfg(test)]
@@ -110,11 +107,12 @@ mod tests {
         };
         assert_eq!(rc, 0);
         let mut err: c_int = 0;
-        let rc = unsafe {
-            crate::boundary::wsp("test_export", &mut err, SOCKET_ERROR, |_| -> crate::failure::Outcome<c_int> {
-                panic!("engine invariant broken")
-            })
-        };
+        let rc = crate::boundary::wsp(
+            "test_export",
+            errno_out!(&mut err),
+            SOCKET_ERROR,
+            |_| -> crate::failure::Outcome<c_int> { panic!("engine invariant broken") },
+        );
         assert_eq!((rc, err), (SOCKET_ERROR, WsaError::NetDown.code()));
         let (code, message) = crate::boundary::last_error().expect("the failure is remembered");
         assert_eq!(code, WsaError::NetDown.code());
@@ -122,7 +120,7 @@ mod tests {
         assert!(message.contains("engine invariant broken"), "{message}");
         // Success leaves lpErrno untouched (SPEC X3).
         let mut untouched: c_int = 7;
-        let rc = unsafe { crate::boundary::wsp("test_export", &mut untouched, SOCKET_ERROR, |_| Ok(0)) };
+        let rc = crate::boundary::wsp("test_export", errno_out!(&mut untouched), SOCKET_ERROR, |_| Ok(0));
         assert_eq!((rc, untouched), (0, 7));
     }
 }

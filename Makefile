@@ -50,6 +50,9 @@ C_TESTS      := $(basename $(notdir $(wildcard tests/c/test_*.c)))
 C_TEST_BINS  := $(addprefix $(C_BUILD)/,$(C_TESTS))
 C_VALGRIND   := test_accept test_switch test_faults test_fuzz_regressions
 C_HEADER_DEP := include/wspsan.h tests/c/harness.h
+# The library the C tests link exports the test hooks too (wspsan_test_inject_panic); the
+# installed one and the header never have them.
+CAPI_TEST_FEATURES := --features test-hooks
 PREFIX       ?= /usr/local
 INSTALL_PROFILE ?= release
 VALGRIND     ?= valgrind
@@ -58,10 +61,10 @@ CXX          ?= g++
 .PHONY: c-lib c-header-check c-valgrind c-install-test fabric-examples own-fabric-example
 
 c-lib: check-tools
-	$(CARGO) build -p wspsan-capi
+	$(CARGO) build -p wspsan-capi $(CAPI_TEST_FEATURES)
 
 $(C_LIBDIR)/libwspsan.a: $(wildcard capi/Cargo.toml capi/src/*.rs core/Cargo.toml core/src/*.rs core/src/*/*.rs)
-	$(CARGO) build -p wspsan-capi
+	$(CARGO) build -p wspsan-capi $(CAPI_TEST_FEATURES)
 
 # Regenerate include/wspsan.h from capi/src (cargo test checks that the committed one is current).
 header: check-tools

@@ -190,14 +190,16 @@
 // Windows `SO_RCVBUF`.
 #define WSPSAN_SO_RCVBUF 4098
 
-// Windows `SO_ERROR`: the result of the last non-blocking connect attempt. Reading it does not clear it
+// Windows `SO_ERROR`: the result of the last non-blocking connect attempt. Reading it does not
+// clear it
 // (as Windows); the next connect that is queued does; setting it stores the value (SPEC C2).
 #define WSPSAN_SO_ERROR 4103
 
 // Windows `SO_TYPE`: always `SOCK_STREAM`.
 #define WSPSAN_SO_TYPE 4104
 
-// `SO_CONNDATA` (level `WSPSAN_SOL_SOCKET` or the platform's `SOL_SOCKET`): the callee data of the completed connect.
+// `SO_CONNDATA` (level `WSPSAN_SOL_SOCKET` or the platform's `SOL_SOCKET`): the callee data of the
+// completed connect.
 #define SO_CONNDATA 28672
 
 // `SO_CONNDATALEN` (either `SOL_SOCKET`): the length of `SO_CONNDATA`.
@@ -326,7 +328,8 @@ typedef int (*LPCONDITIONPROC)(LPWSABUF lpCallerId,
                                GROUP *g,
                                DWORD_PTR dwCallbackData);
 
-// The device's limits (SPEC D1, D2), as `wspsan_device_get_limits` reads and `wspsan_device_set_limits` writes them.
+// The device's limits (SPEC D1, D2), as `wspsan_device_get_limits` reads and
+// `wspsan_device_set_limits` writes them.
 typedef struct WSPSAN_LIMITS {
     // Maximum open descriptors (default 65536).
     uint64_t max_descriptors;
@@ -334,7 +337,8 @@ typedef struct WSPSAN_LIMITS {
     uint64_t max_pending;
     // Maximum backlog, what SOMAXCONN means (default 4096).
     uint32_t max_backlog;
-    // Maximum caller data bytes per connect (default 256; at most 65536, larger values are clamped).
+    // Maximum caller data bytes per connect (default 256; at most 65536, larger values are
+    // clamped).
     uint32_t max_caller_data;
     // Size of the callee data buffer a condition function gets (default 256; at most 65536).
     uint32_t max_callee_data;
@@ -1058,7 +1062,8 @@ typedef int (*WSPSAN_TRANSPORT_SEND)(void *context,
 typedef struct WSPSAN_TRANSPORT {
     // Passed back to `send` untouched.
     void *context;
-    // Called on wspsan's courier thread, one message at a time, in order, with no wspsan lock held.
+    // Called on wspsan's courier thread, one message at a time, in order, with no wspsan lock
+    // held.
     WSPSAN_TRANSPORT_SEND send;
 } WSPSAN_TRANSPORT;
 
@@ -1125,7 +1130,9 @@ typedef uintptr_t UINT_PTR;
 extern "C" {
 #endif // __cplusplus
 
-// Take the request at the head of the queue of `s`, run `lpfnCondition` (NULL accepts) and return the new socket (SPEC A1 to A15); `addr`/`*addrlen` get the peer of any request examined. A socket that is not listening gives WSAEINVAL before `*addrlen` is looked at (X4).
+// Take the request at the head of the queue of `s`, run `lpfnCondition` (NULL accepts) and return
+// the new socket (SPEC A1 to A15); `addr`/`*addrlen` get the peer of any request examined. A
+// socket that is not listening gives WSAEINVAL before `*addrlen` is looked at (X4).
 SOCKET wspsan_WSPAccept(SOCKET s,
                         struct sockaddr *addr,
                         LPINT addrlen,
@@ -1133,15 +1140,16 @@ SOCKET wspsan_WSPAccept(SOCKET s,
                         DWORD_PTR dwCallbackData,
                         LPINT lpErrno);
 
-// TEST ONLY, never for production code: make the next `calls` exports made on the calling
-// thread panic inside the panic boundary, before they reach the engine (so nothing is half
-// done), to test SPEC X4: each fails with WSAENETDOWN, wspsan_last_error_message holds the panic
-// message, and everything else keeps working. Other threads are unaffected;
-// wspsan_last_error_message and wspsan_strerror are never hit; the injected panic skips the panic
-// hook, so nothing is printed. 0 disarms. Returns how many were still armed.
-uint32_t wspsan_test_inject_panic(uint32_t calls);
+// Undo one `WSPStartup` (SPEC X1, X2); the last one closes every socket (descriptors are never
+// reused), with no lock held while the switch's upcalls run; from a condition function it fails
+// with WSAEINPROGRESS and undoes nothing (A14).
+int wspsan_WSPCleanup(LPINT lpErrno);
 
-// Connect `s` to a listener (SPEC C1 to C7): blocking waits for the condition function's answer; non-blocking fails with WSAEWOULDBLOCK and answers by FD_CONNECT / SO_ERROR (a queued attempt clears the previous SO_ERROR); `lpCalleeData->len` in = buffer size, out = bytes written. A listening, connected or connecting socket fails (WSAEINVAL, WSAEISCONN, WSAEALREADY) before the pointers are looked at (X4).
+// Connect `s` to a listener (SPEC C1 to C7): blocking waits for the condition function's answer;
+// non-blocking fails with WSAEWOULDBLOCK and answers by FD_CONNECT / SO_ERROR (a queued attempt
+// clears the previous SO_ERROR); `lpCalleeData->len` in = buffer size, out = bytes written. A
+// listening, connected or connecting socket fails (WSAEINVAL, WSAEISCONN, WSAEALREADY) before the
+// pointers are looked at (X4).
 int wspsan_WSPConnect(SOCKET s,
                       const struct sockaddr *name,
                       int namelen,
@@ -1151,11 +1159,13 @@ int wspsan_WSPConnect(SOCKET s,
                       LPQOS lpGQOS,
                       LPINT lpErrno);
 
-// Add a NIC, its address as `s_addr` in network byte order (e.g. from inet_pton); WSAEINVAL for 0.0.0.0 or an existing NIC.
+// Add a NIC, its address as `s_addr` in network byte order (e.g. from inet_pton); WSAEINVAL for
+// 0.0.0.0 or an existing NIC.
 int wspsan_device_add_nic(uint32_t s_addr,
                           LPINT lpErrno);
 
-// Remove a NIC (network byte order); sockets bound to it keep working; WSAEADDRNOTAVAIL if it is not a NIC.
+// Remove a NIC (network byte order); sockets bound to it keep working; WSAEADDRNOTAVAIL if it is
+// not a NIC.
 int wspsan_device_remove_nic(uint32_t s_addr,
                              LPINT lpErrno);
 
@@ -1163,7 +1173,9 @@ int wspsan_device_remove_nic(uint32_t s_addr,
 int wspsan_device_get_limits(struct WSPSAN_LIMITS *out,
                              LPINT lpErrno);
 
-// Replace every limit of the device (read them first with wspsan_device_get_limits to change one); existing backlogs keep their value. A max_backlog of 0 is taken as 1 and caller/callee data limits above 65536 as 65536: read them back to see what applies.
+// Replace every limit of the device (read them first with wspsan_device_get_limits to change one);
+// existing backlogs keep their value. A max_backlog of 0 is taken as 1 and caller/callee data
+// limits above 65536 as 65536: read them back to see what applies.
 int wspsan_device_set_limits(const struct WSPSAN_LIMITS *limits,
                              LPINT lpErrno);
 
@@ -1175,7 +1187,8 @@ int wspsan_device_set_connect_timeout(uint32_t ms,
 int wspsan_device_set_wildcard_bind(int on,
                                     LPINT lpErrno);
 
-// Take the device down (non-zero: every call fails with WSAENETDOWN, blocked calls wake) or bring it back (SPEC D2).
+// Take the device down (non-zero: every call fails with WSAENETDOWN, blocked calls wake) or bring
+// it back (SPEC D2).
 int wspsan_device_set_network_down(int on,
                                    LPINT lpErrno);
 
@@ -1183,7 +1196,8 @@ int wspsan_device_set_network_down(int on,
 int wspsan_device_set_buffer_exhaustion(int on,
                                         LPINT lpErrno);
 
-// Impose a lower descriptor limit (descriptor exhaustion, SPEC D2, L9), or lift it with a negative `limit`.
+// Impose a lower descriptor limit (descriptor exhaustion, SPEC D2, L9), or lift it with a negative
+// `limit`.
 int wspsan_device_set_descriptor_limit(int64_t limit,
                                        LPINT lpErrno);
 
@@ -1195,7 +1209,8 @@ int wspsan_device_get_faults(struct WSPSAN_FAULTS *out,
 int wspsan_device_stats(struct WSPSAN_DEVICE_STATS *out,
                         LPINT lpErrno);
 
-// Read the statistics of listening socket `s` into `*out` (SPEC D3); WSAEINVAL if it is not listening.
+// Read the statistics of listening socket `s` into `*out` (SPEC D3); WSAEINVAL if it is not
+// listening.
 int wspsan_device_listener_stats(SOCKET s,
                                  struct WSPSAN_LISTENER_STATS *out,
                                  LPINT lpErrno);
@@ -1211,28 +1226,44 @@ int wspsan_device_set_liveness(uint32_t ms,
 int wspsan_device_get_liveness(uint32_t *ms,
                                LPINT lpErrno);
 
-// Select `lNetworkEvents` (FD_* bits, 0 cancels) on `s` to signal `hEventObject` (an eventfd, or any handle when the switch gives WPUSetEvent and WPUResetEvent; else WSAEINVAL, after WSAENOTSOCK); makes `s` non-blocking and signals at once for selected events already recorded, those recorded while unselected included (SPEC E1, E5). An FD_ACCEPT already reported is not recorded again by selecting again: only a new request or the next WSPAccept records it (E2). The provider signals its own duplicate of the eventfd, so the caller may close its handle at any time.
+// Select `lNetworkEvents` (FD_* bits, 0 cancels) on `s` to signal `hEventObject` (an eventfd, or
+// any handle when the switch gives WPUSetEvent and WPUResetEvent; else WSAEINVAL, after
+// WSAENOTSOCK); makes `s` non-blocking and signals at once for selected events already recorded,
+// those recorded while unselected included (SPEC E1, E5). An FD_ACCEPT already reported is not
+// recorded again by selecting again: only a new request or the next WSPAccept records it (E2). The
+// provider signals its own duplicate of the eventfd, so the caller may close its handle at any
+// time.
 int wspsan_WSPEventSelect(SOCKET s,
                           WSAEVENT hEventObject,
                           LONG lNetworkEvents,
                           LPINT lpErrno);
 
-// Report and clear the recorded events of `s` that are in its current selection into `*lpNetworkEvents` (iErrorCode written only for reported bits; events outside the selection stay recorded until a selection includes them; with no selection nothing is reported), resetting `hEventObject` when not NULL (SPEC E4, E5): the provider's duplicate when it is the handle `s` selected, else the eventfd it holds (WSAEINVAL if none). A bad descriptor is WSAENOTSOCK before any pointer is looked at (X4).
+// Report and clear the recorded events of `s` that are in its current selection into
+// `*lpNetworkEvents` (iErrorCode written only for reported bits; events outside the selection stay
+// recorded until a selection includes them; with no selection nothing is reported), resetting
+// `hEventObject` when not NULL (SPEC E4, E5): the provider's duplicate when it is the handle `s`
+// selected, else the eventfd it holds (WSAEINVAL if none). A bad descriptor is WSAENOTSOCK before
+// any pointer is looked at (X4).
 int wspsan_WSPEnumNetworkEvents(SOCKET s,
                                 WSAEVENT hEventObject,
                                 LPWSANETWORKEVENTS lpNetworkEvents,
                                 LPINT lpErrno);
 
-// Create an event object: a non-blocking eventfd in the reset state, as `(WSAEVENT)(intptr_t)fd`; NULL on failure (see wspsan_last_error_message).
+// Create an event object: a non-blocking eventfd in the reset state, as `(WSAEVENT)(intptr_t)fd`;
+// NULL on failure (see wspsan_last_error_message).
 WSAEVENT wspsan_WSACreateEvent(void);
 
-// Close an event object made by wspsan_WSACreateEvent (or any eventfd the caller owns); returns TRUE, or FALSE for NULL or a bad descriptor.
+// Close an event object made by wspsan_WSACreateEvent (or any eventfd the caller owns); returns
+// TRUE, or FALSE for NULL or a bad descriptor.
 BOOL wspsan_WSACloseEvent(WSAEVENT hEvent);
 
-// A static description of error `code`, e.g. "WSAECONNREFUSED: The connection was refused."; never NULL, never to be freed.
+// A static description of error `code`, e.g. "WSAECONNREFUSED: The connection was refused."; never
+// NULL, never to be freed.
 const char *wspsan_strerror(int code);
 
-// Copy this thread's last failure message (function, error, detail; caught panics too) into `buf` as a NUL-terminated string cut to `len` bytes, its full length into `*out_len` when not NULL; "" when none; returns 0, or WSAEFAULT for a NULL `buf` with `len` > 0.
+// Copy this thread's last failure message (function, error, detail; caught panics too) into `buf`
+// as a NUL-terminated string cut to `len` bytes, its full length into `*out_len` when not NULL; ""
+// when none; returns 0, or WSAEFAULT for a NULL `buf` with `len` > 0.
 int wspsan_last_error_message(char *buf,
                               size_t len,
                               size_t *out_len);
@@ -1240,12 +1271,17 @@ int wspsan_last_error_message(char *buf,
 // The library version, "MAJOR.MINOR.PATCH" (the same as WSPSAN_VERSION_STRING); static.
 const char *wspsan_version(void);
 
-// Listen on bound socket `s` (SPEC L1 to L9): any backlog is legal (SOMAXCONN, SOMAXCONN_HINT(n), clamped); again on a listener replaces the backlog.
+// Listen on bound socket `s` (SPEC L1 to L9): any backlog is legal (SOMAXCONN, SOMAXCONN_HINT(n),
+// clamped); again on a listener replaces the backlog.
 int wspsan_WSPListen(SOCKET s,
                      int backlog,
                      LPINT lpErrno);
 
-// Read an option of `s` into `optval` (`*optlen` in = size, out = bytes written) (SPEC L8, C2): SO_ACCEPTCONN, SO_ERROR (kept when read), SO_TYPE, SO_SNDBUF, SO_RCVBUF in either numbering, SO_CONNDATA and SO_CONNDATALEN at either SOL_SOCKET. Checked in this order (X4): the descriptor (WSAENOTSOCK), `optlen` (NULL: WSAEFAULT), the level (neither SOL_SOCKET nor IPPROTO_TCP: WSAEINVAL), the option (WSAENOPROTOOPT), then `optval` and `*optlen` (WSAEFAULT).
+// Read an option of `s` into `optval` (`*optlen` in = size, out = bytes written) (SPEC L8, C2):
+// SO_ACCEPTCONN, SO_ERROR (kept when read), SO_TYPE, SO_SNDBUF, SO_RCVBUF in either numbering,
+// SO_CONNDATA and SO_CONNDATALEN at either SOL_SOCKET. Checked in this order (X4): the descriptor
+// (WSAENOTSOCK), `optlen` (NULL: WSAEFAULT), the level (neither SOL_SOCKET nor IPPROTO_TCP:
+// WSAEINVAL), the option (WSAENOPROTOOPT), then `optval` and `*optlen` (WSAEFAULT).
 int wspsan_WSPGetSockOpt(SOCKET s,
                          int level,
                          int optname,
@@ -1253,7 +1289,9 @@ int wspsan_WSPGetSockOpt(SOCKET s,
                          LPINT optlen,
                          LPINT lpErrno);
 
-// Set an option of `s` from an int at `optval` (`optlen` >= 4, else WSAEFAULT after WSAENOTSOCK): SO_SNDBUF and SO_RCVBUF (negative: WSAEINVAL), SO_ERROR (stores any value, as Windows: SPEC C2); read-only options give WSAENOPROTOOPT (L8), an unknown level WSAEINVAL.
+// Set an option of `s` from an int at `optval` (`optlen` >= 4, else WSAEFAULT after WSAENOTSOCK):
+// SO_SNDBUF and SO_RCVBUF (negative: WSAEINVAL), SO_ERROR (stores any value, as Windows: SPEC C2);
+// read-only options give WSAENOPROTOOPT (L8), an unknown level WSAEINVAL.
 int wspsan_WSPSetSockOpt(SOCKET s,
                          int level,
                          int optname,
@@ -1261,7 +1299,11 @@ int wspsan_WSPSetSockOpt(SOCKET s,
                          int optlen,
                          LPINT lpErrno);
 
-// Control `s` (SPEC E6, D4): FIONBIO (32-bit u_long in `lpvInBuffer`, either numbering) and SIO_ADDRESS_LIST_QUERY (too small a buffer: WSAEFAULT, needed size in `*lpcbBytesReturned`). Checked in this order (X4): the descriptor (WSAENOTSOCK), overlapped calls (WSAEOPNOTSUPP), the code (unknown: WSAEINVAL), then `lpcbBytesReturned`, which every code needs, FIONBIO too (NULL: WSAEFAULT, the mode unchanged).
+// Control `s` (SPEC E6, D4): FIONBIO (32-bit u_long in `lpvInBuffer`, either numbering) and
+// SIO_ADDRESS_LIST_QUERY (too small a buffer: WSAEFAULT, needed size in `*lpcbBytesReturned`).
+// Checked in this order (X4): the descriptor (WSAENOTSOCK), overlapped calls (WSAEOPNOTSUPP), the
+// code (unknown: WSAEINVAL), then `lpcbBytesReturned`, which every code needs, FIONBIO too (NULL:
+// WSAEFAULT, the mode unchanged).
 int wspsan_WSPIoctl(SOCKET s,
                     DWORD dwIoControlCode,
                     LPVOID lpvInBuffer,
@@ -1274,7 +1316,8 @@ int wspsan_WSPIoctl(SOCKET s,
                     LPWSATHREADID lpThreadId,
                     LPINT lpErrno);
 
-// Create a socket (SPEC S1): AF_INET, SOCK_STREAM, protocol 0 or IPPROTO_TCP; `FROM_PROTOCOL_INFO` takes a value from `lpProtocolInfo` (NULL: WSAEFAULT); `g` and `dwFlags` are ignored.
+// Create a socket (SPEC S1): AF_INET, SOCK_STREAM, protocol 0 or IPPROTO_TCP; `FROM_PROTOCOL_INFO`
+// takes a value from `lpProtocolInfo` (NULL: WSAEFAULT); `g` and `dwFlags` are ignored.
 SOCKET wspsan_WSPSocket(int af,
                         int type,
                         int protocol,
@@ -1283,39 +1326,45 @@ SOCKET wspsan_WSPSocket(int af,
                         DWORD dwFlags,
                         LPINT lpErrno);
 
-// Bind `s` to an address of the device or 0.0.0.0 (SPEC B1, B2); port 0 picks a free port. A bound socket gives WSAEINVAL before `name` is looked at (X4).
+// Bind `s` to an address of the device or 0.0.0.0 (SPEC B1, B2); port 0 picks a free port. A bound
+// socket gives WSAEINVAL before `name` is looked at (X4).
 int wspsan_WSPBind(SOCKET s,
                    const struct sockaddr *name,
                    int namelen,
                    LPINT lpErrno);
 
-// Close `s` (SPEC K1 to K3): a listener refuses its queue, a connector withdraws its request; the descriptor is dead for good.
+// Close `s` (SPEC K1 to K3): a listener refuses its queue, a connector withdraws its request; the
+// descriptor is dead for good.
 int wspsan_WSPCloseSocket(SOCKET s,
                           LPINT lpErrno);
 
-// The local address of `s` into `*name` (`*namelen` >= 16, set to 16) (SPEC A15); WSAEINVAL when unbound, before the pointers are looked at (X4).
+// The local address of `s` into `*name` (`*namelen` >= 16, set to 16) (SPEC A15); WSAEINVAL when
+// unbound, before the pointers are looked at (X4).
 int wspsan_WSPGetSockName(SOCKET s,
                           struct sockaddr *name,
                           LPINT namelen,
                           LPINT lpErrno);
 
-// The peer address of `s` into `*name` (`*namelen` >= 16, set to 16) (SPEC A15, K3); WSAENOTCONN unless connected, before the pointers are looked at (X4: `WSPGetPeerName(INVALID_SOCKET, NULL, NULL)` is WSAENOTSOCK).
+// The peer address of `s` into `*name` (`*namelen` >= 16, set to 16) (SPEC A15, K3); WSAENOTCONN
+// unless connected, before the pointers are looked at (X4: `WSPGetPeerName(INVALID_SOCKET, NULL,
+// NULL)` is WSAENOTSOCK).
 int wspsan_WSPGetPeerName(SOCKET s,
                           struct sockaddr *name,
                           LPINT namelen,
                           LPINT lpErrno);
 
-// Start the provider (SPEC X1): fills `*lpWSPData` and every entry of `*lpProcTable`; returns 0 or the error code (WSAVERNOTSUPPORTED below 2.2, WSAEFAULT for NULL pointers, WSAEINPROGRESS from an upcall made by the last WSPCleanup; on another thread a startup waits for that cleanup to end).
+// Start the provider (SPEC X1): fills `*lpWSPData` and every entry of `*lpProcTable`; returns 0 or
+// the error code (WSAVERNOTSUPPORTED below 2.2, WSAEFAULT for NULL pointers, WSAEINPROGRESS from
+// an upcall made by the last WSPCleanup; on another thread a startup waits for that cleanup to
+// end).
 int wspsan_WSPStartup(WORD wVersionRequested,
                       LPWSPDATA lpWSPData,
                       LPWSAPROTOCOL_INFOW lpProtocolInfo,
                       struct WSPUPCALLTABLE UpcallTable,
                       LPWSPPROC_TABLE lpProcTable);
 
-// Undo one `WSPStartup` (SPEC X1, X2); the last one closes every socket (descriptors are never reused), with no lock held while the switch's upcalls run; from a condition function it fails with WSAEINPROGRESS and undoes nothing (A14).
-int wspsan_WSPCleanup(LPINT lpErrno);
-
-// The switch's handle for socket `s` (SPEC X5): what `WPUCreateSocketHandle` returned, or `s` itself when the switch gave no `lpWPUCreateSocketHandle`.
+// The switch's handle for socket `s` (SPEC X5): what `WPUCreateSocketHandle` returned, or `s`
+// itself when the switch gave no `lpWPUCreateSocketHandle`.
 int wspsan_switch_handle(SOCKET s,
                          SOCKET *out,
                          LPINT lpErrno);

@@ -1,6 +1,6 @@
 //! `WSPAccept` and the condition-function trampoline (SPEC A1 to A15).
 
-use crate::boundary::{AddrOut, checked_after_state, descriptor, socket, wsp};
+use crate::boundary::{AddrOut, checked_after_state, descriptor, errno_out, socket, wsp};
 use crate::convert::{nullable, qos_to_c, sockaddr_in, wsabuf_over};
 use crate::types::*;
 use core::ffi::c_int;
@@ -44,7 +44,9 @@ fn run_condition(
     Decision::from_raw(raw)
 }
 
-/// Take the request at the head of the queue of `s`, run `lpfnCondition` (NULL accepts) and return the new socket (SPEC A1 to A15); `addr`/`*addrlen` get the peer of any request examined. A socket that is not listening gives WSAEINVAL before `*addrlen` is looked at (X4).
+/// Take the request at the head of the queue of `s`, run `lpfnCondition` (NULL accepts) and return
+/// the new socket (SPEC A1 to A15); `addr`/`*addrlen` get the peer of any request examined. A
+/// socket that is not listening gives WSAEINVAL before `*addrlen` is looked at (X4).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPAccept(
     s: SOCKET,
@@ -54,27 +56,27 @@ pub unsafe extern "C" fn wspsan_WSPAccept(
     dwCallbackData: DWORD_PTR,
     lpErrno: LPINT,
 ) -> SOCKET {
-    // SAFETY: pointers checked by the boundary.
-    unsafe {
-        wsp("wspsan_WSPAccept", lpErrno, INVALID_SOCKET, |p| {
-            // A3: a short *addrlen fails before anything leaves the queue.
-            let out = checked_after_state(p, s, Call::Accept, AddrOut::optional(addr, addrlen))?;
-            let mut trampoline =
-                lpfnCondition.map(|f| move |req: &mut ConditionRequest<'_>| run_condition(f, dwCallbackData, req));
-            let condition = trampoline.as_mut().map(|t| t as &mut wspsan_core::Condition<'_>);
-            match p.accept(descriptor(s), condition) {
-                Ok(accepted) => {
-                    out.write(accepted.peer);
-                    Ok(socket(accepted.socket))
-                }
-                Err(e) => {
-                    // A13: the address of an examined request is reported on failure too.
-                    if let Some(peer) = e.examined {
-                        out.write(peer);
-                    }
-                    Err(e.error.into())
-                }
+    wsp("wspsan_WSPAccept", errno_out!(lpErrno), INVALID_SOCKET, |p| {
+        // A3: a short *addrlen fails before anything leaves the queue.
+        // SAFETY: addr and addrlen are NULL or the caller's sockaddr and int, writable for the
+        // call, as the header documents.
+        let out = unsafe { AddrOut::optional(addr, addrlen) };
+        let out = checked_after_state(p, s, Call::Accept, out)?;
+        let mut trampoline =
+            lpfnCondition.map(|f| move |req: &mut ConditionRequest<'_>| run_condition(f, dwCallbackData, req));
+        let condition = trampoline.as_mut().map(|t| t as &mut wspsan_core::Condition<'_>);
+        match p.accept(descriptor(s), condition) {
+            Ok(accepted) => {
+                out.write(accepted.peer);
+                Ok(socket(accepted.socket))
             }
-        })
-    }
+            Err(e) => {
+                // A13: the address of an examined request is reported on failure too.
+                if let Some(peer) = e.examined {
+                    out.write(peer);
+                }
+                Err(e.error.into())
+            }
+        }
+    })
 }

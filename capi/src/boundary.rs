@@ -4,7 +4,8 @@
 //! leaves `*lpErrno` untouched (SPEC X3, X4).
 
 use crate::convert::{self, sockaddr_in};
-use crate::startup;
+pub(crate) use crate::failure::{Failure, Outcome, fault};
+use crate::session;
 use crate::types::{LPINT, QOS, WSABUF};
 use core::ffi::c_int;
 use std::borrow::Cow;
@@ -12,29 +13,6 @@ use std::cell::{Cell, RefCell};
 use std::net::SocketAddrV4;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use wspsan_core::{Call, Provider, Qos, WsaError};
-
-/// Why an export failed: a Winsock error and, for the last-error message, what was wrong.
-#[derive(Debug)]
-pub(crate) struct Failure {
-    pub(crate) code: c_int,
-    detail: Option<Cow<'static, str>>,
-}
-
-impl Failure {
-    /// A failure with an explanation for `wspsan_last_error_message`.
-    pub(crate) fn new(error: WsaError, detail: impl Into<Cow<'static, str>>) -> Failure {
-        Failure { code: error.code(), detail: Some(detail.into()) }
-    }
-}
-
-impl From<WsaError> for Failure {
-    fn from(e: WsaError) -> Failure {
-        Failure { code: e.code(), detail: None }
-    }
-}
-
-/// The result every export body returns.
-pub(crate) type Outcome<T> = Result<T, Failure>;
 
 /// SPEC X4: a bad pointer or length argument (`arg` failed) is reported only after the entry
 /// checks, the descriptor and the socket's state for `call` had their say (the engine's
@@ -44,11 +22,6 @@ pub(crate) fn checked_after_state<T>(p: &Provider, s: crate::types::SOCKET, call
         p.precheck(descriptor(s), call)?;
         Err(f)
     })
-}
-
-/// `WSAEFAULT` for a pointer or length argument.
-pub(crate) fn fault(detail: impl Into<Cow<'static, str>>) -> Failure {
-    Failure::new(WsaError::Fault, detail)
 }
 
 /// The last failure on a thread, kept raw: the message is formatted only when asked for, so a
@@ -87,7 +60,11 @@ fn injected_panic(function: &'static str) {
 /// message, and everything else keeps working. Other threads are unaffected;
 /// wspsan_last_error_message and wspsan_strerror are never hit; the injected panic skips the panic
 /// hook, so nothing is printed. 0 disarms. Returns how many were still armed.
-#[unsafe(no_mangle)]
+///
+/// Exported to C only with the `test-hooks` feature (the C tests' build); without it a Rust
+/// caller of this library (the Python module's tests) still reaches it, C code cannot.
+#[doc(hidden)]
+#[cfg_attr(feature = "test-hooks", unsafe(no_mangle))]
 pub extern "C" fn wspsan_test_inject_panic(calls: u32) -> u32 {
     INJECTED_PANICS.try_with(|n| n.replace(calls)).unwrap_or(0)
 }
@@ -150,24 +127,57 @@ pub(crate) fn guarded<T>(function: &'static str, body: impl FnOnce() -> Outcome<
     })
 }
 
+/// Where an export writes its error code: the caller's `lpErrno`, NULL or writable.
+pub(crate) struct ErrnoOut(LPINT);
+
+impl ErrnoOut {
+    /// # Safety
+    /// `p` is NULL or valid for writing one `int` for the whole call: what the header says of
+    /// every `lpErrno` (see [`errno_out!`]).
+    pub(crate) unsafe fn new(p: LPINT) -> ErrnoOut {
+        ErrnoOut(p)
+    }
+
+    /// Write `code`, if `lpErrno` is not NULL.
+    fn write(&self, code: c_int) {
+        if !self.0.is_null() {
+            // SAFETY: non-NULL, so writable for this call, as `new`'s caller promised.
+            unsafe { self.0.write(code) };
+        }
+    }
+
+    fn is_null(&self) -> bool {
+        self.0.is_null()
+    }
+}
+
+/// The [`ErrnoOut`] of an export's `lpErrno` argument (a raw `LPINT` from C).
+macro_rules! errno_out {
+    ($lp_errno:expr) => {{
+        // SAFETY: every lpErrno is NULL or the caller's writable int for the whole call, the
+        // contract the header states for every function that takes one (SPEC X3).
+        unsafe { $crate::boundary::ErrnoOut::new($lp_errno) }
+    }};
+}
+pub(crate) use errno_out;
+
 /// A WSP-style export: `*lpErrno` is written on failure only and `failed` returned
 /// (`SOCKET_ERROR`, `INVALID_SOCKET` or FALSE). A NULL `lpErrno` gives `failed` without
 /// running anything. `body` gets the started provider (SPEC X2: `WSANOTINITIALISED` otherwise).
-pub(crate) unsafe fn wsp<T>(
+pub(crate) fn wsp<T>(
     function: &'static str,
-    lp_errno: LPINT,
+    errno: ErrnoOut,
     failed: T,
     body: impl FnOnce(&'static Provider) -> Outcome<T>,
 ) -> T {
-    if lp_errno.is_null() {
+    if errno.is_null() {
         let _ = guarded(function, || -> Outcome<()> { Err(fault("lpErrno is NULL")) });
         return failed;
     }
-    match guarded(function, || body(startup::started()?)) {
+    match guarded(function, || body(session::started()?)) {
         Ok(v) => v,
         Err(f) => {
-            // SAFETY: checked non-NULL above; the caller passes a valid int pointer.
-            unsafe { lp_errno.write(f.code) };
+            errno.write(f.code);
             failed
         }
     }
@@ -175,66 +185,83 @@ pub(crate) unsafe fn wsp<T>(
 
 /// A wspsan extension (device control, statistics): like [`wsp`] but usable before
 /// `WSPStartup`, on the process-wide provider.
-pub(crate) unsafe fn extension(
+pub(crate) fn extension(
     function: &'static str,
-    lp_errno: LPINT,
+    errno: ErrnoOut,
     body: impl FnOnce(&'static Provider) -> Outcome<()>,
 ) -> c_int {
-    if lp_errno.is_null() {
-        let _ = guarded(function, || -> Outcome<()> { Err(fault("lpErrno is NULL")) });
-        return crate::types::SOCKET_ERROR;
-    }
-    match guarded(function, || body(startup::provider()?)) {
-        Ok(()) => 0,
-        Err(f) => {
-            // SAFETY: checked non-NULL above.
-            unsafe { lp_errno.write(f.code) };
-            crate::types::SOCKET_ERROR
-        }
-    }
+    wsp_like(function, errno, || body(session::provider()?))
 }
 
 /// A set-up call that must come before the process-wide provider exists (it decides how that
 /// provider is made): `WSAEINVAL` once it does.
-pub(crate) unsafe fn before_provider(
-    function: &'static str,
-    lp_errno: LPINT,
-    body: impl FnOnce() -> Outcome<()>,
-) -> c_int {
-    if lp_errno.is_null() {
-        let _ = guarded(function, || -> Outcome<()> { Err(fault("lpErrno is NULL")) });
-        return crate::types::SOCKET_ERROR;
-    }
-    let run = || {
-        if startup::made() {
+pub(crate) fn before_provider(function: &'static str, errno: ErrnoOut, body: impl FnOnce() -> Outcome<()>) -> c_int {
+    wsp_like(function, errno, || {
+        if session::made() {
             return Err(Failure::new(
                 WsaError::Inval,
                 "the provider exists already (WSPStartup or a wspsan_device_* call came first)",
             ));
         }
         body()
-    };
-    match guarded(function, run) {
+    })
+}
+
+/// 0, or `SOCKET_ERROR` with the failure in `*lpErrno` (none at all for a NULL `lpErrno`).
+fn wsp_like(function: &'static str, errno: ErrnoOut, body: impl FnOnce() -> Outcome<()>) -> c_int {
+    if errno.is_null() {
+        let _ = guarded(function, || -> Outcome<()> { Err(fault("lpErrno is NULL")) });
+        return crate::types::SOCKET_ERROR;
+    }
+    match guarded(function, body) {
         Ok(()) => 0,
         Err(f) => {
-            // SAFETY: checked non-NULL above.
-            unsafe { lp_errno.write(f.code) };
+            errno.write(f.code);
             crate::types::SOCKET_ERROR
         }
     }
 }
 
 /// An output pointer: `WSAEFAULT` when NULL.
+///
+/// # Safety
+/// `p` is NULL or valid for reading and writing a `T` for `'a`, with nothing else referring to
+/// that `T` meanwhile.
 pub(crate) unsafe fn out_ptr<'a, T>(p: *mut T, what: &'static str) -> Outcome<&'a mut T> {
-    // SAFETY: non-NULL pointers from C are taken as valid for T, as the API documents.
+    // SAFETY: non-NULL pointers are valid for T, as the caller promises.
     unsafe { p.as_mut() }.ok_or_else(|| fault(format!("{what} is NULL")))
 }
 
 /// An input pointer: `WSAEFAULT` when NULL.
+///
+/// # Safety
+/// `p` is NULL or valid for reading a `T` for `'a`.
 pub(crate) unsafe fn in_ptr<'a, T>(p: *const T, what: &'static str) -> Outcome<&'a T> {
     // SAFETY: as out_ptr.
     unsafe { p.as_ref() }.ok_or_else(|| fault(format!("{what} is NULL")))
 }
+
+/// An export's output pointer argument as `Outcome<&mut T>` (`WSAEFAULT` when NULL), on the
+/// header's contract for pointer arguments (model: rustls-ffi's `try_mut_from_ptr!`).
+macro_rules! out_ref {
+    ($p:expr, $what:expr) => {{
+        // SAFETY: the header's contract for every pointer argument of an export: NULL, or valid
+        // for the whole call and not used by the caller meanwhile.
+        unsafe { $crate::boundary::out_ptr($p, $what) }
+    }};
+}
+pub(crate) use out_ref;
+
+/// An export's input pointer argument as `Outcome<&T>` (`WSAEFAULT` when NULL), on the
+/// header's contract (model: rustls-ffi's `try_ref_from_ptr!`).
+macro_rules! in_ref {
+    ($p:expr, $what:expr) => {{
+        // SAFETY: the header's contract for every pointer argument of an export: NULL, or valid
+        // for reading for the whole call.
+        unsafe { $crate::boundary::in_ptr($p, $what) }
+    }};
+}
+pub(crate) use in_ref;
 
 /// The bytes of a WSABUF: `WSAEFAULT` when `buf` is NULL with a non-zero `len`.
 pub(crate) unsafe fn wsabuf_bytes<'a>(b: &WSABUF, what: &'static str) -> Outcome<&'a [u8]> {
@@ -324,33 +351,6 @@ pub(crate) fn socket(d: wspsan_core::Descriptor) -> crate::types::SOCKET {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{SOCKET_ERROR, WSPDATA, WSPPROC_TABLE, WSPUPCALLTABLE};
-
-    #[test]
-    fn a_panic_is_wsaenetdown_with_its_message_kept() {
-        // SPEC X4: the boundary catches the panic; lpErrno gets WSAENETDOWN; the message stays.
-        // SAFETY: zeroed plain C structs; live locals for every pointer.
-        let rc = unsafe {
-            let mut data: WSPDATA = std::mem::zeroed();
-            let mut table: WSPPROC_TABLE = std::mem::zeroed();
-            let upcalls: WSPUPCALLTABLE = std::mem::zeroed();
-            crate::wspsan_WSPStartup(0x0202, &mut data, std::ptr::null_mut(), upcalls, &mut table)
-        };
-        assert_eq!(rc, 0);
-        let mut err: c_int = 0;
-        let rc = unsafe {
-            wsp("test_export", &mut err, SOCKET_ERROR, |_| -> Outcome<c_int> { panic!("engine invariant broken") })
-        };
-        assert_eq!((rc, err), (SOCKET_ERROR, WsaError::NetDown.code()));
-        let (code, message) = last_error().expect("the failure is remembered");
-        assert_eq!(code, WsaError::NetDown.code());
-        assert!(message.contains("test_export"), "{message}");
-        assert!(message.contains("engine invariant broken"), "{message}");
-        // Success leaves lpErrno untouched (SPEC X3).
-        let mut untouched: c_int = 7;
-        let rc = unsafe { wsp("test_export", &mut untouched, SOCKET_ERROR, |_| Ok(0)) };
-        assert_eq!((rc, untouched), (0, 7));
-    }
 
     #[test]
     fn injected_panics_hit_only_the_arming_thread_and_only_as_many_calls_as_asked() {

@@ -2,14 +2,15 @@
 //! the process-wide provider's device. Usable before `WSPStartup`; same conventions as the WSP
 //! functions (0 or `SOCKET_ERROR` with `*lpErrno`).
 
-use crate::boundary::{descriptor, extension, in_ptr, out_ptr};
+use crate::boundary::{descriptor, errno_out, extension, in_ref, out_ref};
 use crate::types::*;
 use core::ffi::c_int;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 use wspsan_core::{DeviceStats, FabricStats, FaultStats, Limits, ListenerStats};
 
-/// The device's limits (SPEC D1, D2), as `wspsan_device_get_limits` reads and `wspsan_device_set_limits` writes them.
+/// The device's limits (SPEC D1, D2), as `wspsan_device_get_limits` reads and
+/// `wspsan_device_set_limits` writes them.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WSPSAN_LIMITS {
@@ -19,7 +20,8 @@ pub struct WSPSAN_LIMITS {
     pub max_pending: u64,
     /// Maximum backlog, what SOMAXCONN means (default 4096).
     pub max_backlog: u32,
-    /// Maximum caller data bytes per connect (default 256; at most 65536, larger values are clamped).
+    /// Maximum caller data bytes per connect (default 256; at most 65536, larger values are
+    /// clamped).
     pub max_caller_data: u32,
     /// Size of the callee data buffer a condition function gets (default 256; at most 65536).
     pub max_callee_data: u32,
@@ -252,166 +254,141 @@ fn timeout_ms(t: Option<Duration>) -> u32 {
     t.map_or(0, |d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1))
 }
 
-/// Add a NIC, its address as `s_addr` in network byte order (e.g. from inet_pton); WSAEINVAL for 0.0.0.0 or an existing NIC.
+/// Add a NIC, its address as `s_addr` in network byte order (e.g. from inet_pton); WSAEINVAL for
+/// 0.0.0.0 or an existing NIC.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_device_add_nic(s_addr: u32, lpErrno: LPINT) -> c_int {
-    // SAFETY: pointers checked by the boundary.
-    unsafe { extension("wspsan_device_add_nic", lpErrno, |p| Ok(p.device().add_nic(ip(s_addr))?)) }
+    extension("wspsan_device_add_nic", errno_out!(lpErrno), |p| Ok(p.device().add_nic(ip(s_addr))?))
 }
 
-/// Remove a NIC (network byte order); sockets bound to it keep working; WSAEADDRNOTAVAIL if it is not a NIC.
+/// Remove a NIC (network byte order); sockets bound to it keep working; WSAEADDRNOTAVAIL if it is
+/// not a NIC.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_device_remove_nic(s_addr: u32, lpErrno: LPINT) -> c_int {
-    // SAFETY: pointers checked by the boundary.
-    unsafe { extension("wspsan_device_remove_nic", lpErrno, |p| Ok(p.device().remove_nic(ip(s_addr))?)) }
+    extension("wspsan_device_remove_nic", errno_out!(lpErrno), |p| Ok(p.device().remove_nic(ip(s_addr))?))
 }
 
 /// Read the device's limits into `*out`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_device_get_limits(out: *mut WSPSAN_LIMITS, lpErrno: LPINT) -> c_int {
-    // SAFETY: pointers checked by the boundary.
-    unsafe {
-        extension("wspsan_device_get_limits", lpErrno, |p| {
-            let out = out_ptr(out, "out")?;
-            let l = p.device().limits();
-            *out = WSPSAN_LIMITS {
-                max_descriptors: l.max_descriptors as u64,
-                max_pending: l.max_pending as u64,
-                max_backlog: l.max_backlog,
-                max_caller_data: u32::try_from(l.max_caller_data).unwrap_or(u32::MAX),
-                max_callee_data: u32::try_from(l.max_callee_data).unwrap_or(u32::MAX),
-                connect_timeout_ms: timeout_ms(l.connect_timeout),
-            };
-            Ok(())
-        })
-    }
+    extension("wspsan_device_get_limits", errno_out!(lpErrno), |p| {
+        let out = out_ref!(out, "out")?;
+        let l = p.device().limits();
+        *out = WSPSAN_LIMITS {
+            max_descriptors: l.max_descriptors as u64,
+            max_pending: l.max_pending as u64,
+            max_backlog: l.max_backlog,
+            max_caller_data: u32::try_from(l.max_caller_data).unwrap_or(u32::MAX),
+            max_callee_data: u32::try_from(l.max_callee_data).unwrap_or(u32::MAX),
+            connect_timeout_ms: timeout_ms(l.connect_timeout),
+        };
+        Ok(())
+    })
 }
 
-/// Replace every limit of the device (read them first with wspsan_device_get_limits to change one); existing backlogs keep their value. A max_backlog of 0 is taken as 1 and caller/callee data limits above 65536 as 65536: read them back to see what applies.
+/// Replace every limit of the device (read them first with wspsan_device_get_limits to change one);
+/// existing backlogs keep their value. A max_backlog of 0 is taken as 1 and caller/callee data
+/// limits above 65536 as 65536: read them back to see what applies.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_device_set_limits(limits: *const WSPSAN_LIMITS, lpErrno: LPINT) -> c_int {
-    // SAFETY: pointers checked by the boundary.
-    unsafe {
-        extension("wspsan_device_set_limits", lpErrno, |p| {
-            let l = in_ptr(limits, "limits")?;
-            p.device().set_limits(Limits {
-                max_descriptors: to_usize(l.max_descriptors),
-                max_backlog: l.max_backlog,
-                max_caller_data: l.max_caller_data as usize,
-                max_callee_data: l.max_callee_data as usize,
-                max_pending: to_usize(l.max_pending),
-                connect_timeout: timeout(l.connect_timeout_ms),
-            });
-            Ok(())
-        })
-    }
+    extension("wspsan_device_set_limits", errno_out!(lpErrno), |p| {
+        let l = in_ref!(limits, "limits")?;
+        p.device().set_limits(Limits {
+            max_descriptors: to_usize(l.max_descriptors),
+            max_backlog: l.max_backlog,
+            max_caller_data: l.max_caller_data as usize,
+            max_callee_data: l.max_callee_data as usize,
+            max_pending: to_usize(l.max_pending),
+            connect_timeout: timeout(l.connect_timeout_ms),
+        });
+        Ok(())
+    })
 }
 
 /// Set only the connect timeout (SPEC D2), in milliseconds; 0 = wait for ever.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_device_set_connect_timeout(ms: u32, lpErrno: LPINT) -> c_int {
-    // SAFETY: pointers checked by the boundary.
-    unsafe {
-        extension("wspsan_device_set_connect_timeout", lpErrno, |p| {
-            p.device().set_connect_timeout(timeout(ms));
-            Ok(())
-        })
-    }
+    extension("wspsan_device_set_connect_timeout", errno_out!(lpErrno), |p| {
+        p.device().set_connect_timeout(timeout(ms));
+        Ok(())
+    })
 }
 
 /// Allow (non-zero) or refuse (0: WSAEADDRNOTAVAIL) binds to 0.0.0.0 (SPEC B2).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_device_set_wildcard_bind(on: c_int, lpErrno: LPINT) -> c_int {
-    // SAFETY: pointers checked by the boundary.
-    unsafe {
-        extension("wspsan_device_set_wildcard_bind", lpErrno, |p| {
-            p.device().set_wildcard_bind(on != 0);
-            Ok(())
-        })
-    }
+    extension("wspsan_device_set_wildcard_bind", errno_out!(lpErrno), |p| {
+        p.device().set_wildcard_bind(on != 0);
+        Ok(())
+    })
 }
 
-/// Take the device down (non-zero: every call fails with WSAENETDOWN, blocked calls wake) or bring it back (SPEC D2).
+/// Take the device down (non-zero: every call fails with WSAENETDOWN, blocked calls wake) or bring
+/// it back (SPEC D2).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_device_set_network_down(on: c_int, lpErrno: LPINT) -> c_int {
-    // SAFETY: pointers checked by the boundary.
-    unsafe {
-        extension("wspsan_device_set_network_down", lpErrno, |p| {
-            p.device().set_network_down(on != 0);
-            Ok(())
-        })
-    }
+    extension("wspsan_device_set_network_down", errno_out!(lpErrno), |p| {
+        p.device().set_network_down(on != 0);
+        Ok(())
+    })
 }
 
 /// Make socket and pending-request allocation fail with WSAENOBUFS (non-zero) or stop (SPEC D2).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_device_set_buffer_exhaustion(on: c_int, lpErrno: LPINT) -> c_int {
-    // SAFETY: pointers checked by the boundary.
-    unsafe {
-        extension("wspsan_device_set_buffer_exhaustion", lpErrno, |p| {
-            p.device().set_buffer_exhaustion(on != 0);
-            Ok(())
-        })
-    }
+    extension("wspsan_device_set_buffer_exhaustion", errno_out!(lpErrno), |p| {
+        p.device().set_buffer_exhaustion(on != 0);
+        Ok(())
+    })
 }
 
-/// Impose a lower descriptor limit (descriptor exhaustion, SPEC D2, L9), or lift it with a negative `limit`.
+/// Impose a lower descriptor limit (descriptor exhaustion, SPEC D2, L9), or lift it with a negative
+/// `limit`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_device_set_descriptor_limit(limit: i64, lpErrno: LPINT) -> c_int {
-    // SAFETY: pointers checked by the boundary.
-    unsafe {
-        extension("wspsan_device_set_descriptor_limit", lpErrno, |p| {
-            p.device().set_descriptor_limit(u64::try_from(limit).ok().map(to_usize));
-            Ok(())
-        })
-    }
+    extension("wspsan_device_set_descriptor_limit", errno_out!(lpErrno), |p| {
+        p.device().set_descriptor_limit(u64::try_from(limit).ok().map(to_usize));
+        Ok(())
+    })
 }
 
 /// Read the fault switches into `*out`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_device_get_faults(out: *mut WSPSAN_FAULTS, lpErrno: LPINT) -> c_int {
-    // SAFETY: pointers checked by the boundary.
-    unsafe {
-        extension("wspsan_device_get_faults", lpErrno, |p| {
-            let out = out_ptr(out, "out")?;
-            let f = p.device().faults();
-            *out = WSPSAN_FAULTS {
-                network_down: c_int::from(f.network_down),
-                buffer_exhaustion: c_int::from(f.buffer_exhaustion),
-                descriptor_limit: f.descriptor_limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX)),
-            };
-            Ok(())
-        })
-    }
+    extension("wspsan_device_get_faults", errno_out!(lpErrno), |p| {
+        let out = out_ref!(out, "out")?;
+        let f = p.device().faults();
+        *out = WSPSAN_FAULTS {
+            network_down: c_int::from(f.network_down),
+            buffer_exhaustion: c_int::from(f.buffer_exhaustion),
+            descriptor_limit: f.descriptor_limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX)),
+        };
+        Ok(())
+    })
 }
 
 /// Read the device-wide statistics into `*out` (SPEC D3).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_device_stats(out: *mut WSPSAN_DEVICE_STATS, lpErrno: LPINT) -> c_int {
-    // SAFETY: pointers checked by the boundary.
-    unsafe {
-        extension("wspsan_device_stats", lpErrno, |p| {
-            *out_ptr(out, "out")? = p.device().stats().into();
-            Ok(())
-        })
-    }
+    extension("wspsan_device_stats", errno_out!(lpErrno), |p| {
+        *out_ref!(out, "out")? = p.device().stats().into();
+        Ok(())
+    })
 }
 
-/// Read the statistics of listening socket `s` into `*out` (SPEC D3); WSAEINVAL if it is not listening.
+/// Read the statistics of listening socket `s` into `*out` (SPEC D3); WSAEINVAL if it is not
+/// listening.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_device_listener_stats(
     s: SOCKET,
     out: *mut WSPSAN_LISTENER_STATS,
     lpErrno: LPINT,
 ) -> c_int {
-    // SAFETY: pointers checked by the boundary.
-    unsafe {
-        extension("wspsan_device_listener_stats", lpErrno, |p| {
-            let out = out_ptr(out, "out")?;
-            *out = p.listener_stats(descriptor(s))?.into();
-            Ok(())
-        })
-    }
+    extension("wspsan_device_listener_stats", errno_out!(lpErrno), |p| {
+        let out = out_ref!(out, "out")?;
+        *out = p.listener_stats(descriptor(s))?.into();
+        Ok(())
+    })
 }
 
 /// Set the liveness interval of the device's fabric in milliseconds (SPEC F7; at least 1): how
@@ -419,25 +396,19 @@ pub unsafe extern "C" fn wspsan_device_listener_stats(
 /// confirmation (F6). WSAEINVAL for a device whose connects are direct calls (no fabric).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_device_set_liveness(ms: u32, lpErrno: LPINT) -> c_int {
-    // SAFETY: pointers checked by the boundary.
-    unsafe {
-        extension("wspsan_device_set_liveness", lpErrno, |p| {
-            Ok(p.device().set_liveness(Duration::from_millis(u64::from(ms.max(1))))?)
-        })
-    }
+    extension("wspsan_device_set_liveness", errno_out!(lpErrno), |p| {
+        Ok(p.device().set_liveness(Duration::from_millis(u64::from(ms.max(1))))?)
+    })
 }
 
 /// Read the liveness interval of the device's fabric in milliseconds into `*ms`; WSAEINVAL for
 /// a device whose connects are direct calls.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_device_get_liveness(ms: *mut u32, lpErrno: LPINT) -> c_int {
-    // SAFETY: pointers checked by out_ptr; lpErrno by the boundary.
-    unsafe {
-        extension("wspsan_device_get_liveness", lpErrno, |p| {
-            let out = out_ptr(ms, "ms")?;
-            let d = p.device().liveness().ok_or(wspsan_core::WsaError::Inval)?;
-            *out = u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
-            Ok(())
-        })
-    }
+    extension("wspsan_device_get_liveness", errno_out!(lpErrno), |p| {
+        let out = out_ref!(ms, "ms")?;
+        let d = p.device().liveness().ok_or(wspsan_core::WsaError::Inval)?;
+        *out = u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+        Ok(())
+    })
 }

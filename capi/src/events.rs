@@ -1,9 +1,9 @@
 //! Event objects and network events: `WSPEventSelect`, `WSPEnumNetworkEvents`,
 //! `wspsan_WSACreateEvent`, `wspsan_WSACloseEvent` (SPEC section 8).
 
-use crate::boundary::{Failure, Outcome, checked_after_state, descriptor, fault, guarded, out_ptr, wsp};
+use crate::boundary::{Failure, Outcome, checked_after_state, descriptor, errno_out, fault, guarded, out_ref, wsp};
 use crate::eventfd::EventFd;
-use crate::startup;
+use crate::session;
 use crate::types::*;
 use core::ffi::c_int;
 use std::collections::HashMap;
@@ -24,7 +24,7 @@ enum EventObject {
 
 /// The session's `WPUSetEvent` / `WPUResetEvent`, only as a pair.
 fn switch_pair() -> Option<(SetEvent, SetEvent)> {
-    let u = startup::upcalls()?;
+    let u = session::upcalls()?;
     Some((u.lpWPUSetEvent?, u.lpWPUResetEvent?))
 }
 
@@ -114,7 +114,13 @@ fn for_reset(s: SOCKET, h: WSAEVENT) -> Outcome<Arc<EventObject>> {
     Ok(Arc::new(EventObject::new(h)?))
 }
 
-/// Select `lNetworkEvents` (FD_* bits, 0 cancels) on `s` to signal `hEventObject` (an eventfd, or any handle when the switch gives WPUSetEvent and WPUResetEvent; else WSAEINVAL, after WSAENOTSOCK); makes `s` non-blocking and signals at once for selected events already recorded, those recorded while unselected included (SPEC E1, E5). An FD_ACCEPT already reported is not recorded again by selecting again: only a new request or the next WSPAccept records it (E2). The provider signals its own duplicate of the eventfd, so the caller may close its handle at any time.
+/// Select `lNetworkEvents` (FD_* bits, 0 cancels) on `s` to signal `hEventObject` (an eventfd, or
+/// any handle when the switch gives WPUSetEvent and WPUResetEvent; else WSAEINVAL, after
+/// WSAENOTSOCK); makes `s` non-blocking and signals at once for selected events already recorded,
+/// those recorded while unselected included (SPEC E1, E5). An FD_ACCEPT already reported is not
+/// recorded again by selecting again: only a new request or the next WSPAccept records it (E2). The
+/// provider signals its own duplicate of the eventfd, so the caller may close its handle at any
+/// time.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPEventSelect(
     s: SOCKET,
@@ -122,23 +128,25 @@ pub unsafe extern "C" fn wspsan_WSPEventSelect(
     lNetworkEvents: LONG,
     lpErrno: LPINT,
 ) -> c_int {
-    // SAFETY: pointers checked by the boundary.
-    unsafe {
-        wsp("wspsan_WSPEventSelect", lpErrno, SOCKET_ERROR, |p| {
-            let event = if hEventObject.is_null() {
-                None
-            } else {
-                Some(Arc::new(checked_after_state(p, s, Call::Other, EventObject::new(hEventObject))?))
-            };
-            let handle = event.clone().map(|e| e as EventHandle);
-            p.event_select(descriptor(s), handle, lNetworkEvents as u32)?;
-            remember(s, hEventObject as usize, event.as_ref());
-            Ok(0)
-        })
-    }
+    wsp("wspsan_WSPEventSelect", errno_out!(lpErrno), SOCKET_ERROR, |p| {
+        let event = if hEventObject.is_null() {
+            None
+        } else {
+            Some(Arc::new(checked_after_state(p, s, Call::Other, EventObject::new(hEventObject))?))
+        };
+        let handle = event.clone().map(|e| e as EventHandle);
+        p.event_select(descriptor(s), handle, lNetworkEvents as u32)?;
+        remember(s, hEventObject as usize, event.as_ref());
+        Ok(0)
+    })
 }
 
-/// Report and clear the recorded events of `s` that are in its current selection into `*lpNetworkEvents` (iErrorCode written only for reported bits; events outside the selection stay recorded until a selection includes them; with no selection nothing is reported), resetting `hEventObject` when not NULL (SPEC E4, E5): the provider's duplicate when it is the handle `s` selected, else the eventfd it holds (WSAEINVAL if none). A bad descriptor is WSAENOTSOCK before any pointer is looked at (X4).
+/// Report and clear the recorded events of `s` that are in its current selection into
+/// `*lpNetworkEvents` (iErrorCode written only for reported bits; events outside the selection stay
+/// recorded until a selection includes them; with no selection nothing is reported), resetting
+/// `hEventObject` when not NULL (SPEC E4, E5): the provider's duplicate when it is the handle `s`
+/// selected, else the eventfd it holds (WSAEINVAL if none). A bad descriptor is WSAENOTSOCK before
+/// any pointer is looked at (X4).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSPEnumNetworkEvents(
     s: SOCKET,
@@ -146,28 +154,26 @@ pub unsafe extern "C" fn wspsan_WSPEnumNetworkEvents(
     lpNetworkEvents: LPWSANETWORKEVENTS,
     lpErrno: LPINT,
 ) -> c_int {
-    // SAFETY: pointers checked by the boundary.
-    unsafe {
-        wsp("wspsan_WSPEnumNetworkEvents", lpErrno, SOCKET_ERROR, |p| {
-            let out = checked_after_state(p, s, Call::Other, out_ptr(lpNetworkEvents, "lpNetworkEvents"))?;
-            let event: Option<EventHandle> = if hEventObject.is_null() {
-                None
-            } else {
-                Some(checked_after_state(p, s, Call::Other, for_reset(s, hEventObject))? as EventHandle)
-            };
-            let recorded = p.enum_network_events(descriptor(s), event.as_ref())?;
-            out.lNetworkEvents = recorded.events as LONG;
-            for bit in 0..FD_MAX_EVENTS {
-                if let Some(code) = recorded.error(bit) {
-                    out.iErrorCode[bit] = code;
-                }
+    wsp("wspsan_WSPEnumNetworkEvents", errno_out!(lpErrno), SOCKET_ERROR, |p| {
+        let out = checked_after_state(p, s, Call::Other, out_ref!(lpNetworkEvents, "lpNetworkEvents"))?;
+        let event: Option<EventHandle> = if hEventObject.is_null() {
+            None
+        } else {
+            Some(checked_after_state(p, s, Call::Other, for_reset(s, hEventObject))? as EventHandle)
+        };
+        let recorded = p.enum_network_events(descriptor(s), event.as_ref())?;
+        out.lNetworkEvents = recorded.events as LONG;
+        for bit in 0..FD_MAX_EVENTS {
+            if let Some(code) = recorded.error(bit) {
+                out.iErrorCode[bit] = code;
             }
-            Ok(0)
-        })
-    }
+        }
+        Ok(0)
+    })
 }
 
-/// Create an event object: a non-blocking eventfd in the reset state, as `(WSAEVENT)(intptr_t)fd`; NULL on failure (see wspsan_last_error_message).
+/// Create an event object: a non-blocking eventfd in the reset state, as `(WSAEVENT)(intptr_t)fd`;
+/// NULL on failure (see wspsan_last_error_message).
 #[unsafe(no_mangle)]
 pub extern "C" fn wspsan_WSACreateEvent() -> WSAEVENT {
     let made = guarded("wspsan_WSACreateEvent", || {
@@ -177,8 +183,9 @@ pub extern "C" fn wspsan_WSACreateEvent() -> WSAEVENT {
             return Ok(fd);
         }
         // fd 0 would read as NULL, the failure value: move it up.
-        // SAFETY: plain fcntl/close on the fd we just made.
+        // SAFETY: plain fcntl on the fd we just made, which nothing else uses.
         let moved = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 1) };
+        // SAFETY: closing the fd we just made and own; `moved` (if any) is a separate one.
         unsafe { libc::close(fd) };
         if moved < 0 {
             return Err(Failure::new(WsaError::NoBufs, std::io::Error::last_os_error().to_string()));
@@ -191,7 +198,8 @@ pub extern "C" fn wspsan_WSACreateEvent() -> WSAEVENT {
     }
 }
 
-/// Close an event object made by wspsan_WSACreateEvent (or any eventfd the caller owns); returns TRUE, or FALSE for NULL or a bad descriptor.
+/// Close an event object made by wspsan_WSACreateEvent (or any eventfd the caller owns); returns
+/// TRUE, or FALSE for NULL or a bad descriptor.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_WSACloseEvent(hEvent: WSAEVENT) -> BOOL {
     let closed = guarded("wspsan_WSACloseEvent", || {

@@ -24,7 +24,8 @@ fn messages() -> &'static [(c_int, CString)] {
     })
 }
 
-/// A static description of error `code`, e.g. "WSAECONNREFUSED: The connection was refused."; never NULL, never to be freed.
+/// A static description of error `code`, e.g. "WSAECONNREFUSED: The connection was refused."; never
+/// NULL, never to be freed.
 #[unsafe(no_mangle)]
 pub extern "C" fn wspsan_strerror(code: c_int) -> *const c_char {
     let found = guarded("wspsan_strerror", || Ok(messages().iter().find(|(c, _)| *c == code).map(|(_, m)| m.as_ptr())));
@@ -35,7 +36,9 @@ pub extern "C" fn wspsan_strerror(code: c_int) -> *const c_char {
     }
 }
 
-/// Copy this thread's last failure message (function, error, detail; caught panics too) into `buf` as a NUL-terminated string cut to `len` bytes, its full length into `*out_len` when not NULL; "" when none; returns 0, or WSAEFAULT for a NULL `buf` with `len` > 0.
+/// Copy this thread's last failure message (function, error, detail; caught panics too) into `buf`
+/// as a NUL-terminated string cut to `len` bytes, its full length into `*out_len` when not NULL; ""
+/// when none; returns 0, or WSAEFAULT for a NULL `buf` with `len` > 0.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_last_error_message(buf: *mut c_char, len: size_t, out_len: *mut size_t) -> c_int {
     let copied = guarded("wspsan_last_error_message", || {

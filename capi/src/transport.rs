@@ -2,11 +2,11 @@
 //! embedder's carrier), the fault injector on the device's fabric messages, and the embedder's
 //! per-socket context.
 
-use crate::boundary::{Failure, Outcome, descriptor, extension, in_ptr, out_ptr};
+use crate::boundary::{Failure, Outcome, descriptor, errno_out, extension, in_ref, out_ref};
 use crate::types::*;
 use core::ffi::{c_char, c_int, c_void};
 use std::net::Ipv4Addr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 use wspsan_core::{FaultInjector, MessageKind, MessageTransport, PeerId, Provider, WsaError};
 
@@ -49,7 +49,8 @@ pub type WSPSAN_TRANSPORT_SEND = Option<
 pub struct WSPSAN_TRANSPORT {
     /// Passed back to `send` untouched.
     pub context: *mut c_void,
-    /// Called on wspsan's courier thread, one message at a time, in order, with no wspsan lock held.
+    /// Called on wspsan's courier thread, one message at a time, in order, with no wspsan lock
+    /// held.
     pub send: WSPSAN_TRANSPORT_SEND,
 }
 
@@ -92,19 +93,15 @@ fn kind_of(code: c_int) -> Outcome<Option<MessageKind>> {
     }))
 }
 
-static INSTALLED: Mutex<Option<Arc<CTransport>>> = Mutex::new(None);
-
-/// The transport installed for the process-wide provider, if any.
-pub(crate) fn installed() -> Option<Arc<dyn MessageTransport>> {
-    INSTALLED.lock().unwrap_or_else(PoisonError::into_inner).clone().map(|t| t as Arc<dyn MessageTransport>)
-}
-
 /// A C string of NIC addresses (comma-separated; empty for none).
+///
+/// # Safety
+/// `nics` is NULL or a NUL-terminated string, readable for the call.
 unsafe fn nic_list(nics: *const c_char, what: &'static str) -> Outcome<Vec<Ipv4Addr>> {
     if nics.is_null() {
         return Err(crate::boundary::fault(format!("{what} is NULL")));
     }
-    // SAFETY: the caller passes a NUL-terminated string, as the header documents.
+    // SAFETY: non-NULL, so NUL-terminated and readable, as the caller promises.
     let text = unsafe { std::ffi::CStr::from_ptr(nics) }.to_string_lossy();
     if text.trim().is_empty() {
         return Ok(Vec::new());
@@ -118,32 +115,27 @@ unsafe fn nic_list(nics: *const c_char, what: &'static str) -> Outcome<Vec<Ipv4A
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_transport_install(transport: *const WSPSAN_TRANSPORT, lpErrno: LPINT) -> c_int {
     let table = transport;
-    // SAFETY: lpErrno is checked by the boundary; `table` by in_ptr.
-    unsafe {
-        crate::boundary::before_provider("wspsan_transport_install", lpErrno, || {
-            let t = *in_ptr(table, "transport")?;
-            if t.send.is_none() {
-                return Err(crate::boundary::fault("transport->send is NULL"));
-            }
-            *INSTALLED.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(CTransport(t)));
-            Ok(())
-        })
-    }
+    crate::boundary::before_provider("wspsan_transport_install", errno_out!(lpErrno), || {
+        let t = *in_ref!(table, "transport")?;
+        if t.send.is_none() {
+            return Err(crate::boundary::fault("transport->send is NULL"));
+        }
+        crate::session::install_transport(Arc::new(CTransport(t)));
+        Ok(())
+    })
 }
 
 /// Open a peer device of the installed transport owning `nics` (comma-separated IPv4 addresses,
 /// "" for a peer that only connects here); its handle goes to `*peer`, never reused.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_transport_open_peer(nics: *const c_char, peer: *mut u64, lpErrno: LPINT) -> c_int {
-    // SAFETY: pointers checked by nic_list and out_ptr; lpErrno by the boundary.
-    unsafe {
-        extension("wspsan_transport_open_peer", lpErrno, |p| {
-            let out = out_ptr(peer, "peer")?;
-            let ips = nic_list(nics, "nics")?;
-            *out = p.open_peer(&ips).map_err(|e| Failure::new(e, "no transport installed, or an address taken"))?.0;
-            Ok(())
-        })
-    }
+    extension("wspsan_transport_open_peer", errno_out!(lpErrno), |p| {
+        let out = out_ref!(peer, "peer")?;
+        // SAFETY: nics is NULL or a NUL-terminated string, as the header documents.
+        let ips = unsafe { nic_list(nics, "nics") }?;
+        *out = p.open_peer(&ips).map_err(|e| Failure::new(e, "no transport installed, or an address taken"))?.0;
+        Ok(())
+    })
 }
 
 /// Hand wspsan a message the transport received from `peer` (`length` bytes at `message`). May
@@ -157,54 +149,43 @@ pub unsafe extern "C" fn wspsan_transport_receive(
     length: usize,
     lpErrno: LPINT,
 ) -> c_int {
-    // SAFETY: lpErrno checked by the boundary; `message` checked for NULL below.
-    unsafe {
-        extension("wspsan_transport_receive", lpErrno, |p| {
-            if message.is_null() {
-                return Err(crate::boundary::fault("message is NULL"));
-            }
-            // SAFETY: the caller passes `length` readable bytes at `message`.
-            let bytes = std::slice::from_raw_parts(message, length);
-            p.peer_receive(PeerId(peer), bytes)
-                .map_err(|e| Failure::new(e, "a stale or made-up peer, or a malformed message (the peer is then lost)"))
-        })
-    }
+    extension("wspsan_transport_receive", errno_out!(lpErrno), |p| {
+        if message.is_null() {
+            return Err(crate::boundary::fault("message is NULL"));
+        }
+        // SAFETY: non-NULL (checked above) with `length` readable bytes, as the header documents;
+        // the slice lives only for this call.
+        let bytes = unsafe { std::slice::from_raw_parts(message, length) };
+        p.peer_receive(PeerId(peer), bytes)
+            .map_err(|e| Failure::new(e, "a stale or made-up peer, or a malformed message (the peer is then lost)"))
+    })
 }
 
 /// The transport lost `peer`: what waited on it fails at once (SPEC F7), the handle is stale.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_transport_peer_lost(peer: u64, lpErrno: LPINT) -> c_int {
-    // SAFETY: lpErrno checked by the boundary.
-    unsafe {
-        extension("wspsan_transport_peer_lost", lpErrno, |p| {
-            p.peer_lost(PeerId(peer)).map_err(|e| Failure::new(e, "a stale or made-up peer"))
-        })
-    }
+    extension("wspsan_transport_peer_lost", errno_out!(lpErrno), |p| {
+        p.peer_lost(PeerId(peer)).map_err(|e| Failure::new(e, "a stale or made-up peer"))
+    })
 }
 
 /// Set the embedder's value for socket `s` (its data path's state); wspsan never reads it.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_socket_set_context(s: SOCKET, context: *mut c_void, lpErrno: LPINT) -> c_int {
-    // SAFETY: lpErrno checked by the boundary.
-    unsafe {
-        extension("wspsan_socket_set_context", lpErrno, |p| {
-            Ok(p.set_embedder_context(descriptor(s), context as usize as u64)?)
-        })
-    }
+    extension("wspsan_socket_set_context", errno_out!(lpErrno), |p| {
+        Ok(p.set_embedder_context(descriptor(s), context as usize as u64)?)
+    })
 }
 
 /// Read the embedder's value for socket `s` into `*context` (NULL until set; NULL for an
 /// accepted socket).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_socket_get_context(s: SOCKET, context: *mut *mut c_void, lpErrno: LPINT) -> c_int {
-    // SAFETY: pointers checked by out_ptr; lpErrno by the boundary.
-    unsafe {
-        extension("wspsan_socket_get_context", lpErrno, |p| {
-            let out = out_ptr(context, "context")?;
-            *out = p.embedder_context(descriptor(s))? as usize as *mut c_void;
-            Ok(())
-        })
-    }
+    extension("wspsan_socket_get_context", errno_out!(lpErrno), |p| {
+        let out = out_ref!(context, "context")?;
+        *out = p.embedder_context(descriptor(s))? as usize as *mut c_void;
+        Ok(())
+    })
 }
 
 /// The injector on the device's fabric messages; WSAEINVAL for a device without one.
@@ -221,60 +202,51 @@ fn faults(p: &Provider) -> Outcome<FaultInjector> {
 /// microseconds, drawn uniformly (equal: fixed; both 0: no delay).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_fabric_delay(kind: c_int, min_us: u64, max_us: u64, lpErrno: LPINT) -> c_int {
-    // SAFETY: lpErrno checked by the boundary.
-    unsafe {
-        extension("wspsan_fabric_delay", lpErrno, |p| {
-            Ok(faults(p)?.delay(kind_of(kind)?, Duration::from_micros(min_us), Duration::from_micros(max_us))?)
-        })
-    }
+    extension("wspsan_fabric_delay", errno_out!(lpErrno), |p| {
+        Ok(faults(p)?.delay(kind_of(kind)?, Duration::from_micros(min_us), Duration::from_micros(max_us))?)
+    })
 }
 
 /// Drop the next `n` messages of `kind` (WSPSAN_MESSAGE_ANY: of any kind).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_fabric_drop_next(kind: c_int, n: u64, lpErrno: LPINT) -> c_int {
-    // SAFETY: lpErrno checked by the boundary.
-    unsafe {
-        extension("wspsan_fabric_drop_next", lpErrno, |p| {
-            faults(p)?.drop_next(kind_of(kind)?, n);
-            Ok(())
-        })
-    }
+    extension("wspsan_fabric_drop_next", errno_out!(lpErrno), |p| {
+        faults(p)?.drop_next(kind_of(kind)?, n);
+        Ok(())
+    })
 }
 
 /// Drop each message of `kind` with probability `p` (0 to 1).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_fabric_drop_probability(kind: c_int, p: f64, lpErrno: LPINT) -> c_int {
-    // SAFETY: lpErrno checked by the boundary.
-    unsafe {
-        extension("wspsan_fabric_drop_probability", lpErrno, |pr| Ok(faults(pr)?.drop_probability(kind_of(kind)?, p)?))
-    }
+    extension("wspsan_fabric_drop_probability", errno_out!(lpErrno), |pr| {
+        Ok(faults(pr)?.drop_probability(kind_of(kind)?, p)?)
+    })
 }
 
 /// Deliver each message of `kind` twice with probability `p` (0 to 1).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_fabric_duplicate_probability(kind: c_int, p: f64, lpErrno: LPINT) -> c_int {
-    // SAFETY: lpErrno checked by the boundary.
-    unsafe {
-        extension("wspsan_fabric_duplicate_probability", lpErrno, |pr| {
-            Ok(faults(pr)?.duplicate_probability(kind_of(kind)?, p)?)
-        })
-    }
+    extension("wspsan_fabric_duplicate_probability", errno_out!(lpErrno), |pr| {
+        Ok(faults(pr)?.duplicate_probability(kind_of(kind)?, p)?)
+    })
 }
 
 /// Reorder messages within windows of `window` messages (0 or 1: in order).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_fabric_reorder(window: u32, lpErrno: LPINT) -> c_int {
-    // SAFETY: lpErrno checked by the boundary.
-    unsafe {
-        extension("wspsan_fabric_reorder", lpErrno, |p| {
-            faults(p)?.reorder(window as usize);
-            Ok(())
-        })
-    }
+    extension("wspsan_fabric_reorder", errno_out!(lpErrno), |p| {
+        faults(p)?.reorder(window as usize);
+        Ok(())
+    })
 }
 
-fn one_ip(s: *const c_char, what: &'static str) -> Outcome<Ipv4Addr> {
-    // SAFETY: as nic_list.
+/// One IPv4 address from a C string.
+///
+/// # Safety
+/// As [`nic_list`].
+unsafe fn one_ip(s: *const c_char, what: &'static str) -> Outcome<Ipv4Addr> {
+    // SAFETY: as this function's caller promises.
     let ips = unsafe { nic_list(s, what)? };
     match ips.as_slice() {
         [ip] => Ok(*ip),
@@ -286,52 +258,44 @@ fn one_ip(s: *const c_char, what: &'static str) -> Outcome<Ipv4Addr> {
 /// them is lost) until `wspsan_fabric_heal`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_fabric_partition(a: *const c_char, b: *const c_char, lpErrno: LPINT) -> c_int {
-    // SAFETY: lpErrno checked by the boundary.
-    unsafe {
-        extension("wspsan_fabric_partition", lpErrno, |p| {
-            faults(p)?.partition(one_ip(a, "a")?, one_ip(b, "b")?);
-            Ok(())
-        })
-    }
+    extension("wspsan_fabric_partition", errno_out!(lpErrno), |p| {
+        let f = faults(p)?;
+        // SAFETY: a and b are NULL or NUL-terminated strings, as the header documents.
+        let (a, b) = unsafe { (one_ip(a, "a")?, one_ip(b, "b")?) };
+        f.partition(a, b);
+        Ok(())
+    })
 }
 
 /// End the partition between `a` and `b`; both NULL: every partition.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_fabric_heal(a: *const c_char, b: *const c_char, lpErrno: LPINT) -> c_int {
-    // SAFETY: lpErrno checked by the boundary.
-    unsafe {
-        extension("wspsan_fabric_heal", lpErrno, |p| {
-            let f = faults(p)?;
-            if a.is_null() && b.is_null() {
-                f.heal(None);
-            } else {
-                f.heal(Some((one_ip(a, "a")?, one_ip(b, "b")?)));
-            }
-            Ok(())
-        })
-    }
+    extension("wspsan_fabric_heal", errno_out!(lpErrno), |p| {
+        let f = faults(p)?;
+        if a.is_null() && b.is_null() {
+            f.heal(None);
+        } else {
+            // SAFETY: a and b are NULL or NUL-terminated strings, as the header documents.
+            f.heal(Some(unsafe { (one_ip(a, "a")?, one_ip(b, "b")?) }));
+        }
+        Ok(())
+    })
 }
 
 /// Restart the injector's random choices from `seed` (a scenario replays with the same seed).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_fabric_reseed(seed: u64, lpErrno: LPINT) -> c_int {
-    // SAFETY: lpErrno checked by the boundary.
-    unsafe {
-        extension("wspsan_fabric_reseed", lpErrno, |p| {
-            faults(p)?.reseed(seed);
-            Ok(())
-        })
-    }
+    extension("wspsan_fabric_reseed", errno_out!(lpErrno), |p| {
+        faults(p)?.reseed(seed);
+        Ok(())
+    })
 }
 
 /// Turn every fault knob off.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wspsan_fabric_clear_faults(lpErrno: LPINT) -> c_int {
-    // SAFETY: lpErrno checked by the boundary.
-    unsafe {
-        extension("wspsan_fabric_clear_faults", lpErrno, |p| {
-            faults(p)?.clear();
-            Ok(())
-        })
-    }
+    extension("wspsan_fabric_clear_faults", errno_out!(lpErrno), |p| {
+        faults(p)?.clear();
+        Ok(())
+    })
 }

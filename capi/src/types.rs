@@ -130,12 +130,14 @@ pub const WSPSAN_SO_ACCEPTCONN: c_int = 0x0002;
 pub const WSPSAN_SO_SNDBUF: c_int = 0x1001;
 /// Windows `SO_RCVBUF`.
 pub const WSPSAN_SO_RCVBUF: c_int = 0x1002;
-/// Windows `SO_ERROR`: the result of the last non-blocking connect attempt. Reading it does not clear it
+/// Windows `SO_ERROR`: the result of the last non-blocking connect attempt. Reading it does not
+/// clear it
 /// (as Windows); the next connect that is queued does; setting it stores the value (SPEC C2).
 pub const WSPSAN_SO_ERROR: c_int = 0x1007;
 /// Windows `SO_TYPE`: always `SOCK_STREAM`.
 pub const WSPSAN_SO_TYPE: c_int = 0x1008;
-/// `SO_CONNDATA` (level `WSPSAN_SOL_SOCKET` or the platform's `SOL_SOCKET`): the callee data of the completed connect.
+/// `SO_CONNDATA` (level `WSPSAN_SOL_SOCKET` or the platform's `SOL_SOCKET`): the callee data of the
+/// completed connect.
 pub const SO_CONNDATA: c_int = 0x7000;
 /// `SO_CONNDATALEN` (either `SOL_SOCKET`): the length of `SO_CONNDATA`.
 pub const SO_CONNDATALEN: c_int = 0x7004;

@@ -47,3 +47,21 @@ fn checked_in_header_is_current() {
     let current = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(current == fresh, "include/wspsan.h is not what capi/src generates: run `make header` and commit it");
 }
+
+/// The longest line the header may have: doc comments are wrapped in capi/src so that the
+/// header reads in a terminal and a side-by-side diff.
+const MAX_HEADER_LINE: usize = 120;
+
+#[test]
+fn header_lines_are_short_and_it_declares_no_test_hook() {
+    let header = generate();
+    let long: Vec<String> = header
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.chars().count() > MAX_HEADER_LINE)
+        .map(|(i, line)| format!("line {}: {} characters: {line}", i + 1, line.chars().count()))
+        .collect();
+    assert!(long.is_empty(), "wrap the Rust doc comments these come from:\n{}", long.join("\n"));
+    // The test hook is exported only by the C tests' build of the library (feature test-hooks).
+    assert!(!header.contains("wspsan_test_"), "the installed header declares no test hook");
+}

@@ -27,6 +27,7 @@ mod link;
 mod listen_queue;
 mod pad;
 mod provider;
+mod session;
 mod socket;
 mod stats;
 mod table;
@@ -47,5 +48,6 @@ pub use fabric::{Fabric, Placement, PlacementError, parse_nics};
 pub use provider::{
     AcceptError, Accepted, Call, ConnectParams, Provider, SockOpt, SocketHooks, Wait, effective_backlog,
 };
+pub use session::{Cleaned, Session, Started};
 pub use socket::{Descriptor, FlowSpec, Qos};
 pub use stats::{DeviceStats, FabricStats, FaultStats, ListenerStats};

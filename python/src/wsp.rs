@@ -22,7 +22,7 @@ use std::any::Any;
 use std::ffi::CStr;
 use std::net::SocketAddrV4;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Mutex, PoisonError};
+use std::sync::Arc;
 use wspsan::convert::{self, nullable};
 use wspsan::types::*;
 use wspsan::{WSPSAN_DEVICE_STATS, WSPSAN_FAULTS, WSPSAN_LIMITS, WSPSAN_LISTENER_STATS};
@@ -204,17 +204,14 @@ unsafe fn run_condition(
     })
 }
 
-/// The switch's upcalls as Python callables (`WSPStartup(upcalls=...)`) of the session in
-/// force: set by the startup that begins a session, cleared by the cleanup that ends it, as the
-/// C ABI keeps the first startup's upcall table for the whole session.
-static UPCALLS: Mutex<Option<Py<PyAny>>> = Mutex::new(None);
-
 fn upcall(
     name: &str,
     args: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyTuple>>,
 ) -> Result<Py<PyAny>, c_int> {
     Python::attach(|py| {
-        let target = UPCALLS.lock().unwrap_or_else(PoisonError::into_inner).as_ref().map(|u| u.clone_ref(py));
+        // The upcalls object of the session in force: the C ABI's session keeps it, given by the
+        // startup that began the session (`WSPStartup(upcalls=...)`), until its last cleanup.
+        let target = wspsan::session_extra().and_then(|e| e.downcast::<Py<PyAny>>().ok());
         let Some(target) = target else { return Err(WSAEINVAL) };
         let result = args(py).and_then(|a| target.bind(py).call_method1(name, a));
         result.map(Bound::unbind).map_err(|e| {
@@ -350,16 +347,15 @@ fn WSPStartup<'py>(
             table_in.lpWPUResetEvent = Some(upcall_reset_event);
         }
     }
-    let mut mine = upcalls.map(|u| u.clone().unbind());
-    let mut replaced = None;
+    // Kept by the session if this call begins one; this reference is dropped with the GIL held,
+    // so the session's is never the last one of an object the session did not keep.
+    let mine: Option<wspsan::SessionExtra> = upcalls.map(|u| Arc::new(u.clone().unbind()) as wspsan::SessionExtra);
+    let extra = mine.clone();
     let rc = py.detach(|| {
-        // Runs only if this call begins a session, before any of its upcalls can run.
-        let install =
-            || replaced = std::mem::replace(&mut *UPCALLS.lock().unwrap_or_else(PoisonError::into_inner), mine.take());
         // SAFETY: valid pointers to locals, NULL protocol info.
-        unsafe { wspsan::startup_with(version, &mut data, std::ptr::null_mut(), table_in, &mut table, install) }
+        unsafe { wspsan::startup_with(version, &mut data, std::ptr::null_mut(), table_in, &mut table, extra) }
     });
-    drop((mine, replaced)); // with the GIL held
+    drop(mine); // with the GIL held
     if rc != 0 {
         return Ok((rc, None));
     }
@@ -375,15 +371,14 @@ fn WSPStartup<'py>(
 /// `WSPCleanup()`. The cleanup that ends the session forgets its upcalls object.
 #[pyfunction]
 fn WSPCleanup(py: Python<'_>) -> Outcome<c_int> {
-    let mut ended = None;
-    let out = py.detach(|| {
+    let (rc, err, ended) = py.detach(|| {
         let mut err: c_int = 0;
-        let forget = || ended = UPCALLS.lock().unwrap_or_else(PoisonError::into_inner).take();
         // SAFETY: a valid lpErrno.
-        (unsafe { wspsan::cleanup_with(&mut err, forget) }, err)
+        let (rc, ended) = unsafe { wspsan::cleanup_with(&mut err) };
+        (rc, err, ended)
     });
-    drop(ended); // with the GIL held
-    out
+    drop(ended); // the ended session's upcalls object, with the GIL held
+    (rc, err)
 }
 
 /// `WSPSocket(af, type, protocol, NULL, 0, flags)`: `(socket or INVALID_SOCKET, error)`.

@@ -16,6 +16,17 @@
 
 #include "wspsan.h"
 
+/* TEST ONLY: the next `calls` wspsan calls on this thread panic inside the panic boundary (SPEC
+ * X4); 0 disarms; returns how many were still armed. Not in wspsan.h: only the test build of the
+ * library exports it (cargo feature test-hooks, the Makefile's CAPI_TEST_FEATURES). */
+#ifdef __cplusplus
+extern "C" {
+#endif
+uint32_t wspsan_test_inject_panic(uint32_t calls);
+#ifdef __cplusplus
+}
+#endif
+
 static int h_passed;
 static int h_failed;
 static const char *h_test = "?";

@@ -107,10 +107,9 @@ impl Default for DeviceConfig {
 /// One (address, port) binding in the port table.
 struct Binding {
     ip: Ipv4Addr,
-    /// The socket, by its descriptor and its cell (which may hold a later socket once this one
-    /// is closed: whoever uses it checks the descriptor under the cell's lock).
+    /// The socket, found in its provider's table (by the time its cell is locked, the socket may
+    /// be closed and the cell hold a later one: whoever uses it checks the descriptor then).
     id: Descriptor,
-    socket: Arc<SocketCell>,
 }
 
 /// The sockets bound to one port number, on any NIC.
@@ -327,13 +326,7 @@ impl DeviceState {
     /// B1, B2: bind `socket` to `addr` in the port table (port 0 picks an ephemeral port).
     /// Returns the address actually bound. An implicit bind (C4) skips the NIC check: it binds
     /// to the address the connect is aimed at.
-    pub(crate) fn bind_port(
-        &self,
-        socket: &Arc<SocketCell>,
-        id: Descriptor,
-        addr: SocketAddrV4,
-        check_nic: bool,
-    ) -> Result<SocketAddrV4> {
+    pub(crate) fn bind_port(&self, id: Descriptor, addr: SocketAddrV4, check_nic: bool) -> Result<SocketAddrV4> {
         let ip = *addr.ip();
         if ip.is_unspecified() {
             if !self.wildcard_bind.load(Relaxed) {
@@ -347,7 +340,7 @@ impl DeviceState {
             if slot.conflicts(ip) {
                 return Err(WsaError::AddrInUse);
             }
-            slot.bindings.push(Binding { ip, id, socket: socket.clone() });
+            slot.bindings.push(Binding { ip, id });
             return Ok(addr);
         }
         let span = u32::from(EPHEMERAL_LAST - EPHEMERAL_FIRST) + 1;
@@ -356,7 +349,7 @@ impl DeviceState {
             let port = EPHEMERAL_FIRST + offset as u16;
             let mut slot = lock(&self.ports[usize::from(port)]);
             if !slot.conflicts(ip) {
-                slot.bindings.push(Binding { ip, id, socket: socket.clone() });
+                slot.bindings.push(Binding { ip, id });
                 return Ok(SocketAddrV4::new(ip, port));
             }
         }
@@ -371,14 +364,12 @@ impl DeviceState {
 
     /// The socket bound to `addr`, or to the wildcard on its port when `addr` is one of the
     /// device's NICs (B2: the wildcard stands for every NIC, not for any address).
-    /// The socket's descriptor comes with its cell: by the time the caller locks the cell it may
-    /// hold a later socket.
-    pub(crate) fn socket_at(&self, addr: SocketAddrV4) -> Option<(Arc<SocketCell>, Descriptor)> {
+    pub(crate) fn socket_at(&self, addr: SocketAddrV4) -> Option<Descriptor> {
         let slot = lock(&self.ports[usize::from(addr.port())]);
         if let Some(b) = slot.bindings.iter().find(|b| b.ip == *addr.ip()) {
-            return Some((b.socket.clone(), b.id));
+            return Some(b.id);
         }
-        let wildcard = slot.bindings.iter().find(|b| b.ip.is_unspecified()).map(|b| (b.socket.clone(), b.id))?;
+        let wildcard = slot.bindings.iter().find(|b| b.ip.is_unspecified()).map(|b| b.id)?;
         drop(slot);
         self.is_nic(*addr.ip()).then_some(wildcard)
     }

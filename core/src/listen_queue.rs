@@ -109,14 +109,19 @@ impl ListenQueue {
 
     /// L7, L9, E2: a request arrives. It is queued (FD_ACCEPT recorded when selected: the event
     /// object to signal is returned), or refused at once when the queue holds `backlog`
-    /// requests or the listener is exhausted: never queued, no event, counted.
+    /// requests or the listener is exhausted: never queued, no event, counted. The request is
+    /// made only once it is admitted (a refusal costs nothing more).
     #[inline]
-    pub(crate) fn admit(&mut self, req: PendingRequest, events: &mut EventRecord) -> Result<Option<EventHandle>> {
+    pub(crate) fn admit(
+        &mut self,
+        req: impl FnOnce() -> PendingRequest,
+        events: &mut EventRecord,
+    ) -> Result<Option<EventHandle>> {
         if self.exhausted || self.len() >= self.backlog as usize {
             self.stats.refused_full += 1;
             return Err(WsaError::ConnRefused);
         }
-        self.queue.push_back(req);
+        self.queue.push_back(req());
         self.stats.queued += 1;
         Ok(if events.mask & FD_ACCEPT != 0 { self.post_accept(events) } else { None })
     }
@@ -302,13 +307,13 @@ mod tests {
     fn admission_stops_at_the_backlog() {
         let mut q = ListenQueue::new(2);
         let mut ev = selected();
-        assert!(q.admit(request(1), &mut ev).unwrap().is_some(), "the first arrival signals");
-        assert!(q.admit(request(2), &mut ev).unwrap().is_none(), "already recorded");
-        assert_eq!(q.admit(request(3), &mut ev).err(), Some(WsaError::ConnRefused));
+        assert!(q.admit(|| request(1), &mut ev).unwrap().is_some(), "the first arrival signals");
+        assert!(q.admit(|| request(2), &mut ev).unwrap().is_none(), "already recorded");
+        assert_eq!(q.admit(|| request(3), &mut ev).err(), Some(WsaError::ConnRefused));
         assert_eq!((q.stats.queued, q.stats.refused_full, ports(&q)), (2, 1, vec![1, 2]));
         let mut unselected = EventRecord::default();
         let mut q2 = ListenQueue::new(1);
-        assert!(q2.admit(request(1), &mut unselected).unwrap().is_none());
+        assert!(q2.admit(|| request(1), &mut unselected).unwrap().is_none());
         assert_eq!(unselected.code(FD_ACCEPT_BIT), None, "nothing recorded without a selection");
     }
 
@@ -318,10 +323,10 @@ mod tests {
     fn exhaustion_refuses_until_a_descriptor_is_free() {
         let mut q = ListenQueue::new(5);
         let mut ev = EventRecord::default();
-        q.admit(request(1), &mut ev).unwrap();
+        q.admit(|| request(1), &mut ev).unwrap();
         assert!(matches!(q.take_head(false, Ok(()), &mut ev), Head::Refused(WsaError::MFile, _)));
         assert!(q.exhausted);
-        assert_eq!(q.admit(request(2), &mut ev).err(), Some(WsaError::ConnRefused));
+        assert_eq!(q.admit(|| request(2), &mut ev).err(), Some(WsaError::ConnRefused));
         assert_eq!(ports(&q), vec![1], "the queue is kept");
         assert!(matches!(q.take_head(true, Err(WsaError::NoBufs), &mut ev), Head::Refused(WsaError::NoBufs, _)));
         assert!(!q.exhausted, "a free descriptor clears it even when buffers then fail");
@@ -335,7 +340,7 @@ mod tests {
         let mut q = ListenQueue::new(5);
         let mut ev = EventRecord::default();
         for n in 1..=4 {
-            q.admit(request(n), &mut ev).unwrap();
+            q.admit(|| request(n), &mut ev).unwrap();
         }
         let Head::Request(_examined) = q.take_head(true, Ok(()), &mut ev) else { panic!("a request") };
         let reset = q.rebacklog(2, true);
@@ -350,13 +355,13 @@ mod tests {
     fn settling_keeps_the_books_and_the_level_of_fd_accept() {
         let mut q = ListenQueue::new(5);
         let mut ev = selected();
-        q.admit(request(1), &mut ev).unwrap();
-        q.admit(request(2), &mut ev).unwrap();
+        q.admit(|| request(1), &mut ev).unwrap();
+        q.admit(|| request(2), &mut ev).unwrap();
         let _ = ev.take();
         let Head::Request(r) = q.take_head(true, Ok(()), &mut ev) else { panic!("a request") };
         assert!(!q.settle(Settle::Restore { req: r, deferred: true, exhausted: false }, &mut ev).1, "stays queued");
         assert_eq!((ports(&q), q.stats.deferred, q.accept_enabled), (vec![1, 2], 1, false));
-        assert!(q.admit(request(3), &mut ev).unwrap().is_none(), "no FD_ACCEPT behind a deferral");
+        assert!(q.admit(|| request(3), &mut ev).unwrap().is_none(), "no FD_ACCEPT behind a deferral");
         let Head::Request(r) = q.take_head(true, Ok(()), &mut ev) else { panic!("a request") };
         assert_eq!(r.caller.port(), 1, "A9: the same request first");
         let (set, done) = q.settle(Settle::Accepted, &mut ev);
@@ -377,8 +382,8 @@ mod tests {
     fn closing_hands_back_every_request() {
         let mut q = ListenQueue::new(5);
         let mut ev = EventRecord::default();
-        q.admit(request(1), &mut ev).unwrap();
-        q.admit(request(2), &mut ev).unwrap();
+        q.admit(|| request(1), &mut ev).unwrap();
+        q.admit(|| request(2), &mut ev).unwrap();
         let (refused, stats) = q.close();
         assert_eq!((refused.len(), stats.refused_by_close, stats.queued), (2, 2, 2));
         let (stats, orphan) =

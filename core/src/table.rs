@@ -189,6 +189,14 @@ impl Table {
         Ok((cell, g))
     }
 
+    /// The cell that holds, or held, socket `s`, with no lock taken: for a socket found by its
+    /// descriptor elsewhere (a port binding), to be checked under the cell's lock.
+    #[inline]
+    pub(crate) fn cell(&self, s: Descriptor) -> Option<&Arc<SocketCell>> {
+        let (index, _) = decode(s)?;
+        self.slot(index)?.cell.get()
+    }
+
     /// The descriptor `s` is dead from now on (its socket is being closed or was never opened):
     /// call with its cell locked, so two closes cannot both succeed.
     pub(crate) fn kill(&self, s: Descriptor) {

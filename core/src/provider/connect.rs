@@ -1,7 +1,7 @@
 //! The connector's side (SPEC section 6, F2, F4): where a connect goes, sending the request,
 //! waiting for the answer, timing out.
 
-use super::{ConnectParams, Provider, Shared, Wait, wait_on};
+use super::{ConnectParams, Provider, Shared, Wait, signal_set, wait_on};
 use crate::error::{Result, WsaError};
 use crate::fabric::carrier::Peer;
 use crate::fabric::session::{Outbound, Policy};
@@ -123,7 +123,7 @@ impl Provider {
         }
         if matches!(g.state, State::Created) {
             // C4, F2: bound implicitly to the NIC it speaks from and a free port.
-            let local = sh.device.bind_port(cell, s, SocketAddrV4::new(from, 0), false)?;
+            let local = sh.device.bind_port(s, SocketAddrV4::new(from, 0), false)?;
             g.local = Some(local);
             g.owns_port = true;
             let (_, nobody) = g.set_state(cell, State::Bound); // nobody waits on an unbound socket
@@ -143,7 +143,9 @@ impl Provider {
                 return self.connect_remote(cell, g, (addr, from), (caller_data, params.qos), ids, submit, wait);
             }
         };
-        let Some((listener, listener_id)) = target.device.socket_at(addr) else {
+        let Some((listener_id, listener)) =
+            target.device.socket_at(addr).and_then(|id| Some((id, target.table.cell(id)?)))
+        else {
             target.device.refused_no_listener.fetch_add(1, Ordering::Relaxed);
             return Err(WsaError::ConnRefused);
         };
@@ -158,26 +160,37 @@ impl Provider {
         // A5, A15: the listener sees a real address: a connector bound to the wildcard speaks
         // from its NIC towards the target (C4, F2), never from 0.0.0.0.
         let caller = if caller.ip().is_unspecified() { SocketAddrV4::new(from, caller.port()) } else { caller };
-        drop(g);
-        let req = PendingRequest {
+        let req = || PendingRequest {
             reply: Reply::Local { connector: cell.clone(), attempt },
             caller,
             callee: addr,
             caller_data,
             qos: params.qos.map(|q| Box::new(q.clone())),
         };
-        if let Err(e) = target.enqueue(&listener, listener_id, req) {
-            target.device.release_pending(1);
-            let mut g = cell.lock();
-            if g.attempt() == attempt {
+        // The connector stays locked while the listener takes the request (connector before
+        // listener is the one order the two are ever locked in), so a refusal at once puts the
+        // connector back as it was without locking it again. A socket connecting to its own
+        // address finds itself, which is not listening.
+        let queued = if std::ptr::eq(Arc::as_ptr(listener), Arc::as_ptr(cell)) {
+            target.device.refused_no_listener.fetch_add(1, Ordering::Relaxed);
+            Err(WsaError::ConnRefused)
+        } else {
+            target.enqueue(listener, listener_id, req)
+        };
+        let set = match queued {
+            Ok(set) => set,
+            Err(e) => {
+                target.device.release_pending(1);
                 g.withdraw(cell); // C6: back to bound, may connect again
                 if let Some(code) = stale.0 {
                     let _ = g.events.record(crate::consts::FD_CONNECT_BIT, code); // signalled when first recorded
                 }
                 g.so_error = stale.1;
+                return Err(e);
             }
-            return Err(e);
-        }
+        };
+        drop(g);
+        signal_set(set);
         // The wait must not keep the listener's provider alive: if it goes away, it answers (T2).
         drop(route);
         if deferred {

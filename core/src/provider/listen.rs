@@ -3,6 +3,7 @@
 
 use super::{Provider, Shared, effective_backlog, signal_set};
 use crate::error::{Result, WsaError};
+use crate::events::EventHandle;
 use crate::fabric::session::Inbound;
 use crate::fabric::wire;
 use crate::link::Reply;
@@ -13,9 +14,15 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 impl Shared {
-    /// Put a request in a listener's queue, or refuse it at once (L7, L9, C3).
+    /// Put a request in a listener's queue, or refuse it at once (L7, L9, C3). Returns the
+    /// FD_ACCEPT event object to signal, for the caller to set once it holds no lock.
     /// `id` is the listener the caller found: by now its cell may hold a later socket.
-    pub(super) fn enqueue(&self, listener: &SocketCell, id: Descriptor, req: PendingRequest) -> Result<()> {
+    pub(super) fn enqueue(
+        &self,
+        listener: &SocketCell,
+        id: Descriptor,
+        req: impl FnOnce() -> PendingRequest,
+    ) -> Result<Option<EventHandle>> {
         let mut g = listener.lock();
         let SocketInner { state, events, id: holds, .. } = &mut *g;
         let (State::Listening(q), true) = (state, *holds == id) else {
@@ -28,8 +35,7 @@ impl Shared {
         if sleepers {
             listener.cv.notify_one(); // one request: one accept
         }
-        signal_set(set);
-        Ok(())
+        Ok(set)
     }
 
     /// A request that arrived over the TCP fabric (F5, F8): queued on the listener at `callee`
@@ -38,7 +44,9 @@ impl Shared {
         if self.device.is_down() {
             return Err(WsaError::HostUnreach);
         }
-        let Some((listener, listener_id)) = self.device.socket_at(req.callee) else {
+        let Some((listener_id, listener)) =
+            self.device.socket_at(req.callee).and_then(|id| Some((id, self.table.cell(id)?)))
+        else {
             self.device.refused_no_listener.fetch_add(1, Ordering::Relaxed);
             return Err(WsaError::ConnRefused);
         };
@@ -47,14 +55,16 @@ impl Shared {
         }
         self.device.check_buffers()?;
         self.device.reserve_pending()?;
-        let pending = PendingRequest {
+        let pending = || PendingRequest {
             reply: Reply::Remote(reply),
             caller: req.caller,
             callee: req.callee,
             caller_data: (!req.caller_data.is_empty()).then(|| req.caller_data.into_boxed_slice()),
             qos: req.qos.map(Box::new),
         };
-        self.enqueue(&listener, listener_id, pending).inspect_err(|_| self.device.release_pending(1))
+        let set = self.enqueue(listener, listener_id, pending).inspect_err(|_| self.device.release_pending(1))?;
+        signal_set(set);
+        Ok(())
     }
 }
 

@@ -567,7 +567,7 @@ impl Provider {
         sh.enter()?;
         let (cell, mut g) = sh.table.lock(s)?;
         Call::Bind.check(&g.state, g.local)?;
-        let bound = sh.device.bind_port(cell, s, addr, true)?;
+        let bound = sh.device.bind_port(s, addr, true)?;
         g.local = Some(bound);
         g.owns_port = true;
         let (_, nobody) = g.set_state(cell, State::Bound); // nobody waits on an unbound socket

@@ -108,12 +108,12 @@ impl Provider {
                 }))
             }
             Decision::Accept => {
-                let new = sh.new_socket(false, |ng| {
+                let new = sh.new_socket_locked(|ng| {
                     ng.inherit(&inherited);
                     ng.local = Some(req.callee);
                     ng.state = State::Connected { remote: req.caller, peer: req.reply.peer_link() };
                 });
-                let (socket, new) = match new {
+                let (socket, new, ng) = match new {
                     Ok(c) => c,
                     Err(e) => {
                         // A11: no descriptor or no memory: the request stays at the head.
@@ -121,18 +121,34 @@ impl Provider {
                         return Err(fail(e));
                     }
                 };
+                // A connector of this process is answered with the new socket still locked
+                // (accepted socket before connector is the one order the two are locked in), so
+                // the socket opens without a second lock. An answer across a fabric waits for
+                // the connector's confirmation, and the connection's messages may need the
+                // socket meanwhile: it is answered unlocked.
+                let held = if req.reply.is_local() {
+                    Some(ng)
+                } else {
+                    drop(ng);
+                    None
+                };
+                let link = PeerLink::Local(new.clone());
+                let answered = req.reply.answer(Answer::Accepted { peer: link, callee_data });
+                let ng = held.unwrap_or_else(|| new.lock());
+                if answered {
+                    let mut ng = ng;
+                    ng.open = true;
+                } else {
+                    sh.discard_locked(socket, new, ng); // withdrawn while the condition ran (A12)
+                }
                 if let Some(h) = &inherited.handle {
                     crate::events::fire_reset(h); // E3, before E2 may set it again
                 }
-                let link = PeerLink::Local(new.clone());
-                if !req.reply.answer(Answer::Accepted { peer: link, callee_data }) {
-                    // Withdrawn while the condition ran (A12).
-                    sh.discard_socket(socket, new);
+                if !answered {
                     signal_set(sh.settle(listener, s, Settle::Withdrawn).set);
                     return Err(fail(WsaError::Acces));
                 }
                 signal_set(sh.settle(listener, s, Settle::Accepted).set);
-                new.lock().open = true;
                 Ok(Accepted { socket, peer: req.caller })
             }
         }

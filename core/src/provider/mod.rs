@@ -359,9 +359,20 @@ impl Shared {
     }
 
     /// Make a socket (S1, A7, A11): reserve a descriptor and its cell, run the create hook, and
-    /// set the socket up in the cell; `open` puts it in the table at once (an accepted socket
-    /// opens only once its connector has the answer).
-    fn new_socket(&self, open: bool, init: impl FnOnce(&mut SocketInner)) -> Result<(Descriptor, &Arc<SocketCell>)> {
+    /// set the socket up in the cell, open: in the table at once.
+    fn new_socket(&self) -> Result<Descriptor> {
+        let (id, _, mut g) = self.new_socket_locked(|_| {})?;
+        g.open = true;
+        Ok(id)
+    }
+
+    /// [`new_socket`](Self::new_socket), not yet open (an accepted socket opens only once its
+    /// connector has the answer) and still locked.
+    #[allow(clippy::type_complexity)]
+    fn new_socket_locked(
+        &self,
+        init: impl FnOnce(&mut SocketInner),
+    ) -> Result<(Descriptor, &Arc<SocketCell>, MutexGuard<'_, SocketInner>)> {
         self.device.check_buffers()?;
         self.device.reserve_descriptor()?;
         let (id, cell) = self.table.allocate().inspect_err(|_| self.device.release_descriptor())?;
@@ -377,19 +388,18 @@ impl Shared {
             }
             None => 0,
         };
-        cell.lock().open_as(id, context, init, open);
-        Ok((id, cell))
+        let mut g = cell.lock();
+        g.open_as(id, context, init, false);
+        Ok((id, cell, g))
     }
 
-    /// Undo `new_socket` for a socket that never opened (nobody else can have reached it).
-    fn discard_socket(&self, id: Descriptor, cell: &SocketCell) {
-        let context = {
-            let mut g = cell.lock();
-            let (_, nobody) = g.set_state(cell, State::Closed);
-            drop(nobody);
-            g.vacate();
-            g.context
-        };
+    /// Undo `new_socket_locked` for a socket that never opened (nobody else can have reached it).
+    fn discard_locked(&self, id: Descriptor, cell: &SocketCell, mut g: MutexGuard<'_, SocketInner>) {
+        let (_, nobody) = g.set_state(cell, State::Closed);
+        drop(nobody);
+        g.vacate();
+        let context = g.context;
+        drop(g);
         self.table.kill(id);
         self.table.recycle(id);
         self.device.release_descriptor();
@@ -557,8 +567,7 @@ impl Provider {
         if protocol != 0 && protocol != consts::IPPROTO_TCP {
             return Err(WsaError::ProtoNoSupport);
         }
-        let (id, _) = sh.new_socket(true, |_| {})?;
-        Ok(id)
+        sh.new_socket()
     }
 
     /// `WSPBind` (SPEC B1, B2). Port 0 picks a free port in 49152..65535.

@@ -179,13 +179,26 @@ impl SocketInner {
         *self = fresh;
     }
 
+    /// Whether a thread may still come back to this socket to read something of it: one waiting
+    /// on it, a blocking connect (it may be between its request and its wait), or an outcome a
+    /// blocking connect has yet to read. The cell of a socket closed then is never given to a
+    /// later socket, so that thread finds what it came for.
+    pub(crate) fn awaited(&self) -> bool {
+        self.waiters > 0
+            || self.spinners > 0
+            || self.outcome.is_some()
+            || matches!(self.state, State::Connecting { deferred: false, .. })
+    }
+
     /// Let go of what a closed socket held (its event object, its callee data): the cell stays
-    /// for a later socket and must not keep them alive.
-    pub(crate) fn vacate(&mut self) {
+    /// for a later socket and must not keep them alive. A blocking connect's outcome and callee
+    /// data stay while its thread may still read them (`awaited`).
+    pub(crate) fn vacate(&mut self, awaited: bool) {
         self.open = false;
         self.events = EventRecord::default();
-        self.callee_data = Box::default();
-        self.outcome = None;
+        if !awaited {
+            self.callee_data = Box::default();
+        }
         self.local = None;
         self.owns_port = false;
     }

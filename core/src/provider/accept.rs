@@ -108,11 +108,17 @@ impl Provider {
                 }))
             }
             Decision::Accept => {
-                let new = sh.new_socket_locked(|ng| {
+                let init = |ng: &mut SocketInner| {
                     ng.inherit(&inherited);
                     ng.local = Some(req.callee);
                     ng.state = State::Connected { remote: req.caller, peer: req.reply.peer_link() };
-                });
+                };
+                let reset = || {
+                    if let Some(h) = &inherited.handle {
+                        crate::events::fire_reset(h); // E3, before E2 (or the answer's E1) may set it again
+                    }
+                };
+                let new = sh.new_socket_locked(init, reset);
                 let (socket, new, ng) = match new {
                     Ok(c) => c,
                     Err(e) => {
@@ -140,9 +146,6 @@ impl Provider {
                     ng.open = true;
                 } else {
                     sh.discard_locked(socket, new, ng); // withdrawn while the condition ran (A12)
-                }
-                if let Some(h) = &inherited.handle {
-                    crate::events::fire_reset(h); // E3, before E2 may set it again
                 }
                 if !answered {
                     signal_set(sh.settle(listener, s, Settle::Withdrawn).set);

@@ -217,7 +217,9 @@ impl Drop for Shared {
     /// The device leaves its fabric: its addresses are free again, and every socket is closed so
     /// that connectors of other devices waiting on its listeners get their answer (K2, T2).
     fn drop(&mut self) {
-        self.table.drain(|(cell, g)| self.destroy(cell, g));
+        self.table.drain(|(cell, g)| {
+            self.destroy(cell, g);
+        });
         if let Some(t) = self.tcp.get() {
             t.stop();
         }
@@ -361,17 +363,19 @@ impl Shared {
     /// Make a socket (S1, A7, A11): reserve a descriptor and its cell, run the create hook, and
     /// set the socket up in the cell, open: in the table at once.
     fn new_socket(&self) -> Result<Descriptor> {
-        let (id, _, mut g) = self.new_socket_locked(|_| {})?;
+        let (id, _, mut g) = self.new_socket_locked(|_| {}, || {})?;
         g.open = true;
         Ok(id)
     }
 
     /// [`new_socket`](Self::new_socket), not yet open (an accepted socket opens only once its
-    /// connector has the answer) and still locked.
+    /// connector has the answer) and still locked. `made` runs once the socket is sure to be
+    /// made, before its lock is taken (it may run user code).
     #[allow(clippy::type_complexity)]
     fn new_socket_locked(
         &self,
         init: impl FnOnce(&mut SocketInner),
+        made: impl FnOnce(),
     ) -> Result<(Descriptor, &Arc<SocketCell>, MutexGuard<'_, SocketInner>)> {
         self.device.check_buffers()?;
         self.device.reserve_descriptor()?;
@@ -388,6 +392,7 @@ impl Shared {
             }
             None => 0,
         };
+        made();
         let mut g = cell.lock();
         g.open_as(id, context, init, false);
         Ok((id, cell, g))
@@ -397,7 +402,7 @@ impl Shared {
     fn discard_locked(&self, id: Descriptor, cell: &SocketCell, mut g: MutexGuard<'_, SocketInner>) {
         let (_, nobody) = g.set_state(cell, State::Closed);
         drop(nobody);
-        g.vacate();
+        g.vacate(false);
         let context = g.context;
         drop(g);
         self.table.kill(id);
@@ -409,15 +414,16 @@ impl Shared {
     }
 
     /// Close a socket whose descriptor was just killed, with its cell still locked (K1 to K3,
-    /// C7). The caller recycles the descriptor after this returns, once nothing of the socket
-    /// is left that a later socket in the same cell could be mistaken for.
-    fn destroy(&self, cell: &Arc<SocketCell>, mut g: MutexGuard<'_, SocketInner>) {
+    /// C7). Returns whether its cell may take a later socket (see [`SocketInner::awaited`]): the
+    /// caller then recycles the descriptor, once nothing of the socket is left.
+    fn destroy(&self, cell: &Arc<SocketCell>, mut g: MutexGuard<'_, SocketInner>) -> bool {
         let sh = self;
         let id = g.id;
+        let awaited = g.awaited();
         // C7: a pending request is withdrawn; a blocked accept or connect wakes (WSAEINTR).
         let (old, sleepers) = g.set_state(cell, State::Closed);
         let (local, context) = (g.local.filter(|_| g.owns_port), g.context);
-        g.vacate();
+        g.vacate(awaited);
         drop(g);
         sleepers.notify(cell);
         if let Some(local) = local {
@@ -441,14 +447,16 @@ impl Shared {
         if let Some(h) = sh.hooks() {
             contain(|| h.closed(id, context));
         }
+        !awaited
     }
 
     /// `WSPCloseSocket`'s work once the entry checks passed.
     fn close(&self, s: Descriptor) -> Result<()> {
         let (cell, g) = self.table.lock(s)?;
         self.table.kill(s);
-        self.destroy(cell, g);
-        self.table.recycle(s);
+        if self.destroy(cell, g) {
+            self.table.recycle(s);
+        }
         Ok(())
     }
 }
@@ -597,7 +605,9 @@ impl Provider {
     /// functions (A14); the device being down does not stop it.
     pub fn close_all(&self) -> Result<()> {
         self.shared.check_reentry()?;
-        self.shared.table.drain(|(cell, g)| self.shared.destroy(cell, g));
+        self.shared.table.drain(|(cell, g)| {
+            self.shared.destroy(cell, g);
+        });
         Ok(())
     }
 

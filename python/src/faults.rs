@@ -2,9 +2,9 @@
 //! purpose (delay, loss, copies, reordering, partitions of connection-setup messages), seeded so
 //! that a failing scenario replays.
 
-use crate::address::{parse_ip, timeout};
+use crate::args::{parse_ip, timeout};
 use crate::errors::{OrRaise, to_pyerr};
-use crate::provider::{FieldRepr, record};
+use crate::records::{FieldRepr, record};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;

@@ -2,11 +2,13 @@
 //! Python and the engine (wspsan-core); every Winsock rule lives in the engine.
 
 mod address;
+mod args;
 mod condition;
 mod errors;
 mod event;
 mod faults;
 mod provider;
+mod records;
 mod socket;
 mod wait;
 mod wsp;
@@ -51,9 +53,9 @@ fn wspsan_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<faults::FaultInjector>()?;
     m.add_class::<faults::FaultStats>()?;
     m.add_class::<provider::Device>()?;
-    m.add_class::<provider::Limits>()?;
-    m.add_class::<provider::DeviceStats>()?;
-    m.add_class::<provider::ListenerStats>()?;
+    m.add_class::<records::Limits>()?;
+    m.add_class::<records::DeviceStats>()?;
+    m.add_class::<records::ListenerStats>()?;
     m.add_class::<socket::Socket>()?;
     m.add_class::<socket::NetworkEvents>()?;
     m.add_class::<condition::ConditionRequest>()?;

@@ -1,10 +1,11 @@
 //! `wspsan.Socket`: one descriptor of a provider, with the `socket`-module look.
 
-use crate::address::{parse, repr, timeout, to_tuple};
+use crate::address::{repr, to_tuple};
+use crate::args::{parse, timeout};
 use crate::condition::{self, Qos};
 use crate::errors::OrRaise;
 use crate::event::Event;
-use crate::provider::ListenerStats;
+use crate::records::ListenerStats;
 use crate::wait::{Blocked, blocking, finish};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -124,7 +125,7 @@ impl Socket {
         callback_data: Option<Py<PyAny>>,
         timeout: Option<f64>,
     ) -> PyResult<(Socket, (String, u16))> {
-        let wait_for = crate::address::timeout(timeout)?;
+        let wait_for = crate::args::timeout(timeout)?;
         let callback_data = callback_data.unwrap_or_else(|| py.None());
         let (p, fd) = (&self.provider, self.fd);
         let out = blocking(py, wait_for, |wait, raised| match &condition {

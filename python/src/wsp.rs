@@ -11,7 +11,7 @@
 
 use crate::condition::{self, Request};
 use crate::event::Event;
-use crate::provider::{DeviceStats, ListenerStats};
+use crate::records::{DeviceStats, ListenerStats};
 use crate::wait::Raised;
 use core::ffi::c_int;
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -49,7 +49,7 @@ fn sockaddr_buffer(address: &Bound<'_, PyAny>, family: c_int) -> PyResult<libc::
     let tuple = address.cast::<PyTuple>().map_err(|_| PyTypeError::new_err("an address is a (host, port) tuple"))?;
     let host: String = tuple.get_item(0)?.extract()?;
     let port: u16 = tuple.get_item(1)?.extract()?;
-    let mut sin = convert::sockaddr_in(SocketAddrV4::new(crate::address::parse_ip(&host)?, port));
+    let mut sin = convert::sockaddr_in(SocketAddrV4::new(crate::args::parse_ip(&host)?, port));
     sin.sin_family = family as libc::sa_family_t;
     // SAFETY: all-zero bytes are a valid sockaddr_storage.
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
@@ -734,7 +734,7 @@ fn version() -> String {
 }
 
 fn s_addr(address: &str) -> PyResult<u32> {
-    Ok(u32::from(crate::address::parse_ip(address)?).to_be())
+    Ok(u32::from(crate::args::parse_ip(address)?).to_be())
 }
 
 /// `wspsan_device_add_nic(s_addr)`.

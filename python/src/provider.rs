@@ -29,7 +29,7 @@ fn change_limits(limits: &mut CoreLimits, changes: Option<&Bound<'_, PyDict>>) -
 }
 
 /// An in-process fabric (SPEC F1): providers made with the same `Fabric` reach each other's
-/// listeners, like hosts of one SAN; a NIC address belongs to one of them (AddrInUseError).
+/// listeners, like hosts of one SAN; a NIC address belongs to one of them (AddressInUseError).
 ///
 /// `faults=True` (an injector seeded with `seed`) or `faults=injector` makes a fabric that
 /// misbehaves on purpose: its devices exchange connection-setup messages through the injector
@@ -74,7 +74,7 @@ impl Fabric {
 
 /// An independent provider: a descriptor table plus its own emulated SAN device. Providers
 /// never see each other's sockets. `nics` may not hold 0.0.0.0 or an address twice
-/// (InvalError). `fabric` joins a `wspsan.Fabric` (SPEC F1) or, as `"tcp"`, the TCP fabric
+/// (InvalidArgumentError). `fabric` joins a `wspsan.Fabric` (SPEC F1) or, as `"tcp"`, the TCP fabric
 /// (F2: fabric peers accepted on `NIC:fabric_port`, `fabric_key` proved by both sides, a peer
 /// silent for `liveness` seconds lost). `liveness` also sets the device's liveness interval on
 /// a `wspsan.Fabric` with faults (how long an acceptance waits for its confirmation); anywhere
@@ -104,7 +104,7 @@ impl Provider {
         if let Some(nics) = nics {
             config.nics = nics.iter().map(|n| parse_ip(n)).collect::<PyResult<_>>()?;
         }
-        // 0.0.0.0 or a NIC given twice: InvalError, as Device.add_nic says for the same NICs.
+        // 0.0.0.0 or a NIC given twice: InvalidArgumentError, as Device.add_nic says for the same NICs.
         config.validate().or_raise()?;
         change_limits(&mut config.limits, limits)?;
         let key: Option<Vec<u8>> = match fabric_key {
@@ -149,7 +149,7 @@ impl Provider {
     /// A provider placed where the `WSPSAN_*` variables of `environ` (default `os.environ`) say,
     /// read by the same rules as the C ABI's first `WSPStartup` (SPEC F3): `WSPSAN_FABRIC`,
     /// `WSPSAN_NICS`, `WSPSAN_FABRIC_PORT`, `WSPSAN_FABRIC_KEY`. A value that cannot be parsed
-    /// raises InvalError naming the variable. Device limits as keyword arguments, as `Provider()`.
+    /// raises InvalidArgumentError naming the variable. Device limits as keyword arguments, as `Provider()`.
     #[staticmethod]
     #[pyo3(signature = (environ=None, **limits))]
     fn from_environment(
@@ -224,7 +224,7 @@ impl Device {
     /// The fabric's liveness interval in seconds (SPEC F7): a peer silent this long is lost, and
     /// an acceptance waits this long for the connector's confirmation. For a device on the TCP
     /// fabric or on a `Fabric` with faults; None for one whose connects are direct calls (alone,
-    /// or on a `Fabric` without faults), and setting it there raises InvalError.
+    /// or on a `Fabric` without faults), and setting it there raises InvalidArgumentError.
     #[getter]
     fn liveness(&self) -> Option<f64> {
         self.0.liveness().map(|d| d.as_secs_f64())

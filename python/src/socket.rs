@@ -112,9 +112,9 @@ impl Socket {
 
     /// Accept (`WSPAccept`, SPEC A1 to A15): returns `(socket, (host, port))`.
     ///
-    /// `condition(request)` decides: `CF_ACCEPT`, `CF_REJECT` (ConnRefusedError) or `CF_DEFER`
-    /// (TryAgainError, the request stays first); anything else is an invalid answer
-    /// (InvalError, the request is refused). An exception raised by the condition propagates
+    /// `condition(request)` decides: `CF_ACCEPT`, `CF_REJECT` (ConnectRefusedError) or `CF_DEFER`
+    /// (RequestDeferredError, the request stays first); anything else is an invalid answer
+    /// (InvalidArgumentError, the request is refused). An exception raised by the condition propagates
     /// and the request stays at the head of the queue. A failed accept that examined a request
     /// sets the exception's `address` to the connector's address.
     #[pyo3(signature = (condition=None, callback_data=None, timeout=None))]
@@ -150,28 +150,28 @@ impl Socket {
         Ok(!self.provider.is_nonblocking(self.fd).or_raise()?)
     }
 
-    /// The local `(host, port)` (`WSPGetSockName`; not bound: InvalError).
+    /// The local `(host, port)` (`WSPGetSockName`; not bound: InvalidArgumentError).
     fn getsockname(&self) -> PyResult<(String, u16)> {
         self.provider.sock_name(self.fd).map(to_tuple).or_raise()
     }
 
-    /// The peer's `(host, port)` (`WSPGetPeerName`; not connected: NotConnError).
+    /// The peer's `(host, port)` (`WSPGetPeerName`; not connected: NotConnectedError).
     fn getpeername(&self) -> PyResult<(String, u16)> {
         self.provider.peer_name(self.fd).map(to_tuple).or_raise()
     }
 
     /// Read an option (`WSPGetSockOpt`). Both numberings work: `SOL_SOCKET` (0xffff) with the
     /// Windows option numbers, the platform's `socket.SOL_SOCKET` with its own. After the checks
-    /// every call makes (as in C), an unknown level raises InvalError and an unknown option at a
-    /// known level NoProtoOptError. `SO_ERROR` is the error of the last non-blocking connect
+    /// every call makes (as in C), an unknown level raises InvalidArgumentError and an unknown option at a
+    /// known level OptionNotSupportedError. `SO_ERROR` is the error of the last non-blocking connect
     /// attempt; reading it does not clear it, the next connect attempt that is queued does
     /// (SPEC C2).
     fn getsockopt(&self, level: i32, optname: i32) -> PyResult<i32> {
         self.provider.get_option_raw(self.fd, level, optname).or_raise()
     }
 
-    /// Set an option (`WSPSetSockOpt`); read-only and unknown options raise NoProtoOptError, an
-    /// unknown level InvalError. Setting `SO_ERROR` stores the value, as on Windows (SPEC C2).
+    /// Set an option (`WSPSetSockOpt`); read-only and unknown options raise OptionNotSupportedError, an
+    /// unknown level InvalidArgumentError. Setting `SO_ERROR` stores the value, as on Windows (SPEC C2).
     fn setsockopt(&self, level: i32, optname: i32, value: i32) -> PyResult<()> {
         self.provider.set_option_raw(self.fd, level, optname, value).or_raise()
     }
@@ -199,13 +199,13 @@ impl Socket {
         Ok(NetworkEvents { events: ev.events, error_codes: ev.error_codes })
     }
 
-    /// Statistics of this listening socket (SPEC D3); not listening: InvalError.
+    /// Statistics of this listening socket (SPEC D3); not listening: InvalidArgumentError.
     fn stats(&self) -> PyResult<ListenerStats> {
         self.provider.listener_stats(self.fd).map(Into::into).or_raise()
     }
 
     /// Close (`WSPCloseSocket`, SPEC K1 to K3). Closing twice is harmless; any other use of a
-    /// closed socket raises NotSockError.
+    /// closed socket raises NotASocketError.
     ///
     /// A close that fails (device down, inside a condition function) leaves the socket open, to
     /// be closed again later; garbage collection closes it whatever the device state.

@@ -17,13 +17,13 @@ def test_closed_or_not_listening() -> None:
     p = wspsan.Provider()
     s = listener(p)
     s.close()
-    with pytest.raises(wspsan.NotSockError):
+    with pytest.raises(wspsan.NotASocketError):
         s.accept()
     bound = p.socket()
     bound.bind((HOST, 0))
-    with pytest.raises(wspsan.InvalError):
+    with pytest.raises(wspsan.InvalidArgumentError):
         bound.accept()
-    with pytest.raises(wspsan.InvalError):
+    with pytest.raises(wspsan.InvalidArgumentError):
         p.socket().accept()
 
 
@@ -58,7 +58,7 @@ def test_blocked_accept_wakes_on_close_and_network_down() -> None:
     blocked = Background(lambda: s2.accept())
     time.sleep(0.1)
     p.device.network_down = True
-    with pytest.raises(wspsan.NetDownError):
+    with pytest.raises(wspsan.NetworkDownError):
         blocked.join()
 
 
@@ -131,9 +131,9 @@ def test_accept_creates_a_connected_socket_with_the_listeners_options() -> None:
     assert a.getsockopt(wspsan.SOL_SOCKET, wspsan.SO_SNDBUF) == 1234
     assert not a.getblocking()
     assert a.getpeername() == peer == c.getsockname()
-    with pytest.raises(wspsan.IsConnError):
+    with pytest.raises(wspsan.AlreadyConnectedError):
         a.listen(1)  # it cannot listen itself
-    with pytest.raises(wspsan.InvalError):
+    with pytest.raises(wspsan.InvalidArgumentError):
         a.accept()
     assert s.getsockopt(wspsan.SOL_SOCKET, wspsan.SO_ACCEPTCONN) == 1  # the listener stays
     assert connect_result(c) == 0
@@ -148,7 +148,7 @@ def test_reject() -> None:
     blocked = Background(lambda: c.connect(s.getsockname()))
     while s.stats().queue_len == 0:
         time.sleep(0.005)
-    with pytest.raises(wspsan.ConnRefusedError) as info:
+    with pytest.raises(wspsan.ConnectRefusedError) as info:
         s.accept(lambda r: wspsan.CF_REJECT)
     assert info.value.address == c.getsockname()
     with pytest.raises(ConnectionRefusedError):
@@ -169,12 +169,12 @@ def test_defer_keeps_the_request_first() -> None:
         return wspsan.CF.DEFER
 
     for _ in range(3):
-        with pytest.raises(wspsan.TryAgainError) as info:
+        with pytest.raises(wspsan.RequestDeferredError) as info:
             s.accept(defer)
         assert info.value.address == first.getsockname()
     assert seen == [b"first"] * 3
     assert connect_result(first) is None  # the connector keeps waiting
-    with pytest.raises(wspsan.NotConnError):
+    with pytest.raises(wspsan.NotConnectedError):
         first.getpeername()
     a, peer = s.accept()
     assert peer == first.getsockname()
@@ -188,7 +188,7 @@ def test_other_answers_are_invalid_and_refuse(answer: object) -> None:
     p = wspsan.Provider()
     s = listener(p)
     c = pending(p, s.getsockname())
-    with pytest.raises(wspsan.InvalError) as info:
+    with pytest.raises(wspsan.InvalidArgumentError) as info:
         s.accept(lambda r: answer)
     assert info.value.address == c.getsockname()
     assert connect_result(c) == wspsan.WSAECONNREFUSED
@@ -205,7 +205,7 @@ def test_changing_the_group_is_invalid() -> None:
         r.group = 7
         return wspsan.CF_ACCEPT
 
-    with pytest.raises(wspsan.InvalError):
+    with pytest.raises(wspsan.InvalidArgumentError):
         s.accept(regroup)
     assert connect_result(c) == wspsan.WSAECONNREFUSED
 
@@ -216,11 +216,11 @@ def test_no_descriptor_or_no_memory_keeps_the_request() -> None:
     s = listener(p)
     c = pending(p, s.getsockname())
     p.device.buffer_exhaustion = True
-    with pytest.raises(wspsan.NoBufsError):
+    with pytest.raises(wspsan.NoBufferSpaceError):
         s.accept()
     p.device.buffer_exhaustion = False
     p.device.descriptor_limit = p.stats().open_sockets
-    with pytest.raises(wspsan.MFileError):
+    with pytest.raises(wspsan.TooManySocketsError):
         s.accept(lambda r: wspsan.CF_ACCEPT)
     p.device.descriptor_limit = None
     a, peer = s.accept()
@@ -236,7 +236,7 @@ def test_withdrawn_request_fails_the_accept_that_reaches_it() -> None:
     gone_address = gone.getsockname()
     del gone  # collected: closed, its request withdrawn
     assert s.stats().queue_len == 2  # stays queued until accept reaches it
-    with pytest.raises(wspsan.AccesError) as info:
+    with pytest.raises(wspsan.AccessDeniedError) as info:
         s.accept(lambda r: pytest.fail("a withdrawn request is not shown to the condition"))
     assert info.value.address == gone_address
     a, peer = s.accept()
@@ -252,7 +252,7 @@ def test_failed_accept_names_the_examined_request() -> None:
         s.accept()
     assert nothing.value.address is None
     c = pending(p, s.getsockname())
-    for answer, error in ((wspsan.CF_DEFER, wspsan.TryAgainError), (9, wspsan.InvalError)):
+    for answer, error in ((wspsan.CF_DEFER, wspsan.RequestDeferredError), (9, wspsan.InvalidArgumentError)):
         with pytest.raises(error) as info:
             s.accept(lambda r: answer)
         assert info.value.address == c.getsockname()
@@ -269,7 +269,7 @@ def test_calls_from_inside_the_condition_fail_in_progress() -> None:
         for call in (p.socket, lambda: s.listen(3), lambda: s.getsockname(), lambda: c.close(), lambda: s.accept()):
             try:
                 call()
-            except wspsan.InProgressError as e:
+            except wspsan.OperationInProgressError as e:
                 errors.append(e.winerror)
         return wspsan.CF_ACCEPT
 
@@ -283,15 +283,15 @@ def test_names_of_both_ends() -> None:
     p = wspsan.Provider()
     s = listener(p, 4, (HOST, 6100))
     c = pending(p, (HOST, 6100))
-    with pytest.raises(wspsan.NotConnError):
+    with pytest.raises(wspsan.NotConnectedError):
         c.getpeername()  # pending connect
     a, peer = s.accept()
     assert a.getsockname() == (HOST, 6100)
     assert a.getpeername() == c.getsockname() == peer
     assert c.getpeername() == (HOST, 6100)
-    with pytest.raises(wspsan.InvalError):
+    with pytest.raises(wspsan.InvalidArgumentError):
         p.socket().getsockname()
-    with pytest.raises(wspsan.NotConnError):
+    with pytest.raises(wspsan.NotConnectedError):
         s.getpeername()
 
 
@@ -342,7 +342,7 @@ def test_another_provider_is_usable_from_the_condition() -> None:
 
     def condition(r: wspsan.ConditionRequest) -> int:
         made.append(other.socket())
-        with pytest.raises(wspsan.InProgressError):
+        with pytest.raises(wspsan.OperationInProgressError):
             p.socket()
         return wspsan.CF_ACCEPT
 

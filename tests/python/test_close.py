@@ -26,7 +26,7 @@ def test_closed_descriptor_is_dead_for_good() -> None:
         lambda: s.enum_network_events(),
         lambda: s.event_select(None, 0),
     ):
-        with pytest.raises(wspsan.NotSockError):
+        with pytest.raises(wspsan.NotASocketError):
             call()
     newer = p.socket()
     assert newer.fileno() != s.fileno()
@@ -58,7 +58,7 @@ def test_closing_a_listener_wakes_blocked_accepts() -> None:
     time.sleep(0.1)
     s.close()
     for w in waiters:
-        with pytest.raises(wspsan.IntrError):
+        with pytest.raises(wspsan.CallInterruptedError):
             w.join()
 
 
@@ -68,7 +68,7 @@ def test_closing_a_connector_withdraws_its_request() -> None:
     s = listener(p)
     c = pending(p, s.getsockname())
     c.close()
-    with pytest.raises(wspsan.AccesError):
+    with pytest.raises(wspsan.AccessDeniedError):
         s.accept()
 
 
@@ -84,7 +84,7 @@ def test_closing_one_end_records_fd_close_on_the_other() -> None:
     assert ev.is_set()
     events = a.enum_network_events(ev)
     assert events.events == wspsan.FD_CLOSE and events.error(wspsan.FD_CLOSE) == 0
-    with pytest.raises(wspsan.NotConnError):
+    with pytest.raises(wspsan.NotConnectedError):
         a.getpeername()
     # and the other way round
     c2 = pending(p, s.getsockname())
@@ -95,7 +95,7 @@ def test_closing_one_end_records_fd_close_on_the_other() -> None:
     c2.event_select(ev2, wspsan.FD_CLOSE)
     assert ev2.is_set()  # recorded before the selection: signalled at once (E1)
     assert c2.enum_network_events(ev2).error(wspsan.FD_CLOSE) == 0
-    with pytest.raises(wspsan.NotConnError):
+    with pytest.raises(wspsan.NotConnectedError):
         c2.getpeername()
 
 
@@ -106,7 +106,7 @@ def test_with_block_and_garbage_collection_close() -> None:
         s.bind((HOST, 7200))
         assert p.stats().open_sockets == 1
     assert p.stats().open_sockets == 0
-    with pytest.raises(wspsan.NotSockError):
+    with pytest.raises(wspsan.NotASocketError):
         s.getsockname()
     t = p.socket()
     t.bind((HOST, 7200))
@@ -130,7 +130,7 @@ def test_failed_close_keeps_the_socket_and_concurrent_closes_agree() -> None:
         try:
             s.close()
             outcomes.append("closed")
-        except wspsan.NetDownError:
+        except wspsan.NetworkDownError:
             outcomes.append("down")
 
     threads = [threading.Thread(target=close) for _ in range(8)]

@@ -59,13 +59,64 @@ def test_cf_is_an_int_enum_of_the_condition_answers() -> None:
 
 
 BUILTINS = {
-    "ConnRefusedError": ConnectionRefusedError,
+    "ConnectRefusedError": ConnectionRefusedError,
     "WouldBlockError": BlockingIOError,
-    "ConnResetError": ConnectionResetError,
-    "ConnAbortedError": ConnectionAbortedError,
+    "ConnectResetError": ConnectionResetError,
+    "ConnectAbortedError": ConnectionAbortedError,
     "TimedOutError": TimeoutError,
-    "IntrError": InterruptedError,
+    "CallInterruptedError": InterruptedError,
+    "AccessDeniedError": PermissionError,
 }
+
+#: The class of each code: what the code means, in words (the public names of the errors).
+NAMES = {
+    "WSAEINTR": "CallInterruptedError",
+    "WSAEACCES": "AccessDeniedError",
+    "WSAEFAULT": "InvalidPointerError",
+    "WSAEINVAL": "InvalidArgumentError",
+    "WSAEMFILE": "TooManySocketsError",
+    "WSAEWOULDBLOCK": "WouldBlockError",
+    "WSAEINPROGRESS": "OperationInProgressError",
+    "WSAEALREADY": "AlreadyConnectingError",
+    "WSAENOTSOCK": "NotASocketError",
+    "WSAEPROTOTYPE": "WrongProtocolTypeError",
+    "WSAENOPROTOOPT": "OptionNotSupportedError",
+    "WSAEPROTONOSUPPORT": "ProtocolNotSupportedError",
+    "WSAESOCKTNOSUPPORT": "SocketTypeNotSupportedError",
+    "WSAEOPNOTSUPP": "OperationNotSupportedError",
+    "WSAEAFNOSUPPORT": "AddressFamilyNotSupportedError",
+    "WSAEADDRINUSE": "AddressInUseError",
+    "WSAEADDRNOTAVAIL": "AddressNotAvailableError",
+    "WSAENETDOWN": "NetworkDownError",
+    "WSAECONNABORTED": "ConnectAbortedError",
+    "WSAECONNRESET": "ConnectResetError",
+    "WSAENOBUFS": "NoBufferSpaceError",
+    "WSAEISCONN": "AlreadyConnectedError",
+    "WSAENOTCONN": "NotConnectedError",
+    "WSAETIMEDOUT": "TimedOutError",
+    "WSAECONNREFUSED": "ConnectRefusedError",
+    "WSAEHOSTUNREACH": "HostUnreachableError",
+    "WSAVERNOTSUPPORTED": "VersionNotSupportedError",
+    "WSANOTINITIALISED": "NotInitializedError",
+    "WSATRY_AGAIN": "RequestDeferredError",
+}
+
+
+def test_error_classes_are_named_after_what_their_code_means() -> None:
+    for code_name, class_name in NAMES.items():
+        cls = getattr(wspsan, class_name)
+        code = getattr(wspsan, code_name)
+        assert cls.__doc__.startswith(f"{code_name} ({code}): ")
+        e = cls(code, "x")
+        assert isinstance(e, wspsan.WSAError) and e.winerror == code
+    assert len(NAMES) == len([n for n in vars(wspsan) if n.startswith("WSA") and n != "WSAError"])
+
+
+def test_no_error_class_shadows_a_builtin() -> None:
+    # `from wspsan import *` must leave `except ConnectionRefusedError` meaning the builtin.
+    for name, value in vars(wspsan).items():
+        if isinstance(value, type) and issubclass(value, BaseException):
+            assert not hasattr(builtins, name), name
 
 
 def test_every_code_has_a_wsaerror_subclass() -> None:
@@ -93,7 +144,7 @@ def test_raised_errors_carry_the_code_and_a_readable_message() -> None:
     with pytest.raises(ConnectionRefusedError) as info:
         s.connect((HOST, 9))
     e = info.value
-    assert isinstance(e, wspsan.ConnRefusedError) and isinstance(e, wspsan.WSAError)
+    assert isinstance(e, wspsan.ConnectRefusedError) and isinstance(e, wspsan.WSAError)
     assert e.errno == e.winerror == wspsan.WSAECONNREFUSED
     assert e.strerror is not None and e.strerror.startswith("WSAECONNREFUSED: ")
     assert "10061" in str(e) and "refused" in str(e)
@@ -154,7 +205,7 @@ def test_addresses_are_checked_like_the_socket_module() -> None:
         s.bind(("localhost", 5000))
     with pytest.raises(OverflowError):
         s.bind((HOST, 70000))
-    with pytest.raises(wspsan.AfNoSupportError):  # SPEC B1: not AF_INET
+    with pytest.raises(wspsan.AddressFamilyNotSupportedError):  # SPEC B1: not AF_INET
         s.bind(("::1", 5000))
     s.bind(("", 5000))  # "" is the wildcard, as in the socket module
     assert s.getsockname() == ("0.0.0.0", 5000)

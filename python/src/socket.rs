@@ -218,8 +218,11 @@ impl Socket {
         Ok(())
     }
 
-    /// The descriptor value (`SOCKET`), also after close.
-    fn fileno(&self) -> u64 {
+    /// The provider's descriptor (`SOCKET`, what `wspsan.wsp` calls `s`), also after close. It
+    /// is no file descriptor of the OS, which is why a `Socket` has no `fileno()`: `selectors`
+    /// and asyncio would wait on an unrelated fd. Wait on an `Event` (`event_select`) instead.
+    #[getter]
+    fn descriptor(&self) -> u64 {
         self.fd.raw()
     }
 
@@ -233,10 +236,10 @@ impl Socket {
 
     fn __repr__(&self) -> String {
         if !*self.open() {
-            return format!("<wspsan.Socket [closed] fd={}>", self.fd);
+            return format!("<wspsan.Socket [closed] descriptor={}>", self.fd);
         }
         let p = &self.provider;
-        let mut text = format!("<wspsan.Socket fd={}", self.fd);
+        let mut text = format!("<wspsan.Socket descriptor={}", self.fd);
         if let Ok(a) = p.sock_name(self.fd) {
             text += &format!(" laddr={}", repr(a));
         }

@@ -89,8 +89,8 @@ class PythonFace(Face):
         self.sockets: dict[int, wspsan.Socket] = {}
 
     def _keep(self, s: wspsan.Socket) -> int:
-        self.sockets[s.fileno()] = s
-        return s.fileno()
+        self.sockets[s.descriptor] = s
+        return s.descriptor
 
     def socket(self) -> int:
         return self._keep(self.provider.socket())

@@ -137,7 +137,7 @@ def test_accept_creates_a_connected_socket_with_the_listeners_options() -> None:
         a.accept()
     assert s.getsockopt(wspsan.SOL_SOCKET, wspsan.SO_ACCEPTCONN) == 1  # the listener stays
     assert connect_result(c) == 0
-    assert a.fileno() not in (s.fileno(), c.fileno())
+    assert a.descriptor not in (s.descriptor, c.descriptor)
 
 
 def test_reject() -> None:

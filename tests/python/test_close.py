@@ -29,7 +29,7 @@ def test_closed_descriptor_is_dead_for_good() -> None:
         with pytest.raises(wspsan.NotASocketError):
             call()
     newer = p.socket()
-    assert newer.fileno() != s.fileno()
+    assert newer.descriptor != s.descriptor
 
 
 def test_closing_a_listener_refuses_the_queue_and_frees_the_port() -> None:

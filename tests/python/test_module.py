@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import pathlib
+import selectors
 import socket
 
 import pytest
@@ -171,11 +172,11 @@ def test_reprs_are_helpful() -> None:
     assert repr(p) == "<wspsan.Provider nics=['127.0.0.1', '10.0.0.1'] open_sockets=0>"
     assert "network_down=False" in repr(p.device)
     s = listener(p, 4, (HOST, 5000))
-    assert repr(s) == f"<wspsan.Socket fd={s.fileno():#x} laddr=('127.0.0.1', 5000) listening>"
+    assert repr(s) == f"<wspsan.Socket descriptor={s.descriptor:#x} laddr=('127.0.0.1', 5000) listening>"
     assert repr(p.stats()).startswith("wspsan.DeviceStats(queued=0, ")
     assert repr(s.stats()).endswith("queue_len=0, backlog=4)")
     s.close()
-    assert repr(s) == f"<wspsan.Socket [closed] fd={s.fileno():#x}>"
+    assert repr(s) == f"<wspsan.Socket [closed] descriptor={s.descriptor:#x}>"
     assert repr(wspsan.FlowSpec(latency=3)).startswith("wspsan.FlowSpec(token_rate=0, ")
     ev = wspsan.Event()
     assert repr(ev) == f"<wspsan.Event fd={ev.fileno()} reset>"
@@ -226,3 +227,19 @@ def test_package_docstring_example_runs() -> None:
     import doctest
 
     assert doctest.testmod(wspsan, verbose=False).failed == 0
+
+
+def test_a_socket_has_a_descriptor_and_no_fileno() -> None:
+    # The descriptor is the provider's SOCKET value, no OS fd: selectors must refuse the socket
+    # rather than wait on whatever file has that number.
+    p = wspsan.Provider()
+    with p.socket() as s:
+        d = s.descriptor
+        assert isinstance(d, int) and d % 4 == 0
+        assert not hasattr(s, "fileno")
+        with selectors.DefaultSelector() as sel, pytest.raises((TypeError, ValueError)):
+            sel.register(s, selectors.EVENT_READ)  # type: ignore[arg-type]
+        ev = wspsan.Event()
+        with selectors.DefaultSelector() as sel:
+            sel.register(ev, selectors.EVENT_READ)  # an Event is a real fd (eventfd)
+    assert s.descriptor == d  # still readable after close

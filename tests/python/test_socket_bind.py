@@ -38,9 +38,9 @@ def test_descriptors_are_never_reused() -> None:
     seen = set()
     for _ in range(100):
         s = p.socket()
-        assert s.fileno() not in (0, wspsan.INVALID_SOCKET)
-        assert s.fileno() not in seen
-        seen.add(s.fileno())
+        assert s.descriptor not in (0, wspsan.INVALID_SOCKET)
+        assert s.descriptor not in seen
+        seen.add(s.descriptor)
         s.close()
 
 

@@ -132,27 +132,29 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 /// The exception for a Winsock error, with `address` set when an accept examined a request.
 pub(crate) fn to_pyerr(e: WsaError, address: Option<SocketAddrV4>) -> PyErr {
-    Python::attach(|py| {
-        let make = || -> PyResult<PyErr> {
-            let classes = CLASSES.get(py).expect("the module registers its exception classes at import");
-            let class = classes.by_code.get(&e.code()).unwrap_or(&classes.base).bind(py);
-            let exc = class.call1((e.code(), format!("{}: {}", e.name(), e.message())))?;
-            if let Some(a) = address {
-    exc.setattr("address", crate::address::to_tuple(a))?;
-            }
-            Ok(PyErr::from_value(exc))
-        };
-        make().unwrap_or_else(|err| err)
-    })
+    to_pyerr_with(e, address, None)
 }
 
 /// The exception for a Winsock error whose message also says what was wrong (`detail`).
 pub(crate) fn to_pyerr_detail(e: WsaError, detail: &str) -> PyErr {
+    to_pyerr_with(e, None, Some(detail))
+}
+
+/// The exception for a Winsock error: `address` as in [`to_pyerr`], `detail` (if any) appended
+/// to the message in parentheses.
+pub(crate) fn to_pyerr_with(e: WsaError, address: Option<SocketAddrV4>, detail: Option<&str>) -> PyErr {
     Python::attach(|py| {
         let make = || -> PyResult<PyErr> {
             let classes = CLASSES.get(py).expect("the module registers its exception classes at import");
             let class = classes.by_code.get(&e.code()).unwrap_or(&classes.base).bind(py);
-            let exc = class.call1((e.code(), format!("{}: {} ({detail})", e.name(), e.message())))?;
+            let message = match detail {
+                Some(d) => format!("{}: {} ({d})", e.name(), e.message()),
+                None => format!("{}: {}", e.name(), e.message()),
+            };
+            let exc = class.call1((e.code(), message))?;
+            if let Some(a) = address {
+                exc.setattr("address", crate::address::to_tuple(a))?;
+            }
             Ok(PyErr::from_value(exc))
         };
         make().unwrap_or_else(|err| err)

@@ -88,7 +88,8 @@ impl Provider {
     #[pyo3(signature = (
         nics=None, *, fabric=None, fabric_port=wspsan_core::DEFAULT_PORT, fabric_key=None,
         liveness=None, wildcard_bind=true, **limits
-    ))]
+    ), text_signature = "(nics=None, *, fabric=None, fabric_port=7470, fabric_key=None, liveness=None, \
+                          wildcard_bind=True, **limits)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -182,7 +183,8 @@ impl Provider {
     }
 
     /// A new blocking socket (`WSPSocket`, SPEC S1).
-    #[pyo3(signature = (family=consts::AF_INET, r#type=consts::SOCK_STREAM, proto=0))]
+    #[pyo3(signature = (family=consts::AF_INET, r#type=consts::SOCK_STREAM, proto=0),
+           text_signature = "($self, family=2, type=1, proto=0)")]
     fn socket(&self, family: i32, r#type: i32, proto: i32) -> PyResult<Socket> {
         let fd = self.0.socket_with(family, r#type, proto).or_raise()?;
         Ok(Socket::new(self.0.clone(), fd))

@@ -3,7 +3,7 @@
 use crate::address::{repr, to_tuple};
 use crate::args::{parse, timeout};
 use crate::condition::{self, Qos};
-use crate::errors::OrRaise;
+use crate::errors::{OrRaise, to_pyerr_with};
 use crate::event::Event;
 use crate::records::ListenerStats;
 use crate::wait::{Blocked, blocking, finish};
@@ -112,11 +112,12 @@ impl Socket {
 
     /// Accept (`WSPAccept`, SPEC A1 to A15): returns `(socket, (host, port))`.
     ///
-    /// `condition(request)` decides: `CF_ACCEPT`, `CF_REJECT` (ConnectRefusedError) or `CF_DEFER`
-    /// (RequestDeferredError, the request stays first); anything else is an invalid answer
-    /// (InvalidArgumentError, the request is refused). An exception raised by the condition propagates
-    /// and the request stays at the head of the queue. A failed accept that examined a request
-    /// sets the exception's `address` to the connector's address.
+    /// `condition(request)` decides: `CF_ACCEPT`, `CF_REJECT` (ConnectRefusedError) or
+    /// `CF_DEFER` (RequestDeferredError, the request stays first); anything else (`True`,
+    /// `None`, 3, ...) is an invalid answer: InvalidArgumentError whose message says what the
+    /// function returned, and the request is refused (SPEC A10). An exception raised by the
+    /// condition propagates and the request stays at the head of the queue. A failed accept
+    /// that examined a request sets the exception's `address` to the connector's address.
     #[pyo3(signature = (condition=None, callback_data=None, timeout=None))]
     fn accept<'py>(
         &self,
@@ -128,15 +129,25 @@ impl Socket {
         let wait_for = crate::args::timeout(timeout)?;
         let callback_data = callback_data.unwrap_or_else(|| py.None());
         let (p, fd) = (&self.provider, self.fd);
+        let invalid = Mutex::new(None);
         let out = blocking(py, wait_for, |wait, raised| match &condition {
             Some(f) => {
-                let mut run =
-                    |req: &mut wspsan_core::ConditionRequest<'_>| condition::run(f, &callback_data, req, raised);
+                let mut run = |req: &mut wspsan_core::ConditionRequest<'_>| {
+                    condition::run(f, &callback_data, req, raised, &invalid)
+                };
                 p.accept_with(fd, Some(&mut run), wait)
             }
             None => p.accept_with(fd, None, wait),
         });
-        let accepted = finish(out, OrRaise::or_raise)?;
+        let invalid = invalid.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let accepted = finish(out, |r| {
+            r.map_err(|e| {
+                // A10: say why the answer was invalid (not when the connector withdrew meanwhile,
+                // A12: then the error is WSAEACCES and the answer did not matter).
+                let detail = invalid.as_deref().filter(|_| e.error == WsaError::Inval);
+                to_pyerr_with(e.error, e.examined, detail)
+            })
+        })?;
         Ok((Socket::new(self.provider.clone(), accepted.socket), to_tuple(accepted.peer)))
     }
 

@@ -388,14 +388,16 @@ fn WSPCleanup(py: Python<'_>) -> Outcome<c_int> {
 
 /// `WSPSocket(af, type, protocol, NULL, 0, flags)`: `(socket or INVALID_SOCKET, error)`.
 #[pyfunction]
-#[pyo3(signature = (af=consts::AF_INET, r#type=consts::SOCK_STREAM, protocol=0, flags=0))]
+#[pyo3(signature = (af=consts::AF_INET, r#type=consts::SOCK_STREAM, protocol=0, flags=0),
+       text_signature = "(af=2, type=1, protocol=0, flags=0)")]
 fn WSPSocket(py: Python<'_>, af: c_int, r#type: c_int, protocol: c_int, flags: DWORD) -> Outcome<SOCKET> {
     c_abi!(py, wspsan_WSPSocket(af, r#type, protocol, std::ptr::null_mut(), 0, flags))
 }
 
 /// `WSPBind(s, &sockaddr_in, namelen)`; `address` None passes NULL.
 #[pyfunction]
-#[pyo3(signature = (s, address, namelen=SOCKADDR_IN_LEN, family=libc::AF_INET))]
+#[pyo3(signature = (s, address, namelen=SOCKADDR_IN_LEN, family=libc::AF_INET),
+       text_signature = "(s, address, namelen=16, family=2)")]
 fn WSPBind(
     py: Python<'_>,
     s: SOCKET,
@@ -417,7 +419,8 @@ fn WSPListen(py: Python<'_>, s: SOCKET, backlog: c_int) -> Outcome<c_int> {
 /// `(result, error, callee_data)`. `caller_data` None passes NULL; `callee_len` is the size of
 /// the callee-data buffer (None: NULL) and `callee_data` what the call left in it (`len` bytes).
 #[pyfunction]
-#[pyo3(signature = (s, address, caller_data=None, callee_len=None, qos=None, namelen=SOCKADDR_IN_LEN, family=libc::AF_INET))]
+#[pyo3(signature = (s, address, caller_data=None, callee_len=None, qos=None, namelen=SOCKADDR_IN_LEN, family=libc::AF_INET),
+       text_signature = "(s, address, caller_data=None, callee_len=None, qos=None, namelen=16, family=2)")]
 #[allow(clippy::too_many_arguments)]
 fn WSPConnect<'py>(
     py: Python<'py>,
@@ -468,7 +471,8 @@ fn WSPConnect<'py>(
 /// called as the condition function with `request.callback_data` = `callback_data`; an
 /// exception raised by it answers CF_DEFER and is raised here.
 #[pyfunction]
-#[pyo3(signature = (s, condition=None, callback_data=0, addr=true, addrlen=Some(SOCKADDR_IN_LEN)))]
+#[pyo3(signature = (s, condition=None, callback_data=0, addr=true, addrlen=Some(SOCKADDR_IN_LEN)),
+       text_signature = "(s, condition=None, callback_data=0, addr=True, addrlen=16)")]
 fn WSPAccept(
     py: Python<'_>,
     s: SOCKET,
@@ -526,7 +530,7 @@ macro_rules! name_call {
 /// passes NULL: `WSAEFAULT`, but only for a bound socket (an unbound one is `WSAEINVAL` and an
 /// unknown descriptor `WSAENOTSOCK` whatever the pointers, SPEC X4).
 #[pyfunction]
-#[pyo3(signature = (s, namelen=Some(SOCKADDR_IN_LEN)))]
+#[pyo3(signature = (s, namelen=Some(SOCKADDR_IN_LEN)), text_signature = "(s, namelen=16)")]
 fn WSPGetSockName(py: Python<'_>, s: SOCKET, namelen: Option<c_int>) -> (c_int, c_int, Written) {
     name_call!(py, wspsan_WSPGetSockName, s, namelen)
 }
@@ -535,7 +539,7 @@ fn WSPGetSockName(py: Python<'_>, s: SOCKET, namelen: Option<c_int>) -> (c_int, 
 /// passes NULL: `WSAEFAULT`, but only for a connected socket (an unconnected one is
 /// `WSAENOTCONN` and an unknown descriptor `WSAENOTSOCK` whatever the pointers, SPEC X4).
 #[pyfunction]
-#[pyo3(signature = (s, namelen=Some(SOCKADDR_IN_LEN)))]
+#[pyo3(signature = (s, namelen=Some(SOCKADDR_IN_LEN)), text_signature = "(s, namelen=16)")]
 fn WSPGetPeerName(py: Python<'_>, s: SOCKET, namelen: Option<c_int>) -> (c_int, c_int, Written) {
     name_call!(py, wspsan_WSPGetPeerName, s, namelen)
 }
@@ -548,7 +552,7 @@ fn WSPGetPeerName(py: Python<'_>, s: SOCKET, namelen: Option<c_int>) -> (c_int, 
 /// (unknown at a known level: `WSAENOPROTOOPT`), then the buffer (`WSAEFAULT`). Reading
 /// `SO_ERROR` does not clear it; the next connect attempt that is queued does (SPEC C2).
 #[pyfunction]
-#[pyo3(signature = (s, level, optname, optlen=Some(4)))]
+#[pyo3(signature = (s, level, optname, optlen=Some(4)), text_signature = "(s, level, optname, optlen=4)")]
 fn WSPGetSockOpt<'py>(
     py: Python<'py>,
     s: SOCKET,

@@ -538,7 +538,7 @@ class Provider:
         nics: Sequence[str] | None = None,
         *,
         fabric: Fabric | Literal["tcp"] | None = None,
-        fabric_port: int = ...,
+        fabric_port: int = 7470,
         fabric_key: str | bytes | None = None,
         liveness: float | None = None,
         wildcard_bind: bool = True,
@@ -565,7 +565,7 @@ class Provider:
         (SPEC F3); a value that cannot be parsed raises InvalidArgumentError naming the variable."""
     @property
     def device(self) -> Device: ...
-    def socket(self, family: int = ..., type: int = ..., proto: int = 0) -> Socket: ...
+    def socket(self, family: int = 2, type: int = 1, proto: int = 0) -> Socket: ...
     def stats(self) -> DeviceStats: ...
     @property
     def fabric_faults(self) -> FaultInjector | None:
@@ -637,7 +637,7 @@ class Qos:
     """The quality of service a connect asks for (``QOS``)."""
 
     def __new__(
-        cls, sending: FlowSpec | None = None, receiving: FlowSpec | None = None, provider_specific: bytes = ...
+        cls, sending: FlowSpec | None = None, receiving: FlowSpec | None = None, provider_specific: bytes = b""
     ) -> Self: ...
     @property
     def sending(self) -> FlowSpec: ...

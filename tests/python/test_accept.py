@@ -191,8 +191,23 @@ def test_other_answers_are_invalid_and_refuse(answer: object) -> None:
     with pytest.raises(wspsan.InvalidArgumentError) as info:
         s.accept(lambda r: answer)
     assert info.value.address == c.getsockname()
+    # The message says what was expected and what came back.
+    assert "expected CF_ACCEPT (0), CF_REJECT (1) or CF_DEFER (2)" in str(info.value)
+    assert f"returned {answer!r} ({type(answer).__name__})" in str(info.value)
     assert connect_result(c) == wspsan.WSAECONNREFUSED
     assert s.stats().queue_len == 0
+
+
+def test_an_invalid_answer_with_a_huge_repr_is_shortened() -> None:
+    # SPEC A10
+    p = wspsan.Provider()
+    s = listener(p)
+    c = pending(p, s.getsockname())
+    with pytest.raises(wspsan.InvalidArgumentError) as info:
+        s.accept(lambda r: "x" * 10_000)
+    assert "returned 'xxx" in str(info.value) and "x... (str)" in str(info.value)
+    assert len(str(info.value)) < 400
+    assert connect_result(c) == wspsan.WSAECONNREFUSED
 
 
 def test_changing_the_group_is_invalid() -> None:
@@ -205,9 +220,18 @@ def test_changing_the_group_is_invalid() -> None:
         r.group = 7
         return wspsan.CF_ACCEPT
 
-    with pytest.raises(wspsan.InvalidArgumentError):
+    with pytest.raises(wspsan.InvalidArgumentError) as info:
         s.accept(regroup)
+    assert "set request.group to 7; it must stay 0" in str(info.value)
     assert connect_result(c) == wspsan.WSAECONNREFUSED
+
+
+def test_other_errors_of_an_accept_carry_no_answer_detail() -> None:
+    # SPEC A1: not listening is WSAEINVAL too, with the plain message.
+    p = wspsan.Provider()
+    with p.socket() as s, pytest.raises(wspsan.InvalidArgumentError) as info:
+        s.accept(lambda r: wspsan.CF_ACCEPT)
+    assert "CF_ACCEPT" not in str(info.value)
 
 
 def test_no_descriptor_or_no_memory_keeps_the_request() -> None:

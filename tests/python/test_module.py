@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import builtins
+import inspect
 import pathlib
+import pydoc
 import selectors
 import socket
+from collections.abc import Callable
 
 import pytest
 
@@ -243,3 +246,33 @@ def test_a_socket_has_a_descriptor_and_no_fileno() -> None:
         with selectors.DefaultSelector() as sel:
             sel.register(ev, selectors.EVENT_READ)  # an Event is a real fd (eventfd)
     assert s.descriptor == d  # still readable after close
+
+
+def _native_callables() -> list[tuple[str, Callable[..., object]]]:
+    found: list[tuple[str, Callable[..., object]]] = []
+    for module in (wspsan, wspsan.wsp):
+        for name, value in vars(module).items():
+            if callable(value) and getattr(value, "__module__", "").startswith("wspsan"):
+                found.append((f"{module.__name__}.{name}", value))
+            if isinstance(value, type) and value.__module__ == "wspsan":
+                for attr, member in vars(value).items():
+                    if callable(member):
+                        found.append((f"{module.__name__}.{name}.{attr}", member))
+    return found
+
+
+def test_text_signatures_show_every_default() -> None:
+    # help() shows `family=2`, not `family=...` (which pydoc prints as `family=Ellipsis`).
+    checked = 0
+    for name, obj in _native_callables():
+        text = getattr(obj, "__text_signature__", None)
+        if text is None:
+            continue
+        checked += 1
+        assert "..." not in text, f"{name}{text}"
+        inspect.signature(obj)  # every text signature parses
+    assert checked > 40
+    assert str(inspect.signature(wspsan.Provider.socket)) == "(self, /, family=2, type=1, proto=0)"
+    assert "fabric_port=7470" in str(inspect.signature(wspsan.Provider))
+    assert "addrlen=16" in str(inspect.signature(wspsan.wsp.WSPAccept))
+    assert "family=Ellipsis" not in pydoc.render_doc(wspsan.Provider)

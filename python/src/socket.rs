@@ -116,8 +116,10 @@ impl Socket {
     /// `CF_DEFER` (RequestDeferredError, the request stays first); anything else (`True`,
     /// `None`, 3, ...) is an invalid answer: InvalidArgumentError whose message says what the
     /// function returned, and the request is refused (SPEC A10). An exception raised by the
-    /// condition propagates and the request stays at the head of the queue. A failed accept
-    /// that examined a request sets the exception's `address` to the connector's address.
+    /// condition is no answer: it propagates, the accept is abandoned and the request stays at
+    /// the head of the queue (not counted as deferred; FD_ACCEPT is recorded again, so an event
+    /// loop retries), the same through `wspsan.wsp.WSPAccept`. A failed accept that examined a
+    /// request sets the exception's `address` to the connector's address.
     #[pyo3(signature = (condition=None, callback_data=None, timeout=None))]
     fn accept<'py>(
         &self,

@@ -6,13 +6,15 @@
 //! at 0 and so stays 0 unless the call failed (SPEC X3), followed by the output parameters.
 //! `None` for an optional pointer argument passes NULL. As in C, a call checks the descriptor
 //! first, then whether the socket's state allows it, and its pointer arguments last (SPEC X4).
-//! Blocking calls release the GIL (the C ABI cannot be interrupted: close the socket or take the
-//! device down to wake them).
+//! Blocking calls (`WSPAccept`, `WSPConnect` on a blocking socket) release the GIL and let Ctrl-C
+//! through as `Socket.accept` does: the engine polls the same signal check through the thread's
+//! interruption hook (`wait::blocking_c_abi`), abandons the wait (a connect is withdrawn), and
+//! the handler's KeyboardInterrupt is raised.
 
 use crate::condition::{self, Request};
 use crate::event::Event;
 use crate::records::{DeviceStats, ListenerStats};
-use crate::wait::Raised;
+use crate::wait::{Raised, blocking_c_abi, finish_c_abi};
 use core::ffi::c_int;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::panic::PanicException;
@@ -130,8 +132,9 @@ struct ConditionContext<'a> {
 
 /// The `LPCONDITIONPROC` behind `WSPAccept(condition=...)`: shows the C arguments to the Python
 /// callable as a `ConditionRequest` and writes back `lpCalleeData` and `*g`. A Python exception
-/// (or a panic here, which must not unwind into the C caller) answers CF_DEFER (the request
-/// stays first) and is raised from `WSPAccept`.
+/// (or a panic here, which must not unwind into the C caller) gives no answer: the accept is
+/// abandoned, as `Socket.accept` does (see [`abandoned`]), and the exception raised from
+/// `WSPAccept`.
 unsafe extern "C" fn condition_trampoline(
     lpCallerId: LPWSABUF,
     lpCallerData: LPWSABUF,
@@ -148,8 +151,17 @@ unsafe extern "C" fn condition_trampoline(
     let run = || unsafe { run_condition(ctx, lpCallerId, lpCallerData, lpSQOS, lpCalleeId, lpCalleeData, g) };
     catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|payload| {
         ctx.raised.store(PanicException::new_err(panic_message(&*payload)));
-        consts::CF_DEFER
+        abandoned()
     })
+}
+
+/// The answer of a condition whose Python callable raised: no answer at all. The engine is told
+/// to disregard the returned value and abandon the accept (the request stays at the head, not
+/// counted as deferred, FD_ACCEPT re-armed), as `Socket.accept` does for the same exception;
+/// the value returned is then only a placeholder.
+fn abandoned() -> c_int {
+    wspsan_core::abandon_condition();
+    consts::CF_DEFER
 }
 
 /// The body of [`condition_trampoline`].
@@ -198,7 +210,7 @@ unsafe fn run_condition(
             }
             Err(e) => {
                 ctx.raised.store(e);
-                consts::CF_DEFER
+                abandoned()
             }
         }
     })
@@ -434,7 +446,7 @@ fn WSPConnect<'py>(
 ) -> PyResult<(c_int, c_int, Option<Bound<'py, PyBytes>>)> {
     let storage = address.map(|a| sockaddr_buffer(a, family)).transpose()?;
     let qos = qos.map(|q| q.0.clone());
-    let (rc, err, callee) = py.detach(move || {
+    let ((rc, err, callee), raised) = blocking_c_abi(py, move |_| {
         let mut caller_data = caller_data;
         let mut qos = qos;
         let mut callee_bytes = callee_len.map(|n| vec![0u8; n as usize]);
@@ -461,7 +473,7 @@ fn WSPConnect<'py>(
         });
         (rc, err, callee)
     });
-    Ok((rc, err, callee.map(|d| PyBytes::new(py, &d))))
+    finish_c_abi((rc, err, callee.map(|d| PyBytes::new(py, &d))), rc != 0, raised)
 }
 
 /// `WSPAccept(s, addr, addrlen, lpfnCondition, dwCallbackData)`:
@@ -469,7 +481,8 @@ fn WSPConnect<'py>(
 /// `addrlen` None a NULL `addrlen`; `address` is what the call wrote into `addr` (None if it
 /// wrote nothing) and `addrlen` the value `*addrlen` holds afterwards. `condition(request)` is
 /// called as the condition function with `request.callback_data` = `callback_data`; an
-/// exception raised by it answers CF_DEFER and is raised here.
+/// exception raised by it abandons the accept (the request stays first, not counted as
+/// deferred, FD_ACCEPT recorded again) and is raised here. Ctrl-C abandons a blocked wait.
 #[pyfunction]
 #[pyo3(signature = (s, condition=None, callback_data=0, addr=true, addrlen=Some(SOCKADDR_IN_LEN)),
        text_signature = "(s, condition=None, callback_data=0, addr=True, addrlen=16)")]
@@ -481,11 +494,10 @@ fn WSPAccept(
     addr: bool,
     addrlen: Option<c_int>,
 ) -> PyResult<(SOCKET, c_int, Written, Option<c_int>)> {
-    let raised = Raised::default();
-    let (socket, err, sin, len) = py.detach(|| {
+    let ((socket, err, sin, len), raised) = blocking_c_abi(py, |raised| {
         let mut sin = zeroed_sockaddr_in();
         let mut len = addrlen;
-        let context = condition.as_ref().map(|c| ConditionContext { condition: c, callback_data, raised: &raised });
+        let context = condition.as_ref().map(|c| ConditionContext { condition: c, callback_data, raised });
         let (proc, data): (LPCONDITIONPROC, DWORD_PTR) = match &context {
             Some(ctx) => (Some(condition_trampoline), ctx as *const ConditionContext<'_> as DWORD_PTR),
             None => (None, callback_data),
@@ -504,10 +516,7 @@ fn WSPAccept(
         };
         (socket, err, sin, len)
     });
-    if let Some(e) = raised.take() {
-        return Err(e);
-    }
-    Ok((socket, err, written_address(&sin), len))
+    finish_c_abi((socket, err, written_address(&sin), len), socket == INVALID_SOCKET, raised)
 }
 
 /// `WSPCloseSocket(s)`.

@@ -3,8 +3,11 @@
 Every WSP function returns ``(result, error)``: the C return value and ``*lpErrno`` (0 unless
 the call failed, SPEC X3), followed by its output parameters. ``None`` for an optional pointer
 argument passes NULL. As in C, a call checks the descriptor first, then whether the socket's
-state allows it, and its pointer arguments last (SPEC X4). Blocking calls release the GIL but
-cannot be interrupted (close the socket or take the device down to wake them).
+state allows it, and its pointer arguments last (SPEC X4). Blocking calls (``WSPAccept``,
+``WSPConnect`` on a blocking socket) release the GIL and let Ctrl-C through as ``Socket.accept``
+does: the wait is abandoned (a connect withdrawn) and KeyboardInterrupt raised. A condition
+function that raises gives no answer: the accept is abandoned, the request stays at the head
+(not counted as deferred, FD_ACCEPT recorded again), and the exception is raised.
 """
 
 from collections.abc import Callable
@@ -71,7 +74,9 @@ def WSPAccept(
     callback_data: int = 0,
     addr: bool = True,
     addrlen: int | None = 16,
-) -> tuple[int, int, tuple[str, int] | None, int | None]: ...
+) -> tuple[int, int, tuple[str, int] | None, int | None]:
+    """``WSPAccept``; ``condition(request)`` is the condition function (its exception abandons
+    the accept, the request stays first, and is raised here, as from ``Socket.accept``)."""
 def WSPCloseSocket(s: int) -> tuple[int, int]: ...
 def WSPGetSockName(s: int, namelen: int | None = 16) -> tuple[int, int, tuple[str, int] | None]: ...
 def WSPGetPeerName(s: int, namelen: int | None = 16) -> tuple[int, int, tuple[str, int] | None]: ...

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import wspsan
+from faces import Face
 from helpers import HOST, Background, connect_result, listener, pending
 
 
@@ -372,3 +373,36 @@ def test_another_provider_is_usable_from_the_condition() -> None:
 
     a, _ = s.accept(condition)
     assert len(made) == 1 and connect_result(c) == 0
+
+
+def test_a_raising_condition_abandons_the_accept_on_both_faces(face: Face) -> None:
+    # SPEC A9, E2 (decided: a condition that raises gave no answer; the accept is abandoned,
+    # not deferred, through Socket.accept and through wspsan.wsp alike): the exception
+    # propagates, the request stays first and is not counted as deferred, and FD_ACCEPT is
+    # recorded again so an event loop is woken to retry (after CF_DEFER it would not be)
+    s, target = face.listener()
+    ev = wspsan.Event()
+    face.select(s, ev, wspsan.FD_ACCEPT)
+    first, second = face.pending(target), face.pending(target)
+    assert face.enum(s, ev) == {wspsan.FD_ACCEPT: 0}
+    seen: list[tuple[str, int]] = []
+
+    def explode(r: wspsan.ConditionRequest) -> int:
+        seen.append(r.caller_address)
+        raise Boom("no decision")
+
+    with pytest.raises(Boom, match="no decision"):
+        face.accept(s, explode)
+    stats = face.stats(s)
+    assert (stats.queue_len, stats.deferred, stats.rejected, stats.accepted) == (2, 0, 0, 0)
+    assert ev.is_set() and face.enum(s, ev) == {wspsan.FD_ACCEPT: 0}
+
+    def take(r: wspsan.ConditionRequest) -> int:
+        seen.append(r.caller_address)
+        return wspsan.CF_ACCEPT
+
+    a, err = face.accept(s, take)
+    assert err == 0 and a is not None
+    assert seen == [face.name(first), face.name(first)]  # the same request, first again
+    assert face.get_option(first, wspsan.SOL_SOCKET, wspsan.SO_ERROR) == 0
+    del second

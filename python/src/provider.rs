@@ -9,6 +9,7 @@ use crate::socket::Socket;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use std::sync::{PoisonError, RwLock};
 use wspsan_core::{DeviceConfig, Limits as CoreLimits, Placement, consts};
 
 /// Apply `name=value` limit changes (the keywords of `Provider()` and `Device.set_limits()`).
@@ -79,8 +80,16 @@ impl Fabric {
 /// silent for `liveness` seconds lost). `liveness` also sets the device's liveness interval on
 /// a `wspsan.Fabric` with faults (how long an acceptance waits for its confirmation); anywhere
 /// else it is a ValueError.
+///
+/// `close()` (or the end of a `with` block) closes every socket of the provider.
 #[pyclass(frozen, module = "wspsan")]
-pub(crate) struct Provider(pub(crate) wspsan_core::Provider);
+pub(crate) struct Provider(pub(crate) wspsan_core::Provider, RwLock<bool>);
+
+impl Provider {
+    fn wrap(p: wspsan_core::Provider) -> Provider {
+        Provider(p, RwLock::new(false))
+    }
+}
 
 #[pymethods]
 impl Provider {
@@ -144,7 +153,7 @@ impl Provider {
             },
             _ => return Err(PyValueError::new_err("fabric_key needs fabric=\"tcp\"")),
         };
-        Ok(Provider(provider))
+        Ok(Provider::wrap(provider))
     }
 
     /// A provider placed where the `WSPSAN_*` variables of `environ` (default `os.environ`) say,
@@ -173,7 +182,7 @@ impl Provider {
         change_limits(&mut placement.device.limits, limits)?;
         let what = format!("a device with NICs {:?}", placement.device.nics);
         let provider = py.detach(|| placement.build()).map_err(|e| errors::to_pyerr_detail(e, &what))?;
-        Ok(Provider(provider))
+        Ok(Provider::wrap(provider))
     }
 
     /// The provider's device.
@@ -186,8 +195,43 @@ impl Provider {
     #[pyo3(signature = (family=consts::AF_INET, r#type=consts::SOCK_STREAM, proto=0),
            text_signature = "($self, family=2, type=1, proto=0)")]
     fn socket(&self, family: i32, r#type: i32, proto: i32) -> PyResult<Socket> {
+        // Held while the socket is made, so that a concurrent close() closes it too.
+        let closed = self.1.read().unwrap_or_else(PoisonError::into_inner);
+        if *closed {
+            return Err(PyValueError::new_err("the wspsan.Provider is closed"));
+        }
         let fd = self.0.socket_with(family, r#type, proto).or_raise()?;
         Ok(Socket::new(self.0.clone(), fd))
+    }
+
+    /// Close every socket of the provider (SPEC K1 to K3 for each: queued connectors are
+    /// refused, blocked accepts wake with CallInterruptedError, peers see FD_CLOSE). The
+    /// `Socket` objects stay, closed: `close()` on them is harmless and any other call raises
+    /// NotASocketError (WSAENOTSOCK), as for a socket closed by its own `close()`. Afterwards
+    /// `socket()` raises ValueError; the device and its statistics remain readable. Closing
+    /// twice is harmless; from inside one of the provider's condition functions it raises
+    /// OperationInProgressError (SPEC A14) and closes nothing.
+    fn close(&self) -> PyResult<()> {
+        // With the GIL held throughout, as socket() holds its read lock: close_all never waits
+        // for Python code (condition functions run on the accepting threads, with no lock held).
+        let mut closed = self.1.write().unwrap_or_else(PoisonError::into_inner);
+        self.0.close_all().or_raise()?;
+        *closed = true;
+        Ok(())
+    }
+
+    /// Whether `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        *self.1.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(&self, _ty: &Bound<'_, PyAny>, _value: &Bound<'_, PyAny>, _tb: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.close()
     }
 
     /// Device-wide statistics (SPEC D3).

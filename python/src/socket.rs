@@ -198,7 +198,8 @@ impl Socket {
     /// `event` is set whenever an event of `mask` is recorded, and at once if one is recorded
     /// already (also one recorded while it was not selected, SPEC E5). A mask of 0 cancels.
     fn event_select(&self, event: Option<PyRef<'_, Event>>, mask: u32) -> PyResult<()> {
-        self.provider.event_select(self.fd, event.map(|e| e.handle()), mask).or_raise()
+        let handle = event.map(|e| e.handle()).transpose()?;
+        self.provider.event_select(self.fd, handle, mask).or_raise()
     }
 
     /// Take the recorded network events that are in the current selection
@@ -207,7 +208,7 @@ impl Socket {
     /// selection (mask 0) nothing is reported.
     #[pyo3(signature = (event=None))]
     fn enum_network_events(&self, event: Option<PyRef<'_, Event>>) -> PyResult<NetworkEvents> {
-        let handle = event.map(|e| e.handle());
+        let handle = event.map(|e| e.handle()).transpose()?;
         let ev = self.provider.enum_network_events(self.fd, handle.as_ref()).or_raise()?;
         Ok(NetworkEvents { events: ev.events, error_codes: ev.error_codes })
     }
@@ -225,8 +226,11 @@ impl Socket {
     fn close(&self) -> PyResult<()> {
         let mut open = self.open();
         if *open {
-            self.provider.close(self.fd).or_raise()?;
-            *open = false;
+            match self.provider.close(self.fd) {
+                // Closed already by its provider's close(): nothing left to do.
+                Ok(()) | Err(WsaError::NotSock) => *open = false,
+                Err(e) => return Err(to_pyerr_with(e, None, None)),
+            }
         }
         Ok(())
     }

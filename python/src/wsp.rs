@@ -76,7 +76,7 @@ fn zeroed_sockaddr_in() -> libc::sockaddr_in {
 fn event_handle(event: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
     let Some(event) = event else { return Ok(0) };
     if let Ok(e) = event.cast::<Event>() {
-        return Ok(e.get().fd() as usize);
+        return Ok(e.get().fd()? as usize);
     }
     event.extract().map_err(|_| PyTypeError::new_err("an event is a wspsan.Event, an int or None"))
 }

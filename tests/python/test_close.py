@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import gc
+import os
+import select
 import threading
 import time
 
 import pytest
 
 import wspsan
-from helpers import HOST, Background, connect_result, listener, pending
+from helpers import DEADLINE, HOST, Background, connect_result, listener, pending, until
 
 
 def test_closed_descriptor_is_dead_for_good() -> None:
@@ -174,3 +176,102 @@ def test_socket_collected_inside_a_condition_function_is_closed() -> None:
     a, _ = server.accept(collect)
     assert p.stats().open_sockets == 3  # server, c and a
     del a, c
+
+
+def test_closing_the_provider_closes_every_socket_it_owns() -> None:
+    # SPEC K1, K2, K3 for each socket of the provider
+    other = wspsan.Provider()
+    p = wspsan.Provider()
+    s = listener(p)
+    queued = pending(p, s.getsockname())
+    blocked_listener = listener(p)
+    blocked = Background(blocked_listener.accept)
+    until(lambda: blocked_listener.stats().queue_len == 0 and not blocked.done(), "accept blocked")
+    time.sleep(0.05)
+    spare = p.socket()
+    survivor = listener(other)
+    assert p.stats().open_sockets == 4 and not p.closed
+    p.close()
+    assert p.closed and p.stats().open_sockets == 0
+    with pytest.raises(wspsan.CallInterruptedError):  # K2: the blocked accept woke
+        blocked.join()
+    for sock in (s, queued, blocked_listener, spare):
+        for call in (sock.getsockname, lambda sock=sock: sock.listen(1), sock.getblocking):
+            with pytest.raises(wspsan.NotASocketError) as info:  # K1
+                call()
+            assert info.value.winerror == wspsan.WSAENOTSOCK
+        sock.close()  # harmless, as a second close
+    with pytest.raises(ValueError, match="closed"):
+        p.socket()
+    p.close()  # twice is harmless
+    assert survivor.getsockname()[0] == HOST  # another provider is untouched
+    del queued
+
+
+def test_a_provider_is_a_context_manager() -> None:
+    # SPEC K2: leaving the block closes the listener, so a connector of another provider on the
+    # same fabric waiting in its queue is refused
+    fabric = wspsan.Fabric()
+    client = wspsan.Provider(["127.0.0.2"], fabric=fabric)
+    with wspsan.Provider([HOST], fabric=fabric) as p:
+        s = listener(p)
+        c = pending(client, s.getsockname())
+    assert p.closed
+    assert connect_result(c) == wspsan.WSAECONNREFUSED
+    with pytest.raises(wspsan.NotASocketError):
+        s.getsockname()
+
+
+def test_closing_the_provider_from_its_condition_function_is_refused() -> None:
+    # SPEC A14
+    p = wspsan.Provider()
+    s = listener(p)
+    c = pending(p, s.getsockname())
+    errors: list[BaseException] = []
+
+    def close_inside(r: wspsan.ConditionRequest) -> int:
+        try:
+            p.close()
+        except wspsan.WSAError as e:
+            errors.append(e)
+        return wspsan.CF_ACCEPT
+
+    a, _ = s.accept(close_inside)
+    assert [type(e) for e in errors] == [wspsan.OperationInProgressError]
+    assert not p.closed and a.getpeername() == c.getsockname()
+
+
+def test_an_event_closes_and_is_a_context_manager() -> None:
+    # SPEC section 8: the event object lets go of its eventfd
+    with wspsan.Event() as ev:
+        fd = ev.fileno()
+        ev.set()
+        assert ev.is_set() and not ev.closed
+    assert ev.closed and repr(ev) == "<wspsan.Event [closed]>"
+    for call in (ev.fileno, ev.set, ev.reset, ev.is_set):
+        with pytest.raises(ValueError, match="closed"):
+            call()
+    ev.close()  # twice is harmless
+    with pytest.raises(OSError):
+        os.fstat(fd)  # the eventfd is gone: no selection held it
+    p = wspsan.Provider()
+    with p.socket() as sock, pytest.raises(ValueError, match="closed"):
+        sock.event_select(ev, wspsan.FD_CONNECT)
+
+
+def test_a_selected_event_keeps_signalling_after_close() -> None:
+    # SPEC E1: the provider's selection holds the eventfd, so closing the Event object does not
+    # pull it from under the selection (its fd number is not reused meanwhile)
+    p = wspsan.Provider()
+    s = listener(p)
+    ev = wspsan.Event()
+    fd = ev.fileno()
+    s.event_select(ev, wspsan.FD_ACCEPT)
+    ev.close()
+    c = pending(p, s.getsockname())
+    readable, _, _ = select.select([fd], [], [], DEADLINE)
+    assert readable == [fd]
+    s.event_select(None, 0)  # the selection ends: the eventfd closes
+    with pytest.raises(OSError):
+        os.fstat(fd)
+    del c

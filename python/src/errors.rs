@@ -3,7 +3,7 @@
 
 use pyo3::exceptions::{
     PyBlockingIOError, PyConnectionAbortedError, PyConnectionRefusedError, PyConnectionResetError, PyInterruptedError,
-    PyOSError, PyPermissionError, PyTimeoutError,
+    PyOSError, PyPermissionError, PyTimeoutError, PyValueError,
 };
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -159,6 +159,16 @@ pub(crate) fn to_pyerr_with(e: WsaError, address: Option<SocketAddrV4>, detail: 
         };
         make().unwrap_or_else(|err| err)
     })
+}
+
+/// `_wspsan._error(code)`: the exception a call failing with WSAE `code` raises (for
+/// `wspsan.aio`, which learns a connect's outcome as an FD_CONNECT error code). An unknown code
+/// is a ValueError.
+#[pyfunction]
+#[pyo3(name = "_error")]
+pub(crate) fn error_for(py: Python<'_>, code: i32) -> PyResult<Py<PyAny>> {
+    let e = WsaError::from_code(code).ok_or_else(|| PyValueError::new_err(format!("{code} is no WSAE code")))?;
+    Ok(to_pyerr(e, None).into_value(py).into_any())
 }
 
 /// `?`-friendly conversion of engine results into Python exceptions.

@@ -48,6 +48,9 @@ fn wspsan_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     add_constants(m)?;
     errors::register(m)?;
     m.add_function(wrap_pyfunction!(somaxconn_hint, m)?)?;
+    // Private (for wspsan.aio): set as an attribute, so it stays out of `__all__` and of
+    // `from wspsan import *`.
+    m.setattr("_error", wrap_pyfunction!(errors::error_for, m)?)?;
     m.add_class::<provider::Provider>()?;
     m.add_class::<provider::Fabric>()?;
     m.add_class::<faults::FaultInjector>()?;

@@ -186,6 +186,9 @@ WSANOTINITIALISED: Final = 10093
 WSATRY_AGAIN: Final = 11002
 WSAVERNOTSUPPORTED: Final = 10092
 
+def _error(code: int) -> WSAError:
+    """The exception a call failing with WSAE ``code`` raises (ValueError for an unknown code)."""
+
 def SOMAXCONN_HINT(b: int) -> int:
     """``SOMAXCONN_HINT(b)``: a backlog of ``b`` clamped into 200..65535 (SPEC L5)."""
 

@@ -2,6 +2,7 @@
 
 use crate::consts::{CF_ACCEPT, CF_DEFER, CF_REJECT};
 use crate::socket::Qos;
+use std::cell::Cell;
 use std::net::SocketAddrV4;
 
 /// The answer of a condition function.
@@ -113,6 +114,21 @@ impl<'a> ConditionRequest<'a> {
     pub fn group_mut(&mut self) -> &mut u32 {
         &mut self.group
     }
+}
+
+thread_local! {
+    /// Set by [`abandon_condition`] during the condition function running on this thread.
+    pub(crate) static ABANDONED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Called from inside a condition function: the engine disregards what the function returns and
+/// treats the answer as [`Decision::Abandon`] (the request stays at the head as if never
+/// examined, the accept fails with `WSAEINTR`). For a condition function that answers through
+/// the C ABI's `int` and so cannot return `Abandon`: a trampoline into another language whose
+/// callable failed (Python's `wspsan.wsp`). Only the condition function running on this thread
+/// is affected; outside one, the call has no effect.
+pub fn abandon_condition() {
+    ABANDONED.with(|a| a.set(true));
 }
 
 /// A condition function as the Rust API takes it.

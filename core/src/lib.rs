@@ -33,7 +33,7 @@ mod stats;
 mod table;
 mod timer;
 
-pub use condition::{Condition, ConditionRequest, Decision};
+pub use condition::{Condition, ConditionRequest, Decision, abandon_condition};
 pub use device::{Device, DeviceConfig, Faults, Limits, MAX_CONNECT_DATA};
 pub use error::{Result, WsaError};
 pub use events::{EventHandle, NetworkEvents, Signal};
@@ -46,7 +46,7 @@ pub use fabric::tcp::{DEFAULT_LIVENESS, DEFAULT_MAX_PENDING_PER_PEER, DEFAULT_PO
 pub use fabric::wire::decode_stream as decode_fabric_frames;
 pub use fabric::{Fabric, Placement, PlacementError, parse_nics};
 pub use provider::{
-    AcceptError, Accepted, Call, ConnectParams, Provider, SockOpt, SocketHooks, Wait, effective_backlog,
+    AcceptError, Accepted, Call, ConnectParams, Provider, SockOpt, SocketHooks, Wait, effective_backlog, with_interrupt,
 };
 pub use session::{Cleaned, Session, Started};
 pub use socket::{Descriptor, FlowSpec, Qos};

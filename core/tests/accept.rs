@@ -98,6 +98,42 @@ both_ways!(blocking_accept_with_a_timeout_or_an_interrupt_hook, |h| {
     assert_eq!(h.server.accept(l, None).unwrap().peer, h.client.sock_name(c).unwrap());
 });
 
+// SPEC A2: a thread's interruption hook (with_interrupt) reaches calls that bring no Wait, as
+// the C ABI's accept and connect, and is gone once with_interrupt returns
+both_ways!(the_thread_interruption_hook_reaches_calls_without_a_wait, |h| {
+    let (l, addr) = listener(&h.server, 3);
+    let polls = Arc::new(AtomicUsize::new(0));
+    let counted = polls.clone();
+    let stop = move || counted.fetch_add(1, Ordering::Relaxed) >= 1;
+    let r = wspsan_core::with_interrupt(stop.clone(), || h.server.accept(l, None));
+    assert_eq!(r.unwrap_err().error, WsaError::Intr);
+    assert!(polls.load(Ordering::Relaxed) >= 2);
+    let c = h.client.socket().unwrap();
+    let r = wspsan_core::with_interrupt(stop, || h.client.connect(c, addr, ConnectParams::default()));
+    assert_eq!(r.unwrap_err(), WsaError::Intr);
+    // the interrupted connect was withdrawn (C7, A12): the accept that reaches it says so
+    assert_eq!(h.server.accept(l, None).unwrap_err().error, WsaError::Acces);
+    let c = queued_connect(&h.client, addr);
+    assert_eq!(h.server.accept(l, None).unwrap().peer, h.client.sock_name(c).unwrap(), "no hook left behind");
+});
+
+// SPEC A9, E2: a condition that calls abandon_condition() abandons the accept whatever it
+// returns (the request stays first, not counted as deferred, FD_ACCEPT re-armed)
+both_ways!(abandon_condition_overrides_the_answer, |h| {
+    let (l, addr) = listener(&h.server, 3);
+    let c = queued_connect(&h.client, addr);
+    let mut abandon = |_: &mut ConditionRequest<'_>| {
+        wspsan_core::abandon_condition();
+        Decision::Accept
+    };
+    let e = h.server.accept(l, Some(&mut abandon)).unwrap_err();
+    assert_eq!(e, AcceptError { error: WsaError::Intr, examined: Some(h.client.sock_name(c).unwrap()) });
+    let stats = h.server.listener_stats(l).unwrap();
+    assert_eq!((stats.queue_len, stats.deferred, stats.accepted), (1, 0, 0));
+    // the flag ended with that condition: the next accept takes the same request
+    assert_eq!(h.server.accept(l, None).unwrap().peer, h.client.sock_name(c).unwrap());
+});
+
 // SPEC A3, A4, A13
 both_ways!(the_peer_address_comes_with_the_result_and_a_failure_before_examining_leaves_the_request, |h| {
     // The C ABI checks `addr` / `addrlen` (A3, A4); through the Rust API the address is the

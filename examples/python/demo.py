@@ -91,7 +91,7 @@ def main() -> None:
             print(f"  [server] accept: {e.strerror}")
         else:
             accepted.append(conn)
-            print(f"  [server] accept: new socket {conn.fileno():#x} connected to {host}:{port}")
+            print(f"  [server] accept: new socket {conn.descriptor:#x} connected to {host}:{port}")
 
     print("\n4. The clients learn their answers through FD_CONNECT.")
     client_result("alice", alice)

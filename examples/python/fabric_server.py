@@ -70,7 +70,7 @@ def serve(provider: wspsan.Provider, port: int, count: int, seconds: float) -> i
             return 1
         try:
             conn, _ = server.accept(doorman, timeout=left)
-        except wspsan.TryAgainError:  # deferred: the request stays at the head (A9); look again shortly
+        except wspsan.RequestDeferredError:  # deferred: the request stays at the head (A9); look again shortly
             if doorman.first_defer:
                 print(f'DEFERRED {doorman.caller} "{doorman.data}"', flush=True)
             doorman.first_defer = False
@@ -78,9 +78,9 @@ def serve(provider: wspsan.Provider, port: int, count: int, seconds: float) -> i
             continue
         except wspsan.TimedOutError:
             continue  # nothing arrived in time: the deadline check above ends it
-        except wspsan.ConnRefusedError:
+        except wspsan.ConnectRefusedError:
             print(f'REJECTED {doorman.caller} "{doorman.data}"', flush=True)
-        except wspsan.AccesError:  # withdrawn by its connector: closed, timed out, lost (A12, F6, F7)
+        except wspsan.AccessDeniedError:  # withdrawn by its connector: closed, timed out, lost (A12, F6, F7)
             print("WITHDRAWN", flush=True)
         else:
             print(f'ACCEPTED {doorman.caller} "{doorman.data}" -> "{doorman.reply}"', flush=True)

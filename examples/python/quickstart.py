@@ -18,6 +18,6 @@ with p.socket() as server, p.socket() as client:
     conn.close()
 try:
     p.socket().connect(("127.0.0.1", 5001))
-except ConnectionRefusedError as e:  # wspsan.ConnRefusedError
+except ConnectionRefusedError as e:  # wspsan.ConnectRefusedError
     print(e.errno, e.strerror)  # .errno and .winerror hold the WSAE code
 print(p.stats())

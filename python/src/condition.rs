@@ -5,6 +5,7 @@ use crate::wait::Raised;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes};
 use std::net::SocketAddrV4;
+use std::sync::{Mutex, PoisonError};
 use wspsan_core::{ConditionRequest as CoreRequest, Decision};
 
 /// One direction of a QoS request, as Windows' `FLOWSPEC`.
@@ -104,7 +105,8 @@ pub(crate) struct Qos(pub(crate) wspsan_core::Qos);
 #[pymethods]
 impl Qos {
     #[new]
-    #[pyo3(signature = (sending=None, receiving=None, provider_specific=b"".to_vec()))]
+    #[pyo3(signature = (sending=None, receiving=None, provider_specific=b"".to_vec()),
+           text_signature = "(sending=None, receiving=None, provider_specific=b'')")]
     fn new(sending: Option<&FlowSpec>, receiving: Option<&FlowSpec>, provider_specific: Vec<u8>) -> Qos {
         Qos(wspsan_core::Qos {
             sending: sending.map(Into::into).unwrap_or_default(),
@@ -223,6 +225,22 @@ pub(crate) fn decision(value: &Bound<'_, PyAny>) -> Decision {
     }
 }
 
+/// Why an answer is invalid (SPEC A10), for the message of the InvalidArgumentError it causes;
+/// None for a valid answer. A mistake such as `return True` then says what was expected.
+pub(crate) fn invalid_reason(value: &Bound<'_, PyAny>, group: u32) -> Option<String> {
+    if let Decision::Invalid(_) = decision(value) {
+        let mut shown = value.repr().map_or_else(|_| "an object without a repr".to_owned(), |r| r.to_string());
+        if shown.chars().count() > 80 {
+            shown = shown.chars().take(77).collect::<String>() + "...";
+        }
+        let ty = value.get_type().name().map_or_else(|_| "?".to_owned(), |n| n.to_string());
+        return Some(format!(
+            "the condition function returned {shown} ({ty}); expected CF_ACCEPT (0), CF_REJECT (1) or CF_DEFER (2)"
+        ));
+    }
+    (group != 0).then(|| format!("the condition function set request.group to {group}; it must stay 0"))
+}
+
 /// One request as the engine or the C ABI hands it to a condition function.
 pub(crate) struct Request<'a> {
     pub(crate) caller: SocketAddrV4,
@@ -266,12 +284,13 @@ pub(crate) fn call<'py>(
 
 /// Run a Python condition callable for one request of the engine. Called with the GIL released:
 /// takes it for the call. A Python exception is kept in `raised` and the request abandoned
-/// (it stays at the head of the queue).
+/// (it stays at the head of the queue); why an answer is invalid goes to `invalid`.
 pub(crate) fn run(
     condition: &Py<PyAny>,
     callback_data: &Py<PyAny>,
     req: &mut CoreRequest<'_>,
     raised: &Raised,
+    invalid: &Mutex<Option<String>>,
 ) -> Decision {
     Python::attach(|py| {
         let view = Request {
@@ -285,6 +304,9 @@ pub(crate) fn run(
             Ok(answer) => {
                 req.set_callee_data(&answer.callee_data);
                 *req.group_mut() = answer.group;
+                if let Some(reason) = invalid_reason(&answer.value, answer.group) {
+                    *invalid.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
+                }
                 decision(&answer.value)
             }
             Err(e) => {

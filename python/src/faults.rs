@@ -2,9 +2,9 @@
 //! purpose (delay, loss, copies, reordering, partitions of connection-setup messages), seeded so
 //! that a failing scenario replays.
 
-use crate::address::{parse_ip, timeout};
+use crate::args::{parse_ip, timeout};
 use crate::errors::{OrRaise, to_pyerr};
-use crate::provider::{FieldRepr, record};
+use crate::records::{FieldRepr, record};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -46,7 +46,7 @@ fn kind(name: Option<&str>) -> PyResult<Option<MessageKind>> {
     .transpose()
 }
 
-/// A device address of a partition: one IPv4 address, not 0.0.0.0 (InvalError).
+/// A device address of a partition: one IPv4 address, not 0.0.0.0 (InvalidArgumentError).
 fn device_ip(text: &str) -> PyResult<Ipv4Addr> {
     let ip = parse_ip(text)?;
     if ip.is_unspecified() {
@@ -72,7 +72,7 @@ impl FaultInjector {
     }
 
     /// Delay every message of `kind` by a time drawn uniformly from `min`..`max` seconds (`max`
-    /// omitted: a fixed delay of `min`; 0: no delay). InvalError when `min > max`.
+    /// omitted: a fixed delay of `min`; 0: no delay). InvalidArgumentError when `min > max`.
     #[pyo3(signature = (kind, min, max=None))]
     fn delay(&self, kind: Option<&str>, min: f64, max: Option<f64>) -> PyResult<()> {
         let k = self::kind(kind)?;
@@ -88,12 +88,12 @@ impl FaultInjector {
         Ok(())
     }
 
-    /// Drop each message of `kind` with probability `p` (0 to 1, else InvalError).
+    /// Drop each message of `kind` with probability `p` (0 to 1, else InvalidArgumentError).
     fn drop_probability(&self, kind: Option<&str>, p: f64) -> PyResult<()> {
         self.0.drop_probability(self::kind(kind)?, p).or_raise()
     }
 
-    /// Deliver each message of `kind` twice with probability `p` (0 to 1, else InvalError).
+    /// Deliver each message of `kind` twice with probability `p` (0 to 1, else InvalidArgumentError).
     fn duplicate_probability(&self, kind: Option<&str>, p: f64) -> PyResult<()> {
         self.0.duplicate_probability(self::kind(kind)?, p).or_raise()
     }

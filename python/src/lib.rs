@@ -2,11 +2,13 @@
 //! Python and the engine (wspsan-core); every Winsock rule lives in the engine.
 
 mod address;
+mod args;
 mod condition;
 mod errors;
 mod event;
 mod faults;
 mod provider;
+mod records;
 mod socket;
 mod wait;
 mod wsp;
@@ -46,14 +48,17 @@ fn wspsan_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     add_constants(m)?;
     errors::register(m)?;
     m.add_function(wrap_pyfunction!(somaxconn_hint, m)?)?;
+    // Private (for wspsan.aio): set as an attribute, so it stays out of `__all__` and of
+    // `from wspsan import *`.
+    m.setattr("_error", wrap_pyfunction!(errors::error_for, m)?)?;
     m.add_class::<provider::Provider>()?;
     m.add_class::<provider::Fabric>()?;
     m.add_class::<faults::FaultInjector>()?;
     m.add_class::<faults::FaultStats>()?;
     m.add_class::<provider::Device>()?;
-    m.add_class::<provider::Limits>()?;
-    m.add_class::<provider::DeviceStats>()?;
-    m.add_class::<provider::ListenerStats>()?;
+    m.add_class::<records::Limits>()?;
+    m.add_class::<records::DeviceStats>()?;
+    m.add_class::<records::ListenerStats>()?;
     m.add_class::<socket::Socket>()?;
     m.add_class::<socket::NetworkEvents>()?;
     m.add_class::<condition::ConditionRequest>()?;

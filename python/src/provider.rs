@@ -1,186 +1,16 @@
 //! `wspsan.Provider` and its device: NICs, limits, fault switches, statistics (SPEC D1 to D3).
 
-use crate::address::{parse_ip, repr_list, timeout};
+use crate::address::repr_list;
+use crate::args::{parse_ip, timeout};
 use crate::errors::{self, OrRaise};
 use crate::faults::FaultInjector;
+use crate::records::{DeviceStats, FieldRepr, Limits};
 use crate::socket::Socket;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use std::sync::{PoisonError, RwLock};
 use wspsan_core::{DeviceConfig, Limits as CoreLimits, Placement, consts};
-
-/// A field's text in a record's repr.
-pub(crate) trait FieldRepr {
-    fn field_repr(&self) -> String;
-}
-
-macro_rules! plain_repr {
-    ($($t:ty),*) => { $(impl FieldRepr for $t { fn field_repr(&self) -> String { self.to_string() } })* };
-}
-plain_repr!(u32, u64, usize, f64);
-
-impl FieldRepr for bool {
-    fn field_repr(&self) -> String {
-        if *self { "True" } else { "False" }.into()
-    }
-}
-
-impl<T: FieldRepr> FieldRepr for Option<T> {
-    fn field_repr(&self) -> String {
-        self.as_ref().map_or_else(|| "None".into(), FieldRepr::field_repr)
-    }
-}
-
-/// A small read-only record class with a repr, `==` and `as_dict()`.
-macro_rules! record {
-    ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident: $ty:ty,)* }) => {
-        $(#[$doc])*
-        #[pyclass(frozen, get_all, eq, module = "wspsan")]
-        #[derive(Clone, Debug, PartialEq)]
-        pub(crate) struct $name { $($(#[$fdoc])* pub(crate) $field: $ty,)* }
-
-        #[pymethods]
-        impl $name {
-            fn __repr__(&self) -> String {
-                let fields = [$(format!("{}={}", stringify!($field), self.$field.field_repr())),*];
-                format!("wspsan.{}({})", stringify!($name), fields.join(", "))
-            }
-
-            /// The fields as a dict.
-            fn as_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-                let d = PyDict::new(py);
-                $(d.set_item(stringify!($field), self.$field)?;)*
-                Ok(d)
-            }
-        }
-    };
-}
-pub(crate) use record;
-
-record! {
-    /// Counters of one listening socket (SPEC D3).
-    ListenerStats {
-        queued: u64,
-        accepted: u64,
-        rejected: u64,
-        deferred: u64,
-        refused_full: u64,
-        reset: u64,
-        withdrawn: u64,
-        refused_by_close: u64,
-        queue_len: u64,
-        backlog: u64,
-    }
-}
-
-record! {
-    /// Device-wide counters (SPEC D3): every listener's counters summed (closed ones included;
-    /// `backlog` sums the live ones), plus what only the device sees.
-    DeviceStats {
-        queued: u64,
-        accepted: u64,
-        rejected: u64,
-        deferred: u64,
-        refused_full: u64,
-        reset: u64,
-        withdrawn: u64,
-        refused_by_close: u64,
-        queue_len: u64,
-        backlog: u64,
-        refused_no_listener: u64,
-        timed_out: u64,
-        open_sockets: u64,
-        pending: u64,
-        fabric_connections_open: u64,
-        fabric_connections_lost: u64,
-        fabric_protocol_errors: u64,
-        fabric_key_failures: u64,
-        fabric_requests_sent: u64,
-        fabric_requests_received: u64,
-        fabric_stale_messages: u64,
-        fabric_faults_delayed: u64,
-        fabric_faults_dropped: u64,
-        fabric_faults_duplicated: u64,
-        fabric_faults_reordered: u64,
-        fabric_faults_partitioned: u64,
-    }
-}
-
-record! {
-    /// The limits of a device (SPEC D1). `connect_timeout` is in seconds, None for no timeout.
-    Limits {
-        max_descriptors: usize,
-        max_backlog: u32,
-        max_caller_data: usize,
-        max_callee_data: usize,
-        max_pending: usize,
-        connect_timeout: Option<f64>,
-    }
-}
-
-impl From<wspsan_core::ListenerStats> for ListenerStats {
-    fn from(s: wspsan_core::ListenerStats) -> Self {
-        ListenerStats {
-            queued: s.queued,
-            accepted: s.accepted,
-            rejected: s.rejected,
-            deferred: s.deferred,
-            refused_full: s.refused_full,
-            reset: s.reset,
-            withdrawn: s.withdrawn,
-            refused_by_close: s.refused_by_close,
-            queue_len: s.queue_len,
-            backlog: s.backlog,
-        }
-    }
-}
-
-impl From<wspsan_core::DeviceStats> for DeviceStats {
-    fn from(d: wspsan_core::DeviceStats) -> Self {
-        let s = d.listeners;
-        DeviceStats {
-            queued: s.queued,
-            accepted: s.accepted,
-            rejected: s.rejected,
-            deferred: s.deferred,
-            refused_full: s.refused_full,
-            reset: s.reset,
-            withdrawn: s.withdrawn,
-            refused_by_close: s.refused_by_close,
-            queue_len: s.queue_len,
-            backlog: s.backlog,
-            refused_no_listener: d.refused_no_listener,
-            timed_out: d.timed_out,
-            open_sockets: d.open_sockets,
-            pending: d.pending,
-            fabric_connections_open: d.fabric.connections_open,
-            fabric_connections_lost: d.fabric.connections_lost,
-            fabric_protocol_errors: d.fabric.protocol_errors,
-            fabric_key_failures: d.fabric.key_failures,
-            fabric_requests_sent: d.fabric.requests_sent,
-            fabric_requests_received: d.fabric.requests_received,
-            fabric_stale_messages: d.fabric.stale_messages,
-            fabric_faults_delayed: d.fabric.faults.delayed,
-            fabric_faults_dropped: d.fabric.faults.dropped,
-            fabric_faults_duplicated: d.fabric.faults.duplicated,
-            fabric_faults_reordered: d.fabric.faults.reordered,
-            fabric_faults_partitioned: d.fabric.faults.partitioned,
-        }
-    }
-}
-
-impl From<CoreLimits> for Limits {
-    fn from(l: CoreLimits) -> Self {
-        Limits {
-            max_descriptors: l.max_descriptors,
-            max_backlog: l.max_backlog,
-            max_caller_data: l.max_caller_data,
-            max_callee_data: l.max_callee_data,
-            max_pending: l.max_pending,
-            connect_timeout: l.connect_timeout.map(|d| d.as_secs_f64()),
-        }
-    }
-}
 
 /// Apply `name=value` limit changes (the keywords of `Provider()` and `Device.set_limits()`).
 fn change_limits(limits: &mut CoreLimits, changes: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
@@ -200,7 +30,7 @@ fn change_limits(limits: &mut CoreLimits, changes: Option<&Bound<'_, PyDict>>) -
 }
 
 /// An in-process fabric (SPEC F1): providers made with the same `Fabric` reach each other's
-/// listeners, like hosts of one SAN; a NIC address belongs to one of them (AddrInUseError).
+/// listeners, like hosts of one SAN; a NIC address belongs to one of them (AddressInUseError).
 ///
 /// `faults=True` (an injector seeded with `seed`) or `faults=injector` makes a fabric that
 /// misbehaves on purpose: its devices exchange connection-setup messages through the injector
@@ -230,7 +60,7 @@ impl Fabric {
     /// without faults.
     #[pyo3(signature = (timeout=10.0))]
     fn settle(&self, py: Python<'_>, timeout: f64) -> PyResult<bool> {
-        let wait = crate::address::timeout(Some(timeout))?.unwrap_or_default();
+        let wait = crate::args::timeout(Some(timeout))?.unwrap_or_default();
         Ok(py.detach(|| self.0.settle(wait)))
     }
 
@@ -245,13 +75,21 @@ impl Fabric {
 
 /// An independent provider: a descriptor table plus its own emulated SAN device. Providers
 /// never see each other's sockets. `nics` may not hold 0.0.0.0 or an address twice
-/// (InvalError). `fabric` joins a `wspsan.Fabric` (SPEC F1) or, as `"tcp"`, the TCP fabric
+/// (InvalidArgumentError). `fabric` joins a `wspsan.Fabric` (SPEC F1) or, as `"tcp"`, the TCP fabric
 /// (F2: fabric peers accepted on `NIC:fabric_port`, `fabric_key` proved by both sides, a peer
 /// silent for `liveness` seconds lost). `liveness` also sets the device's liveness interval on
 /// a `wspsan.Fabric` with faults (how long an acceptance waits for its confirmation); anywhere
 /// else it is a ValueError.
+///
+/// `close()` (or the end of a `with` block) closes every socket of the provider.
 #[pyclass(frozen, module = "wspsan")]
-pub(crate) struct Provider(pub(crate) wspsan_core::Provider);
+pub(crate) struct Provider(pub(crate) wspsan_core::Provider, RwLock<bool>);
+
+impl Provider {
+    fn wrap(p: wspsan_core::Provider) -> Provider {
+        Provider(p, RwLock::new(false))
+    }
+}
 
 #[pymethods]
 impl Provider {
@@ -259,7 +97,8 @@ impl Provider {
     #[pyo3(signature = (
         nics=None, *, fabric=None, fabric_port=wspsan_core::DEFAULT_PORT, fabric_key=None,
         liveness=None, wildcard_bind=true, **limits
-    ))]
+    ), text_signature = "(nics=None, *, fabric=None, fabric_port=7470, fabric_key=None, liveness=None, \
+                          wildcard_bind=True, **limits)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -275,7 +114,7 @@ impl Provider {
         if let Some(nics) = nics {
             config.nics = nics.iter().map(|n| parse_ip(n)).collect::<PyResult<_>>()?;
         }
-        // 0.0.0.0 or a NIC given twice: InvalError, as Device.add_nic says for the same NICs.
+        // 0.0.0.0 or a NIC given twice: InvalidArgumentError, as Device.add_nic says for the same NICs.
         config.validate().or_raise()?;
         change_limits(&mut config.limits, limits)?;
         let key: Option<Vec<u8>> = match fabric_key {
@@ -314,13 +153,13 @@ impl Provider {
             },
             _ => return Err(PyValueError::new_err("fabric_key needs fabric=\"tcp\"")),
         };
-        Ok(Provider(provider))
+        Ok(Provider::wrap(provider))
     }
 
     /// A provider placed where the `WSPSAN_*` variables of `environ` (default `os.environ`) say,
     /// read by the same rules as the C ABI's first `WSPStartup` (SPEC F3): `WSPSAN_FABRIC`,
     /// `WSPSAN_NICS`, `WSPSAN_FABRIC_PORT`, `WSPSAN_FABRIC_KEY`. A value that cannot be parsed
-    /// raises InvalError naming the variable. Device limits as keyword arguments, as `Provider()`.
+    /// raises InvalidArgumentError naming the variable. Device limits as keyword arguments, as `Provider()`.
     #[staticmethod]
     #[pyo3(signature = (environ=None, **limits))]
     fn from_environment(
@@ -343,7 +182,7 @@ impl Provider {
         change_limits(&mut placement.device.limits, limits)?;
         let what = format!("a device with NICs {:?}", placement.device.nics);
         let provider = py.detach(|| placement.build()).map_err(|e| errors::to_pyerr_detail(e, &what))?;
-        Ok(Provider(provider))
+        Ok(Provider::wrap(provider))
     }
 
     /// The provider's device.
@@ -353,10 +192,46 @@ impl Provider {
     }
 
     /// A new blocking socket (`WSPSocket`, SPEC S1).
-    #[pyo3(signature = (family=consts::AF_INET, r#type=consts::SOCK_STREAM, proto=0))]
+    #[pyo3(signature = (family=consts::AF_INET, r#type=consts::SOCK_STREAM, proto=0),
+           text_signature = "($self, family=2, type=1, proto=0)")]
     fn socket(&self, family: i32, r#type: i32, proto: i32) -> PyResult<Socket> {
+        // Held while the socket is made, so that a concurrent close() closes it too.
+        let closed = self.1.read().unwrap_or_else(PoisonError::into_inner);
+        if *closed {
+            return Err(PyValueError::new_err("the wspsan.Provider is closed"));
+        }
         let fd = self.0.socket_with(family, r#type, proto).or_raise()?;
         Ok(Socket::new(self.0.clone(), fd))
+    }
+
+    /// Close every socket of the provider (SPEC K1 to K3 for each: queued connectors are
+    /// refused, blocked accepts wake with CallInterruptedError, peers see FD_CLOSE). The
+    /// `Socket` objects stay, closed: `close()` on them is harmless and any other call raises
+    /// NotASocketError (WSAENOTSOCK), as for a socket closed by its own `close()`. Afterwards
+    /// `socket()` raises ValueError; the device and its statistics remain readable. Closing
+    /// twice is harmless; from inside one of the provider's condition functions it raises
+    /// OperationInProgressError (SPEC A14) and closes nothing.
+    fn close(&self) -> PyResult<()> {
+        // With the GIL held throughout, as socket() holds its read lock: close_all never waits
+        // for Python code (condition functions run on the accepting threads, with no lock held).
+        let mut closed = self.1.write().unwrap_or_else(PoisonError::into_inner);
+        self.0.close_all().or_raise()?;
+        *closed = true;
+        Ok(())
+    }
+
+    /// Whether `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        *self.1.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(&self, _ty: &Bound<'_, PyAny>, _value: &Bound<'_, PyAny>, _tb: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.close()
     }
 
     /// Device-wide statistics (SPEC D3).
@@ -395,7 +270,7 @@ impl Device {
     /// The fabric's liveness interval in seconds (SPEC F7): a peer silent this long is lost, and
     /// an acceptance waits this long for the connector's confirmation. For a device on the TCP
     /// fabric or on a `Fabric` with faults; None for one whose connects are direct calls (alone,
-    /// or on a `Fabric` without faults), and setting it there raises InvalError.
+    /// or on a `Fabric` without faults), and setting it there raises InvalidArgumentError.
     #[getter]
     fn liveness(&self) -> Option<f64> {
         self.0.liveness().map(|d| d.as_secs_f64())

@@ -1,10 +1,11 @@
 //! `wspsan.Socket`: one descriptor of a provider, with the `socket`-module look.
 
-use crate::address::{parse, repr, timeout, to_tuple};
+use crate::address::{repr, to_tuple};
+use crate::args::{parse, timeout};
 use crate::condition::{self, Qos};
-use crate::errors::OrRaise;
+use crate::errors::{OrRaise, to_pyerr_with};
 use crate::event::Event;
-use crate::provider::ListenerStats;
+use crate::records::ListenerStats;
 use crate::wait::{Blocked, blocking, finish};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -111,11 +112,14 @@ impl Socket {
 
     /// Accept (`WSPAccept`, SPEC A1 to A15): returns `(socket, (host, port))`.
     ///
-    /// `condition(request)` decides: `CF_ACCEPT`, `CF_REJECT` (ConnRefusedError) or `CF_DEFER`
-    /// (TryAgainError, the request stays first); anything else is an invalid answer
-    /// (InvalError, the request is refused). An exception raised by the condition propagates
-    /// and the request stays at the head of the queue. A failed accept that examined a request
-    /// sets the exception's `address` to the connector's address.
+    /// `condition(request)` decides: `CF_ACCEPT`, `CF_REJECT` (ConnectRefusedError) or
+    /// `CF_DEFER` (RequestDeferredError, the request stays first); anything else (`True`,
+    /// `None`, 3, ...) is an invalid answer: InvalidArgumentError whose message says what the
+    /// function returned, and the request is refused (SPEC A10). An exception raised by the
+    /// condition is no answer: it propagates, the accept is abandoned and the request stays at
+    /// the head of the queue (not counted as deferred; FD_ACCEPT is recorded again, so an event
+    /// loop retries), the same through `wspsan.wsp.WSPAccept`. A failed accept that examined a
+    /// request sets the exception's `address` to the connector's address.
     #[pyo3(signature = (condition=None, callback_data=None, timeout=None))]
     fn accept<'py>(
         &self,
@@ -124,18 +128,28 @@ impl Socket {
         callback_data: Option<Py<PyAny>>,
         timeout: Option<f64>,
     ) -> PyResult<(Socket, (String, u16))> {
-        let wait_for = crate::address::timeout(timeout)?;
+        let wait_for = crate::args::timeout(timeout)?;
         let callback_data = callback_data.unwrap_or_else(|| py.None());
         let (p, fd) = (&self.provider, self.fd);
+        let invalid = Mutex::new(None);
         let out = blocking(py, wait_for, |wait, raised| match &condition {
             Some(f) => {
-                let mut run =
-                    |req: &mut wspsan_core::ConditionRequest<'_>| condition::run(f, &callback_data, req, raised);
+                let mut run = |req: &mut wspsan_core::ConditionRequest<'_>| {
+                    condition::run(f, &callback_data, req, raised, &invalid)
+                };
                 p.accept_with(fd, Some(&mut run), wait)
             }
             None => p.accept_with(fd, None, wait),
         });
-        let accepted = finish(out, OrRaise::or_raise)?;
+        let invalid = invalid.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let accepted = finish(out, |r| {
+            r.map_err(|e| {
+                // A10: say why the answer was invalid (not when the connector withdrew meanwhile,
+                // A12: then the error is WSAEACCES and the answer did not matter).
+                let detail = invalid.as_deref().filter(|_| e.error == WsaError::Inval);
+                to_pyerr_with(e.error, e.examined, detail)
+            })
+        })?;
         Ok((Socket::new(self.provider.clone(), accepted.socket), to_tuple(accepted.peer)))
     }
 
@@ -149,28 +163,28 @@ impl Socket {
         Ok(!self.provider.is_nonblocking(self.fd).or_raise()?)
     }
 
-    /// The local `(host, port)` (`WSPGetSockName`; not bound: InvalError).
+    /// The local `(host, port)` (`WSPGetSockName`; not bound: InvalidArgumentError).
     fn getsockname(&self) -> PyResult<(String, u16)> {
         self.provider.sock_name(self.fd).map(to_tuple).or_raise()
     }
 
-    /// The peer's `(host, port)` (`WSPGetPeerName`; not connected: NotConnError).
+    /// The peer's `(host, port)` (`WSPGetPeerName`; not connected: NotConnectedError).
     fn getpeername(&self) -> PyResult<(String, u16)> {
         self.provider.peer_name(self.fd).map(to_tuple).or_raise()
     }
 
     /// Read an option (`WSPGetSockOpt`). Both numberings work: `SOL_SOCKET` (0xffff) with the
     /// Windows option numbers, the platform's `socket.SOL_SOCKET` with its own. After the checks
-    /// every call makes (as in C), an unknown level raises InvalError and an unknown option at a
-    /// known level NoProtoOptError. `SO_ERROR` is the error of the last non-blocking connect
+    /// every call makes (as in C), an unknown level raises InvalidArgumentError and an unknown option at a
+    /// known level OptionNotSupportedError. `SO_ERROR` is the error of the last non-blocking connect
     /// attempt; reading it does not clear it, the next connect attempt that is queued does
     /// (SPEC C2).
     fn getsockopt(&self, level: i32, optname: i32) -> PyResult<i32> {
         self.provider.get_option_raw(self.fd, level, optname).or_raise()
     }
 
-    /// Set an option (`WSPSetSockOpt`); read-only and unknown options raise NoProtoOptError, an
-    /// unknown level InvalError. Setting `SO_ERROR` stores the value, as on Windows (SPEC C2).
+    /// Set an option (`WSPSetSockOpt`); read-only and unknown options raise OptionNotSupportedError, an
+    /// unknown level InvalidArgumentError. Setting `SO_ERROR` stores the value, as on Windows (SPEC C2).
     fn setsockopt(&self, level: i32, optname: i32, value: i32) -> PyResult<()> {
         self.provider.set_option_raw(self.fd, level, optname, value).or_raise()
     }
@@ -184,7 +198,8 @@ impl Socket {
     /// `event` is set whenever an event of `mask` is recorded, and at once if one is recorded
     /// already (also one recorded while it was not selected, SPEC E5). A mask of 0 cancels.
     fn event_select(&self, event: Option<PyRef<'_, Event>>, mask: u32) -> PyResult<()> {
-        self.provider.event_select(self.fd, event.map(|e| e.handle()), mask).or_raise()
+        let handle = event.map(|e| e.handle()).transpose()?;
+        self.provider.event_select(self.fd, handle, mask).or_raise()
     }
 
     /// Take the recorded network events that are in the current selection
@@ -193,32 +208,38 @@ impl Socket {
     /// selection (mask 0) nothing is reported.
     #[pyo3(signature = (event=None))]
     fn enum_network_events(&self, event: Option<PyRef<'_, Event>>) -> PyResult<NetworkEvents> {
-        let handle = event.map(|e| e.handle());
+        let handle = event.map(|e| e.handle()).transpose()?;
         let ev = self.provider.enum_network_events(self.fd, handle.as_ref()).or_raise()?;
         Ok(NetworkEvents { events: ev.events, error_codes: ev.error_codes })
     }
 
-    /// Statistics of this listening socket (SPEC D3); not listening: InvalError.
+    /// Statistics of this listening socket (SPEC D3); not listening: InvalidArgumentError.
     fn stats(&self) -> PyResult<ListenerStats> {
         self.provider.listener_stats(self.fd).map(Into::into).or_raise()
     }
 
     /// Close (`WSPCloseSocket`, SPEC K1 to K3). Closing twice is harmless; any other use of a
-    /// closed socket raises NotSockError.
+    /// closed socket raises NotASocketError.
     ///
     /// A close that fails (device down, inside a condition function) leaves the socket open, to
     /// be closed again later; garbage collection closes it whatever the device state.
     fn close(&self) -> PyResult<()> {
         let mut open = self.open();
         if *open {
-            self.provider.close(self.fd).or_raise()?;
-            *open = false;
+            match self.provider.close(self.fd) {
+                // Closed already by its provider's close(): nothing left to do.
+                Ok(()) | Err(WsaError::NotSock) => *open = false,
+                Err(e) => return Err(to_pyerr_with(e, None, None)),
+            }
         }
         Ok(())
     }
 
-    /// The descriptor value (`SOCKET`), also after close.
-    fn fileno(&self) -> u64 {
+    /// The provider's descriptor (`SOCKET`, what `wspsan.wsp` calls `s`), also after close. It
+    /// is no file descriptor of the OS, which is why a `Socket` has no `fileno()`: `selectors`
+    /// and asyncio would wait on an unrelated fd. Wait on an `Event` (`event_select`) instead.
+    #[getter]
+    fn descriptor(&self) -> u64 {
         self.fd.raw()
     }
 
@@ -232,10 +253,10 @@ impl Socket {
 
     fn __repr__(&self) -> String {
         if !*self.open() {
-            return format!("<wspsan.Socket [closed] fd={}>", self.fd);
+            return format!("<wspsan.Socket [closed] descriptor={}>", self.fd);
         }
         let p = &self.provider;
-        let mut text = format!("<wspsan.Socket fd={}", self.fd);
+        let mut text = format!("<wspsan.Socket descriptor={}", self.fd);
         if let Ok(a) = p.sock_name(self.fd) {
             text += &format!(" laddr={}", repr(a));
         }

@@ -3,7 +3,7 @@
 
 use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use wspsan_core::Wait;
 
@@ -21,6 +21,23 @@ impl Raised {
     pub(crate) fn take(self) -> Option<PyErr> {
         self.0.into_inner().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Take the exception out of a `Raised` that is shared.
+    fn take_shared(&self) -> Option<PyErr> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    /// The interruption hook of a wait: runs pending signal handlers (Python takes the GIL for
+    /// that); an exception from one is kept and abandons the wait.
+    fn check_signals(&self) -> bool {
+        Python::attach(|py| match py.check_signals() {
+            Ok(()) => false,
+            Err(e) => {
+                self.store(e);
+                true
+            }
+        })
+    }
 }
 
 /// Run `call` with the GIL released. The engine polls the interrupt hook about every 50 ms;
@@ -32,18 +49,41 @@ pub(crate) fn blocking<T: Send>(
 ) -> (T, Option<PyErr>) {
     let raised = Raised::default();
     let out = py.detach(|| {
-        let mut interrupt = || {
-            Python::attach(|py| match py.check_signals() {
-                Ok(()) => false,
-                Err(e) => {
-                    raised.store(e);
-                    true
-                }
-            })
-        };
+        let mut interrupt = || raised.check_signals();
         call(Wait { timeout, interrupt: Some(&mut interrupt) }, &raised)
     });
     (out, raised.take())
+}
+
+/// Run a call into the C ABI (which takes no [`Wait`]) with the GIL released and the same
+/// interruption hook as [`blocking`], installed for the thread (core's `with_interrupt`): a
+/// blocking `WSPAccept` or `WSPConnect` polls it, and a signal handler's exception (Ctrl-C)
+/// abandons the wait, which the C ABI reports as `WSAEINTR` (a connect is withdrawn).
+pub(crate) fn blocking_c_abi<T: Send>(py: Python<'_>, call: impl FnOnce(&Raised) -> T + Send) -> (T, Option<PyErr>) {
+    let raised = Arc::new(Raised::default());
+    let out = py.detach(|| {
+        let hook = {
+            let raised = raised.clone();
+            move || raised.check_signals()
+        };
+        wspsan_core::with_interrupt(hook, || call(&raised))
+    });
+    (out, raised.take_shared())
+}
+
+/// The outcome of a C ABI call made with [`blocking_c_abi`]: a Python exception raised meanwhile
+/// wins over a call that `failed` (its return value only reports the abandoned call); a call
+/// that succeeded keeps its result and the exception is delivered afterwards, as [`finish`]
+/// does.
+pub(crate) fn finish_c_abi<T>(value: T, failed: bool, raised: Option<PyErr>) -> PyResult<T> {
+    match raised {
+        Some(e) if failed => Err(e),
+        Some(e) => {
+            deliver_later(e);
+            Ok(value)
+        }
+        None => Ok(value),
+    }
 }
 
 /// What a blocking call returns: the engine's result and any Python exception raised meanwhile.

@@ -6,13 +6,15 @@
 //! at 0 and so stays 0 unless the call failed (SPEC X3), followed by the output parameters.
 //! `None` for an optional pointer argument passes NULL. As in C, a call checks the descriptor
 //! first, then whether the socket's state allows it, and its pointer arguments last (SPEC X4).
-//! Blocking calls release the GIL (the C ABI cannot be interrupted: close the socket or take the
-//! device down to wake them).
+//! Blocking calls (`WSPAccept`, `WSPConnect` on a blocking socket) release the GIL and let Ctrl-C
+//! through as `Socket.accept` does: the engine polls the same signal check through the thread's
+//! interruption hook (`wait::blocking_c_abi`), abandons the wait (a connect is withdrawn), and
+//! the handler's KeyboardInterrupt is raised.
 
 use crate::condition::{self, Request};
 use crate::event::Event;
-use crate::provider::{DeviceStats, ListenerStats};
-use crate::wait::Raised;
+use crate::records::{DeviceStats, ListenerStats};
+use crate::wait::{Raised, blocking_c_abi, finish_c_abi};
 use core::ffi::c_int;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::panic::PanicException;
@@ -49,7 +51,7 @@ fn sockaddr_buffer(address: &Bound<'_, PyAny>, family: c_int) -> PyResult<libc::
     let tuple = address.cast::<PyTuple>().map_err(|_| PyTypeError::new_err("an address is a (host, port) tuple"))?;
     let host: String = tuple.get_item(0)?.extract()?;
     let port: u16 = tuple.get_item(1)?.extract()?;
-    let mut sin = convert::sockaddr_in(SocketAddrV4::new(crate::address::parse_ip(&host)?, port));
+    let mut sin = convert::sockaddr_in(SocketAddrV4::new(crate::args::parse_ip(&host)?, port));
     sin.sin_family = family as libc::sa_family_t;
     // SAFETY: all-zero bytes are a valid sockaddr_storage.
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
@@ -74,7 +76,7 @@ fn zeroed_sockaddr_in() -> libc::sockaddr_in {
 fn event_handle(event: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
     let Some(event) = event else { return Ok(0) };
     if let Ok(e) = event.cast::<Event>() {
-        return Ok(e.get().fd() as usize);
+        return Ok(e.get().fd()? as usize);
     }
     event.extract().map_err(|_| PyTypeError::new_err("an event is a wspsan.Event, an int or None"))
 }
@@ -130,8 +132,9 @@ struct ConditionContext<'a> {
 
 /// The `LPCONDITIONPROC` behind `WSPAccept(condition=...)`: shows the C arguments to the Python
 /// callable as a `ConditionRequest` and writes back `lpCalleeData` and `*g`. A Python exception
-/// (or a panic here, which must not unwind into the C caller) answers CF_DEFER (the request
-/// stays first) and is raised from `WSPAccept`.
+/// (or a panic here, which must not unwind into the C caller) gives no answer: the accept is
+/// abandoned, as `Socket.accept` does (see [`abandoned`]), and the exception raised from
+/// `WSPAccept`.
 unsafe extern "C" fn condition_trampoline(
     lpCallerId: LPWSABUF,
     lpCallerData: LPWSABUF,
@@ -148,8 +151,17 @@ unsafe extern "C" fn condition_trampoline(
     let run = || unsafe { run_condition(ctx, lpCallerId, lpCallerData, lpSQOS, lpCalleeId, lpCalleeData, g) };
     catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|payload| {
         ctx.raised.store(PanicException::new_err(panic_message(&*payload)));
-        consts::CF_DEFER
+        abandoned()
     })
+}
+
+/// The answer of a condition whose Python callable raised: no answer at all. The engine is told
+/// to disregard the returned value and abandon the accept (the request stays at the head, not
+/// counted as deferred, FD_ACCEPT re-armed), as `Socket.accept` does for the same exception;
+/// the value returned is then only a placeholder.
+fn abandoned() -> c_int {
+    wspsan_core::abandon_condition();
+    consts::CF_DEFER
 }
 
 /// The body of [`condition_trampoline`].
@@ -198,7 +210,7 @@ unsafe fn run_condition(
             }
             Err(e) => {
                 ctx.raised.store(e);
-                consts::CF_DEFER
+                abandoned()
             }
         }
     })
@@ -383,14 +395,16 @@ fn WSPCleanup(py: Python<'_>) -> Outcome<c_int> {
 
 /// `WSPSocket(af, type, protocol, NULL, 0, flags)`: `(socket or INVALID_SOCKET, error)`.
 #[pyfunction]
-#[pyo3(signature = (af=consts::AF_INET, r#type=consts::SOCK_STREAM, protocol=0, flags=0))]
+#[pyo3(signature = (af=consts::AF_INET, r#type=consts::SOCK_STREAM, protocol=0, flags=0),
+       text_signature = "(af=2, type=1, protocol=0, flags=0)")]
 fn WSPSocket(py: Python<'_>, af: c_int, r#type: c_int, protocol: c_int, flags: DWORD) -> Outcome<SOCKET> {
     c_abi!(py, wspsan_WSPSocket(af, r#type, protocol, std::ptr::null_mut(), 0, flags))
 }
 
 /// `WSPBind(s, &sockaddr_in, namelen)`; `address` None passes NULL.
 #[pyfunction]
-#[pyo3(signature = (s, address, namelen=SOCKADDR_IN_LEN, family=libc::AF_INET))]
+#[pyo3(signature = (s, address, namelen=SOCKADDR_IN_LEN, family=libc::AF_INET),
+       text_signature = "(s, address, namelen=16, family=2)")]
 fn WSPBind(
     py: Python<'_>,
     s: SOCKET,
@@ -412,7 +426,8 @@ fn WSPListen(py: Python<'_>, s: SOCKET, backlog: c_int) -> Outcome<c_int> {
 /// `(result, error, callee_data)`. `caller_data` None passes NULL; `callee_len` is the size of
 /// the callee-data buffer (None: NULL) and `callee_data` what the call left in it (`len` bytes).
 #[pyfunction]
-#[pyo3(signature = (s, address, caller_data=None, callee_len=None, qos=None, namelen=SOCKADDR_IN_LEN, family=libc::AF_INET))]
+#[pyo3(signature = (s, address, caller_data=None, callee_len=None, qos=None, namelen=SOCKADDR_IN_LEN, family=libc::AF_INET),
+       text_signature = "(s, address, caller_data=None, callee_len=None, qos=None, namelen=16, family=2)")]
 #[allow(clippy::too_many_arguments)]
 fn WSPConnect<'py>(
     py: Python<'py>,
@@ -426,7 +441,7 @@ fn WSPConnect<'py>(
 ) -> PyResult<(c_int, c_int, Option<Bound<'py, PyBytes>>)> {
     let storage = address.map(|a| sockaddr_buffer(a, family)).transpose()?;
     let qos = qos.map(|q| q.0.clone());
-    let (rc, err, callee) = py.detach(move || {
+    let ((rc, err, callee), raised) = blocking_c_abi(py, move |_| {
         let mut caller_data = caller_data;
         let mut qos = qos;
         let mut callee_bytes = callee_len.map(|n| vec![0u8; n as usize]);
@@ -453,7 +468,7 @@ fn WSPConnect<'py>(
         });
         (rc, err, callee)
     });
-    Ok((rc, err, callee.map(|d| PyBytes::new(py, &d))))
+    finish_c_abi((rc, err, callee.map(|d| PyBytes::new(py, &d))), rc != 0, raised)
 }
 
 /// `WSPAccept(s, addr, addrlen, lpfnCondition, dwCallbackData)`:
@@ -461,9 +476,11 @@ fn WSPConnect<'py>(
 /// `addrlen` None a NULL `addrlen`; `address` is what the call wrote into `addr` (None if it
 /// wrote nothing) and `addrlen` the value `*addrlen` holds afterwards. `condition(request)` is
 /// called as the condition function with `request.callback_data` = `callback_data`; an
-/// exception raised by it answers CF_DEFER and is raised here.
+/// exception raised by it abandons the accept (the request stays first, not counted as
+/// deferred, FD_ACCEPT recorded again) and is raised here. Ctrl-C abandons a blocked wait.
 #[pyfunction]
-#[pyo3(signature = (s, condition=None, callback_data=0, addr=true, addrlen=Some(SOCKADDR_IN_LEN)))]
+#[pyo3(signature = (s, condition=None, callback_data=0, addr=true, addrlen=Some(SOCKADDR_IN_LEN)),
+       text_signature = "(s, condition=None, callback_data=0, addr=True, addrlen=16)")]
 fn WSPAccept(
     py: Python<'_>,
     s: SOCKET,
@@ -472,11 +489,10 @@ fn WSPAccept(
     addr: bool,
     addrlen: Option<c_int>,
 ) -> PyResult<(SOCKET, c_int, Written, Option<c_int>)> {
-    let raised = Raised::default();
-    let (socket, err, sin, len) = py.detach(|| {
+    let ((socket, err, sin, len), raised) = blocking_c_abi(py, |raised| {
         let mut sin = zeroed_sockaddr_in();
         let mut len = addrlen;
-        let context = condition.as_ref().map(|c| ConditionContext { condition: c, callback_data, raised: &raised });
+        let context = condition.as_ref().map(|c| ConditionContext { condition: c, callback_data, raised });
         let (proc, data): (LPCONDITIONPROC, DWORD_PTR) = match &context {
             Some(ctx) => (Some(condition_trampoline), ctx as *const ConditionContext<'_> as DWORD_PTR),
             None => (None, callback_data),
@@ -495,10 +511,7 @@ fn WSPAccept(
         };
         (socket, err, sin, len)
     });
-    if let Some(e) = raised.take() {
-        return Err(e);
-    }
-    Ok((socket, err, written_address(&sin), len))
+    finish_c_abi((socket, err, written_address(&sin), len), socket == INVALID_SOCKET, raised)
 }
 
 /// `WSPCloseSocket(s)`.
@@ -521,7 +534,7 @@ macro_rules! name_call {
 /// passes NULL: `WSAEFAULT`, but only for a bound socket (an unbound one is `WSAEINVAL` and an
 /// unknown descriptor `WSAENOTSOCK` whatever the pointers, SPEC X4).
 #[pyfunction]
-#[pyo3(signature = (s, namelen=Some(SOCKADDR_IN_LEN)))]
+#[pyo3(signature = (s, namelen=Some(SOCKADDR_IN_LEN)), text_signature = "(s, namelen=16)")]
 fn WSPGetSockName(py: Python<'_>, s: SOCKET, namelen: Option<c_int>) -> (c_int, c_int, Written) {
     name_call!(py, wspsan_WSPGetSockName, s, namelen)
 }
@@ -530,7 +543,7 @@ fn WSPGetSockName(py: Python<'_>, s: SOCKET, namelen: Option<c_int>) -> (c_int, 
 /// passes NULL: `WSAEFAULT`, but only for a connected socket (an unconnected one is
 /// `WSAENOTCONN` and an unknown descriptor `WSAENOTSOCK` whatever the pointers, SPEC X4).
 #[pyfunction]
-#[pyo3(signature = (s, namelen=Some(SOCKADDR_IN_LEN)))]
+#[pyo3(signature = (s, namelen=Some(SOCKADDR_IN_LEN)), text_signature = "(s, namelen=16)")]
 fn WSPGetPeerName(py: Python<'_>, s: SOCKET, namelen: Option<c_int>) -> (c_int, c_int, Written) {
     name_call!(py, wspsan_WSPGetPeerName, s, namelen)
 }
@@ -543,7 +556,7 @@ fn WSPGetPeerName(py: Python<'_>, s: SOCKET, namelen: Option<c_int>) -> (c_int, 
 /// (unknown at a known level: `WSAENOPROTOOPT`), then the buffer (`WSAEFAULT`). Reading
 /// `SO_ERROR` does not clear it; the next connect attempt that is queued does (SPEC C2).
 #[pyfunction]
-#[pyo3(signature = (s, level, optname, optlen=Some(4)))]
+#[pyo3(signature = (s, level, optname, optlen=Some(4)), text_signature = "(s, level, optname, optlen=4)")]
 fn WSPGetSockOpt<'py>(
     py: Python<'py>,
     s: SOCKET,
@@ -729,7 +742,7 @@ fn version() -> String {
 }
 
 fn s_addr(address: &str) -> PyResult<u32> {
-    Ok(u32::from(crate::address::parse_ip(address)?).to_be())
+    Ok(u32::from(crate::args::parse_ip(address)?).to_be())
 }
 
 /// `wspsan_device_add_nic(s_addr)`.

@@ -33,3 +33,20 @@ class CF(enum.IntEnum):
     REJECT = _wspsan.CF_REJECT
     DEFER = _wspsan.CF_DEFER
 
+
+
+def library_path() -> str:
+    """The path of a shared library that exports the whole C ABI of ``wspsan.h`` (every
+    ``wspsan_*`` function) on the same process-wide provider as ``wspsan.wsp``: this module's
+    own native part. Load it with ``ctypes.CDLL(wspsan.library_path())`` when C code called
+    from Python must share that provider (a listener made through ctypes is then visible to
+    ``wspsan.wsp`` and the other way round).
+
+    A ``libwspsan.so`` or ``libwspsan.a`` loaded or linked separately is another copy of the
+    engine with its own process-wide provider, invisible from here; programs in other
+    processes reach this provider's listeners through the TCP fabric (``WSPSAN_FABRIC=tcp``).
+    ``wspsan.Provider`` objects are reachable from Python only.
+    """
+    path = _wspsan.__file__
+    assert path is not None  # an extension module always has its file
+    return path

@@ -10,24 +10,23 @@ from . import wsp as wsp
 
 __all__ = [
     "AF_INET",
-    "AccesError",
-    "AddrInUseError",
-    "AddrNotAvailError",
-    "AfNoSupportError",
-    "AlreadyError",
+    "AccessDeniedError",
+    "AddressFamilyNotSupportedError",
+    "AddressInUseError",
+    "AddressNotAvailableError",
+    "AlreadyConnectedError",
+    "AlreadyConnectingError",
     "CF_ACCEPT",
     "CF_DEFER",
     "CF_REJECT",
+    "CallInterruptedError",
     "ConditionRequest",
-    "ConnAbortedError",
-    "ConnRefusedError",
-    "ConnResetError",
+    "ConnectAbortedError",
+    "ConnectRefusedError",
+    "ConnectResetError",
     "Device",
     "DeviceStats",
     "Event",
-    "Fabric",
-    "FaultInjector",
-    "FaultStats",
     "FD_ACCEPT",
     "FD_ACCEPT_BIT",
     "FD_ALL_EVENTS",
@@ -43,30 +42,30 @@ __all__ = [
     "FD_WRITE",
     "FD_WRITE_BIT",
     "FIONBIO",
-    "FaultError",
+    "Fabric",
+    "FaultInjector",
+    "FaultStats",
     "FlowSpec",
-    "HostUnreachError",
+    "HostUnreachableError",
     "INVALID_SOCKET",
     "IPPROTO_TCP",
-    "InProgressError",
-    "IntrError",
-    "InvalError",
-    "IsConnError",
+    "InvalidArgumentError",
+    "InvalidPointerError",
     "Limits",
     "ListenerStats",
-    "MFileError",
-    "NetDownError",
+    "NetworkDownError",
     "NetworkEvents",
-    "NoBufsError",
-    "NoProtoOptError",
-    "NotConnError",
-    "NotInitialisedError",
-    "NotSockError",
-    "OpNotSuppError",
-    "ProtoNoSupportError",
-    "PrototypeError",
+    "NoBufferSpaceError",
+    "NotASocketError",
+    "NotConnectedError",
+    "NotInitializedError",
+    "OperationInProgressError",
+    "OperationNotSupportedError",
+    "OptionNotSupportedError",
+    "ProtocolNotSupportedError",
     "Provider",
     "Qos",
+    "RequestDeferredError",
     "SIO_ADDRESS_LIST_QUERY",
     "SOCKET_ERROR",
     "SOCK_STREAM",
@@ -81,10 +80,10 @@ __all__ = [
     "SO_SNDBUF",
     "SO_TYPE",
     "Socket",
-    "SocktNoSupportError",
+    "SocketTypeNotSupportedError",
     "TimedOutError",
-    "TryAgainError",
-    "VerNotSupportedError",
+    "TooManySocketsError",
+    "VersionNotSupportedError",
     "WSAEACCES",
     "WSAEADDRINUSE",
     "WSAEADDRNOTAVAIL",
@@ -116,8 +115,9 @@ __all__ = [
     "WSATRY_AGAIN",
     "WSAVERNOTSUPPORTED",
     "WouldBlockError",
-    "wsp",
+    "WrongProtocolTypeError",
     "__version__",
+    "wsp",
 ]
 
 __version__: str
@@ -186,10 +186,14 @@ WSANOTINITIALISED: Final = 10093
 WSATRY_AGAIN: Final = 11002
 WSAVERNOTSUPPORTED: Final = 10092
 
+def _error(code: int) -> WSAError:
+    """The exception a call failing with WSAE ``code`` raises (ValueError for an unknown code)."""
+
 def SOMAXCONN_HINT(b: int) -> int:
     """``SOMAXCONN_HINT(b)``: a backlog of ``b`` clamped into 200..65535 (SPEC L5)."""
 
-# Errors: WSAError and one subclass per code, named after the code.
+# Errors: WSAError and one subclass per code, named after what the code means (never a
+# builtin's name: the class derives from the matching builtin instead).
 
 class WSAError(OSError):
     """A Winsock error: ``errno`` and ``winerror`` hold the WSAE code."""
@@ -198,92 +202,92 @@ class WSAError(OSError):
     @property
     def winerror(self) -> int: ...
 
-class AccesError(WSAError):
+class AccessDeniedError(WSAError, PermissionError):
     """WSAEACCES (10013): The connection request was withdrawn or timed out before it was accepted."""
 
-class AddrInUseError(WSAError):
-    """WSAEADDRINUSE (10048): The address and port are already in use."""
-
-class AddrNotAvailError(WSAError):
-    """WSAEADDRNOTAVAIL (10049): The address is not available on this device."""
-
-class AfNoSupportError(WSAError):
+class AddressFamilyNotSupportedError(WSAError):
     """WSAEAFNOSUPPORT (10047): The address family is not supported."""
 
-class AlreadyError(WSAError):
-    """WSAEALREADY (10037): A connect is already in progress on this socket."""
+class AddressInUseError(WSAError):
+    """WSAEADDRINUSE (10048): The address and port are already in use."""
 
-class ConnAbortedError(WSAError, ConnectionAbortedError):
-    """WSAECONNABORTED (10053): The connection was aborted."""
+class AddressNotAvailableError(WSAError):
+    """WSAEADDRNOTAVAIL (10049): The address is not available on this device."""
 
-class ConnRefusedError(WSAError, ConnectionRefusedError):
-    """WSAECONNREFUSED (10061): The connection was refused."""
-
-class ConnResetError(WSAError, ConnectionResetError):
-    """WSAECONNRESET (10054): The connection request was reset by the listener."""
-
-class FaultError(WSAError):
-    """WSAEFAULT (10014): A pointer or length argument is not valid."""
-
-class HostUnreachError(WSAError):
-    """WSAEHOSTUNREACH (10065): The host (the device that owns the address) cannot be reached."""
-
-class InProgressError(WSAError):
-    """WSAEINPROGRESS (10036): A blocking operation is in progress on this thread."""
-
-class IntrError(WSAError, InterruptedError):
-    """WSAEINTR (10004): A blocking operation was interrupted by closing the socket."""
-
-class InvalError(WSAError):
-    """WSAEINVAL (10022): An invalid argument was supplied or the socket is in the wrong state."""
-
-class IsConnError(WSAError):
+class AlreadyConnectedError(WSAError):
     """WSAEISCONN (10056): The socket is already connected."""
 
-class MFileError(WSAError):
-    """WSAEMFILE (10024): No more socket descriptors are available."""
+class AlreadyConnectingError(WSAError):
+    """WSAEALREADY (10037): A connect is already in progress on this socket."""
 
-class NetDownError(WSAError):
+class CallInterruptedError(WSAError, InterruptedError):
+    """WSAEINTR (10004): A blocking operation was interrupted by closing the socket."""
+
+class ConnectAbortedError(WSAError, ConnectionAbortedError):
+    """WSAECONNABORTED (10053): The connection was aborted."""
+
+class ConnectRefusedError(WSAError, ConnectionRefusedError):
+    """WSAECONNREFUSED (10061): The connection was refused."""
+
+class ConnectResetError(WSAError, ConnectionResetError):
+    """WSAECONNRESET (10054): The connection request was reset by the listener."""
+
+class HostUnreachableError(WSAError):
+    """WSAEHOSTUNREACH (10065): The host (the device that owns the address) cannot be reached."""
+
+class InvalidArgumentError(WSAError):
+    """WSAEINVAL (10022): An invalid argument was supplied or the socket is in the wrong state."""
+
+class InvalidPointerError(WSAError):
+    """WSAEFAULT (10014): A pointer or length argument is not valid."""
+
+class NetworkDownError(WSAError):
     """WSAENETDOWN (10050): The network (the SAN device) is down."""
 
-class NoBufsError(WSAError):
+class NoBufferSpaceError(WSAError):
     """WSAENOBUFS (10055): No buffer space is available."""
 
-class NoProtoOptError(WSAError):
-    """WSAENOPROTOOPT (10042): The option is unknown or not supported for this operation."""
-
-class NotConnError(WSAError):
-    """WSAENOTCONN (10057): The socket is not connected."""
-
-class NotInitialisedError(WSAError):
-    """WSANOTINITIALISED (10093): WSPStartup has not been called."""
-
-class NotSockError(WSAError):
+class NotASocketError(WSAError):
     """WSAENOTSOCK (10038): The descriptor is not a socket."""
 
-class OpNotSuppError(WSAError):
+class NotConnectedError(WSAError):
+    """WSAENOTCONN (10057): The socket is not connected."""
+
+class NotInitializedError(WSAError):
+    """WSANOTINITIALISED (10093): WSPStartup has not been called."""
+
+class OperationInProgressError(WSAError):
+    """WSAEINPROGRESS (10036): A blocking operation is in progress on this thread."""
+
+class OperationNotSupportedError(WSAError):
     """WSAEOPNOTSUPP (10045): The operation is not supported by this provider."""
 
-class ProtoNoSupportError(WSAError):
+class OptionNotSupportedError(WSAError):
+    """WSAENOPROTOOPT (10042): The option is unknown or not supported for this operation."""
+
+class ProtocolNotSupportedError(WSAError):
     """WSAEPROTONOSUPPORT (10043): The protocol is not supported."""
 
-class PrototypeError(WSAError):
-    """WSAEPROTOTYPE (10041): The protocol is the wrong type for the socket."""
+class RequestDeferredError(WSAError):
+    """WSATRY_AGAIN (11002): The connection request was deferred; try again."""
 
-class SocktNoSupportError(WSAError):
+class SocketTypeNotSupportedError(WSAError):
     """WSAESOCKTNOSUPPORT (10044): The socket type is not supported."""
 
 class TimedOutError(WSAError, TimeoutError):
     """WSAETIMEDOUT (10060): The connection attempt timed out."""
 
-class TryAgainError(WSAError):
-    """WSATRY_AGAIN (11002): The connection request was deferred; try again."""
+class TooManySocketsError(WSAError):
+    """WSAEMFILE (10024): No more socket descriptors are available."""
 
-class VerNotSupportedError(WSAError):
+class VersionNotSupportedError(WSAError):
     """WSAVERNOTSUPPORTED (10092): The requested Winsock version is not supported."""
 
 class WouldBlockError(WSAError, BlockingIOError):
     """WSAEWOULDBLOCK (10035): The operation would block on a non-blocking socket."""
+
+class WrongProtocolTypeError(WSAError):
+    """WSAEPROTOTYPE (10041): The protocol is the wrong type for the socket."""
 
 # Provider and device (SPEC D1 to D3).
 
@@ -444,13 +448,13 @@ class FaultInjector:
     def __new__(cls, seed: int = 0) -> Self: ...
     def delay(self, kind: _MessageKind, min: float, max: float | None = None) -> None:
         """Delay each message of ``kind`` by a time uniform in ``min..max`` seconds (``max``
-        omitted: exactly ``min``; 0: no delay). InvalError when ``min > max``."""
+        omitted: exactly ``min``; 0: no delay). InvalidArgumentError when ``min > max``."""
     def drop_next(self, kind: _MessageKind, n: int = 1) -> None:
         """Drop the next ``n`` messages of ``kind`` (None: the next ``n``, whatever their kind)."""
     def drop_probability(self, kind: _MessageKind, p: float) -> None:
-        """Drop each message of ``kind`` with probability ``p`` (0 to 1, else InvalError)."""
+        """Drop each message of ``kind`` with probability ``p`` (0 to 1, else InvalidArgumentError)."""
     def duplicate_probability(self, kind: _MessageKind, p: float) -> None:
-        """Deliver each message of ``kind`` twice with probability ``p`` (0 to 1, else InvalError)."""
+        """Deliver each message of ``kind`` twice with probability ``p`` (0 to 1, else InvalidArgumentError)."""
     def reorder(self, window: int) -> None:
         """Shuffle messages within windows of ``window`` (held at most 2 ms; 0 or 1: in order)."""
     def partition(self, a: str, b: str) -> None:
@@ -496,7 +500,7 @@ class Device:
     def liveness(self) -> float | None:
         """The fabric's liveness interval in seconds (SPEC F7), also how long an acceptance waits
         for its confirmation: on the TCP fabric or a Fabric with faults; None elsewhere (setting
-        it there raises InvalError)."""
+        it there raises InvalidArgumentError)."""
     @liveness.setter
     def liveness(self, seconds: float) -> None: ...
     def add_nic(self, address: str) -> None: ...
@@ -524,9 +528,9 @@ class Device:
 class Provider:
     """An independent provider with its own device; providers never see each other's sockets.
 
-    ``nics`` may not hold 0.0.0.0 or an address twice (InvalError). ``fabric`` joins a
+    ``nics`` may not hold 0.0.0.0 or an address twice (InvalidArgumentError). ``fabric`` joins a
     ``wspsan.Fabric`` of this process (SPEC F1; an address another provider on it owns:
-    AddrInUseError) or, as ``"tcp"``, the TCP fabric: fabric peers are accepted on
+    AddressInUseError) or, as ``"tcp"``, the TCP fabric: fabric peers are accepted on
     ``NIC:fabric_port`` for each NIC, ``fabric_key`` must match the other devices' (F9), a peer
     silent for ``liveness`` seconds is lost (F7). ``liveness`` also applies on a ``Fabric`` with
     faults; anywhere else it is a ValueError.
@@ -537,7 +541,7 @@ class Provider:
         nics: Sequence[str] | None = None,
         *,
         fabric: Fabric | Literal["tcp"] | None = None,
-        fabric_port: int = ...,
+        fabric_port: int = 7470,
         fabric_key: str | bytes | None = None,
         liveness: float | None = None,
         wildcard_bind: bool = True,
@@ -561,10 +565,19 @@ class Provider:
     ) -> Provider:
         """A provider placed by ``WSPSAN_FABRIC``, ``WSPSAN_NICS``, ``WSPSAN_FABRIC_PORT`` and
         ``WSPSAN_FABRIC_KEY`` of ``environ`` (default ``os.environ``), read as the C ABI reads them
-        (SPEC F3); a value that cannot be parsed raises InvalError naming the variable."""
+        (SPEC F3); a value that cannot be parsed raises InvalidArgumentError naming the variable."""
     @property
     def device(self) -> Device: ...
-    def socket(self, family: int = ..., type: int = ..., proto: int = 0) -> Socket: ...
+    def socket(self, family: int = 2, type: int = 1, proto: int = 0) -> Socket: ...
+    def close(self) -> None:
+        """Close every socket of the provider: further calls on them raise NotASocketError
+        (their ``close()`` is harmless), ``socket()`` raises ValueError."""
+    @property
+    def closed(self) -> bool: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self, ty: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
     def stats(self) -> DeviceStats: ...
     @property
     def fabric_faults(self) -> FaultInjector | None:
@@ -583,6 +596,15 @@ class Event:
     def set(self) -> None: ...
     def reset(self) -> None: ...
     def is_set(self) -> bool: ...
+    def close(self) -> None:
+        """Let go of the eventfd; afterwards every method but ``close`` raises ValueError. The
+        eventfd stays open while a socket's event selection still holds it."""
+    @property
+    def closed(self) -> bool: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self, ty: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
 
 @final
 class NetworkEvents:
@@ -636,7 +658,7 @@ class Qos:
     """The quality of service a connect asks for (``QOS``)."""
 
     def __new__(
-        cls, sending: FlowSpec | None = None, receiving: FlowSpec | None = None, provider_specific: bytes = ...
+        cls, sending: FlowSpec | None = None, receiving: FlowSpec | None = None, provider_specific: bytes = b""
     ) -> Self: ...
     @property
     def sending(self) -> FlowSpec: ...
@@ -705,7 +727,10 @@ class Socket:
     def enum_network_events(self, event: Event | None = None) -> NetworkEvents: ...
     def stats(self) -> ListenerStats: ...
     def close(self) -> None: ...
-    def fileno(self) -> int: ...
+    @property
+    def descriptor(self) -> int:
+        """The provider's descriptor (``SOCKET``), also after close; no OS file descriptor, so a
+        Socket has no ``fileno()``: wait on an ``Event`` (``event_select``) instead."""
     def __enter__(self) -> Self: ...
     def __exit__(
         self, ty: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None

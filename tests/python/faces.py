@@ -66,6 +66,10 @@ class Face(abc.ABC):
     @abc.abstractmethod
     def set_option(self, s: int, level: int, name: int, value: int) -> None: ...
 
+    @abc.abstractmethod
+    def stats(self, s: int) -> wspsan.ListenerStats:
+        """The counters of listener `s` (SPEC D3)."""
+
     def listener(self, backlog: int = 8) -> tuple[int, tuple[str, int]]:
         """A socket listening on a free port of 127.0.0.1, and its address."""
         s = self.socket()
@@ -89,8 +93,8 @@ class PythonFace(Face):
         self.sockets: dict[int, wspsan.Socket] = {}
 
     def _keep(self, s: wspsan.Socket) -> int:
-        self.sockets[s.fileno()] = s
-        return s.fileno()
+        self.sockets[s.descriptor] = s
+        return s.descriptor
 
     def socket(self) -> int:
         return self._keep(self.provider.socket())
@@ -135,6 +139,9 @@ class PythonFace(Face):
 
     def set_option(self, s: int, level: int, name: int, value: int) -> None:
         self.sockets[s].setsockopt(level, name, value)
+
+    def stats(self, s: int) -> wspsan.ListenerStats:
+        return self.sockets[s].stats()
 
 
 class CFace(Face):
@@ -191,3 +198,8 @@ class CFace(Face):
 
     def set_option(self, s: int, level: int, name: int, value: int) -> None:
         assert wsp.WSPSetSockOpt(s, level, name, value) == (0, 0)
+
+    def stats(self, s: int) -> wspsan.ListenerStats:
+        rc, err, stats = wsp.device_listener_stats(s)
+        assert (rc, err) == (0, 0)
+        return stats

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import wspsan
+from faces import Face
 from helpers import HOST, Background, connect_result, listener, pending
 
 
@@ -17,13 +18,13 @@ def test_closed_or_not_listening() -> None:
     p = wspsan.Provider()
     s = listener(p)
     s.close()
-    with pytest.raises(wspsan.NotSockError):
+    with pytest.raises(wspsan.NotASocketError):
         s.accept()
     bound = p.socket()
     bound.bind((HOST, 0))
-    with pytest.raises(wspsan.InvalError):
+    with pytest.raises(wspsan.InvalidArgumentError):
         bound.accept()
-    with pytest.raises(wspsan.InvalError):
+    with pytest.raises(wspsan.InvalidArgumentError):
         p.socket().accept()
 
 
@@ -58,7 +59,7 @@ def test_blocked_accept_wakes_on_close_and_network_down() -> None:
     blocked = Background(lambda: s2.accept())
     time.sleep(0.1)
     p.device.network_down = True
-    with pytest.raises(wspsan.NetDownError):
+    with pytest.raises(wspsan.NetworkDownError):
         blocked.join()
 
 
@@ -131,13 +132,13 @@ def test_accept_creates_a_connected_socket_with_the_listeners_options() -> None:
     assert a.getsockopt(wspsan.SOL_SOCKET, wspsan.SO_SNDBUF) == 1234
     assert not a.getblocking()
     assert a.getpeername() == peer == c.getsockname()
-    with pytest.raises(wspsan.IsConnError):
+    with pytest.raises(wspsan.AlreadyConnectedError):
         a.listen(1)  # it cannot listen itself
-    with pytest.raises(wspsan.InvalError):
+    with pytest.raises(wspsan.InvalidArgumentError):
         a.accept()
     assert s.getsockopt(wspsan.SOL_SOCKET, wspsan.SO_ACCEPTCONN) == 1  # the listener stays
     assert connect_result(c) == 0
-    assert a.fileno() not in (s.fileno(), c.fileno())
+    assert a.descriptor not in (s.descriptor, c.descriptor)
 
 
 def test_reject() -> None:
@@ -148,7 +149,7 @@ def test_reject() -> None:
     blocked = Background(lambda: c.connect(s.getsockname()))
     while s.stats().queue_len == 0:
         time.sleep(0.005)
-    with pytest.raises(wspsan.ConnRefusedError) as info:
+    with pytest.raises(wspsan.ConnectRefusedError) as info:
         s.accept(lambda r: wspsan.CF_REJECT)
     assert info.value.address == c.getsockname()
     with pytest.raises(ConnectionRefusedError):
@@ -169,12 +170,12 @@ def test_defer_keeps_the_request_first() -> None:
         return wspsan.CF.DEFER
 
     for _ in range(3):
-        with pytest.raises(wspsan.TryAgainError) as info:
+        with pytest.raises(wspsan.RequestDeferredError) as info:
             s.accept(defer)
         assert info.value.address == first.getsockname()
     assert seen == [b"first"] * 3
     assert connect_result(first) is None  # the connector keeps waiting
-    with pytest.raises(wspsan.NotConnError):
+    with pytest.raises(wspsan.NotConnectedError):
         first.getpeername()
     a, peer = s.accept()
     assert peer == first.getsockname()
@@ -188,11 +189,26 @@ def test_other_answers_are_invalid_and_refuse(answer: object) -> None:
     p = wspsan.Provider()
     s = listener(p)
     c = pending(p, s.getsockname())
-    with pytest.raises(wspsan.InvalError) as info:
+    with pytest.raises(wspsan.InvalidArgumentError) as info:
         s.accept(lambda r: answer)
     assert info.value.address == c.getsockname()
+    # The message says what was expected and what came back.
+    assert "expected CF_ACCEPT (0), CF_REJECT (1) or CF_DEFER (2)" in str(info.value)
+    assert f"returned {answer!r} ({type(answer).__name__})" in str(info.value)
     assert connect_result(c) == wspsan.WSAECONNREFUSED
     assert s.stats().queue_len == 0
+
+
+def test_an_invalid_answer_with_a_huge_repr_is_shortened() -> None:
+    # SPEC A10
+    p = wspsan.Provider()
+    s = listener(p)
+    c = pending(p, s.getsockname())
+    with pytest.raises(wspsan.InvalidArgumentError) as info:
+        s.accept(lambda r: "x" * 10_000)
+    assert "returned 'xxx" in str(info.value) and "x... (str)" in str(info.value)
+    assert len(str(info.value)) < 400
+    assert connect_result(c) == wspsan.WSAECONNREFUSED
 
 
 def test_changing_the_group_is_invalid() -> None:
@@ -205,9 +221,18 @@ def test_changing_the_group_is_invalid() -> None:
         r.group = 7
         return wspsan.CF_ACCEPT
 
-    with pytest.raises(wspsan.InvalError):
+    with pytest.raises(wspsan.InvalidArgumentError) as info:
         s.accept(regroup)
+    assert "set request.group to 7; it must stay 0" in str(info.value)
     assert connect_result(c) == wspsan.WSAECONNREFUSED
+
+
+def test_other_errors_of_an_accept_carry_no_answer_detail() -> None:
+    # SPEC A1: not listening is WSAEINVAL too, with the plain message.
+    p = wspsan.Provider()
+    with p.socket() as s, pytest.raises(wspsan.InvalidArgumentError) as info:
+        s.accept(lambda r: wspsan.CF_ACCEPT)
+    assert "CF_ACCEPT" not in str(info.value)
 
 
 def test_no_descriptor_or_no_memory_keeps_the_request() -> None:
@@ -216,11 +241,11 @@ def test_no_descriptor_or_no_memory_keeps_the_request() -> None:
     s = listener(p)
     c = pending(p, s.getsockname())
     p.device.buffer_exhaustion = True
-    with pytest.raises(wspsan.NoBufsError):
+    with pytest.raises(wspsan.NoBufferSpaceError):
         s.accept()
     p.device.buffer_exhaustion = False
     p.device.descriptor_limit = p.stats().open_sockets
-    with pytest.raises(wspsan.MFileError):
+    with pytest.raises(wspsan.TooManySocketsError):
         s.accept(lambda r: wspsan.CF_ACCEPT)
     p.device.descriptor_limit = None
     a, peer = s.accept()
@@ -236,7 +261,7 @@ def test_withdrawn_request_fails_the_accept_that_reaches_it() -> None:
     gone_address = gone.getsockname()
     del gone  # collected: closed, its request withdrawn
     assert s.stats().queue_len == 2  # stays queued until accept reaches it
-    with pytest.raises(wspsan.AccesError) as info:
+    with pytest.raises(wspsan.AccessDeniedError) as info:
         s.accept(lambda r: pytest.fail("a withdrawn request is not shown to the condition"))
     assert info.value.address == gone_address
     a, peer = s.accept()
@@ -252,7 +277,7 @@ def test_failed_accept_names_the_examined_request() -> None:
         s.accept()
     assert nothing.value.address is None
     c = pending(p, s.getsockname())
-    for answer, error in ((wspsan.CF_DEFER, wspsan.TryAgainError), (9, wspsan.InvalError)):
+    for answer, error in ((wspsan.CF_DEFER, wspsan.RequestDeferredError), (9, wspsan.InvalidArgumentError)):
         with pytest.raises(error) as info:
             s.accept(lambda r: answer)
         assert info.value.address == c.getsockname()
@@ -269,7 +294,7 @@ def test_calls_from_inside_the_condition_fail_in_progress() -> None:
         for call in (p.socket, lambda: s.listen(3), lambda: s.getsockname(), lambda: c.close(), lambda: s.accept()):
             try:
                 call()
-            except wspsan.InProgressError as e:
+            except wspsan.OperationInProgressError as e:
                 errors.append(e.winerror)
         return wspsan.CF_ACCEPT
 
@@ -283,15 +308,15 @@ def test_names_of_both_ends() -> None:
     p = wspsan.Provider()
     s = listener(p, 4, (HOST, 6100))
     c = pending(p, (HOST, 6100))
-    with pytest.raises(wspsan.NotConnError):
+    with pytest.raises(wspsan.NotConnectedError):
         c.getpeername()  # pending connect
     a, peer = s.accept()
     assert a.getsockname() == (HOST, 6100)
     assert a.getpeername() == c.getsockname() == peer
     assert c.getpeername() == (HOST, 6100)
-    with pytest.raises(wspsan.InvalError):
+    with pytest.raises(wspsan.InvalidArgumentError):
         p.socket().getsockname()
-    with pytest.raises(wspsan.NotConnError):
+    with pytest.raises(wspsan.NotConnectedError):
         s.getpeername()
 
 
@@ -342,9 +367,42 @@ def test_another_provider_is_usable_from_the_condition() -> None:
 
     def condition(r: wspsan.ConditionRequest) -> int:
         made.append(other.socket())
-        with pytest.raises(wspsan.InProgressError):
+        with pytest.raises(wspsan.OperationInProgressError):
             p.socket()
         return wspsan.CF_ACCEPT
 
     a, _ = s.accept(condition)
     assert len(made) == 1 and connect_result(c) == 0
+
+
+def test_a_raising_condition_abandons_the_accept_on_both_faces(face: Face) -> None:
+    # SPEC A9, E2 (decided: a condition that raises gave no answer; the accept is abandoned,
+    # not deferred, through Socket.accept and through wspsan.wsp alike): the exception
+    # propagates, the request stays first and is not counted as deferred, and FD_ACCEPT is
+    # recorded again so an event loop is woken to retry (after CF_DEFER it would not be)
+    s, target = face.listener()
+    ev = wspsan.Event()
+    face.select(s, ev, wspsan.FD_ACCEPT)
+    first, second = face.pending(target), face.pending(target)
+    assert face.enum(s, ev) == {wspsan.FD_ACCEPT: 0}
+    seen: list[tuple[str, int]] = []
+
+    def explode(r: wspsan.ConditionRequest) -> int:
+        seen.append(r.caller_address)
+        raise Boom("no decision")
+
+    with pytest.raises(Boom, match="no decision"):
+        face.accept(s, explode)
+    stats = face.stats(s)
+    assert (stats.queue_len, stats.deferred, stats.rejected, stats.accepted) == (2, 0, 0, 0)
+    assert ev.is_set() and face.enum(s, ev) == {wspsan.FD_ACCEPT: 0}
+
+    def take(r: wspsan.ConditionRequest) -> int:
+        seen.append(r.caller_address)
+        return wspsan.CF_ACCEPT
+
+    a, err = face.accept(s, take)
+    assert err == 0 and a is not None
+    assert seen == [face.name(first), face.name(first)]  # the same request, first again
+    assert face.get_option(first, wspsan.SOL_SOCKET, wspsan.SO_ERROR) == 0
+    del second

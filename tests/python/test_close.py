@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import gc
+import os
+import select
 import threading
 import time
 
 import pytest
 
 import wspsan
-from helpers import HOST, Background, connect_result, listener, pending
+from helpers import DEADLINE, HOST, Background, connect_result, listener, pending, until
 
 
 def test_closed_descriptor_is_dead_for_good() -> None:
@@ -26,10 +28,10 @@ def test_closed_descriptor_is_dead_for_good() -> None:
         lambda: s.enum_network_events(),
         lambda: s.event_select(None, 0),
     ):
-        with pytest.raises(wspsan.NotSockError):
+        with pytest.raises(wspsan.NotASocketError):
             call()
     newer = p.socket()
-    assert newer.fileno() != s.fileno()
+    assert newer.descriptor != s.descriptor
 
 
 def test_closing_a_listener_refuses_the_queue_and_frees_the_port() -> None:
@@ -58,7 +60,7 @@ def test_closing_a_listener_wakes_blocked_accepts() -> None:
     time.sleep(0.1)
     s.close()
     for w in waiters:
-        with pytest.raises(wspsan.IntrError):
+        with pytest.raises(wspsan.CallInterruptedError):
             w.join()
 
 
@@ -68,7 +70,7 @@ def test_closing_a_connector_withdraws_its_request() -> None:
     s = listener(p)
     c = pending(p, s.getsockname())
     c.close()
-    with pytest.raises(wspsan.AccesError):
+    with pytest.raises(wspsan.AccessDeniedError):
         s.accept()
 
 
@@ -84,7 +86,7 @@ def test_closing_one_end_records_fd_close_on_the_other() -> None:
     assert ev.is_set()
     events = a.enum_network_events(ev)
     assert events.events == wspsan.FD_CLOSE and events.error(wspsan.FD_CLOSE) == 0
-    with pytest.raises(wspsan.NotConnError):
+    with pytest.raises(wspsan.NotConnectedError):
         a.getpeername()
     # and the other way round
     c2 = pending(p, s.getsockname())
@@ -95,7 +97,7 @@ def test_closing_one_end_records_fd_close_on_the_other() -> None:
     c2.event_select(ev2, wspsan.FD_CLOSE)
     assert ev2.is_set()  # recorded before the selection: signalled at once (E1)
     assert c2.enum_network_events(ev2).error(wspsan.FD_CLOSE) == 0
-    with pytest.raises(wspsan.NotConnError):
+    with pytest.raises(wspsan.NotConnectedError):
         c2.getpeername()
 
 
@@ -106,7 +108,7 @@ def test_with_block_and_garbage_collection_close() -> None:
         s.bind((HOST, 7200))
         assert p.stats().open_sockets == 1
     assert p.stats().open_sockets == 0
-    with pytest.raises(wspsan.NotSockError):
+    with pytest.raises(wspsan.NotASocketError):
         s.getsockname()
     t = p.socket()
     t.bind((HOST, 7200))
@@ -130,7 +132,7 @@ def test_failed_close_keeps_the_socket_and_concurrent_closes_agree() -> None:
         try:
             s.close()
             outcomes.append("closed")
-        except wspsan.NetDownError:
+        except wspsan.NetworkDownError:
             outcomes.append("down")
 
     threads = [threading.Thread(target=close) for _ in range(8)]
@@ -174,3 +176,102 @@ def test_socket_collected_inside_a_condition_function_is_closed() -> None:
     a, _ = server.accept(collect)
     assert p.stats().open_sockets == 3  # server, c and a
     del a, c
+
+
+def test_closing_the_provider_closes_every_socket_it_owns() -> None:
+    # SPEC K1, K2, K3 for each socket of the provider
+    other = wspsan.Provider()
+    p = wspsan.Provider()
+    s = listener(p)
+    queued = pending(p, s.getsockname())
+    blocked_listener = listener(p)
+    blocked = Background(blocked_listener.accept)
+    until(lambda: blocked_listener.stats().queue_len == 0 and not blocked.done(), "accept blocked")
+    time.sleep(0.05)
+    spare = p.socket()
+    survivor = listener(other)
+    assert p.stats().open_sockets == 4 and not p.closed
+    p.close()
+    assert p.closed and p.stats().open_sockets == 0
+    with pytest.raises(wspsan.CallInterruptedError):  # K2: the blocked accept woke
+        blocked.join()
+    for sock in (s, queued, blocked_listener, spare):
+        for call in (sock.getsockname, lambda sock=sock: sock.listen(1), sock.getblocking):
+            with pytest.raises(wspsan.NotASocketError) as info:  # K1
+                call()
+            assert info.value.winerror == wspsan.WSAENOTSOCK
+        sock.close()  # harmless, as a second close
+    with pytest.raises(ValueError, match="closed"):
+        p.socket()
+    p.close()  # twice is harmless
+    assert survivor.getsockname()[0] == HOST  # another provider is untouched
+    del queued
+
+
+def test_a_provider_is_a_context_manager() -> None:
+    # SPEC K2: leaving the block closes the listener, so a connector of another provider on the
+    # same fabric waiting in its queue is refused
+    fabric = wspsan.Fabric()
+    client = wspsan.Provider(["127.0.0.2"], fabric=fabric)
+    with wspsan.Provider([HOST], fabric=fabric) as p:
+        s = listener(p)
+        c = pending(client, s.getsockname())
+    assert p.closed
+    assert connect_result(c) == wspsan.WSAECONNREFUSED
+    with pytest.raises(wspsan.NotASocketError):
+        s.getsockname()
+
+
+def test_closing_the_provider_from_its_condition_function_is_refused() -> None:
+    # SPEC A14
+    p = wspsan.Provider()
+    s = listener(p)
+    c = pending(p, s.getsockname())
+    errors: list[BaseException] = []
+
+    def close_inside(r: wspsan.ConditionRequest) -> int:
+        try:
+            p.close()
+        except wspsan.WSAError as e:
+            errors.append(e)
+        return wspsan.CF_ACCEPT
+
+    a, _ = s.accept(close_inside)
+    assert [type(e) for e in errors] == [wspsan.OperationInProgressError]
+    assert not p.closed and a.getpeername() == c.getsockname()
+
+
+def test_an_event_closes_and_is_a_context_manager() -> None:
+    # SPEC section 8: the event object lets go of its eventfd
+    with wspsan.Event() as ev:
+        fd = ev.fileno()
+        ev.set()
+        assert ev.is_set() and not ev.closed
+    assert ev.closed and repr(ev) == "<wspsan.Event [closed]>"
+    for call in (ev.fileno, ev.set, ev.reset, ev.is_set):
+        with pytest.raises(ValueError, match="closed"):
+            call()
+    ev.close()  # twice is harmless
+    with pytest.raises(OSError):
+        os.fstat(fd)  # the eventfd is gone: no selection held it
+    p = wspsan.Provider()
+    with p.socket() as sock, pytest.raises(ValueError, match="closed"):
+        sock.event_select(ev, wspsan.FD_CONNECT)
+
+
+def test_a_selected_event_keeps_signalling_after_close() -> None:
+    # SPEC E1: the provider's selection holds the eventfd, so closing the Event object does not
+    # pull it from under the selection (its fd number is not reused meanwhile)
+    p = wspsan.Provider()
+    s = listener(p)
+    ev = wspsan.Event()
+    fd = ev.fileno()
+    s.event_select(ev, wspsan.FD_ACCEPT)
+    ev.close()
+    c = pending(p, s.getsockname())
+    readable, _, _ = select.select([fd], [], [], DEADLINE)
+    assert readable == [fd]
+    s.event_select(None, 0)  # the selection ends: the eventfd closes
+    with pytest.raises(OSError):
+        os.fstat(fd)
+    del c

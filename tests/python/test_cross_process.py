@@ -120,7 +120,7 @@ def test_killing_the_listening_process_resets_a_blocking_connect(kind: str, net:
             assert not waiting.done()
             killed = time.monotonic()
             server.kill()
-            with pytest.raises(wspsan.ConnResetError):
+            with pytest.raises(wspsan.ConnectResetError):
                 waiting.join(LIVENESS + SLACK)
             assert time.monotonic() - killed < LIVENESS + SLACK
     st = me.stats()
@@ -197,7 +197,7 @@ def test_killing_a_connecting_process_withdraws_its_queued_request(kind: str, ne
                 assert time.monotonic() - killed < LIVENESS + SLACK, "the loss is noticed within the liveness interval"
                 time.sleep(0.005)
         assert listener.stats().queue_len == 1, "A12: a withdrawn request stays until accept reaches it"
-        with pytest.raises(wspsan.AccesError):
+        with pytest.raises(wspsan.AccessDeniedError):
             listener.accept(timeout=LIVENESS + SLACK)
         assert (listener.stats().withdrawn, listener.stats().accepted, me.stats().open_sockets) == (1, 0, 1)
 

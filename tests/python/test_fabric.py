@@ -80,7 +80,7 @@ def test_refusals_cross_the_fabric(hosts: Hosts) -> None:
         c1 = pending(client, (ip, 5000), b"mallory")
         until(lambda: l.stats().queue_len == 1, "queued")
         assert refusal(client, (ip, 5000)) == wspsan.WSAECONNREFUSED  # L7: the queue of 1 is full
-        with pytest.raises(wspsan.ConnRefusedError):
+        with pytest.raises(wspsan.ConnectRefusedError):
             l.accept(welcome)
         assert answered(c1) == wspsan.WSAECONNREFUSED  # A8
         c3 = pending(client, (ip, 5000))
@@ -99,7 +99,7 @@ def test_a_withdrawn_request_fails_the_accept(hosts: Hosts) -> None:
         until(lambda: l.stats().queue_len == 1, "queued")
         c.close()
         # whether the withdrawal arrived before the accept or crossed its acceptance (F6)
-        with pytest.raises(wspsan.AccesError):
+        with pytest.raises(wspsan.AccessDeniedError):
             l.accept(welcome)
         assert l.stats().withdrawn == 1
 
@@ -108,10 +108,10 @@ def test_a_withdrawn_request_fails_the_accept(hosts: Hosts) -> None:
 def test_addresses_belong_to_one_provider_of_a_fabric() -> None:
     f = wspsan.Fabric()
     a = wspsan.Provider(nics=("10.0.0.1",), fabric=f)
-    with pytest.raises(wspsan.AddrInUseError):
+    with pytest.raises(wspsan.AddressInUseError):
         wspsan.Provider(nics=("10.0.0.9", "10.0.0.1"), fabric=f)
     b = wspsan.Provider(nics=("10.0.0.9",), fabric=f)
-    with pytest.raises(wspsan.AddrInUseError):
+    with pytest.raises(wspsan.AddressInUseError):
         b.device.add_nic("10.0.0.1")
     with listener(a, 4, ("10.0.0.1", 5000)):
         alone = wspsan.Provider()
@@ -122,7 +122,7 @@ def test_addresses_belong_to_one_provider_of_a_fabric() -> None:
 # SPEC F1 (TCP): one device per NIC:fabric_port; it can be taken again as soon as its device is gone
 def test_a_tcp_device_address_is_in_use_until_its_device_is_gone() -> None:
     first = wspsan.Provider(nics=("127.0.32.1",), fabric="tcp", fabric_port=17932)
-    with pytest.raises(wspsan.AddrInUseError):
+    with pytest.raises(wspsan.AddressInUseError):
         wspsan.Provider(nics=("127.0.32.1",), fabric="tcp", fabric_port=17932)
     del first
     wspsan.Provider(nics=("127.0.32.1",), fabric="tcp", fabric_port=17932)
@@ -186,7 +186,7 @@ def test_liveness_is_settable() -> None:
     assert p.device.liveness == 2.0
     alone = wspsan.Provider()
     assert alone.device.liveness is None
-    with pytest.raises(wspsan.InvalError):
+    with pytest.raises(wspsan.InvalidArgumentError):
         alone.device.liveness = 1.0
 
 
@@ -223,7 +223,7 @@ def test_bad_fabric_arguments() -> None:
         wspsan.Provider(fabric="udp")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="fabric_key"):
         wspsan.Provider(fabric_key=b"k")
-    with pytest.raises(wspsan.AddrNotAvailError):
+    with pytest.raises(wspsan.AddressNotAvailableError):
         wspsan.Provider(nics=("192.0.2.1",), fabric="tcp", fabric_port=17943)  # not an address of this host
 
 
@@ -242,5 +242,5 @@ def test_a_provider_from_the_environment() -> None:
         ({"WSPSAN_FABRIC": "tcp", "WSPSAN_FABRIC_KEY": ""}, "WSPSAN_FABRIC_KEY"),
         ({"WSPSAN_FABRIC_KEY": "k"}, "WSPSAN_FABRIC_KEY"),
     ]:
-        with pytest.raises(wspsan.InvalError, match=variable):
+        with pytest.raises(wspsan.InvalidArgumentError, match=variable):
             wspsan.Provider.from_environment(bad)

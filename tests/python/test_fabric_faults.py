@@ -74,15 +74,15 @@ def test_a_fabric_with_faults_and_its_knobs() -> None:
     assert mine.stats().as_dict() == dict.fromkeys(("delayed", "dropped", "duplicated", "reordered", "partitioned"), 0)
     with pytest.raises(ValueError):
         mine.drop_next("requests")  # type: ignore[arg-type]
-    with pytest.raises(wspsan.InvalError):
+    with pytest.raises(wspsan.InvalidArgumentError):
         mine.drop_probability("request", 1.5)
-    with pytest.raises(wspsan.InvalError):
+    with pytest.raises(wspsan.InvalidArgumentError):
         mine.duplicate_probability(None, -0.1)
-    with pytest.raises(wspsan.InvalError):
+    with pytest.raises(wspsan.InvalidArgumentError):
         mine.delay("answer", 0.05, 0.02)  # min > max
     with pytest.raises(ValueError):
         mine.delay("answer", -1.0)
-    with pytest.raises(wspsan.InvalError):
+    with pytest.raises(wspsan.InvalidArgumentError):
         mine.partition("0.0.0.0", SERVER)
     with pytest.raises(TypeError):
         mine.heal(SERVER)  # both addresses or neither
@@ -103,7 +103,7 @@ def test_a_fabric_with_faults_and_its_knobs() -> None:
         with pytest.raises(wspsan.WouldBlockError):
             refused.connect((SERVER, 5999))  # nobody listens there: refused by a message
         assert answered(refused) == wspsan.WSAECONNREFUSED
-        with client.socket() as blocking, pytest.raises(wspsan.ConnRefusedError):
+        with client.socket() as blocking, pytest.raises(wspsan.ConnectRefusedError):
             blocking.connect((SERVER, 5999), timeout=DEADLINE)
         settled(f)
         st = fabric_stats(server, client)
@@ -129,7 +129,7 @@ def test_a_lost_answer_times_out_one_connector_only() -> None:
         faults.drop_next("answer", 1)
 
         started = time.monotonic()
-        with pytest.raises(wspsan.AccesError) as failed:
+        with pytest.raises(wspsan.AccessDeniedError) as failed:
             l.accept(timeout=DEADLINE)
         assert failed.value.address == lost.getsockname()  # A13: the request it examined
         assert time.monotonic() - started < DEADLINE

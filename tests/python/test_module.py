@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import builtins
+import inspect
 import pathlib
+import pydoc
+import selectors
 import socket
+from collections.abc import Callable
 
 import pytest
 
@@ -59,13 +63,64 @@ def test_cf_is_an_int_enum_of_the_condition_answers() -> None:
 
 
 BUILTINS = {
-    "ConnRefusedError": ConnectionRefusedError,
+    "ConnectRefusedError": ConnectionRefusedError,
     "WouldBlockError": BlockingIOError,
-    "ConnResetError": ConnectionResetError,
-    "ConnAbortedError": ConnectionAbortedError,
+    "ConnectResetError": ConnectionResetError,
+    "ConnectAbortedError": ConnectionAbortedError,
     "TimedOutError": TimeoutError,
-    "IntrError": InterruptedError,
+    "CallInterruptedError": InterruptedError,
+    "AccessDeniedError": PermissionError,
 }
+
+#: The class of each code: what the code means, in words (the public names of the errors).
+NAMES = {
+    "WSAEINTR": "CallInterruptedError",
+    "WSAEACCES": "AccessDeniedError",
+    "WSAEFAULT": "InvalidPointerError",
+    "WSAEINVAL": "InvalidArgumentError",
+    "WSAEMFILE": "TooManySocketsError",
+    "WSAEWOULDBLOCK": "WouldBlockError",
+    "WSAEINPROGRESS": "OperationInProgressError",
+    "WSAEALREADY": "AlreadyConnectingError",
+    "WSAENOTSOCK": "NotASocketError",
+    "WSAEPROTOTYPE": "WrongProtocolTypeError",
+    "WSAENOPROTOOPT": "OptionNotSupportedError",
+    "WSAEPROTONOSUPPORT": "ProtocolNotSupportedError",
+    "WSAESOCKTNOSUPPORT": "SocketTypeNotSupportedError",
+    "WSAEOPNOTSUPP": "OperationNotSupportedError",
+    "WSAEAFNOSUPPORT": "AddressFamilyNotSupportedError",
+    "WSAEADDRINUSE": "AddressInUseError",
+    "WSAEADDRNOTAVAIL": "AddressNotAvailableError",
+    "WSAENETDOWN": "NetworkDownError",
+    "WSAECONNABORTED": "ConnectAbortedError",
+    "WSAECONNRESET": "ConnectResetError",
+    "WSAENOBUFS": "NoBufferSpaceError",
+    "WSAEISCONN": "AlreadyConnectedError",
+    "WSAENOTCONN": "NotConnectedError",
+    "WSAETIMEDOUT": "TimedOutError",
+    "WSAECONNREFUSED": "ConnectRefusedError",
+    "WSAEHOSTUNREACH": "HostUnreachableError",
+    "WSAVERNOTSUPPORTED": "VersionNotSupportedError",
+    "WSANOTINITIALISED": "NotInitializedError",
+    "WSATRY_AGAIN": "RequestDeferredError",
+}
+
+
+def test_error_classes_are_named_after_what_their_code_means() -> None:
+    for code_name, class_name in NAMES.items():
+        cls = getattr(wspsan, class_name)
+        code = getattr(wspsan, code_name)
+        assert cls.__doc__.startswith(f"{code_name} ({code}): ")
+        e = cls(code, "x")
+        assert isinstance(e, wspsan.WSAError) and e.winerror == code
+    assert len(NAMES) == len([n for n in vars(wspsan) if n.startswith("WSA") and n != "WSAError"])
+
+
+def test_no_error_class_shadows_a_builtin() -> None:
+    # `from wspsan import *` must leave `except ConnectionRefusedError` meaning the builtin.
+    for name, value in vars(wspsan).items():
+        if isinstance(value, type) and issubclass(value, BaseException):
+            assert not hasattr(builtins, name), name
 
 
 def test_every_code_has_a_wsaerror_subclass() -> None:
@@ -93,7 +148,7 @@ def test_raised_errors_carry_the_code_and_a_readable_message() -> None:
     with pytest.raises(ConnectionRefusedError) as info:
         s.connect((HOST, 9))
     e = info.value
-    assert isinstance(e, wspsan.ConnRefusedError) and isinstance(e, wspsan.WSAError)
+    assert isinstance(e, wspsan.ConnectRefusedError) and isinstance(e, wspsan.WSAError)
     assert e.errno == e.winerror == wspsan.WSAECONNREFUSED
     assert e.strerror is not None and e.strerror.startswith("WSAECONNREFUSED: ")
     assert "10061" in str(e) and "refused" in str(e)
@@ -120,11 +175,11 @@ def test_reprs_are_helpful() -> None:
     assert repr(p) == "<wspsan.Provider nics=['127.0.0.1', '10.0.0.1'] open_sockets=0>"
     assert "network_down=False" in repr(p.device)
     s = listener(p, 4, (HOST, 5000))
-    assert repr(s) == f"<wspsan.Socket fd={s.fileno():#x} laddr=('127.0.0.1', 5000) listening>"
+    assert repr(s) == f"<wspsan.Socket descriptor={s.descriptor:#x} laddr=('127.0.0.1', 5000) listening>"
     assert repr(p.stats()).startswith("wspsan.DeviceStats(queued=0, ")
     assert repr(s.stats()).endswith("queue_len=0, backlog=4)")
     s.close()
-    assert repr(s) == f"<wspsan.Socket [closed] fd={s.fileno():#x}>"
+    assert repr(s) == f"<wspsan.Socket [closed] descriptor={s.descriptor:#x}>"
     assert repr(wspsan.FlowSpec(latency=3)).startswith("wspsan.FlowSpec(token_rate=0, ")
     ev = wspsan.Event()
     assert repr(ev) == f"<wspsan.Event fd={ev.fileno()} reset>"
@@ -154,7 +209,7 @@ def test_addresses_are_checked_like_the_socket_module() -> None:
         s.bind(("localhost", 5000))
     with pytest.raises(OverflowError):
         s.bind((HOST, 70000))
-    with pytest.raises(wspsan.AfNoSupportError):  # SPEC B1: not AF_INET
+    with pytest.raises(wspsan.AddressFamilyNotSupportedError):  # SPEC B1: not AF_INET
         s.bind(("::1", 5000))
     s.bind(("", 5000))  # "" is the wildcard, as in the socket module
     assert s.getsockname() == ("0.0.0.0", 5000)
@@ -175,3 +230,49 @@ def test_package_docstring_example_runs() -> None:
     import doctest
 
     assert doctest.testmod(wspsan, verbose=False).failed == 0
+
+
+def test_a_socket_has_a_descriptor_and_no_fileno() -> None:
+    # The descriptor is the provider's SOCKET value, no OS fd: selectors must refuse the socket
+    # rather than wait on whatever file has that number.
+    p = wspsan.Provider()
+    with p.socket() as s:
+        d = s.descriptor
+        assert isinstance(d, int) and d % 4 == 0
+        assert not hasattr(s, "fileno")
+        with selectors.DefaultSelector() as sel, pytest.raises((TypeError, ValueError)):
+            sel.register(s, selectors.EVENT_READ)  # type: ignore[arg-type]
+        ev = wspsan.Event()
+        with selectors.DefaultSelector() as sel:
+            sel.register(ev, selectors.EVENT_READ)  # an Event is a real fd (eventfd)
+    assert s.descriptor == d  # still readable after close
+
+
+def _native_callables() -> list[tuple[str, Callable[..., object]]]:
+    found: list[tuple[str, Callable[..., object]]] = []
+    for module in (wspsan, wspsan.wsp):
+        for name, value in vars(module).items():
+            if callable(value) and getattr(value, "__module__", "").startswith("wspsan"):
+                found.append((f"{module.__name__}.{name}", value))
+            if isinstance(value, type) and value.__module__ == "wspsan":
+                for attr, member in vars(value).items():
+                    if callable(member):
+                        found.append((f"{module.__name__}.{name}.{attr}", member))
+    return found
+
+
+def test_text_signatures_show_every_default() -> None:
+    # help() shows `family=2`, not `family=...` (which pydoc prints as `family=Ellipsis`).
+    checked = 0
+    for name, obj in _native_callables():
+        text = getattr(obj, "__text_signature__", None)
+        if text is None:
+            continue
+        checked += 1
+        assert "..." not in text, f"{name}{text}"
+        inspect.signature(obj)  # every text signature parses
+    assert checked > 40
+    assert str(inspect.signature(wspsan.Provider.socket)) == "(self, /, family=2, type=1, proto=0)"
+    assert "fabric_port=7470" in str(inspect.signature(wspsan.Provider))
+    assert "addrlen=16" in str(inspect.signature(wspsan.wsp.WSPAccept))
+    assert "family=Ellipsis" not in pydoc.render_doc(wspsan.Provider)

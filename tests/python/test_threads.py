@@ -89,7 +89,7 @@ def test_signal_handlers_run_during_blocking_calls(call: str) -> None:
         signal.signal(signal.SIGUSR1, previous)
     if call == "connect":
         # the interrupted connect was withdrawn; the socket may connect again (C6)
-        with pytest.raises(wspsan.AccesError):
+        with pytest.raises(wspsan.AccessDeniedError):
             s.accept()
         c.setblocking(False)
         assert c.connect_ex(s.getsockname()) == wspsan.WSAEWOULDBLOCK
@@ -140,7 +140,7 @@ def test_every_connect_ends_in_exactly_one_outcome() -> None:
                 accepted.append(a)
                 if rng.random() < 0.1:
                     s.listen(rng.choice([1, 2, 4]))
-            except (wspsan.TryAgainError, wspsan.InvalError, wspsan.ConnRefusedError, wspsan.AccesError):
+            except (wspsan.RequestDeferredError, wspsan.InvalidArgumentError, wspsan.ConnectRefusedError, wspsan.AccessDeniedError):
                 pass
             except wspsan.TimedOutError:
                 pass

@@ -2,7 +2,7 @@
 //! no lock held, and settling the request whatever the answer.
 
 use super::{AcceptError, Accepted, Provider, Shared, Wait, reentry, signal_set, wait_on};
-use crate::condition::{Condition, ConditionRequest, Decision};
+use crate::condition::{ABANDONED, Condition, ConditionRequest, Decision};
 use crate::error::{Result, WsaError};
 use crate::events::EventHandle;
 use crate::link::PeerLink;
@@ -224,11 +224,11 @@ impl Provider {
             if deadline.is_some_and(|d| now >= d) {
                 return Err(WsaError::TimedOut.into());
             }
-            g = wait_on(listener, g, deadline.map(|d| d - now), wait.interrupt.is_some());
+            g = wait_on(listener, g, deadline.map(|d| d - now), wait.ticking());
             waited = true;
-            if let Some(interrupt) = wait.interrupt.as_mut() {
+            if wait.ticking() {
                 drop(g);
-                let stop = interrupt();
+                let stop = wait.interrupted();
                 g = listener.lock();
                 if stop {
                     return Err(WsaError::Intr.into());
@@ -263,11 +263,19 @@ fn run_condition(
         callee_len: 0,
         group: 0,
     };
-    let decision = {
+    let (decision, abandoned) = {
         let _guard = reentry::Guard::enter(sh.id());
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut creq)))?
+        // Saved and restored: a condition may accept on another provider, whose condition runs
+        // nested on this thread.
+        let outer = ABANDONED.with(|a| a.replace(false));
+        let decision = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut creq)));
+        (decision, ABANDONED.with(|a| a.replace(outer)))
     };
-    // A10: a group changed to non-zero makes any answer invalid.
-    let decision = if creq.group != 0 { Decision::Invalid(decision.to_raw()) } else { decision };
+    let decision = match decision? {
+        _ if abandoned => Decision::Abandon,
+        // A10: a group changed to non-zero makes any answer invalid.
+        d if creq.group != 0 => Decision::Invalid(d.to_raw()),
+        d => d,
+    };
     Ok((decision, Box::from(creq.callee_data())))
 }

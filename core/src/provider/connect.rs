@@ -281,10 +281,10 @@ impl Provider {
                 }
                 return Err(error);
             }
-            g = wait_on(cell, g, deadline.map(|d| d - now), wait.interrupt.is_some());
-            if let Some(interrupt) = wait.interrupt.as_mut() {
+            g = wait_on(cell, g, deadline.map(|d| d - now), wait.ticking());
+            if wait.ticking() {
                 drop(g);
-                let stop = interrupt();
+                let stop = wait.interrupted();
                 g = cell.lock();
                 if stop && g.outcome.is_none() {
                     if g.attempt() == attempt {

@@ -19,6 +19,7 @@ use crate::fabric::tcp::{TcpConfig, TcpFabric};
 use crate::socket::{Descriptor, Qos, SocketCell, SocketInner, State};
 use crate::table::Table;
 use crate::timer::Timer;
+use std::cell::RefCell;
 use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, MutexGuard, OnceLock, PoisonError, RwLock};
@@ -56,6 +57,50 @@ pub struct Wait<'a> {
     /// Polled about every 50 ms with no lock held; returning true abandons the wait with
     /// `WSAEINTR` (Python uses it to let Ctrl-C through).
     pub interrupt: Option<&'a mut dyn FnMut() -> bool>,
+}
+
+thread_local! {
+    /// The interruption hook of this thread's blocking calls that bring none of their own (see
+    /// [`with_interrupt`]).
+    static AMBIENT_INTERRUPT: RefCell<Option<Box<dyn FnMut() -> bool>>> = const { RefCell::new(None) };
+}
+
+/// Run `f` with `hook` as the interruption hook ([`Wait::interrupt`]) of every blocking call it
+/// makes on this thread without a hook of its own, so that calls that take no [`Wait`] (the C
+/// ABI's) can be interrupted too: Python's `wspsan.wsp` lets Ctrl-C through this way. The
+/// previous hook of the thread is back when `f` returns or unwinds.
+pub fn with_interrupt<R>(hook: impl FnMut() -> bool + 'static, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Box<dyn FnMut() -> bool>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            AMBIENT_INTERRUPT.with(|a| *a.borrow_mut() = previous);
+        }
+    }
+    let _restore = Restore(AMBIENT_INTERRUPT.with(|a| a.borrow_mut().replace(Box::new(hook))));
+    f()
+}
+
+impl Wait<'_> {
+    /// Whether the wait polls an interruption hook: its own, or the thread's ([`with_interrupt`]).
+    fn ticking(&self) -> bool {
+        self.interrupt.is_some() || AMBIENT_INTERRUPT.with(|a| a.borrow().is_some())
+    }
+
+    /// Poll the interruption hook (with no lock held): true abandons the wait.
+    fn interrupted(&mut self) -> bool {
+        if let Some(interrupt) = self.interrupt.as_mut() {
+            return interrupt();
+        }
+        // Out of its slot while it runs: a blocking call made by the hook itself (a signal
+        // handler's) then waits without it instead of re-entering it.
+        let Some(mut hook) = AMBIENT_INTERRUPT.with(|a| a.borrow_mut().take()) else { return false };
+        let stop = hook();
+        AMBIENT_INTERRUPT.with(|a| {
+            a.borrow_mut().get_or_insert(hook);
+        });
+        stop
+    }
 }
 
 /// How often a wait with an `interrupt` hook polls it.

@@ -3,7 +3,7 @@
 //! by cbindgen) and SPEC.md sections 1 and 2.
 //!
 //! Every export translates C arguments into a call on the engine (`wspsan-core`) and back,
-//! through the one boundary in [`boundary`]; no rule of the contract is decided here. The
+//! through the one boundary in `boundary`; no rule of the contract is decided here. The
 //! conversions between C layouts and engine types are public in [`convert`] (and the session
 //! entry points [`startup_with`] / [`cleanup_with`]) for the Python module, which builds the
 //! same C structures; none of them is exported to C.

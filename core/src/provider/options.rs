@@ -170,8 +170,8 @@ impl Provider {
         Ok(g.context)
     }
 
-    /// The embedding provider's value for this socket: 0 until [`set_embedder_context`]
-    /// (Self::set_embedder_context) sets it; an accepted socket starts at 0. Readable in any
+    /// The embedding provider's value for this socket: 0 until
+    /// [`set_embedder_context`](Self::set_embedder_context) sets it; an accepted socket starts at 0. Readable in any
     /// state, also while the device is down; `WSAENOTSOCK` for an unknown descriptor.
     pub fn embedder_context(&self, s: Descriptor) -> Result<u64> {
         let (_, g) = self.shared.table.lock(s)?;

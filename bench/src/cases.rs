@@ -389,11 +389,13 @@ pub fn targets(ctx: &Ctx<'_>, cases: &[Case]) -> Vec<Target> {
             met: value.map(ok),
         });
     };
-    check(1, format!("{UNIX} / {p} >= 15x"), ratio(1, UNIX, p), |r| r >= 15.0, "x");
-    check(1, format!("{TCP} / {p} >= 35x"), ratio(1, TCP, p), |r| r >= 35.0, "x");
-    check(1, format!("{p} / floor <= 6x"), ratio(1, p, FLOOR), |r| r <= 6.0, "x");
+    check(1, format!("{UNIX} / {p} >= 20x"), ratio(1, UNIX, p), |r| r >= 20.0, "x");
+    check(1, format!("{TCP} / {p} >= 40x"), ratio(1, TCP, p), |r| r >= 40.0, "x");
+    check(1, format!("{p} / floor <= 5x"), ratio(1, p, FLOOR), |r| r <= 5.0, "x");
     check(2, format!("{UNIX} / {p} >= 2x"), ratio(2, UNIX, p), |r| r >= 2.0, "x");
-    check(2, format!("{p} / two-thread floor <= 1.5x"), ratio(2, p, FLOOR), |r| r <= 1.5, "x");
+    if p != CORE {
+        check(2, format!("{p} / {CORE} <= 1.2x"), ratio(2, p, CORE), |r| r <= 1.2, "x");
+    }
     let p3 = format!("{p}, {BLOCKING} p50");
     check(3, format!("{p3} / floor p50 <= 1.2x"), ratio(3, &p3, &format!("{FLOOR} p50")), |r| r <= 1.2, "x");
     let refused = find(4).and_then(|c| c.row(p)).map(|r| r.median());

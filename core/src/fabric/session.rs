@@ -94,9 +94,6 @@ impl Policy {
     }
 }
 
-/// How the accepting thread polls for a confirmation before it sleeps (as the engine's waits do).
-const SPIN_ROUNDS: u32 = 6;
-const YIELD_ROUNDS: u32 = 24;
 
 /// Where an outbound request stands; only one of answer and withdrawal wins.
 const PENDING: u8 = 0;
@@ -286,18 +283,9 @@ impl Inbound {
     /// Wait for the connector's reply to an answer: true when it confirmed.
     fn confirmed(&self) -> bool {
         let deadline = Instant::now() + self.session.policy.liveness().max(Duration::from_millis(10));
-        // A short spin, then yields, before sleeping: a futex wake-up across cores costs more
-        // than the round trip the reply takes.
-        for round in 0..SPIN_ROUNDS + YIELD_ROUNDS {
-            if self.moved.load(Acquire) {
-                break;
-            }
-            if round < SPIN_ROUNDS {
-                (0..1u32 << round).for_each(|_| std::hint::spin_loop());
-            } else {
-                std::thread::yield_now();
-            }
-        }
+        // Poll before sleeping: a futex wake-up across cores costs more than the round trip the
+        // reply takes.
+        crate::backoff::poll(|| self.moved.load(Acquire));
         let mut st = lock(&self.state);
         while matches!(*st, InState::Accepting | InState::Refusing) {
             let now = Instant::now();

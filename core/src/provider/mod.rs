@@ -678,13 +678,6 @@ impl Provider {
     }
 }
 
-/// How a waiter polls before it sleeps: a hand-off between two threads usually completes within
-/// a microsecond or two, while a futex sleep and wake-up costs tens of them on a loaded machine.
-/// A short exponential spin, then yields, which let a thread sharing this core run; never a long
-/// pure spin (on an oversubscribed machine it would burn the time the other side needs).
-const SPIN_ROUNDS: u32 = 6; // 1 + 2 + ... + 32 pauses
-const YIELD_ROUNDS: u32 = 24;
-
 /// Wait for a change on a socket: poll briefly, then block on its condvar, counted as a waiter
 /// so wakers only notify when needed. The caller re-checks its condition on return.
 fn wait_on<'g>(
@@ -696,17 +689,7 @@ fn wait_on<'g>(
     g.spinners += 1;
     let seen = cell.changes.load(Ordering::Relaxed);
     drop(g);
-    let unchanged = || cell.changes.load(Ordering::Acquire) == seen;
-    for round in 0..SPIN_ROUNDS + YIELD_ROUNDS {
-        if !unchanged() {
-            break;
-        }
-        if round < SPIN_ROUNDS {
-            (0..1u32 << round).for_each(|_| std::hint::spin_loop());
-        } else {
-            std::thread::yield_now();
-        }
-    }
+    crate::backoff::poll(|| cell.changes.load(Ordering::Acquire) != seen);
     let mut g = cell.lock();
     g.spinners -= 1;
     if cell.changes.load(Ordering::Relaxed) != seen {

@@ -11,7 +11,7 @@ export PYO3_PYTHON     := $(abspath $(VPY))
 
 PY_TOOLS_STAMP   := $(VENV)/.tools-maturin$(MATURIN_VERSION)-pytest$(PYTEST_VERSION)-timeout$(PYTEST_TIMEOUT_VERSION)-mypy$(MYPY_VERSION)
 PY_MODULE_STAMP  := $(VENV)/.wspsan-built
-PY_MODULE_INPUTS := Cargo.toml Cargo.lock $(wildcard core/Cargo.toml capi/Cargo.toml python/Cargo.toml \
+PY_MODULE_INPUTS := Cargo.toml Cargo.lock $(wildcard core/Cargo.toml capi/Cargo.toml capi/build.rs python/Cargo.toml \
                     python/pyproject.toml) $(shell find core/src capi/src python/src -name '*.rs')
 MATURIN          := $(abspath $(VENV))/bin/maturin
 

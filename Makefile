@@ -35,7 +35,7 @@ all: demo
 TEST_EXTRA :=
 include $(sort $(wildcard mk/*.mk))
 
-test: check-tools lint rust-test c-test py-test $(TEST_EXTRA) ## every check: lint, cargo test, C (with install), Python, stress/fuzz smokes
+test: check-tools lint rust-test c-test py-test $(TEST_EXTRA) ## every check: lint, cargo test, C (with install), Python (with the wheel), stress/fuzz smokes
 	@echo "make test: all checks passed"
 
 demo: check-tools demo-c demo-py demo-fabric ## the C demo, the Python demo, then C and Python across processes

@@ -17,10 +17,11 @@ OBJCOPY         ?= objcopy
 STRIP           ?= strip
 
 # libwspsan.so.X.Y.Z, with the links libwspsan.so.SOVER (the SONAME, which capi/build.rs gives
-# the library: X, or 0.Y while X is 0) and libwspsan.so (what -lwspsan finds at link time).
-WSPSAN_VERSION_MAJOR := $(word 1,$(subst ., ,$(WSPSAN_VERSION)))
-WSPSAN_VERSION_MINOR := $(word 2,$(subst ., ,$(WSPSAN_VERSION)))
-SOVER      := $(if $(filter 0,$(WSPSAN_VERSION_MAJOR)),0.$(WSPSAN_VERSION_MINOR),$(WSPSAN_VERSION_MAJOR))
+# the library: X; 0.Y while X is 0; 0.0.Z while X and Y are) and libwspsan.so (what -lwspsan
+# finds at link time).
+version_parts := $(subst ., ,$(WSPSAN_VERSION))
+SOVER      := $(if $(filter-out 0,$(word 1,$(version_parts))),$(word 1,$(version_parts)),$(if \
+                  $(filter-out 0,$(word 2,$(version_parts))),0.$(word 2,$(version_parts)),$(WSPSAN_VERSION)))
 SONAME     := libwspsan.so.$(SOVER)
 SO_REAL    := libwspsan.so.$(WSPSAN_VERSION)
 LIB_STAGE  := build/lib/$(INSTALL_PROFILE)

@@ -28,7 +28,7 @@ has() { local out; out=$("${@:2}"); grep -q -- "$1" <<< "$out"; }
 
 version=$(sed -n 's/^#define WSPSAN_VERSION_STRING "\(.*\)"/\1/p' include/wspsan.h)
 IFS=. read -r major minor _ <<< "$version"
-if [ "$major" = 0 ]; then sover=0.$minor; else sover=$major; fi
+if [ "$major" != 0 ]; then sover=$major; elif [ "$minor" != 0 ]; then sover=0.$minor; else sover=$version; fi
 headers="include/wspsan.h"
 for h in include/wspsan/*.h; do [ -e "$h" ] && headers="$headers $h"; done
 

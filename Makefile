@@ -30,7 +30,7 @@ WSPSAN_VERSION := $(shell sed -n 's/^\#define WSPSAN_VERSION_STRING "\(.*\)"/\1/
 
 .PHONY: all test demo help check-tools clean
 
-all: demo
+all: demo ## the default goal: make demo
 
 TEST_EXTRA :=
 include $(sort $(wildcard mk/*.mk))

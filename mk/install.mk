@@ -31,7 +31,7 @@ SUBHEADERS := $(wildcard include/wspsan/*.h)
 PC_FILES   := $(LIB_STAGE)/wspsan.pc $(LIB_STAGE)/wspsan-static.pc
 pc_path     = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
 
-.PHONY: lib install uninstall c-install-test
+.PHONY: lib install uninstall c-install-test FORCE
 
 # The cargo build keeps its debug info (the release profile has debug = 1, for the benchmarks'
 # profiles and backtraces); what is installed is stripped, the way distributions do it:

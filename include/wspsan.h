@@ -7,8 +7,9 @@
  * untouched; no output parameter is written on failure unless documented; a call checks its
  * descriptor first (WSAENOTSOCK), then whether the socket's state allows it, then its pointers
  * (WSAEFAULT) (SPEC X4); every call may come from any thread; a caught Rust panic is reported as
- * WSAENETDOWN (wspsan_last_error_message has the detail). Link with -lwspsan (static: add
- * -lpthread -ldl -lm -lrt, the Libs.private of wspsan.pc) or use pkg-config wspsan.
+ * WSAENETDOWN (wspsan_last_error_message has the detail). Link with pkg-config wspsan
+ * (-lwspsan: libwspsan.so) or wspsan-static (libwspsan.a by its path, then -lpthread -ldl -lm
+ * -lrt, which are also wspsan.pc's Libs.private).
  */
 
 #ifndef WSPSAN_H

@@ -1,3 +1,5 @@
+##@ Fuzzing (tests/c/fuzz.c, fuzz/)
+
 # Fuzzing the C ABI and the TCP fabric's frame decoder (SPEC F8, F10).
 #
 #   make fuzz-smoke   the C driver tests/c/fuzz.c (ASan/UBSan) for a few seeds, bounded (part of
@@ -47,7 +49,7 @@ $(FUZZ_BIN): tests/c/fuzz.c include/wspsan.h $(C_LIBDIR)/libwspsan.a
 
 # Each seed is a separate process: its own startup, its own leak check at exit. The results by
 # function and code go to build/c/fuzz-seed-N.log; the whole log is shown when a seed fails.
-fuzz-smoke: check-tools c-lib $(FUZZ_BIN)
+fuzz-smoke: check-tools c-lib $(FUZZ_BIN) ## the C-ABI fuzz driver for 6 seeds, ASan/UBSan (in make test)
 	@for seed in $(FUZZ_SMOKE_SEEDS); do \
 	    log=$(C_BUILD)/fuzz-seed-$$seed.log; \
 	    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -57,7 +59,7 @@ fuzz-smoke: check-tools c-lib $(FUZZ_BIN)
 	done
 	@echo "fuzz-smoke: all seeds passed"
 
-fuzz-c: check-tools c-lib $(FUZZ_BIN)
+fuzz-c: check-tools c-lib $(FUZZ_BIN) ## the long C-driver run (FUZZ_C_SECONDS, FUZZ_SEED)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(FUZZ_BIN) $(FUZZ_SEED) $(FUZZ_C_SECONDS)s
 
 $(CARGO_FUZZ):
@@ -65,25 +67,25 @@ $(CARGO_FUZZ):
 	$(CARGO) install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked --root $(FUZZ_TOOLS)
 
 # cargo-fuzz needs a nightly toolchain (it builds with -Zsanitizer=address); none of `make test` does.
-fuzz-tools: $(CARGO_FUZZ)
+fuzz-tools: $(CARGO_FUZZ) ## install cargo-fuzz (pinned) into .tools/; check for the nightly toolchain
 	@rustup run $(FUZZ_NIGHTLY) rustc --version >/dev/null 2>&1 || { \
 	    echo "error: the $(FUZZ_NIGHTLY) Rust toolchain is missing: rustup toolchain install $(FUZZ_NIGHTLY) --profile minimal"; exit 1; }
 
-fuzz-target-check:
+fuzz-target-check: ## check that FUZZ_TARGET is one of FUZZ_TARGETS
 	@case " $(FUZZ_TARGETS) " in *" $(FUZZ_TARGET) "*) ;; \
 	    *) echo "error: FUZZ_TARGET=$(FUZZ_TARGET) is not one of: $(FUZZ_TARGETS)"; exit 1;; esac
 
-fuzz-build: fuzz-tools
+fuzz-build: fuzz-tools ## compile every cargo-fuzz target without fuzzing (nightly)
 	cd fuzz && PATH="$(FUZZ_TOOLS)/bin:$$PATH" $(CARGO) +$(FUZZ_NIGHTLY) fuzz build
 
-fuzz: fuzz-target-check fuzz-tools
+fuzz: fuzz-target-check fuzz-tools ## cargo-fuzz FUZZ_TARGET for FUZZ_SECONDS (nightly)
 	@mkdir -p target/fuzz-corpus/$(FUZZ_TARGET)
 	cd fuzz && PATH="$(FUZZ_TOOLS)/bin:$$PATH" $(CARGO) +$(FUZZ_NIGHTLY) fuzz run $(FUZZ_TARGET) \
 	    ../target/fuzz-corpus/$(FUZZ_TARGET) corpus/$(FUZZ_TARGET) -- \
 	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -max_len=$(FUZZ_MAX_LEN) -len_control=10 -print_final_stats=1
 
 # The committed corpus keeps what it has and gains only inputs that reach new coverage.
-fuzz-merge: fuzz-target-check fuzz-tools
+fuzz-merge: fuzz-target-check fuzz-tools ## add the new-coverage inputs of a run to fuzz/corpus/FUZZ_TARGET
 	@test -d target/fuzz-corpus/$(FUZZ_TARGET) || { echo "error: no target/fuzz-corpus/$(FUZZ_TARGET): run make fuzz FUZZ_TARGET=$(FUZZ_TARGET) first"; exit 1; }
 	cd fuzz && PATH="$(FUZZ_TOOLS)/bin:$$PATH" $(CARGO) +$(FUZZ_NIGHTLY) fuzz run $(FUZZ_TARGET) \
 	    corpus/$(FUZZ_TARGET) ../target/fuzz-corpus/$(FUZZ_TARGET) -- -merge=1 -max_len=$(FUZZ_MAX_LEN)

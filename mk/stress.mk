@@ -1,3 +1,5 @@
+##@ Stress (tests/c/stress.c, tests/c/stress_fabric.c)
+
 # Stress through the C ABI with outcome accounting (SPEC T1, T2; with the switch's upcalls,
 # X5/A11/L9, and three NICs with wildcard binds, B1/B2/C4/A15): tests/c/stress.c.
 #
@@ -40,18 +42,12 @@ STRESS_SMOKE_BIN      := $(C_BUILD)/stress
 STRESS_RUN_ENV        := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
 
 ifeq ($(STRESS_SANITIZE),1)
-STRESS_CARGO_FLAGS :=
-STRESS_LIB         := $(C_LIBDIR)/libwspsan.a
-STRESS_CFLAGS      := -g -O1 $(C_SANITIZE)
-STRESS_BIN         := $(C_BUILD)/stress
+STRESS_BIN         := $(STRESS_SMOKE_BIN)
 else
-STRESS_CARGO_FLAGS := --release
-STRESS_LIB         := target/release/libwspsan.a
-STRESS_CFLAGS      := -g -O2
 STRESS_BIN         := $(C_BUILD)/stress-release
 endif
 
-.PHONY: stress stress-smoke stress-fabric stress-fabric-smoke stress-faults
+.PHONY: stress stress-c stress-smoke stress-fabric stress-fabric-smoke stress-faults
 
 TEST_EXTRA += stress-smoke stress-fabric-smoke
 
@@ -59,28 +55,27 @@ $(STRESS_SMOKE_BIN): $(STRESS_DEPS) include/wspsan.h $(C_LIBDIR)/libwspsan.a
 	@mkdir -p $(C_BUILD)
 	$(CC) $(C_STD) -g -O1 $(C_SANITIZE) -Iinclude $< $(C_LIBDIR)/libwspsan.a $(C_LDLIBS) -o $@
 
-stress-smoke: check-tools c-lib $(STRESS_SMOKE_BIN)
+# The long run's build without sanitizers (STRESS_SANITIZE=0): the release library, -O2.
+$(C_BUILD)/stress-release: $(STRESS_DEPS) include/wspsan.h target/release/libwspsan.a
+	@mkdir -p $(C_BUILD)
+	$(CC) $(C_STD) -g -O2 -Iinclude $< target/release/libwspsan.a $(C_LDLIBS) -o $@
+
+stress-smoke: check-tools c-lib $(STRESS_SMOKE_BIN) ## 30 s of C-ABI stress, ASan/UBSan (in make test)
 	$(STRESS_RUN_ENV) $(STRESS_SMOKE_BIN) $(STRESS_SMOKE_DURATION)
 
-# Always rebuilt: the library profile and the flags depend on STRESS_SANITIZE.
-stress: check-tools
-	$(CARGO) build -p wspsan-capi $(STRESS_CARGO_FLAGS)
-	@mkdir -p $(C_BUILD)
-	$(CC) $(C_STD) $(STRESS_CFLAGS) -Iinclude $(STRESS_SRC) $(STRESS_LIB) $(C_LDLIBS) -o $(STRESS_BIN)
+stress: stress-c stress-faults ## the long stress run (DURATION s), then the fault scenarios
+
+stress-c: check-tools $(STRESS_BIN) ## only the long C-ABI stress run, DURATION seconds (STRESS_SANITIZE, STRESS_SEED)
 	$(STRESS_RUN_ENV) $(STRESS_BIN) $(DURATION)
-	$(MAKE) --no-print-directory stress-faults
 
 # The fault-injecting fabric's property test over many seeds (make test runs 24).
 FAULT_SCENARIOS ?= 2000
 FAULT_SEED ?= 1
-stress-faults: check-tools
+stress-faults: check-tools ## the fault-injecting fabric's property test over FAULT_SCENARIOS seeds
 	FAULT_SCENARIOS=$(FAULT_SCENARIOS) FAULT_SEED=$(FAULT_SEED) $(CARGO) test --release -p wspsan-core --test fabric_faults every -- --nocapture
 
-stress-fabric-smoke: check-tools c-lib $(STRESS_SMOKE_BIN)
+stress-fabric-smoke: check-tools c-lib $(STRESS_SMOKE_BIN) ## 20 s of stress across the TCP fabric, ASan/UBSan (in make test)
 	$(STRESS_RUN_ENV) $(STRESS_SMOKE_BIN) --fabric $(STRESS_FABRIC_SMOKE_DURATION)
 
-stress-fabric: check-tools
-	$(CARGO) build -p wspsan-capi $(STRESS_CARGO_FLAGS)
-	@mkdir -p $(C_BUILD)
-	$(CC) $(C_STD) $(STRESS_CFLAGS) -Iinclude $(STRESS_SRC) $(STRESS_LIB) $(C_LDLIBS) -o $(STRESS_BIN)
+stress-fabric: check-tools $(STRESS_BIN) ## the long stress run across the TCP fabric, DURATION seconds
 	$(STRESS_RUN_ENV) $(STRESS_BIN) --fabric $(DURATION)

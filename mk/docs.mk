@@ -1,3 +1,5 @@
+##@ Documentation (docs/, make docs)
+
 # The behaviour reference (docs/behaviour.md) and the HTML documentation in build/docs/.
 #
 #   make docs        build/docs/index.html and what it links: docs/behaviour.md,
@@ -34,18 +36,18 @@ $(DOCS_TOOLS_STAMP): | $(VPY)
 	rm -f $(VENV)/.docs-tools-*
 	touch $@
 
-docs-tools: check-tools $(DOCS_TOOLS_STAMP)
+docs-tools: check-tools $(DOCS_TOOLS_STAMP) ## the pinned documentation tools (pdoc, markdown) in .venv
 
-docs: docs-tools develop
+docs: docs-tools develop ## build/docs/index.html: behaviour reference, Python, Rust and C API references
 	$(CARGO) doc --no-deps -p wspsan-core -p wspsan-capi
 	rm -rf $(DOCS_OUT)
 	$(VPY) docs/tools/build_docs.py --out $(DOCS_OUT) --rustdoc target/doc
 
 docs-test: export MYPY_CACHE_DIR := $(abspath $(VENV))/.mypy_cache
-docs-test: docs
+docs-test: docs ## build the docs, check every internal link, render them in headless Chromium (skipped without one)
 	$(VPY) -m mypy --strict tests/docs docs/tools
 	$(VPY) tests/docs/check_links.py $(DOCS_OUT)
 	CHROMIUM=$(CHROMIUM) $(VPY) tests/docs/browser_check.py $(DOCS_OUT)
 
-docs-ids:
+docs-ids: ## every SPEC id cited in tests, header, stubs and README has its anchor in docs/behaviour.md
 	$(PYTHON) tests/docs/check_ids.py

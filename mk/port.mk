@@ -1,3 +1,5 @@
+##@ Porting (include/wspsan/*.h, tests/port/)
+
 # Sources written for Windows against include/wspsan/ (winsock2.h, ws2spi.h), unchanged.
 #
 #   make port-check   compiles tests/port/headers_alone.c (<ws2spi.h> alone, and <winsock2.h>
@@ -17,7 +19,7 @@ PORT_BINS      := $(PORT_BUILD)/provider_port $(PORT_BUILD)/provider_port_cxx
 
 TEST_EXTRA += port-check
 
-port-headers: $(PORT_HEADERS) tests/port/headers_alone.c
+port-headers: $(PORT_HEADERS) tests/port/headers_alone.c ## the porting headers alone, as C11 and C++17
 	@command -v $(CXX) >/dev/null || { echo "error: no C++ compiler ($(CXX)) found: install g++"; exit 1; }
 	@mkdir -p $(PORT_BUILD)
 	$(CC) $(C_STD) $(PORT_INCLUDES) -c tests/port/headers_alone.c -o $(PORT_BUILD)/headers_alone.o
@@ -36,7 +38,7 @@ $(PORT_BUILD)/provider_port_cxx: tests/port/provider_port.c $(PORT_HEADERS) $(C_
 	@mkdir -p $(PORT_BUILD)
 	$(CXX) $(PORT_CXX_STD) -g $(C_SANITIZE) $(PORT_INCLUDES) $< -x none $(C_LIBDIR)/libwspsan.a $(C_LDLIBS) -o $@
 
-port-check: check-tools c-lib port-headers $(PORT_BINS)
+port-check: check-tools c-lib port-headers $(PORT_BINS) ## a provider and switch written the Windows way, built as C11 and C++17 and run
 	@for t in $(PORT_BINS); do \
 	    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $$t || { echo "error: $$t failed"; exit 1; }; \
 	done

@@ -94,7 +94,6 @@ impl Policy {
     }
 }
 
-
 /// Where an outbound request stands; only one of answer and withdrawal wins.
 const PENDING: u8 = 0;
 const ANSWERED: u8 = 1;

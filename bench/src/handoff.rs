@@ -130,9 +130,12 @@ pub trait Handoff: Sync {
     fn release(&self, a: Self::Accepted);
 }
 
-/// How long the client waits after the server announced its accept, so that the accept is
-/// really blocked (parked) when the connect starts.
-const PARK_GAP: Duration = Duration::from_micros(20);
+/// How long the client waits after the server announced its accept before it connects: a
+/// connect that comes soon after the accept blocked, and one that comes once the accept is
+/// surely parked (wspsan's waits poll for 60 us before they sleep; the floor and the kernel
+/// sleep at once).
+pub const SOON: Duration = Duration::from_micros(20);
+pub const PARKED: Duration = Duration::from_micros(200);
 
 fn spin_until(cond: impl Fn() -> bool) {
     let mut spins = 0u32;
@@ -148,7 +151,7 @@ fn spin_until(cond: impl Fn() -> bool) {
 
 /// Case 3: `n` hand-offs; each sample runs from the start of a connect to the return of the
 /// accept blocked on the other thread, in ns.
-pub fn latency<H: Handoff>(h: &H, n: u64) -> Vec<u64> {
+pub fn latency<H: Handoff>(h: &H, n: u64, park_gap: Duration) -> Vec<u64> {
     let base = Instant::now();
     let started = AtomicU64::new(0);
     let ready = AtomicU64::new(0);
@@ -163,7 +166,7 @@ pub fn latency<H: Handoff>(h: &H, n: u64) -> Vec<u64> {
                     h.finish(p);
                 }
                 let gap = Instant::now();
-                spin_until(|| gap.elapsed() >= PARK_GAP);
+                spin_until(|| gap.elapsed() >= park_gap);
                 started.store(base.elapsed().as_nanos() as u64, Release);
                 h.connect(&c);
                 previous = Some(c);

@@ -337,6 +337,9 @@ struct Conn {
     session: Arc<Session>,
 }
 
+/// How long an I/O thread keeps looking for events without sleeping after the last one.
+const BUSY_POLL: Duration = Duration::from_micros(100);
+
 struct Io {
     poll: Poll,
     listeners: Vec<TcpListener>,
@@ -352,17 +355,29 @@ impl Io {
         crate::events::relay_from_this_thread();
         ON_IO_THREAD.with(|f| f.set(true));
         let mut events = Events::with_capacity(256);
+        let mut active = Instant::now();
         loop {
             if self.endpoint.stop.load(Relaxed) {
                 self.shutdown();
                 return;
             }
-            let tick = self.conns.values().fold(self.endpoint.liveness(), |t, c| t.min(c.peer_liveness)) / 4;
+            // Right after traffic, look again without sleeping (yielding between looks): the
+            // next message of a connect (answer, confirmation) usually follows within tens of
+            // microseconds, and waking a sleeping thread costs about that much again.
+            let tick = if active.elapsed() < BUSY_POLL {
+                std::thread::yield_now();
+                Duration::ZERO
+            } else {
+                self.conns.values().fold(self.endpoint.liveness(), |t, c| t.min(c.peer_liveness)) / 4
+            };
             if let Err(e) = self.poll.poll(&mut events, Some(tick)) {
                 if e.kind() != ErrorKind::Interrupted {
                     self.shutdown();
                     return;
                 }
+            }
+            if !events.is_empty() {
+                active = Instant::now();
             }
             for ev in &events {
                 match ev.token() {

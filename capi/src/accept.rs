@@ -1,10 +1,11 @@
 //! `WSPAccept` and the condition-function trampoline (SPEC A1 to A15).
 
-use crate::boundary::{AddrOut, checked_after_state, descriptor, errno_out, socket, wsp};
+use crate::boundary::{AddrOut, Failure, checked_after_state, descriptor, errno_out, socket, wsp};
 use crate::convert::{nullable, qos_to_c, sockaddr_in, wsabuf_over};
 use crate::types::*;
 use core::ffi::c_int;
-use wspsan_core::{Call, ConditionRequest, Decision};
+use std::cell::Cell;
+use wspsan_core::{Call, ConditionRequest, Decision, WsaError};
 
 /// Run a C condition function on one request (SPEC A5): WSABUFs over the two sockaddr_in, the
 /// caller data and QoS (NULL when none), `lpGQOS` NULL, the engine's callee-data buffer with its
@@ -13,6 +14,7 @@ fn run_condition(
     f: unsafe extern "C" fn(LPWSABUF, LPWSABUF, LPQOS, LPQOS, LPWSABUF, LPWSABUF, *mut GROUP, DWORD_PTR) -> c_int,
     callback_data: DWORD_PTR,
     req: &mut ConditionRequest<'_>,
+    answered: &Cell<Option<(c_int, GROUP)>>,
 ) -> Decision {
     // Writable locals: the C function may write through lpCallerId / lpCalleeId.
     let mut caller = sockaddr_in(req.caller_address());
@@ -41,7 +43,18 @@ fn run_condition(
         )
     };
     req.set_callee_len(callee_data.len as usize);
+    // SAFETY: the request's group, a live GROUP.
+    answered.set(Some((raw, unsafe { group.read() })));
     Decision::from_raw(raw)
+}
+
+/// Why the condition function's answer was invalid (SPEC A10), for the error detail.
+fn invalid_answer(raw: c_int, group: GROUP) -> String {
+    if matches!(Decision::from_raw(raw), Decision::Invalid(_)) {
+        format!("the condition function returned {raw}; expected CF_ACCEPT (0), CF_REJECT (1) or CF_DEFER (2)")
+    } else {
+        format!("the condition function set *g to {group}; groups are not supported, it must stay 0")
+    }
 }
 
 /// Take the request at the head of the queue of `s`, run `lpfnCondition` (NULL accepts) and return
@@ -62,8 +75,10 @@ pub unsafe extern "C" fn wspsan_WSPAccept(
         // call, as the header documents.
         let out = unsafe { AddrOut::optional(addr, addrlen) };
         let out = checked_after_state(p, s, Call::Accept, out)?;
+        let answered = Cell::new(None);
+        let seen = &answered;
         let mut trampoline =
-            lpfnCondition.map(|f| move |req: &mut ConditionRequest<'_>| run_condition(f, dwCallbackData, req));
+            lpfnCondition.map(|f| move |req: &mut ConditionRequest<'_>| run_condition(f, dwCallbackData, req, seen));
         let condition = trampoline.as_mut().map(|t| t as &mut wspsan_core::Condition<'_>);
         match p.accept(descriptor(s), condition) {
             Ok(accepted) => {
@@ -75,7 +90,12 @@ pub unsafe extern "C" fn wspsan_WSPAccept(
                 if let Some(peer) = e.examined {
                     out.write(peer);
                 }
-                Err(e.error.into())
+                match answered.get() {
+                    Some((raw, group)) if e.error == WsaError::Inval && e.examined.is_some() => {
+                        Err(Failure::new(WsaError::Inval, invalid_answer(raw, group)))
+                    }
+                    _ => Err(e.error.into()),
+                }
             }
         }
     })

@@ -76,6 +76,17 @@ fn describe(code: c_int) -> String {
     }
 }
 
+/// Replace the detail of this thread's last error (Rust callers that run their own condition
+/// functions through the exports, such as the Python mirror, know better what went wrong).
+#[doc(hidden)]
+pub fn amend_last_error_detail(detail: String) {
+    let _ = LAST_ERROR.try_with(|slot| {
+        if let Some(e) = slot.borrow_mut().as_mut() {
+            e.detail = Some(detail.into());
+        }
+    });
+}
+
 fn remember(function: &'static str, failure: Failure) {
     let last = LastError { function, code: failure.code, detail: failure.detail };
     // try_with: a failure reported while the thread is exiting is not worth a panic.

@@ -47,7 +47,7 @@ mod transport;
 pub mod types;
 
 pub use accept::wspsan_WSPAccept;
-pub use boundary::wspsan_test_inject_panic;
+pub use boundary::{amend_last_error_detail, wspsan_test_inject_panic};
 pub use cleanup::wspsan_WSPCleanup;
 pub use connect::wspsan_WSPConnect;
 pub use device::*;

@@ -128,6 +128,9 @@ struct ConditionContext<'a> {
     condition: &'a Py<PyAny>,
     callback_data: DWORD_PTR,
     raised: &'a Raised,
+    /// Why the callable's answer was invalid, in Python's terms (`returned True (bool)`), for
+    /// the error detail `last_error_message` shows.
+    invalid: std::cell::RefCell<Option<String>>,
 }
 
 /// The `LPCONDITIONPROC` behind `WSPAccept(condition=...)`: shows the C arguments to the Python
@@ -206,6 +209,7 @@ unsafe fn run_condition(
                     // SAFETY: the provider's GROUP.
                     unsafe { g.write(answer.group) };
                 }
+                *ctx.invalid.borrow_mut() = condition::invalid_reason(&answer.value, answer.group);
                 condition::decision(&answer.value).to_raw()
             }
             Err(e) => {
@@ -492,7 +496,12 @@ fn WSPAccept(
     let ((socket, err, sin, len), raised) = blocking_c_abi(py, |raised| {
         let mut sin = zeroed_sockaddr_in();
         let mut len = addrlen;
-        let context = condition.as_ref().map(|c| ConditionContext { condition: c, callback_data, raised });
+        let context = condition.as_ref().map(|c| ConditionContext {
+            condition: c,
+            callback_data,
+            raised,
+            invalid: std::cell::RefCell::new(None),
+        });
         let (proc, data): (LPCONDITIONPROC, DWORD_PTR) = match &context {
             Some(ctx) => (Some(condition_trampoline), ctx as *const ConditionContext<'_> as DWORD_PTR),
             None => (None, callback_data),
@@ -509,6 +518,9 @@ fn WSPAccept(
                 &mut err,
             )
         };
+        if let Some(reason) = context.and_then(|c| c.invalid.into_inner()).filter(|_| err == WSAEINVAL) {
+            wspsan::amend_last_error_detail(reason);
+        }
         (socket, err, sin, len)
     });
     finish_c_abi((socket, err, written_address(&sin), len), socket == INVALID_SOCKET, raised)

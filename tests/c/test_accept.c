@@ -372,6 +372,13 @@ static void decisions(void) {
     memset(&peer, 0, sizeof peer);
     CHECK_EQ(accept_seen(l, &s, 42, &peer, &err), INVALID_SOCKET);
     CHECK_EQ(err, WSAEINVAL);
+    {
+        /* The error detail says what came back and what was expected. */
+        char msg[512];
+        size_t n = 0;
+        CHECK_EQ(wspsan_last_error_message(msg, sizeof msg, &n), 0);
+        CHECK(strstr(msg, "returned 42; expected CF_ACCEPT (0), CF_REJECT (1) or CF_DEFER (2)") != NULL);
+    }
     CHECK_EQ(peer.sin_family, AF_INET);
     CHECK(strcmp(s.caller_data, "second") == 0);
     CHECK_EQ(h_so_error(c2), WSAECONNREFUSED);
@@ -381,6 +388,12 @@ static void decisions(void) {
     s.set_group = 1;
     CHECK_EQ(accept_seen(l, &s, CF_ACCEPT, &peer, &err), INVALID_SOCKET);
     CHECK_EQ(err, WSAEINVAL);
+    {
+        char msg[512];
+        size_t n = 0;
+        CHECK_EQ(wspsan_last_error_message(msg, sizeof msg, &n), 0);
+        CHECK(strstr(msg, "set *g to 5; groups are not supported") != NULL);
+    }
     CHECK_EQ(h_so_error(c2), WSAECONNREFUSED);
     s.set_group = 0;
     h_close(c1);

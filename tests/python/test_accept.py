@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 import wspsan
-from faces import Face
+from wspsan import wsp
+from faces import CFace, Face
 from helpers import HOST, Background, connect_result, listener, pending
 
 
@@ -406,3 +407,21 @@ def test_a_raising_condition_abandons_the_accept_on_both_faces(face: Face) -> No
     assert seen == [face.name(first), face.name(first)]  # the same request, first again
     assert face.get_option(first, wspsan.SOL_SOCKET, wspsan.SO_ERROR) == 0
     del second
+
+
+@pytest.mark.parametrize("answer", [True, 7])
+def test_an_invalid_answer_through_wsp_says_what_was_expected(answer: object) -> None:
+    # SPEC A10 through the C ABI mirror: WSAEINVAL, and the error detail says what the condition
+    # returned and that a CF_* value was expected, as Socket.accept's exception does
+    assert wsp.WSPStartup()[0] == 0
+    try:
+        face = CFace()
+        s, target = face.listener()
+        face.pending(target)
+        a, err, _, _ = wsp.WSPAccept(s, lambda r: answer)
+        assert (a, err) == (wspsan.INVALID_SOCKET, wspsan.WSAEINVAL)
+        message = wsp.last_error_message()
+        assert "expected CF_ACCEPT (0), CF_REJECT (1) or CF_DEFER (2)" in message
+        assert f"returned {answer!r}" in message
+    finally:
+        wsp.WSPCleanup()

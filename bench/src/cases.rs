@@ -406,7 +406,13 @@ pub fn targets(ctx: &Ctx<'_>, cases: &[Case]) -> Vec<Target> {
     check(3, format!("{p3} / floor p50 <= 1.2x"), ratio(3, &p3, &format!("{FLOOR} p50")), |r| r <= 1.2, "x");
     if p != CORE {
         let parked = format!("{p}, {BLOCKING}{PARKED} p50");
-        check(3, format!("{parked} / floor p50 <= 1.2x"), ratio(3, &parked, &format!("{FLOOR} p50")), |r| r <= 1.2, "x");
+        check(
+            3,
+            format!("{parked} / floor p50 <= 1.2x"),
+            ratio(3, &parked, &format!("{FLOOR} p50")),
+            |r| r <= 1.2,
+            "x",
+        );
     }
     let refused = find(4).and_then(|c| c.row(p)).map(|r| r.median());
     check(4, format!("{p}: refused connect < 100 ns"), refused, |v| v < 100.0, " ns");

@@ -43,7 +43,7 @@ FUZZ_BIN       := $(C_BUILD)/fuzz
 
 TEST_EXTRA += fuzz-smoke
 
-$(FUZZ_BIN): tests/c/fuzz.c include/wspsan.h $(C_LIBDIR)/libwspsan.a
+$(FUZZ_BIN): tests/c/fuzz.c fuzz/allowed_errors.h include/wspsan.h $(C_LIBDIR)/libwspsan.a
 	@mkdir -p $(C_BUILD)
 	$(CC) $(C_STD) -g -O1 $(C_SANITIZE) -Iinclude $< $(C_LIBDIR)/libwspsan.a $(C_LDLIBS) -o $@
 

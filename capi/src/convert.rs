@@ -49,31 +49,21 @@ pub fn wsabuf_over(bytes: &mut [u8]) -> WSABUF {
     }
 }
 
-fn flowspec_from_c(f: &FLOWSPEC) -> FlowSpec {
-    FlowSpec {
-        token_rate: f.TokenRate,
-        token_bucket_size: f.TokenBucketSize,
-        peak_bandwidth: f.PeakBandwidth,
-        latency: f.Latency,
-        delay_variation: f.DelayVariation,
-        service_type: f.ServiceType,
-        max_sdu_size: f.MaxSduSize,
-        minimum_policed_size: f.MinimumPolicedSize,
-    }
-}
+// FLOWSPEC is written out in types.rs for cbindgen; both conversions come from the engine's
+// field list, which names each field's Windows name: struct literals naming every field, so the
+// two structs cannot drift apart without a compile error.
+macro_rules! flowspec_conversions {
+    ($($(#[$fm:meta])* $f:ident ($w:ident): $t:ty,)*) => {
+        fn flowspec_from_c(f: &FLOWSPEC) -> FlowSpec {
+            FlowSpec { $($f: f.$w,)* }
+        }
 
-fn flowspec_to_c(f: &FlowSpec) -> FLOWSPEC {
-    FLOWSPEC {
-        TokenRate: f.token_rate,
-        TokenBucketSize: f.token_bucket_size,
-        PeakBandwidth: f.peak_bandwidth,
-        Latency: f.latency,
-        DelayVariation: f.delay_variation,
-        ServiceType: f.service_type,
-        MaxSduSize: f.max_sdu_size,
-        MinimumPolicedSize: f.minimum_policed_size,
-    }
+        fn flowspec_to_c(f: &FlowSpec) -> FLOWSPEC {
+            FLOWSPEC { $($w: f.$f,)* }
+        }
+    };
 }
+wspsan_core::for_each_flowspec_field!(flowspec_conversions! {});
 
 /// A C `QOS` as the engine takes it (`ProviderSpecific` copied), or `None` when
 /// `ProviderSpecific.buf` is NULL with a non-zero length.
@@ -126,5 +116,17 @@ mod tests {
         let a = SocketAddrV4::new(Ipv4Addr::new(10, 1, 2, 3), 4567);
         assert_eq!(socket_addr(&sockaddr_in(a)), a);
         assert!(nullable::<u8>(&mut None).is_null());
+    }
+
+    /// FLOWSPEC has the engine list's fields in the list's order, all of them (eight ULONGs).
+    #[test]
+    fn flowspec_follows_the_engines_list() {
+        macro_rules! offsets {
+            ($($(#[$fm:meta])* $f:ident ($w:ident): $t:ty,)*) => {
+                [$(std::mem::offset_of!(FLOWSPEC, $w)),*]
+            };
+        }
+        let offsets = wspsan_core::for_each_flowspec_field!(offsets! {});
+        assert_eq!(offsets.to_vec(), (0..8).map(|i| i * 4).collect::<Vec<_>>());
     }
 }

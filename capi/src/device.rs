@@ -123,118 +123,39 @@ pub struct WSPSAN_FAULT_STATS {
     pub partitioned: u64,
 }
 
-impl From<FaultStats> for WSPSAN_FAULT_STATS {
-    fn from(s: FaultStats) -> Self {
-        WSPSAN_FAULT_STATS {
-            delayed: s.delayed,
-            dropped: s.dropped,
-            duplicated: s.duplicated,
-            reordered: s.reordered,
-            partitioned: s.partitioned,
+// The C statistics structs are written out above because cbindgen reads them without expanding
+// macros; their conversions are generated from the engine's field lists. Each is a struct
+// literal naming every field of the list, so a field the C struct lacks, or has and the list
+// does not, is a compile error (the order is checked by the tests below).
+macro_rules! stats_to_c {
+    ($core:ident => $c:ident; $($(#[$fm:meta])* $f:ident: $t:ty,)*) => {
+        impl From<$core> for $c {
+            fn from(s: $core) -> Self {
+                $c { $($f: s.$f.into(),)* }
+            }
         }
-    }
+    };
 }
+wspsan_core::for_each_listener_stat!(stats_to_c! { ListenerStats => WSPSAN_LISTENER_STATS; });
+wspsan_core::for_each_device_stat!(stats_to_c! { DeviceStats => WSPSAN_DEVICE_STATS; });
+wspsan_core::for_each_fabric_stat!(stats_to_c! { FabricStats => WSPSAN_FABRIC_STATS; });
+wspsan_core::for_each_fault_stat!(stats_to_c! { FaultStats => WSPSAN_FAULT_STATS; });
 
-impl From<WSPSAN_FAULT_STATS> for FaultStats {
-    fn from(s: WSPSAN_FAULT_STATS) -> Self {
-        FaultStats {
-            delayed: s.delayed,
-            dropped: s.dropped,
-            duplicated: s.duplicated,
-            reordered: s.reordered,
-            partitioned: s.partitioned,
+/// Calls `callback! { tokens <fields> }` with the fields of the C struct [`WSPSAN_LIMITS`], in
+/// its order, each `name: type,` (for the Python module's `wspsan.wsp`, which reads and writes
+/// the struct by field name). A test checks the list against the struct.
+#[macro_export]
+macro_rules! for_each_c_limit {
+    ($cb:ident ! { $($args:tt)* }) => {
+        $cb! { $($args)*
+            max_descriptors: u64,
+            max_pending: u64,
+            max_backlog: u32,
+            max_caller_data: u32,
+            max_callee_data: u32,
+            connect_timeout_ms: u32,
         }
-    }
-}
-
-impl From<FabricStats> for WSPSAN_FABRIC_STATS {
-    fn from(s: FabricStats) -> Self {
-        WSPSAN_FABRIC_STATS {
-            connections_open: s.connections_open,
-            connections_lost: s.connections_lost,
-            protocol_errors: s.protocol_errors,
-            key_failures: s.key_failures,
-            requests_sent: s.requests_sent,
-            requests_received: s.requests_received,
-            stale_messages: s.stale_messages,
-            faults: s.faults.into(),
-        }
-    }
-}
-
-impl From<WSPSAN_FABRIC_STATS> for FabricStats {
-    fn from(s: WSPSAN_FABRIC_STATS) -> Self {
-        FabricStats {
-            connections_open: s.connections_open,
-            connections_lost: s.connections_lost,
-            protocol_errors: s.protocol_errors,
-            key_failures: s.key_failures,
-            requests_sent: s.requests_sent,
-            requests_received: s.requests_received,
-            stale_messages: s.stale_messages,
-            faults: s.faults.into(),
-        }
-    }
-}
-
-impl From<ListenerStats> for WSPSAN_LISTENER_STATS {
-    fn from(s: ListenerStats) -> Self {
-        WSPSAN_LISTENER_STATS {
-            queued: s.queued,
-            accepted: s.accepted,
-            rejected: s.rejected,
-            deferred: s.deferred,
-            refused_full: s.refused_full,
-            reset: s.reset,
-            withdrawn: s.withdrawn,
-            refused_by_close: s.refused_by_close,
-            queue_len: s.queue_len,
-            backlog: s.backlog,
-        }
-    }
-}
-
-impl From<DeviceStats> for WSPSAN_DEVICE_STATS {
-    fn from(s: DeviceStats) -> Self {
-        WSPSAN_DEVICE_STATS {
-            listeners: s.listeners.into(),
-            refused_no_listener: s.refused_no_listener,
-            timed_out: s.timed_out,
-            open_sockets: s.open_sockets,
-            pending: s.pending,
-            fabric: s.fabric.into(),
-        }
-    }
-}
-
-impl From<WSPSAN_LISTENER_STATS> for ListenerStats {
-    fn from(s: WSPSAN_LISTENER_STATS) -> Self {
-        ListenerStats {
-            queued: s.queued,
-            accepted: s.accepted,
-            rejected: s.rejected,
-            deferred: s.deferred,
-            refused_full: s.refused_full,
-            reset: s.reset,
-            withdrawn: s.withdrawn,
-            refused_by_close: s.refused_by_close,
-            queue_len: s.queue_len,
-            backlog: s.backlog,
-        }
-    }
-}
-
-impl From<WSPSAN_DEVICE_STATS> for DeviceStats {
-    fn from(s: WSPSAN_DEVICE_STATS) -> Self {
-        DeviceStats {
-            listeners: s.listeners.into(),
-            refused_no_listener: s.refused_no_listener,
-            timed_out: s.timed_out,
-            open_sockets: s.open_sockets,
-            pending: s.pending,
-            fabric: s.fabric.into(),
-        }
-    }
+    };
 }
 
 /// An IPv4 address given as `struct in_addr`'s `s_addr` (network byte order).
@@ -273,14 +194,17 @@ pub unsafe extern "C" fn wspsan_device_remove_nic(s_addr: u32, lpErrno: LPINT) -
 pub unsafe extern "C" fn wspsan_device_get_limits(out: *mut WSPSAN_LIMITS, lpErrno: LPINT) -> c_int {
     extension("wspsan_device_get_limits", errno_out!(lpErrno), |p| {
         let out = out_ref!(out, "out")?;
-        let l = p.device().limits();
+        // Every field named (no `..`): a limit added to the engine is a compile error here
+        // until the C struct has it.
+        let Limits { max_descriptors, max_backlog, max_caller_data, max_callee_data, max_pending, connect_timeout } =
+            p.device().limits();
         *out = WSPSAN_LIMITS {
-            max_descriptors: l.max_descriptors as u64,
-            max_pending: l.max_pending as u64,
-            max_backlog: l.max_backlog,
-            max_caller_data: u32::try_from(l.max_caller_data).unwrap_or(u32::MAX),
-            max_callee_data: u32::try_from(l.max_callee_data).unwrap_or(u32::MAX),
-            connect_timeout_ms: timeout_ms(l.connect_timeout),
+            max_descriptors: max_descriptors as u64,
+            max_pending: max_pending as u64,
+            max_backlog,
+            max_caller_data: u32::try_from(max_caller_data).unwrap_or(u32::MAX),
+            max_callee_data: u32::try_from(max_callee_data).unwrap_or(u32::MAX),
+            connect_timeout_ms: timeout_ms(connect_timeout),
         };
         Ok(())
     })
@@ -411,4 +335,70 @@ pub unsafe extern "C" fn wspsan_device_get_liveness(ms: *mut u32, lpErrno: LPINT
         *out = u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::{offset_of, size_of};
+
+    /// Each field of the list is at a larger offset than the one before, and the last ends the
+    /// struct: the C struct has the list's fields in the list's order (the generated struct
+    /// literals have already checked the names).
+    macro_rules! in_list_order {
+        ($c:ident; $($(#[$fm:meta])* $f:ident: $t:ty,)*) => {{
+            let offsets = [$(offset_of!($c, $f)),*];
+            assert!(offsets.windows(2).all(|w| w[0] < w[1]), "{}: {:?}", stringify!($c), offsets);
+            let sizes = [$(size_of::<$t>()),*];
+            let end = offsets.last().unwrap() + sizes.last().unwrap();
+            assert_eq!(end, size_of::<$c>(), "{}", stringify!($c));
+        }};
+    }
+
+    #[test]
+    fn c_structs_follow_the_engines_lists() {
+        // The nested records are C structs of their own; their size is the one to count.
+        type ListenerStats = WSPSAN_LISTENER_STATS;
+        type FabricStats = WSPSAN_FABRIC_STATS;
+        type FaultStats = WSPSAN_FAULT_STATS;
+        wspsan_core::for_each_listener_stat!(in_list_order! { WSPSAN_LISTENER_STATS; });
+        wspsan_core::for_each_device_stat!(in_list_order! { WSPSAN_DEVICE_STATS; });
+        wspsan_core::for_each_fabric_stat!(in_list_order! { WSPSAN_FABRIC_STATS; });
+        wspsan_core::for_each_fault_stat!(in_list_order! { WSPSAN_FAULT_STATS; });
+        for_each_c_limit!(in_list_order! { WSPSAN_LIMITS; });
+    }
+
+    /// The C limits list names every field of WSPSAN_LIMITS with its type (a struct literal).
+    #[test]
+    fn c_limits_list_is_the_struct() {
+        macro_rules! rebuild {
+            ($($f:ident: $t:ty,)*) => {{
+                let l = WSPSAN_LIMITS { max_descriptors: 1, max_pending: 2, max_backlog: 3, ..Default::default() };
+                let copy = WSPSAN_LIMITS { $($f: <$t>::from(l.$f),)* };
+                assert_eq!(format!("{copy:?}"), format!("{l:?}"));
+            }};
+        }
+        for_each_c_limit!(rebuild! {});
+    }
+
+    #[test]
+    fn stats_reach_c_field_by_field() {
+        let mut d = DeviceStats::default();
+        d.listeners.queued = 1;
+        d.listeners.backlog = 2;
+        d.timed_out = 3;
+        d.fabric.stale_messages = 4;
+        d.fabric.faults.partitioned = 5;
+        let c = WSPSAN_DEVICE_STATS::from(d);
+        assert_eq!(
+            (
+                c.listeners.queued,
+                c.listeners.backlog,
+                c.timed_out,
+                c.fabric.stale_messages,
+                c.fabric.faults.partitioned
+            ),
+            (1, 2, 3, 4, 5)
+        );
+    }
 }

@@ -6,7 +6,7 @@ use crate::error::{Result, WsaError};
 use crate::pad::CacheLine;
 use crate::provider::Shared;
 use crate::socket::{Descriptor, SocketCell, State};
-use crate::stats::{DeviceStats, FabricStats, ListenerStats};
+use crate::stats::{DeviceStats, FabricStats, ListenerStats, declare_record};
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{
@@ -15,22 +15,33 @@ use std::sync::atomic::{
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
-/// Limits of a device (SPEC D1). All of them can be changed at run time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// Maximum open descriptors (default 65536).
-    pub max_descriptors: usize,
-    /// Maximum backlog; what `SOMAXCONN` means (default 4096).
-    pub max_backlog: u32,
-    /// Maximum caller data bytes per connect (default 256).
-    pub max_caller_data: usize,
-    /// Size of the callee data buffer a condition function gets (default 256).
-    pub max_callee_data: usize,
-    /// Maximum pending requests on the whole device (default 1 << 20).
-    pub max_pending: usize,
-    /// Time after which an unanswered connect is withdrawn (default: none, wait for ever).
-    pub connect_timeout: Option<Duration>,
+/// Calls `callback! { tokens <fields> }` with the fields of [`Limits`] (SPEC D1, D2), each
+/// `/// doc name: type,`.
+#[macro_export]
+macro_rules! for_each_limit {
+    ($cb:ident ! { $($args:tt)* }) => {
+        $cb! { $($args)*
+            /// Maximum open descriptors (default 65536).
+            max_descriptors: usize,
+            /// Maximum backlog; what `SOMAXCONN` means (default 4096).
+            max_backlog: u32,
+            /// Maximum caller data bytes per connect (default 256).
+            max_caller_data: usize,
+            /// Size of the callee data buffer a condition function gets (default 256).
+            max_callee_data: usize,
+            /// Maximum pending requests on the whole device (default 1 << 20).
+            max_pending: usize,
+            /// Time after which an unanswered connect is withdrawn (default: none, wait for ever).
+            connect_timeout: Option<Duration>,
+        }
+    };
 }
+
+crate::for_each_limit!(declare_record! {
+    /// Limits of a device (SPEC D1). All of them can be changed at run time.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    Limits;
+});
 
 /// The most caller or callee data a device may allow per connect. Every accept with a condition
 /// function allocates a callee buffer of `max_callee_data` bytes (A5), so an unbounded limit would

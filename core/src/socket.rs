@@ -5,6 +5,7 @@ use crate::events::{EventHandle, EventRecord};
 use crate::fabric::session::Outbound;
 use crate::link::PeerLink;
 use crate::listen_queue::ListenQueue;
+use crate::stats::declare_record;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -41,26 +42,37 @@ impl fmt::Display for Descriptor {
     }
 }
 
-/// Quality of service flow parameters, as Windows' `FLOWSPEC` (eight 32-bit fields).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct FlowSpec {
-    /// Bytes per second.
-    pub token_rate: u32,
-    /// Bytes.
-    pub token_bucket_size: u32,
-    /// Bytes per second.
-    pub peak_bandwidth: u32,
-    /// Microseconds.
-    pub latency: u32,
-    /// Microseconds.
-    pub delay_variation: u32,
-    /// `SERVICETYPE`.
-    pub service_type: u32,
-    /// Bytes.
-    pub max_sdu_size: u32,
-    /// Bytes.
-    pub minimum_policed_size: u32,
+/// Calls `callback! { tokens <fields> }` with the fields of [`FlowSpec`], in the order of
+/// Windows' `FLOWSPEC`, each `/// doc name (WindowsName): u32,`.
+#[macro_export]
+macro_rules! for_each_flowspec_field {
+    ($cb:ident ! { $($args:tt)* }) => {
+        $cb! { $($args)*
+            /// Bytes per second.
+            token_rate (TokenRate): u32,
+            /// Bytes.
+            token_bucket_size (TokenBucketSize): u32,
+            /// Bytes per second.
+            peak_bandwidth (PeakBandwidth): u32,
+            /// Microseconds.
+            latency (Latency): u32,
+            /// Microseconds.
+            delay_variation (DelayVariation): u32,
+            /// `SERVICETYPE`.
+            service_type (ServiceType): u32,
+            /// Bytes.
+            max_sdu_size (MaxSduSize): u32,
+            /// Bytes.
+            minimum_policed_size (MinimumPolicedSize): u32,
+        }
+    };
 }
+
+crate::for_each_flowspec_field!(declare_record! {
+    /// Quality of service flow parameters, as Windows' `FLOWSPEC` (eight 32-bit fields).
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    FlowSpec;
+});
 
 /// The quality of service a connector asks for (`QOS`), handed to the condition function.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -8,93 +8,46 @@ use std::net::SocketAddrV4;
 use std::sync::{Mutex, PoisonError};
 use wspsan_core::{ConditionRequest as CoreRequest, Decision};
 
-/// One direction of a QoS request, as Windows' `FLOWSPEC`.
-#[pyclass(frozen, get_all, eq, module = "wspsan")]
-#[derive(Clone, PartialEq)]
-pub(crate) struct FlowSpec {
-    token_rate: u32,
-    token_bucket_size: u32,
-    peak_bandwidth: u32,
-    latency: u32,
-    delay_variation: u32,
-    service_type: u32,
-    max_sdu_size: u32,
-    minimum_policed_size: u32,
-}
-
-#[pymethods]
-impl FlowSpec {
-    #[new]
-    #[pyo3(signature = (*, token_rate=0, token_bucket_size=0, peak_bandwidth=0, latency=0, delay_variation=0,
-                        service_type=0, max_sdu_size=0, minimum_policed_size=0))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        token_rate: u32,
-        token_bucket_size: u32,
-        peak_bandwidth: u32,
-        latency: u32,
-        delay_variation: u32,
-        service_type: u32,
-        max_sdu_size: u32,
-        minimum_policed_size: u32,
-    ) -> FlowSpec {
-        FlowSpec {
-            token_rate,
-            token_bucket_size,
-            peak_bandwidth,
-            latency,
-            delay_variation,
-            service_type,
-            max_sdu_size,
-            minimum_policed_size,
+/// `wspsan.FlowSpec`, its keyword-only constructor, its repr and its conversions, from the
+/// engine's field list.
+macro_rules! flowspec {
+    ($($(#[$fm:meta])* $f:ident ($w:ident): $t:ty,)*) => {
+        /// One direction of a QoS request, as Windows' `FLOWSPEC`.
+        #[pyclass(frozen, get_all, eq, module = "wspsan")]
+        #[derive(Clone, PartialEq)]
+        pub(crate) struct FlowSpec {
+            $($f: $t,)*
         }
-    }
 
-    fn __repr__(&self) -> String {
-        format!(
-            "wspsan.FlowSpec(token_rate={}, token_bucket_size={}, peak_bandwidth={}, latency={}, \
-             delay_variation={}, service_type={}, max_sdu_size={}, minimum_policed_size={})",
-            self.token_rate,
-            self.token_bucket_size,
-            self.peak_bandwidth,
-            self.latency,
-            self.delay_variation,
-            self.service_type,
-            self.max_sdu_size,
-            self.minimum_policed_size
-        )
-    }
-}
+        #[pymethods]
+        impl FlowSpec {
+            #[new]
+            #[pyo3(signature = (*, $($f = 0),*))]
+            #[allow(clippy::too_many_arguments)]
+            fn new($($f: $t),*) -> FlowSpec {
+                FlowSpec { $($f),* }
+            }
 
-impl From<&FlowSpec> for wspsan_core::FlowSpec {
-    fn from(f: &FlowSpec) -> Self {
-        wspsan_core::FlowSpec {
-            token_rate: f.token_rate,
-            token_bucket_size: f.token_bucket_size,
-            peak_bandwidth: f.peak_bandwidth,
-            latency: f.latency,
-            delay_variation: f.delay_variation,
-            service_type: f.service_type,
-            max_sdu_size: f.max_sdu_size,
-            minimum_policed_size: f.minimum_policed_size,
+            fn __repr__(&self) -> String {
+                let fields = [$(format!("{}={}", stringify!($f), self.$f)),*];
+                format!("wspsan.FlowSpec({})", fields.join(", "))
+            }
         }
-    }
-}
 
-impl From<&wspsan_core::FlowSpec> for FlowSpec {
-    fn from(f: &wspsan_core::FlowSpec) -> Self {
-        FlowSpec {
-            token_rate: f.token_rate,
-            token_bucket_size: f.token_bucket_size,
-            peak_bandwidth: f.peak_bandwidth,
-            latency: f.latency,
-            delay_variation: f.delay_variation,
-            service_type: f.service_type,
-            max_sdu_size: f.max_sdu_size,
-            minimum_policed_size: f.minimum_policed_size,
+        impl From<&FlowSpec> for wspsan_core::FlowSpec {
+            fn from(f: &FlowSpec) -> Self {
+                wspsan_core::FlowSpec { $($f: f.$f,)* }
+            }
         }
-    }
+
+        impl From<&wspsan_core::FlowSpec> for FlowSpec {
+            fn from(f: &wspsan_core::FlowSpec) -> Self {
+                FlowSpec { $($f: f.$f,)* }
+            }
+        }
+    };
 }
+wspsan_core::for_each_flowspec_field!(flowspec! {});
 
 /// The quality of service a connect asks for (`QOS`); the condition function sees it as
 /// `request.qos`.

@@ -4,35 +4,17 @@
 
 use crate::args::{parse_ip, timeout};
 use crate::errors::{OrRaise, to_pyerr};
-use crate::records::{FieldRepr, record};
+use crate::records::{FieldRepr, engine_record};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::net::Ipv4Addr;
 use wspsan_core::{MessageKind, WsaError};
 
-record! {
+wspsan_core::for_each_fault_stat!(engine_record! {
     /// Faults a fault injector injected, by kind of fault.
-    FaultStats {
-        delayed: u64,
-        dropped: u64,
-        duplicated: u64,
-        reordered: u64,
-        partitioned: u64,
-    }
-}
-
-impl From<wspsan_core::FaultStats> for FaultStats {
-    fn from(s: wspsan_core::FaultStats) -> Self {
-        FaultStats {
-            delayed: s.delayed,
-            dropped: s.dropped,
-            duplicated: s.duplicated,
-            reordered: s.reordered,
-            partitioned: s.partitioned,
-        }
-    }
-}
+    FaultStats from wspsan_core::FaultStats;
+});
 
 /// A message kind by name (`"request"`, `"answer"`, `"confirm"`, `"withdraw"`, `"close"`); None
 /// is every kind. Another name is a ValueError.

@@ -771,16 +771,25 @@ fn device_remove_nic(py: Python<'_>, address: &str) -> PyResult<Outcome<c_int>> 
     Ok(c_abi!(py, wspsan_device_remove_nic(a)))
 }
 
-fn limits_dict<'py>(py: Python<'py>, l: &WSPSAN_LIMITS) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("max_descriptors", l.max_descriptors)?;
-    d.set_item("max_pending", l.max_pending)?;
-    d.set_item("max_backlog", l.max_backlog)?;
-    d.set_item("max_caller_data", l.max_caller_data)?;
-    d.set_item("max_callee_data", l.max_callee_data)?;
-    d.set_item("connect_timeout_ms", l.connect_timeout_ms)?;
-    Ok(d)
+/// WSPSAN_LIMITS as a dict, and a dict's fields into it, by the C ABI's list of its fields.
+macro_rules! limits_fields {
+    ($($f:ident: $t:ty,)*) => {
+        fn limits_dict<'py>(py: Python<'py>, l: &WSPSAN_LIMITS) -> PyResult<Bound<'py, PyDict>> {
+            let d = PyDict::new(py);
+            $(d.set_item(stringify!($f), l.$f)?;)*
+            Ok(d)
+        }
+
+        fn set_limit(l: &mut WSPSAN_LIMITS, name: &str, v: &Bound<'_, PyAny>) -> PyResult<()> {
+            match name {
+                $(stringify!($f) => l.$f = v.extract()?,)*
+                other => return Err(PyTypeError::new_err(format!("WSPSAN_LIMITS has no field {other:?}"))),
+            }
+            Ok(())
+        }
+    };
 }
+wspsan::for_each_c_limit!(limits_fields! {});
 
 /// `wspsan_device_get_limits(&limits)`: `(result, error, limits)`, a dict of `WSPSAN_LIMITS`.
 #[pyfunction]
@@ -800,15 +809,7 @@ fn device_set_limits(py: Python<'_>, fields: Option<&Bound<'_, PyDict>>) -> PyRe
         return Ok((rc, err));
     }
     for (k, v) in fields.into_iter().flat_map(|d| d.iter()) {
-        match k.extract::<String>()?.as_str() {
-            "max_descriptors" => l.max_descriptors = v.extract()?,
-            "max_pending" => l.max_pending = v.extract()?,
-            "max_backlog" => l.max_backlog = v.extract()?,
-            "max_caller_data" => l.max_caller_data = v.extract()?,
-            "max_callee_data" => l.max_callee_data = v.extract()?,
-            "connect_timeout_ms" => l.connect_timeout_ms = v.extract()?,
-            other => return Err(PyTypeError::new_err(format!("WSPSAN_LIMITS has no field {other:?}"))),
-        }
+        set_limit(&mut l, k.extract::<String>()?.as_str(), &v)?;
     }
     Ok(c_abi!(py, wspsan_device_set_limits(&l)))
 }
@@ -860,7 +861,7 @@ fn device_get_faults(py: Python<'_>) -> PyResult<(c_int, c_int, Bound<'_, PyDict
 fn device_stats(py: Python<'_>) -> (c_int, c_int, DeviceStats) {
     let mut d = WSPSAN_DEVICE_STATS::default();
     let (rc, err) = c_abi!(py, wspsan_device_stats(&mut d));
-    (rc, err, wspsan_core::DeviceStats::from(d).into())
+    (rc, err, d.into())
 }
 
 /// `wspsan_device_listener_stats(s, &stats)`: `(result, error, stats)` (SPEC D3).
@@ -868,7 +869,7 @@ fn device_stats(py: Python<'_>) -> (c_int, c_int, DeviceStats) {
 fn device_listener_stats(py: Python<'_>, s: SOCKET) -> (c_int, c_int, ListenerStats) {
     let mut l = WSPSAN_LISTENER_STATS::default();
     let (rc, err) = c_abi!(py, wspsan_device_listener_stats(s, &mut l));
-    (rc, err, wspsan_core::ListenerStats::from(l).into())
+    (rc, err, l.into())
 }
 
 /// Build `wspsan.wsp` and register it so `import wspsan.wsp` works.

@@ -18,12 +18,6 @@ pub(crate) enum Reply {
 }
 
 impl Reply {
-    /// Whether the connector lives in this process.
-    #[inline]
-    pub(crate) fn is_local(&self) -> bool {
-        matches!(self, Reply::Local { .. })
-    }
-
     /// A12: the connector withdrew the attempt (closed, timed out, interrupted, lost).
     #[inline]
     pub(crate) fn is_withdrawn(&self) -> bool {

@@ -638,3 +638,71 @@ both_ways!(socket_and_peer_names_of_both_ends, layout, |layout| {
     assert_eq!(h.client.sock_name(Descriptor::from_raw(8)), Err(WsaError::NotSock));
     assert_eq!(h.client.peer_name(Descriptor::from_raw(8)), Err(WsaError::NotSock));
 });
+
+/// Run `body` on its own thread; a hang (a deadlock) fails the test at the deadline instead of
+/// blocking the suite.
+fn within_deadline<T: Send + 'static>(what: &str, body: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(body());
+    });
+    rx.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|_| panic!("{what}: no return within 10 s (deadlock)"))
+}
+
+/// Closes the connector from inside its FD_CONNECT signal, as a switch's WPUSetEvent upcall may.
+struct CloseOnSet(Provider, Mutex<Option<Descriptor>>);
+
+impl wspsan_core::Signal for CloseOnSet {
+    fn set(&self) {
+        if let Some(c) = self.1.lock().unwrap().take() {
+            let _ = self.0.close(c);
+        }
+    }
+    fn reset(&self) {}
+}
+
+// SPEC A12, K3, E1 (no lock held while an upcall runs): the connector's FD_CONNECT signal,
+// raised by the accept that answers it, may close the connector at once; the accept still
+// returns its socket, which then sees FD_CLOSE.
+#[test]
+fn an_upcall_that_closes_the_connector_while_accept_answers_it() {
+    let accepted = within_deadline("accept", || {
+        let p = Provider::new();
+        let (l, addr) = listener(&p, 5);
+        let c = nb_connector(&p);
+        let sig = Arc::new(CloseOnSet(p.clone(), Mutex::new(Some(c))));
+        p.event_select(c, Some(sig), FD_CONNECT).unwrap();
+        assert_eq!(p.connect(c, addr, ConnectParams::default()).unwrap_err(), WsaError::WouldBlock);
+        let a = p.accept(l, None).map(|a| a.socket).map_err(|e| e.error);
+        (p, a)
+    });
+    let (p, a) = accepted;
+    let a = a.expect("accepted");
+    assert!(matches!(p.close(a), Ok(())));
+}
+
+// SPEC A12, K1 (descriptors are never reused; the engine's storage for them is): a connector
+// closed while the condition runs is withdrawn for the accept (WSAEACCES), even when the socket
+// the accept makes gets the very storage the connector had. `discard` (the garbage collector's
+// close) is callable from the condition; the closes on the accepting thread put the connector's
+// slot first in line for that thread's next socket.
+#[test]
+fn a_connector_closed_during_the_condition_whose_storage_the_new_socket_gets() {
+    let outcome = within_deadline("accept", || {
+        let p = Provider::new();
+        let (l, addr) = listener(&p, 5);
+        let c = nb_connector(&p);
+        assert_eq!(p.connect(c, addr, ConnectParams::default()).unwrap_err(), WsaError::WouldBlock);
+        let others: Vec<Descriptor> = (0..1200).map(|_| p.socket().unwrap()).collect();
+        let closer = p.clone();
+        let mut condition = move |_: &mut ConditionRequest<'_>| {
+            closer.discard(c).unwrap();
+            for s in &others {
+                closer.discard(*s).unwrap();
+            }
+            Decision::Accept
+        };
+        p.accept(l, Some(&mut condition)).map(|a| a.socket).map_err(|e| e.error)
+    });
+    assert_eq!(outcome, Err(WsaError::Acces));
+}

@@ -127,20 +127,14 @@ impl Provider {
                         return Err(fail(e));
                     }
                 };
-                // A connector of this process is answered with the new socket still locked
-                // (accepted socket before connector is the one order the two are locked in), so
-                // the socket opens without a second lock. An answer across a fabric waits for
-                // the connector's confirmation, and the connection's messages may need the
-                // socket meanwhile: it is answered unlocked.
-                let held = if req.reply.is_local() {
-                    Some(ng)
-                } else {
-                    drop(ng);
-                    None
-                };
+                // The answer goes with the new socket unlocked: answering locks the connector and
+                // sets its FD_CONNECT event (a switch's upcall), and the connector's cell may even be
+                // the new socket's (closed meanwhile and reused); the connector closing at once finds
+                // the new socket connected all the same.
+                drop(ng);
                 let link = PeerLink::Local(new.clone());
                 let answered = req.reply.answer(Answer::Accepted { peer: link, callee_data });
-                let ng = held.unwrap_or_else(|| new.lock());
+                let ng = new.lock();
                 if answered {
                     let mut ng = ng;
                     ng.open = true;

@@ -85,6 +85,10 @@ impl Provider {
     ) -> Result<Vec<u8>> {
         let sh = &self.shared;
         sh.enter()?;
+        // Found before the socket is locked, so that it is dropped after the lock is released on
+        // every way out: the last reference to another provider may go with it, and that
+        // provider's close must not run under this socket's lock.
+        let found = sh.route(addr);
         let (cell, mut g) = sh.table.lock(s)?;
         Call::Connect.check(&g.state, g.local)?;
         if addr.ip().is_unspecified() || addr.port() == 0 {
@@ -100,19 +104,19 @@ impl Provider {
         // An address no device has is refused (README) and leaves the socket unbound: binding it
         // there would let it listen at an address the device does not have. (A listener on a NIC
         // removed since keeps working, README: that address still takes connects.)
-        let Some(route) = sh.route(addr) else {
+        let Some(route) = &found else {
             sh.device.refused_no_listener.fetch_add(1, Ordering::Relaxed);
             return Err(WsaError::ConnRefused);
         };
         // The NIC this connector speaks from: the target's own on this device (C4), the device's
         // first NIC towards another device (F2).
-        let from = match &route {
+        let from = match route {
             Route::Here => *addr.ip(),
             Route::There(_) | Route::Remote(_) | Route::Peer(_) => {
                 sh.device.nic_list().first().copied().ok_or(WsaError::AddrNotAvail)?
             }
         };
-        if let Route::There(t) = &route {
+        if let Route::There(t) = route {
             if t.device.is_down() {
                 return Err(WsaError::HostUnreach); // README: a device that is down answers nobody
             }
@@ -129,7 +133,7 @@ impl Provider {
             let (_, nobody) = g.set_state(cell, State::Bound); // nobody waits on an unbound socket
             drop(nobody);
         }
-        let target: &Shared = match &route {
+        let target: &Shared = match route {
             Route::Here => sh,
             Route::There(t) => t,
             Route::Remote(to) => {
@@ -186,13 +190,14 @@ impl Provider {
                     let _ = g.events.record(crate::consts::FD_CONNECT_BIT, code); // signalled when first recorded
                 }
                 g.so_error = stale.1;
+                drop(g);
                 return Err(e);
             }
         };
         drop(g);
         signal_set(set);
         // The wait must not keep the listener's provider alive: if it goes away, it answers (T2).
-        drop(route);
+        drop(found);
         if deferred {
             if let Some(t) = sh.device.connect_timeout() {
                 sh.timer.schedule(sh, cell, attempt, Instant::now() + t);

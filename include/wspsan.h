@@ -1,13 +1,17 @@
 /*
- * wspsan.h: the C ABI of wspsan, a Winsock SAN service provider's connection setup over an
- * emulated loopback SAN device, with the Windows WSP signatures prefixed wspsan_.
+ * wspsan.h: the C ABI of wspsan, a Winsock SAN service provider's connection setup over
+ * emulated SAN devices that reach each other over a fabric (in-process, TCP, or a transport of
+ * the provider's own), with the Windows WSP signatures prefixed wspsan_.
  *
- * Conventions (SPEC.md sections 1 and 2): Windows widths (DWORD 32-bit, SOCKET pointer-sized);
- * failure returns SOCKET_ERROR / INVALID_SOCKET and writes *lpErrno, success leaves *lpErrno
- * untouched; no output parameter is written on failure unless documented; a call checks its
- * descriptor first (WSAENOTSOCK), then whether the socket's state allows it, then its pointers
- * (WSAEFAULT) (SPEC X4); every call may come from any thread; a caught Rust panic is reported as
- * WSAENETDOWN (wspsan_last_error_message has the detail). Link with pkg-config wspsan
+ * "SPEC X1" below means the rule X1 of docs/behaviour.md, the behaviour reference (anchor
+ * docs/behaviour.md#X1); "SPEC section 8" is its section 8 (#section-8).
+ *
+ * Conventions (docs/behaviour.md sections 1 and 2): Windows widths (DWORD 32-bit, SOCKET
+ * pointer-sized); failure returns SOCKET_ERROR / INVALID_SOCKET and writes *lpErrno, success
+ * leaves *lpErrno untouched; no output parameter is written on failure unless documented; a call
+ * checks its descriptor first (WSAENOTSOCK), then whether the socket's state allows it, then its
+ * pointers (WSAEFAULT) (SPEC X4); every call may come from any thread; a caught Rust panic is
+ * reported as WSAENETDOWN (wspsan_last_error_message has the detail). Link with pkg-config wspsan
  * (-lwspsan: libwspsan.so) or wspsan-static (libwspsan.a by its path, then -lpthread -ldl -lm
  * -lrt, which are also wspsan.pc's Libs.private).
  */

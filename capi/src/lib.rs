@@ -1,6 +1,6 @@
 //! wspsan C ABI (libwspsan): the Winsock SAN provider's connection setup with the exact
 //! Windows WSP signatures, prefixed `wspsan_`. See include/wspsan.h (generated from this crate
-//! by cbindgen) and SPEC.md sections 1 and 2.
+//! by cbindgen) and docs/behaviour.md sections 1 and 2.
 //!
 //! Every export translates C arguments into a call on the engine (`wspsan-core`) and back,
 //! through the one boundary in `boundary`; no rule of the contract is decided here. The

@@ -12,8 +12,12 @@ const VERSION_2_2: WORD = 0x0202;
 
 fn utf16_description() -> [WCHAR; WSPDESCRIPTION_LEN + 1] {
     let mut out = [0; WSPDESCRIPTION_LEN + 1];
-    let text =
-        concat!("wspsan ", env!("CARGO_PKG_VERSION"), ": Winsock SAN provider over an emulated loopback SAN device");
+    let text = concat!(
+        "wspsan ",
+        env!("CARGO_PKG_VERSION"),
+        ": Winsock SAN provider connection setup over emulated SAN devices on fabrics ",
+        "(in-process, TCP, or a provider's own transport)"
+    );
     for (slot, unit) in out[..WSPDESCRIPTION_LEN].iter_mut().zip(text.encode_utf16()) {
         *slot = unit;
     }

@@ -1,9 +1,10 @@
 //! # wspsan-core
 //!
 //! The engine of wspsan: the connection-establishment half of a Winsock SAN service provider
-//! (socket, bind, listen, connect, conditional accept, events, close) over an emulated
-//! loopback SAN device. Every rule of the behaviour contract (`SPEC.md`) lives here; the C ABI
-//! and the Python module only translate.
+//! (socket, bind, listen, connect, conditional accept, events, close) over emulated SAN devices
+//! that reach each other over a fabric (in-process, TCP, or a transport of the embedder's own).
+//! Every rule of the behaviour reference (docs/behaviour.md) lives here; the C ABI and the
+//! Python module only translate.
 //!
 //! Start with [`Provider`]: it owns a descriptor table and a [`Device`]. Any number of
 //! providers can live in one process; none sees another's sockets.

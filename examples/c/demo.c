@@ -135,7 +135,8 @@ int main(void) {
     memset(&upcalls, 0, sizeof upcalls);
     if (wspsan_WSPStartup(0x0202, &data, NULL, upcalls, &table) != 0)
         return 1;
-    printf("wspsan %s: a Winsock SAN provider on an emulated loopback SAN device\n\n", wspsan_version());
+    printf("wspsan %s: a Winsock SAN provider on emulated SAN devices; this story: one device, alone\n\n",
+           wspsan_version());
 
     printf("1. The server listens on 127.0.0.1:%d with a backlog of 2 and selects FD_ACCEPT.\n", PORT);
     server = wspsan_WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, 0, &err);

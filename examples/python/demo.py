@@ -59,7 +59,7 @@ def client_result(name: str, s: wspsan.Socket) -> None:
 
 def main() -> None:
     provider = wspsan.Provider()
-    print(f"wspsan {wspsan.__version__}: a Winsock SAN provider on an emulated loopback SAN device\n")
+    print(f"wspsan {wspsan.__version__}: a Winsock SAN provider on emulated SAN devices; this story: one device, alone\n")
 
     print(f"1. The server listens on {SERVER[0]}:{PORT} with a backlog of 2 and selects FD_ACCEPT.")
     server = provider.socket()

@@ -1,4 +1,6 @@
-"""wspsan: a Winsock SAN service provider's connection setup over an emulated loopback SAN device.
+"""wspsan: a Winsock SAN service provider's connection setup over emulated SAN devices.
+
+Devices reach each other over a fabric: alone, in-process, TCP, or a provider's own transport.
 
 ``Provider()`` makes an independent provider with its own device; ``provider.socket()`` gives
 sockets with ``bind``, ``listen``, ``connect`` and a conditional ``accept``. Errors are

@@ -1,4 +1,8 @@
-"""The native part of wspsan (private: import ``wspsan``). Every Winsock rule lives in the engine."""
+"""The native part of wspsan (private: import ``wspsan``). Every Winsock rule lives in the engine.
+
+``SPEC X1`` in these docs means the rule X1 of docs/behaviour.md, the behaviour reference
+(``docs/behaviour.md#X1``); ``SPEC section 8`` is its section 8.
+"""
 
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType

@@ -8,6 +8,9 @@ state allows it, and its pointer arguments last (SPEC X4). Blocking calls (``WSP
 does: the wait is abandoned (a connect withdrawn) and KeyboardInterrupt raised. A condition
 function that raises gives no answer: the accept is abandoned, the request stays at the head
 (not counted as deferred, FD_ACCEPT recorded again), and the exception is raised.
+
+``SPEC X1`` in these docs means the rule X1 of docs/behaviour.md, the behaviour reference
+(``docs/behaviour.md#X1``); ``SPEC section 8`` is its section 8.
 """
 
 from collections.abc import Callable

@@ -1,4 +1,4 @@
-//! The emulated loopback SAN device: NICs, port space, limits, fault switches, statistics
+//! The emulated SAN device: NICs, port space, limits, fault switches, statistics
 //! (SPEC section 3).
 
 use crate::consts::{EPHEMERAL_FIRST, EPHEMERAL_LAST};

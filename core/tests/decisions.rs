@@ -1,4 +1,4 @@
-//! The points SPEC.md leaves open, as wspsan decided them (README, "Where wspsan decided"). Tests
+//! The points the behaviour contract (docs/behaviour.md) leaves open, as wspsan decided them (README, "Where wspsan decided"). Tests
 //! of a connector and a listener run with both on one provider and on two providers of one fabric
 //! (SPEC section 11).
 

@@ -1,5 +1,5 @@
 //! Model check: random single-threaded call sequences run through `wspsan-core` and
-//! through the reference model of SPEC.md in `model/reference.rs` (written from SPEC.md and the
+//! through the reference model of the behaviour contract (docs/behaviour.md) in `model/reference.rs` (written from that contract and the
 //! README alone, sharing no code or state type with the engine). Every result and error code is
 //! compared after every call, and after every call a sweep compares everything that can be read
 //! without changing it: addresses (A15), SO_ACCEPTCONN (L8), blocking mode, callee data (C5),

@@ -1,11 +1,11 @@
-//! A reference model of SPEC.md sections 3 to 9 (and the README's "Where wspsan decided"), for
+//! A reference model of the behaviour contract (docs/behaviour.md) sections 3 to 9 (and the README's "Where wspsan decided"), for
 //! single-threaded call sequences. It is written from those texts alone: it imports nothing from
 //! `wspsan_core`, keeps its own state types and speaks in the Windows numbers of SPEC section 1.
 //! It favours being obviously right over being fast: lists are searched linearly, nothing is
 //! cached, every socket ever made stays in `socks` (closed ones too, so stale descriptors can be
 //! tested).
 //!
-//! Where SPEC.md and the README leave a point open (mostly the order in which two failing checks
+//! Where the contract and the README leave a point open (mostly the order in which two failing checks
 //! are made), the choice is marked "open:" in a comment.
 
 use std::collections::VecDeque;

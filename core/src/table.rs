@@ -18,7 +18,7 @@ use crate::pad::CacheLine;
 use crate::socket::{Descriptor, SocketCell, SocketInner};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 
 const INDEX_BITS: u32 = 24;
@@ -47,14 +47,50 @@ pub(crate) struct Table {
 }
 
 /// Freed indexes, oldest first, over several lists so that threads rarely meet; a thread hands
-/// its batches to its home list.
-struct FreeLists(Box<[CacheLine<Mutex<VecDeque<u32>>>]>);
+/// its batches to its home list and takes from it first, then from any list long enough (a
+/// thread that only makes sockets, such as an accepting one, reuses what others close).
+struct FreeLists(Box<[CacheLine<FreeList>]>);
+
+struct FreeList {
+    indexes: Mutex<VecDeque<u32>>,
+    /// The list's length, readable without its lock, to find a list worth taking from.
+    len: AtomicUsize,
+}
 
 impl FreeLists {
     fn give(&self, list: usize, indexes: &mut Vec<u32>) {
         if !indexes.is_empty() {
-            lock(&self.0[list]).extend(indexes.drain(..));
+            let l = &self.0[list];
+            let mut q = lock(&l.indexes);
+            q.extend(indexes.drain(..));
+            l.len.store(q.len(), Relaxed);
         }
+    }
+
+    /// A batch of the oldest indexes of `list`, if at least `REUSE_AFTER` would still wait
+    /// behind them, into `into` (oldest last).
+    fn take(&self, list: usize, into: &mut Vec<u32>) -> bool {
+        let l = &self.0[list];
+        if l.len.load(Relaxed) < REUSE_AFTER + BATCH {
+            return false;
+        }
+        let mut q = lock(&l.indexes);
+        if q.len() < REUSE_AFTER + BATCH {
+            return false;
+        }
+        into.extend(q.drain(..BATCH).rev());
+        l.len.store(q.len(), Relaxed);
+        true
+    }
+
+    /// Any one freed index (the slab is full).
+    fn any(&self) -> Option<u32> {
+        self.0.iter().find_map(|l| {
+            let mut q = lock(&l.indexes);
+            let i = q.pop_front();
+            l.len.store(q.len(), Relaxed);
+            i
+        })
     }
 }
 
@@ -122,7 +158,11 @@ impl Table {
         Table {
             chunks: (0..CHUNKS).map(|_| OnceLock::new()).collect(),
             fresh: CacheLine(AtomicU32::new(0)),
-            free: Arc::new(FreeLists((0..FREE_LISTS).map(|_| CacheLine(Mutex::new(VecDeque::new()))).collect())),
+            free: Arc::new(FreeLists(
+                (0..FREE_LISTS)
+                    .map(|_| CacheLine(FreeList { indexes: Mutex::new(VecDeque::new()), len: AtomicUsize::new(0) }))
+                    .collect(),
+            )),
         }
     }
 
@@ -144,10 +184,8 @@ impl Table {
     pub(crate) fn allocate(&self) -> Result<(Descriptor, &Arc<SocketCell>)> {
         let reused = self.with_stash(|st| {
             if st.ready.is_empty() {
-                let mut free = lock(&self.free.0[home_list()]);
-                if free.len() >= REUSE_AFTER + BATCH {
-                    st.ready.extend(free.drain(..BATCH).rev());
-                }
+                let home = home_list();
+                let _ = (0..FREE_LISTS).any(|k| self.free.take((home + k) % FREE_LISTS, &mut st.ready));
             }
             st.ready.pop()
         });
@@ -158,7 +196,7 @@ impl Table {
                 if i >= MAX_SLOTS {
                     self.fresh.fetch_sub(1, Relaxed);
                     // The slab is full: take any freed slot rather than fail.
-                    self.free.0.iter().find_map(|f| lock(f).pop_front()).ok_or(WsaError::MFile)?
+                    self.free.any().ok_or(WsaError::MFile)?
                 } else {
                     i
                 }
@@ -219,7 +257,7 @@ impl Table {
                     }
                 });
                 if stashed.is_none() {
-                    lock(&self.free.0[home_list()]).push_back(index);
+                    self.free.give(home_list(), &mut vec![index]);
                 }
             } // else: the slot retires for good rather than repeat a value
         }
@@ -313,5 +351,28 @@ mod tests {
         assert_eq!(t.lock(d).err(), Some(WsaError::NotSock));
         cell.lock().open = true;
         assert!(t.lock(d).is_ok());
+    }
+
+    // K1: a thread that only makes sockets reuses the slots another thread frees, so the slab
+    // does not grow without bound when one thread accepts and others close.
+    #[test]
+    fn slots_freed_by_one_thread_are_reused_by_another() {
+        let t = Arc::new(Table::new());
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Descriptor>(64);
+        let closer = {
+            let t = t.clone();
+            std::thread::spawn(move || {
+                for d in rx {
+                    close(&t, d).unwrap();
+                }
+            })
+        };
+        for _ in 0..60_000 {
+            tx.send(open(&t)).unwrap();
+        }
+        drop(tx);
+        closer.join().unwrap();
+        let used = t.fresh.load(Relaxed) as usize;
+        assert!(used < 4 * (REUSE_AFTER + 2 * BATCH) + 2 * BATCH * FREE_LISTS, "{used} slots");
     }
 }

@@ -8,7 +8,7 @@ use crate::listen_queue::ListenQueue;
 use crate::stats::declare_record;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 /// A socket descriptor as the provider hands it out (`SOCKET` in C).
@@ -149,6 +149,10 @@ pub(crate) struct SocketCell {
     pub(crate) attempt: AtomicU64,
     /// Bumped under `inner` on every change a spinning waiter may be waiting for.
     pub(crate) changes: AtomicU32,
+    /// Set under `inner` when a socket closed while a thread was still to come back for it
+    /// ([`SocketInner::awaited`]): its slot waits for the last such thread to leave
+    /// (`Shared::leave`), which gives it back.
+    pub(crate) retired: AtomicBool,
 }
 
 /// Default buffer size options (reported only; the emulated device moves no data).
@@ -224,6 +228,7 @@ impl SocketCell {
             cv: Condvar::new(),
             attempt: AtomicU64::new(0),
             changes: AtomicU32::new(0),
+            retired: AtomicBool::new(false),
         }
     }
 

@@ -209,3 +209,34 @@ fn descriptor_values_stay_unique_over_many_closes() {
     assert_eq!(p.device().stats().open_sockets, 1);
     p.close(live).unwrap();
 }
+
+// C7, K1: closing a socket while its blocking connect waits (or a listener while an accept
+// waits) leaves its storage to the waiting thread, which gives it back when it leaves: a program
+// that does this over and over does not grow without bound. (The slot is the low 24 bits of a
+// descriptor divided by 4, core/src/table.rs.)
+#[test]
+fn storage_of_sockets_closed_under_a_waiting_thread_is_reused() {
+    let p = Provider::new();
+    let (l, addr) = listener(&p, 1000);
+    let slot = |d: Descriptor| (d.raw() >> 2) & 0xff_ffff;
+    let mut highest = 0;
+    for round in 0..30_000 {
+        let c = p.socket().unwrap();
+        highest = highest.max(slot(c));
+        let waiter = {
+            let p = p.clone();
+            std::thread::spawn(move || p.connect(c, addr, ConnectParams::default()))
+        };
+        // Close it once its request is queued (the connect is then surely waiting or about to).
+        while p.listener_stats(l).unwrap().queue_len == 0 {
+            std::thread::yield_now();
+        }
+        p.close(c).unwrap();
+        assert_eq!(waiter.join().unwrap().unwrap_err(), WsaError::Intr, "round {round}");
+        // The withdrawn request: accept sees it gone (A12).
+        assert_eq!(p.accept(l, None).unwrap_err().error, WsaError::Acces);
+    }
+    // Without reuse every round would take a new slot; with it the slab stays near the number of
+    // slots that must wait in the free lists before reuse (16 lists of 1024 and a batch).
+    assert!(highest < 24_000, "slot {highest} after 30000 rounds");
+}

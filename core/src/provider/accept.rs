@@ -63,7 +63,9 @@ impl Provider {
         let sh = &*self.shared;
         sh.enter()?;
         let (listener, g) = sh.table.lock(s)?;
-        let (req, inherited) = self.take_request(listener, g, s, wait)?;
+        let taken = self.take_request(listener, g, s, wait);
+        sh.leave(listener, s);
+        let (req, inherited) = taken?;
         let examined = Some(req.caller);
         let fail = |error| AcceptError { error, examined };
         if req.is_withdrawn() {

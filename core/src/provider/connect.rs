@@ -250,7 +250,13 @@ impl Provider {
     }
 
     /// C2: a blocking connect waits for the answer, the timeout, a close or the device going down.
-    fn wait_connect(&self, cell: &SocketCell, s: Descriptor, attempt: u64, mut wait: Wait<'_>) -> Result<Vec<u8>> {
+    fn wait_connect(&self, cell: &SocketCell, s: Descriptor, attempt: u64, wait: Wait<'_>) -> Result<Vec<u8>> {
+        let result = self.wait_for_answer(cell, s, attempt, wait);
+        self.shared.leave(cell, s);
+        result
+    }
+
+    fn wait_for_answer(&self, cell: &SocketCell, s: Descriptor, attempt: u64, mut wait: Wait<'_>) -> Result<Vec<u8>> {
         let sh = &self.shared;
         let timeout = match (sh.device.connect_timeout(), wait.timeout) {
             (Some(a), Some(b)) => Some(a.min(b)),

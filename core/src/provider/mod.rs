@@ -469,6 +469,9 @@ impl Shared {
         let (old, sleepers) = g.set_state(cell, State::Closed);
         let (local, context) = (g.local.filter(|_| g.owns_port), g.context);
         g.vacate(awaited);
+        if awaited {
+            cell.retired.store(true, Ordering::Relaxed);
+        }
         drop(g);
         sleepers.notify(cell);
         if let Some(local) = local {
@@ -493,6 +496,24 @@ impl Shared {
             contain(|| h.closed(id, context));
         }
         !awaited
+    }
+
+    /// A thread that waited on socket `s` (or made a blocking connect with it) is done with its
+    /// cell: if the socket was closed meanwhile and this is the last such thread, the slot goes
+    /// back for later sockets (see [`SocketInner::awaited`]).
+    pub(crate) fn leave(&self, cell: &SocketCell, s: Descriptor) {
+        if !cell.retired.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut g = cell.lock();
+        // A retired cell is never given to a later socket, so it still names `s`.
+        if g.id != s || g.waiters > 0 || g.spinners > 0 || !cell.retired.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        g.outcome = None;
+        g.callee_data = Box::default();
+        drop(g);
+        self.table.recycle(s);
     }
 
     /// `WSPCloseSocket`'s work once the entry checks passed.

@@ -17,9 +17,12 @@ import pytest
 from helpers import DEADLINE
 
 PRELUDE = """
-import sys, time, traceback
+import signal, sys, time, traceback
 import wspsan
 from wspsan import wsp
+
+# Python's own handler, even when this process was started with SIGINT ignored (as under nohup).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 assert wsp.WSPStartup()[0] == 0
 listener, err = wsp.WSPSocket()

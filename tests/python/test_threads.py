@@ -14,7 +14,7 @@ from types import FrameType
 import pytest
 
 import wspsan
-from helpers import Background, listener
+from helpers import DEADLINE, Background, listener
 
 
 def test_blocking_accept_releases_the_gil() -> None:
@@ -99,11 +99,18 @@ def test_keyboard_interrupt_reaches_a_blocked_accept() -> None:
     # SPEC T1: Ctrl-C works
     p = wspsan.Provider()
     s = listener(p)
+    # Python's own handler, whatever the test runner inherited (a run started with SIGINT
+    # ignored, as nohup does, would otherwise never see the signal).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        s.accept()
-    timer.join()
+    try:
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            s.accept(timeout=DEADLINE)
+    finally:
+        timer.cancel()
+        timer.join()
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_every_connect_ends_in_exactly_one_outcome() -> None:

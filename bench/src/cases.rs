@@ -333,7 +333,7 @@ pub fn memory(_ctx: &Ctx<'_>) -> Case {
 }
 
 /// The loops `--profile` runs on their own (for perf or callgrind), without the harness.
-pub const PROFILES: [&str; 8] = [
+pub const PROFILES: [&str; 9] = [
     "capi-pair",
     "core-pair",
     "capi-refusal",
@@ -341,6 +341,7 @@ pub const PROFILES: [&str; 8] = [
     "pair-100k-queued",
     "pair-1M-open",
     "core-two-threads",
+    "capi-two-threads",
     "unix-two-threads",
 ];
 
@@ -373,6 +374,9 @@ pub fn profile(name: &str, n: u64, capi: &CAbi) {
         "pair-1M-open" => pairs(&loaded(0, 1_000_000), n),
         "core-two-threads" => {
             handoff::pairs_wsp(&core, &backlog_listener(&core), n);
+        }
+        "capi-two-threads" => {
+            handoff::pairs_wsp(capi, &backlog_listener(capi), n);
         }
         "unix-two-threads" => {
             handoff::pairs_kernel(&kernel::listener(Family::Unix, 1024), n, Family::Unix);

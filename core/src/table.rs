@@ -30,6 +30,7 @@ const CHUNKS: usize = (MAX_SLOTS as usize) / CHUNK;
 const FREE_LISTS: usize = 16;
 const REUSE_AFTER: usize = 1024;
 const BATCH: usize = 32;
+const STASHES_PER_THREAD: usize = 4;
 
 /// One slot: its cell, made when the slot is first handed out, and its generation, changed only
 /// under the cell's lock but readable without it.
@@ -115,7 +116,9 @@ impl Drop for Stash {
 }
 
 thread_local! {
-    static STASH: RefCell<Option<Stash>> = const { RefCell::new(None) };
+    /// This thread's stashes, the table used last first: a thread that works with a few
+    /// providers in turn (two devices of an in-process fabric) keeps one for each.
+    static STASHES: RefCell<Vec<Stash>> = const { RefCell::new(Vec::new()) };
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -266,17 +269,25 @@ impl Table {
     /// Run `f` on this thread's stash of this table's indexes; `None` when the thread is ending
     /// and has none any more.
     fn with_stash<T>(&self, f: impl FnOnce(&mut Stash) -> T) -> Option<T> {
-        STASH
+        STASHES
             .try_with(|cell| {
-                let mut stash = cell.borrow_mut();
-                if !stash.as_ref().is_some_and(|st| std::ptr::eq(st.table.as_ptr(), Arc::as_ptr(&self.free))) {
-                    // Another table's stash goes back to it (dropping it does) before this one's starts.
-                    *stash = Some(Stash { table: Arc::downgrade(&self.free), freed: Vec::new(), ready: Vec::new() });
+                let mut stashes = cell.borrow_mut();
+                let mine = |st: &Stash| std::ptr::eq(st.table.as_ptr(), Arc::as_ptr(&self.free));
+                match stashes.iter().position(mine) {
+                    Some(0) => {}
+                    Some(i) => stashes[..=i].rotate_right(1),
+                    None => {
+                        // Stashes of tables that are gone go; past the limit, the one used least
+                        // recently goes back to its table (dropping a stash does that).
+                        stashes.retain(|st| st.table.strong_count() > 0);
+                        stashes.truncate(STASHES_PER_THREAD - 1);
+                        let fresh = Stash { table: Arc::downgrade(&self.free), freed: Vec::new(), ready: Vec::new() };
+                        stashes.insert(0, fresh);
+                    }
                 }
-                stash.as_mut().map(f)
+                f(&mut stashes[0])
             })
             .ok()
-            .flatten()
     }
 
     fn cells(&self) -> impl Iterator<Item = &Arc<SocketCell>> {
@@ -374,5 +385,22 @@ mod tests {
         closer.join().unwrap();
         let used = t.fresh.load(Relaxed) as usize;
         assert!(used < 4 * (REUSE_AFTER + 2 * BATCH) + 2 * BATCH * FREE_LISTS, "{used} slots");
+    }
+
+    // K1: a thread working with several tables in turn reuses each one's slots, and hands every
+    // freed slot back; descriptors stay unique in each.
+    #[test]
+    fn a_thread_alternating_between_tables_reuses_each_ones_slots() {
+        let tables: Vec<Table> = (0..6).map(|_| Table::new()).collect();
+        let mut seen: Vec<std::collections::HashSet<Descriptor>> = vec![Default::default(); tables.len()];
+        for round in 0..72_000 {
+            let k = round % tables.len();
+            let d = open(&tables[k]);
+            assert!(seen[k].insert(d), "descriptor {d:?} handed out twice");
+            close(&tables[k], d).unwrap();
+        }
+        for t in &tables {
+            assert!((t.fresh.load(Relaxed) as usize) < 4 * (REUSE_AFTER + 2 * BATCH) + 2 * BATCH * FREE_LISTS);
+        }
     }
 }

@@ -50,12 +50,13 @@ develop: venv $(PY_MODULE_STAMP) ## build the wspsan module into .venv (editable
 # the tests and demo type-checked against the stubs; mypy's caches stay inside .venv (stubtest
 # keeps its own in the working directory).
 py-test: export MYPY_CACHE_DIR := $(abspath $(VENV))/.mypy_cache
-py-test: develop fabric-examples ## pytest, stubtest, mypy --strict, the Python quick start
+py-test: develop fabric-examples ## pytest, stubtest, mypy --strict, the Python quick start and asyncio example
 	$(CARGO) test -q -p wspsan-python
 	$(VPY) -m pytest tests/python
 	cd $(VENV) && bin/python -m mypy.stubtest wspsan
 	$(VPY) -m mypy --strict tests/python examples/python
 	$(VPY) examples/python/quickstart.py >/dev/null
+	timeout 60 $(VPY) examples/python/asyncio_server.py >/dev/null
 
 demo-py: develop ## the Python demo (examples/python/demo.py)
 	$(VPY) examples/python/demo.py

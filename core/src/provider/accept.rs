@@ -115,12 +115,7 @@ impl Provider {
                     ng.local = Some(req.callee);
                     ng.state = State::Connected { remote: req.caller, peer: req.reply.peer_link() };
                 };
-                let reset = || {
-                    if let Some(h) = &inherited.handle {
-                        crate::events::fire_reset(h); // E3, before E2 (or the answer's E1) may set it again
-                    }
-                };
-                let new = sh.new_socket_locked(init, reset);
+                let new = sh.new_socket_locked(init);
                 let (socket, new, ng) = match new {
                     Ok(c) => c,
                     Err(e) => {
@@ -134,6 +129,9 @@ impl Provider {
                 // the new socket's (closed meanwhile and reused); the connector closing at once finds
                 // the new socket connected all the same.
                 drop(ng);
+                if let Some(h) = &inherited.handle {
+                    crate::events::fire_reset(h); // E3, before E2 (or the answer's E1) may set it again
+                }
                 let link = PeerLink::Local(new.clone());
                 let answered = req.reply.answer(Answer::Accepted { peer: link, callee_data });
                 let ng = new.lock();

@@ -408,19 +408,17 @@ impl Shared {
     /// Make a socket (S1, A7, A11): reserve a descriptor and its cell, run the create hook, and
     /// set the socket up in the cell, open: in the table at once.
     fn new_socket(&self) -> Result<Descriptor> {
-        let (id, _, mut g) = self.new_socket_locked(|_| {}, || {})?;
+        let (id, _, mut g) = self.new_socket_locked(|_| {})?;
         g.open = true;
         Ok(id)
     }
 
     /// [`new_socket`](Self::new_socket), not yet open (an accepted socket opens only once its
-    /// connector has the answer) and still locked. `made` runs once the socket is sure to be
-    /// made, before its lock is taken (it may run user code).
+    /// connector has the answer) and still locked.
     #[allow(clippy::type_complexity)]
     fn new_socket_locked(
         &self,
         init: impl FnOnce(&mut SocketInner),
-        made: impl FnOnce(),
     ) -> Result<(Descriptor, &Arc<SocketCell>, MutexGuard<'_, SocketInner>)> {
         self.device.check_buffers()?;
         self.device.reserve_descriptor()?;
@@ -437,7 +435,6 @@ impl Shared {
             }
             None => 0,
         };
-        made();
         let mut g = cell.lock();
         g.open_as(id, context, init, false);
         Ok((id, cell, g))

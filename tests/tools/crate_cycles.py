@@ -70,19 +70,7 @@ def strip(text):
 
 def brace_names(body):
     """The first path segment of each item of a `{a, b::c, d as e, self}` group."""
-    names, depth, start = [], 0, 0
-    for k, ch in enumerate(body + ","):
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            item = body[start:k].strip()
-            start = k + 1
-            m = re.match(IDENT, item)
-            if m:
-                names.append(m.group(0))
-    return names
+    return [m.group(0) for item in split_group(body) if (m := re.match(IDENT, item))]
 
 
 def use_leaves(tree):

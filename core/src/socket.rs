@@ -111,8 +111,9 @@ pub(crate) struct SocketInner {
     /// The socket this cell holds now: a table slot's cell serves one socket after another, so
     /// whoever kept the cell beyond one call checks this before acting on it.
     pub(crate) id: Descriptor,
-    /// Whether the socket is in the table (made and not closed); an accepted socket is made
-    /// before its connector's answer is known and opens only once that answer is in.
+    /// Whether the socket is made and not closed. The table finds it only once published as
+    /// well (`Table::publish`): an accepted socket is made before its connector's answer is
+    /// known and is published only once that answer is in.
     pub(crate) open: bool,
     pub(crate) state: State,
     pub(crate) local: Option<SocketAddrV4>,
@@ -185,12 +186,12 @@ impl SocketInner {
     /// cell rather than to one socket: the threads still waiting on it (they will find the
     /// socket they waited for gone) and the attempt numbers, which never repeat in a cell so an
     /// answer or a timeout for an earlier socket's attempt can never match a later one's.
-    pub(crate) fn open_as(&mut self, id: Descriptor, context: u64, init: impl FnOnce(&mut SocketInner), open: bool) {
+    pub(crate) fn open_as(&mut self, id: Descriptor, context: u64, init: impl FnOnce(&mut SocketInner)) {
         let mut fresh = SocketInner::fresh(id, context);
         fresh.waiters = self.waiters;
         fresh.spinners = self.spinners;
         fresh.attempt_seq = self.attempt_seq;
-        fresh.open = open;
+        fresh.open = true;
         init(&mut fresh);
         *self = fresh;
     }
@@ -236,7 +237,7 @@ impl SocketCell {
     #[cfg(test)]
     pub(crate) fn new(id: Descriptor) -> SocketCell {
         let cell = SocketCell::vacant();
-        cell.lock().open_as(id, 0, |_| {}, true);
+        cell.lock().open_as(id, 0, |_| {});
         cell
     }
 

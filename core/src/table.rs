@@ -31,9 +31,14 @@ const FREE_LISTS: usize = 16;
 const REUSE_AFTER: usize = 1024;
 const BATCH: usize = 32;
 const STASHES_PER_THREAD: usize = 4;
+/// Set in a slot's generation while its descriptor is not (or no longer) to be found: a decoded
+/// generation never has it, so [`Table::lock`] fails without touching the cell. A socket is
+/// published by storing its generation without it, which costs its maker no lock.
+const SEALED: u64 = 1 << 63;
 
-/// One slot: its cell, made when the slot is first handed out, and its generation, changed only
-/// under the cell's lock but readable without it.
+/// One slot: its cell, made when the slot is first handed out, and its generation (with
+/// [`SEALED`] until its socket is published), killed only under the cell's lock and readable
+/// without it.
 struct Slot {
     generation: AtomicU64,
     cell: OnceLock<Arc<SocketCell>>,
@@ -176,13 +181,14 @@ impl Table {
 
     fn slot_or_create(&self, index: u32) -> &Slot {
         let chunk = self.chunks[(index >> CHUNK_BITS) as usize].get_or_init(|| {
-            (0..CHUNK).map(|_| Slot { generation: AtomicU64::new(1), cell: OnceLock::new() }).collect()
+            (0..CHUNK).map(|_| Slot { generation: AtomicU64::new(1 | SEALED), cell: OnceLock::new() }).collect()
         });
         &chunk[index as usize & (CHUNK - 1)]
     }
 
     /// Reserve a descriptor value never handed out before, and the cell its socket will live in
-    /// (vacant: [`lock`](Self::lock) does not find it until the socket is opened in it).
+    /// (vacant: [`lock`](Self::lock) does not find it until the socket is opened in it and
+    /// [`publish`](Self::publish)ed).
     /// [`recycle`](Self::recycle) gives it back once the socket is closed or was never opened.
     pub(crate) fn allocate(&self) -> Result<(Descriptor, &Arc<SocketCell>)> {
         let reused = self.with_stash(|st| {
@@ -207,7 +213,7 @@ impl Table {
         };
         let slot = self.slot_or_create(index);
         // The free list's lock orders this read after the close that bumped the generation.
-        let generation = slot.generation.load(Acquire);
+        let generation = slot.generation.load(Acquire) & !SEALED;
         let cell = slot.cell.get_or_init(|| Arc::new(SocketCell::vacant()));
         Ok((encode(index, generation), cell))
     }
@@ -238,12 +244,29 @@ impl Table {
         self.slot(index)?.cell.get()
     }
 
+    /// The socket just opened as `s` may be found from now on. Only its maker calls this, once,
+    /// before anything can kill `s` (a close needs `s` found; [`drain`](Self::drain) passes over
+    /// sockets not yet published).
+    #[inline]
+    pub(crate) fn publish(&self, s: Descriptor) {
+        if let Some((index, generation)) = decode(s) {
+            if let Some(slot) = self.slot(index) {
+                slot.generation.store(generation, Release);
+            }
+        }
+    }
+
+    /// Whether `s` was published and not killed since.
+    fn published(&self, s: Descriptor) -> bool {
+        decode(s).and_then(|(index, generation)| Some(self.slot(index)?.generation.load(Acquire) == generation)) == Some(true)
+    }
+
     /// The descriptor `s` is dead from now on (its socket is being closed or was never opened):
     /// call with its cell locked, so two closes cannot both succeed.
     pub(crate) fn kill(&self, s: Descriptor) {
         if let Some((index, generation)) = decode(s) {
             if let Some(slot) = self.slot(index) {
-                slot.generation.store(generation + 1, Release);
+                slot.generation.store((generation + 1) | SEALED, Release);
             }
         }
     }
@@ -306,7 +329,7 @@ impl Table {
     pub(crate) fn drain(&self, mut close: impl FnMut(Locked<'_>)) {
         for cell in self.cells() {
             let g = cell.lock();
-            if g.open {
+            if g.open && self.published(g.id) {
                 self.kill(g.id);
                 close((cell, g));
             }
@@ -320,7 +343,8 @@ mod tests {
 
     fn open(t: &Table) -> Descriptor {
         let (d, cell) = t.allocate().unwrap();
-        cell.lock().open_as(d, 0, |_| {}, true);
+        cell.lock().open_as(d, 0, |_| {});
+        t.publish(d);
         d
     }
 
@@ -354,13 +378,13 @@ mod tests {
     }
 
     #[test]
-    fn a_reserved_descriptor_is_not_found_until_opened() {
+    fn a_reserved_descriptor_is_not_found_until_published() {
         let t = Table::new();
         let (d, cell) = t.allocate().unwrap();
         assert_eq!(t.lock(d).err(), Some(WsaError::NotSock));
-        cell.lock().open_as(d, 0, |_| {}, false);
+        cell.lock().open_as(d, 0, |_| {});
         assert_eq!(t.lock(d).err(), Some(WsaError::NotSock));
-        cell.lock().open = true;
+        t.publish(d);
         assert!(t.lock(d).is_ok());
     }
 

@@ -134,17 +134,12 @@ impl Provider {
                 }
                 let link = PeerLink::Local(new.clone());
                 let answered = req.reply.answer(Answer::Accepted { peer: link, callee_data });
-                let ng = new.lock();
-                if answered {
-                    let mut ng = ng;
-                    ng.open = true;
-                } else {
-                    sh.discard_locked(socket, new, ng); // withdrawn while the condition ran (A12)
-                }
                 if !answered {
+                    sh.discard_locked(socket, new, new.lock()); // withdrawn while the condition ran (A12)
                     signal_set(sh.settle(listener, s, Settle::Withdrawn).set);
                     return Err(fail(WsaError::Acces));
                 }
+                sh.table.publish(socket);
                 signal_set(sh.settle(listener, s, Settle::Accepted).set);
                 Ok(Accepted { socket, peer: req.caller })
             }

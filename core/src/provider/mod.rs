@@ -408,13 +408,14 @@ impl Shared {
     /// Make a socket (S1, A7, A11): reserve a descriptor and its cell, run the create hook, and
     /// set the socket up in the cell, open: in the table at once.
     fn new_socket(&self) -> Result<Descriptor> {
-        let (id, _, mut g) = self.new_socket_locked(|_| {})?;
-        g.open = true;
+        let (id, _, g) = self.new_socket_locked(|_| {})?;
+        drop(g);
+        self.table.publish(id);
         Ok(id)
     }
 
-    /// [`new_socket`](Self::new_socket), not yet open (an accepted socket opens only once its
-    /// connector has the answer) and still locked.
+    /// [`new_socket`](Self::new_socket), not yet published (an accepted socket is found only
+    /// once its connector has the answer) and still locked.
     #[allow(clippy::type_complexity)]
     fn new_socket_locked(
         &self,
@@ -436,11 +437,11 @@ impl Shared {
             None => 0,
         };
         let mut g = cell.lock();
-        g.open_as(id, context, init, false);
+        g.open_as(id, context, init);
         Ok((id, cell, g))
     }
 
-    /// Undo `new_socket_locked` for a socket that never opened (nobody else can have reached it).
+    /// Undo `new_socket_locked` for a socket never published (nobody else can have reached it).
     fn discard_locked(&self, id: Descriptor, cell: &SocketCell, mut g: MutexGuard<'_, SocketInner>) {
         let (_, nobody) = g.set_state(cell, State::Closed);
         drop(nobody);

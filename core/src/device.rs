@@ -223,6 +223,10 @@ pub(crate) struct DeviceState {
     pub(crate) refused_no_listener: AtomicU64,
     pub(crate) timed_out: AtomicU64,
     ports: Box<[Mutex<PortSlot>]>,
+    /// For each port, the socket of its one binding, or 0 when it has none or several (one per
+    /// NIC): written under the port's lock, read without it, so that a connect finds its
+    /// listener taking no lock but the listener's own (see [`listener_at`](Self::listener_at)).
+    sole: Box<[AtomicU64]>,
     ephemeral_cursor: AtomicU32,
     /// Live listeners, for device statistics; touched only by listen and close.
     listeners: Mutex<HashMap<u64, Weak<SocketCell>>>,
@@ -254,6 +258,7 @@ impl DeviceState {
             refused_no_listener: AtomicU64::new(0),
             timed_out: AtomicU64::new(0),
             ports: (0..=u16::MAX as usize).map(|_| Mutex::new(PortSlot::default())).collect(),
+            sole: (0..=u16::MAX as usize).map(|_| AtomicU64::new(0)).collect(),
             ephemeral_cursor: AtomicU32::new(0),
             listeners: Mutex::new(HashMap::new()),
             retired: Mutex::new(ListenerStats::default()),
@@ -352,6 +357,7 @@ impl DeviceState {
                 return Err(WsaError::AddrInUse);
             }
             slot.bindings.push(Binding { ip, id });
+            self.mirror(addr.port(), &slot);
             return Ok(addr);
         }
         let span = u32::from(EPHEMERAL_LAST - EPHEMERAL_FIRST) + 1;
@@ -361,6 +367,7 @@ impl DeviceState {
             let mut slot = lock(&self.ports[usize::from(port)]);
             if !slot.conflicts(ip) {
                 slot.bindings.push(Binding { ip, id });
+                self.mirror(port, &slot);
                 return Ok(SocketAddrV4::new(ip, port));
             }
         }
@@ -371,6 +378,37 @@ impl DeviceState {
     pub(crate) fn unbind_port(&self, id: Descriptor, addr: SocketAddrV4) {
         let mut slot = lock(&self.ports[usize::from(addr.port())]);
         slot.bindings.retain(|b| b.id != id);
+        self.mirror(addr.port(), &slot);
+    }
+
+    /// Keep `sole` in step with a port's bindings (call with the port locked).
+    fn mirror(&self, port: u16, slot: &PortSlot) {
+        let sole = match slot.bindings.as_slice() {
+            [one] => one.id.raw(),
+            _ => 0,
+        };
+        self.sole[usize::from(port)].store(sole, Relaxed);
+    }
+
+    /// The socket a connect to `addr` should find, to be confirmed under that socket's lock
+    /// with [`binds`](Self::binds): a port with one binding names it with no lock taken (the
+    /// binding may be to another address, or gone by the time the socket is locked, which the
+    /// confirmation sees); a port with several is looked up under its lock.
+    #[inline]
+    pub(crate) fn listener_at(&self, addr: SocketAddrV4) -> Option<Descriptor> {
+        match self.sole[usize::from(addr.port())].load(Relaxed) {
+            0 => self.socket_at(addr),
+            sole => Some(Descriptor::from_raw(sole)),
+        }
+    }
+
+    /// Whether a socket bound to `local` is the one [`socket_at`](Self::socket_at) finds for
+    /// `addr`: bound to it, or to the wildcard on its port when `addr` is one of the NICs.
+    #[inline]
+    pub(crate) fn binds(&self, local: Option<SocketAddrV4>, addr: SocketAddrV4) -> bool {
+        local.is_some_and(|l| {
+            l == addr || (l.ip().is_unspecified() && l.port() == addr.port() && self.is_nic(*addr.ip()))
+        })
     }
 
     /// The socket bound to `addr`, or to the wildcard on its port when `addr` is one of the

@@ -258,7 +258,8 @@ impl Table {
 
     /// Whether `s` was published and not killed since.
     fn published(&self, s: Descriptor) -> bool {
-        decode(s).and_then(|(index, generation)| Some(self.slot(index)?.generation.load(Acquire) == generation)) == Some(true)
+        decode(s).and_then(|(index, generation)| Some(self.slot(index)?.generation.load(Acquire) == generation))
+            == Some(true)
     }
 
     /// The descriptor `s` is dead from now on (its socket is being closed or was never opened):

@@ -172,6 +172,31 @@ both_ways!(a_specific_nic_listener_does_not_get_requests_for_another_nic, layout
     assert_eq!(h.server.listener_stats(l).unwrap().queued, 0);
 });
 
+// SPEC B1, B2: two listeners sharing a port on two NICs each get only their own NIC's
+// requests, with both bound, with one of them closed, and with a non-listening socket in its place.
+both_ways!(listeners_on_one_port_of_two_nics_each_get_their_own_requests, layout, |layout| {
+    let h = Hosts::with_nics(layout, &[Ipv4Addr::LOCALHOST, NIC2], &[CLIENT_NIC]);
+    let first = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 7300);
+    let second = SocketAddrV4::new(NIC2, 7300);
+    let l1 = listener_at(&h.server, first, 5);
+    let l2 = listener_at(&h.server, second, 5);
+    for (l, addr) in [(l1, first), (l2, second)] {
+        queued_connect(&h.client, addr);
+        assert_eq!(h.server.listener_stats(l).unwrap().queued, 1, "{addr} reached its own listener");
+    }
+    h.server.close(l1).unwrap();
+    let c = nb_connector(&h.client);
+    assert_eq!(connect_outcome(&h.client, c, first, ConnectParams::default()), Err(WsaError::ConnRefused));
+    queued_connect(&h.client, second);
+    assert_eq!(h.server.listener_stats(l2).unwrap().queued, 2);
+    // a bound socket that does not listen takes the closed listener's place: still refused
+    let b = h.server.socket().unwrap();
+    h.server.bind(b, first).unwrap();
+    assert_eq!(connect_outcome(&h.client, c, first, ConnectParams::default()), Err(WsaError::ConnRefused));
+    h.server.close(l2).unwrap();
+    assert_eq!(connect_outcome(&h.client, c, second, ConnectParams::default()), Err(WsaError::ConnRefused));
+});
+
 // SPEC B2
 #[test]
 fn wildcard_binds_can_be_switched_off() {

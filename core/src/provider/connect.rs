@@ -148,7 +148,7 @@ impl Provider {
             }
         };
         let Some((listener_id, listener)) =
-            target.device.socket_at(addr).and_then(|id| Some((id, target.table.cell(id)?)))
+            target.device.listener_at(addr).and_then(|id| Some((id, target.table.cell(id)?)))
         else {
             target.device.refused_no_listener.fetch_add(1, Ordering::Relaxed);
             return Err(WsaError::ConnRefused);
@@ -179,7 +179,7 @@ impl Provider {
             target.device.refused_no_listener.fetch_add(1, Ordering::Relaxed);
             Err(WsaError::ConnRefused)
         } else {
-            target.enqueue(listener, listener_id, req)
+            target.enqueue(listener, listener_id, addr, req)
         };
         let set = match queued {
             Ok(set) => set,

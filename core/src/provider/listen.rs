@@ -10,22 +10,25 @@ use crate::link::Reply;
 use crate::listen_queue::{ListenQueue, PendingRequest};
 use crate::provider::Call;
 use crate::socket::{Descriptor, SocketCell, SocketInner, State};
+use std::net::SocketAddrV4;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 impl Shared {
     /// Put a request in a listener's queue, or refuse it at once (L7, L9, C3). Returns the
     /// FD_ACCEPT event object to signal, for the caller to set once it holds no lock.
-    /// `id` is the listener the caller found: by now its cell may hold a later socket.
+    /// `id` is the listener the caller found for `addr` ([`crate::device::DeviceState::listener_at`]): by now
+    /// its cell may hold a later socket, or it may be bound elsewhere.
     pub(super) fn enqueue(
         &self,
         listener: &SocketCell,
         id: Descriptor,
+        addr: SocketAddrV4,
         req: impl FnOnce() -> PendingRequest,
     ) -> Result<Option<EventHandle>> {
         let mut g = listener.lock();
-        let SocketInner { state, events, id: holds, .. } = &mut *g;
-        let (State::Listening(q), true) = (state, *holds == id) else {
+        let SocketInner { state, events, id: holds, local, .. } = &mut *g;
+        let (State::Listening(q), true) = (state, *holds == id && self.device.binds(*local, addr)) else {
             self.device.refused_no_listener.fetch_add(1, Ordering::Relaxed);
             return Err(WsaError::ConnRefused);
         };
@@ -45,7 +48,7 @@ impl Shared {
             return Err(WsaError::HostUnreach);
         }
         let Some((listener_id, listener)) =
-            self.device.socket_at(req.callee).and_then(|id| Some((id, self.table.cell(id)?)))
+            self.device.listener_at(req.callee).and_then(|id| Some((id, self.table.cell(id)?)))
         else {
             self.device.refused_no_listener.fetch_add(1, Ordering::Relaxed);
             return Err(WsaError::ConnRefused);
@@ -62,7 +65,9 @@ impl Shared {
             caller_data: (!req.caller_data.is_empty()).then(|| req.caller_data.into_boxed_slice()),
             qos: req.qos.map(Box::new),
         };
-        let set = self.enqueue(listener, listener_id, pending).inspect_err(|_| self.device.release_pending(1))?;
+        let callee = req.callee;
+        let set =
+            self.enqueue(listener, listener_id, callee, pending).inspect_err(|_| self.device.release_pending(1))?;
         signal_set(set);
         Ok(())
     }

@@ -5,13 +5,20 @@
 use crate::consts::FD_CLOSE_BIT;
 use crate::error::WsaError;
 use crate::fabric::session::{Inbound, RemoteLink, Session};
-use crate::socket::{Answer, SocketCell, State, answer};
+use crate::socket::{Answer, Descriptor, SocketCell, State, answer};
+use crate::table::Table;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-/// Where the answer to a pending request goes: the connector's attempt.
+/// Where the answer to a pending request goes: the connector's attempt. The methods take the
+/// table of the listener's provider, where a connector of that same provider is found.
 pub(crate) enum Reply {
-    /// The connector lives in this process (the in-process fabric): answered by a direct call.
+    /// The connector is a socket of the listener's own provider: found in its table by
+    /// descriptor (the table's cells last as long as its queues, so no reference is counted),
+    /// answered by a direct call.
+    Here { connector: Descriptor, attempt: u64 },
+    /// The connector lives in another provider of this process (the in-process fabric):
+    /// answered by a direct call.
     Local { connector: Arc<SocketCell>, attempt: u64 },
     /// The connector's device is across the TCP fabric: answered by a frame (F5, F6).
     Remote(Arc<Inbound>),
@@ -20,8 +27,11 @@ pub(crate) enum Reply {
 impl Reply {
     /// A12: the connector withdrew the attempt (closed, timed out, interrupted, lost).
     #[inline]
-    pub(crate) fn is_withdrawn(&self) -> bool {
+    pub(crate) fn is_withdrawn(&self, table: &Table) -> bool {
         match self {
+            Reply::Here { connector, attempt } => {
+                table.cell(*connector).is_none_or(|c| c.attempt.load(Ordering::Acquire) != *attempt)
+            }
             Reply::Local { connector, attempt } => connector.attempt.load(Ordering::Acquire) != *attempt,
             Reply::Remote(r) => r.is_withdrawn(),
         }
@@ -30,8 +40,9 @@ impl Reply {
     /// C1, F6: deliver the listener's answer. Returns false when the attempt was already
     /// withdrawn, in which case nothing changed on the connector's side.
     #[inline]
-    pub(crate) fn answer(&self, a: Answer) -> bool {
+    pub(crate) fn answer(&self, table: &Table, a: Answer) -> bool {
         match self {
+            Reply::Here { connector, attempt } => table.cell(*connector).is_some_and(|c| answer(c, *attempt, a)),
             Reply::Local { connector, attempt } => answer(connector, *attempt, a),
             Reply::Remote(r) => r.answer(a),
         }
@@ -40,8 +51,13 @@ impl Reply {
     /// K2, L6: refuse the request for a reason of the listener's own (closed, backlog shrunk),
     /// without waiting to learn whether the connector still waited: the listener counts it so
     /// either way.
-    pub(crate) fn refuse(&self, e: WsaError) {
+    pub(crate) fn refuse(&self, table: &Table, e: WsaError) {
         match self {
+            Reply::Here { connector, attempt } => {
+                if let Some(c) = table.cell(*connector) {
+                    answer(c, *attempt, Answer::Failed(e));
+                }
+            }
             Reply::Local { connector, attempt } => {
                 answer(connector, *attempt, Answer::Failed(e));
             }
@@ -53,15 +69,27 @@ impl Reply {
     #[inline]
     pub(crate) fn peer_link(&self) -> PeerLink {
         match self {
+            Reply::Here { connector, .. } => PeerLink::Here(*connector),
             Reply::Local { connector, .. } => PeerLink::Local(connector.clone()),
             Reply::Remote(r) => r.peer_link(),
+        }
+    }
+
+    /// The link this connector keeps to `accepted` (its cell, its descriptor) once answered (K3).
+    #[inline]
+    pub(crate) fn link_to(&self, accepted: &Arc<SocketCell>, id: Descriptor) -> PeerLink {
+        match self {
+            Reply::Here { .. } => PeerLink::Here(id),
+            Reply::Local { .. } | Reply::Remote(_) => PeerLink::Local(accepted.clone()),
         }
     }
 }
 
 /// How one end of an established connection reaches the other (K3).
 pub(crate) enum PeerLink {
-    /// The other end lives in this process. Its cell outlives the socket (a table's cells serve
+    /// The other end is a socket of this end's own provider, found in its table by descriptor.
+    Here(Descriptor),
+    /// The other end lives in another provider of this process. Its cell outlives the socket (a table's cells serve
     /// one socket after another), but not while this link matters: a socket's links are dropped
     /// when it closes, before its cell can take a later socket.
     Local(Arc<SocketCell>),
@@ -70,12 +98,17 @@ pub(crate) enum PeerLink {
 }
 
 impl PeerLink {
-    /// K3: this end (`closed`) was closed: the other end records FD_CLOSE (error 0) and is no
-    /// longer connected.
+    /// K3: this end (`closed`, socket `id` of `table`'s provider) was closed: the other end
+    /// records FD_CLOSE (error 0) and is no longer connected.
     #[inline]
-    pub(crate) fn close(&self, closed: &SocketCell) {
+    pub(crate) fn close(&self, table: &Table, closed: &SocketCell, id: Descriptor) {
         match self {
-            PeerLink::Local(peer) => disconnect(peer, End::Local(closed), 0),
+            PeerLink::Here(peer) => {
+                if let Some(peer) = table.cell(*peer) {
+                    disconnect(peer, End::Local(closed, id), 0);
+                }
+            }
+            PeerLink::Local(peer) => disconnect(peer, End::Local(closed, id), 0),
             PeerLink::Remote(r) => r.close(),
         }
     }
@@ -83,7 +116,8 @@ impl PeerLink {
     /// Whether this link leads to `end`.
     fn leads_to(&self, end: &End<'_>) -> bool {
         match (self, end) {
-            (PeerLink::Local(p), End::Local(c)) => std::ptr::eq(Arc::as_ptr(p), *c),
+            (PeerLink::Here(p), End::Local(_, id)) => p == id,
+            (PeerLink::Local(p), End::Local(c, _)) => std::ptr::eq(Arc::as_ptr(p), *c),
             (PeerLink::Remote(r), End::Remote(session, id)) => r.is(session, *id),
             _ => false,
         }
@@ -92,8 +126,8 @@ impl PeerLink {
 
 /// The end of a connection that went away, as the end that stays open names it.
 pub(crate) enum End<'a> {
-    /// A socket of this process.
-    Local(&'a SocketCell),
+    /// A socket of this process: its cell and its descriptor.
+    Local(&'a SocketCell, Descriptor),
     /// The connection `id` of a fabric session.
     Remote(&'a Session, u64),
 }

@@ -24,8 +24,9 @@ pub(crate) struct PendingRequest {
 }
 
 impl PendingRequest {
-    pub(crate) fn is_withdrawn(&self) -> bool {
-        self.reply.is_withdrawn()
+    /// `table`: the listener's provider's.
+    pub(crate) fn is_withdrawn(&self, table: &crate::table::Table) -> bool {
+        self.reply.is_withdrawn(table)
     }
 }
 

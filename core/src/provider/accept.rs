@@ -5,7 +5,6 @@ use super::{AcceptError, Accepted, Provider, Shared, Wait, reentry, signal_set, 
 use crate::condition::{ABANDONED, Condition, ConditionRequest, Decision};
 use crate::error::{Result, WsaError};
 use crate::events::EventHandle;
-use crate::link::PeerLink;
 use crate::listen_queue::{Head, ListenQueue, PendingRequest, Settle};
 use crate::socket::{Answer, Descriptor, Inherited, SocketCell, SocketInner, State};
 use std::sync::MutexGuard;
@@ -68,7 +67,7 @@ impl Provider {
         let (req, inherited) = taken?;
         let examined = Some(req.caller);
         let fail = |error| AcceptError { error, examined };
-        if req.is_withdrawn() {
+        if req.is_withdrawn(&sh.table) {
             // A12: withdrawn before accept reached it.
             signal_set(sh.settle(listener, s, Settle::Withdrawn).set);
             return Err(fail(WsaError::Acces));
@@ -86,7 +85,7 @@ impl Provider {
         match decision {
             // A12: withdrawn while the condition ran: WSAEACCES whatever the answer (CF_DEFER
             // included: there is no connector left to keep waiting), and the request is removed.
-            Decision::Defer if req.is_withdrawn() => {
+            Decision::Defer if req.is_withdrawn(&sh.table) => {
                 signal_set(sh.settle(listener, s, Settle::Withdrawn).set);
                 Err(fail(WsaError::Acces))
             }
@@ -100,7 +99,7 @@ impl Provider {
             }
             Decision::Reject | Decision::Invalid(_) => {
                 // A8, A10: the connector is refused, unless it withdrew while the condition ran.
-                let refused = req.reply.answer(Answer::Failed(WsaError::ConnRefused));
+                let refused = req.reply.answer(&sh.table, Answer::Failed(WsaError::ConnRefused));
                 let outcome = if refused { Settle::Rejected } else { Settle::Withdrawn };
                 signal_set(sh.settle(listener, s, outcome).set);
                 Err(fail(match (refused, decision) {
@@ -132,8 +131,8 @@ impl Provider {
                 if let Some(h) = &inherited.handle {
                     crate::events::fire_reset(h); // E3, before E2 (or the answer's E1) may set it again
                 }
-                let link = PeerLink::Local(new.clone());
-                let answered = req.reply.answer(Answer::Accepted { peer: link, callee_data });
+                let link = req.reply.link_to(new, socket);
+                let answered = req.reply.answer(&sh.table, Answer::Accepted { peer: link, callee_data });
                 if !answered {
                     sh.discard_locked(socket, new, new.lock()); // withdrawn while the condition ran (A12)
                     signal_set(sh.settle(listener, s, Settle::Withdrawn).set);
@@ -159,7 +158,7 @@ impl Provider {
         let settled = self.shared.settle(listener, id, Settle::Restore { req, deferred, exhausted });
         signal_set(settled.set);
         if let Some(orphan) = settled.orphan {
-            orphan.reply.refuse(WsaError::ConnRefused);
+            orphan.reply.refuse(&self.shared.table, WsaError::ConnRefused);
             return Err(WsaError::Intr);
         }
         Ok(())

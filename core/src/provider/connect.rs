@@ -165,7 +165,11 @@ impl Provider {
         // from its NIC towards the target (C4, F2), never from 0.0.0.0.
         let caller = if caller.ip().is_unspecified() { SocketAddrV4::new(from, caller.port()) } else { caller };
         let req = || PendingRequest {
-            reply: Reply::Local { connector: cell.clone(), attempt },
+            reply: if std::ptr::eq(target, &**sh) {
+                Reply::Here { connector: s, attempt }
+            } else {
+                Reply::Local { connector: cell.clone(), attempt }
+            },
             caller,
             callee: addr,
             caller_data,

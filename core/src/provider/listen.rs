@@ -99,7 +99,7 @@ impl Provider {
         drop(g);
         sh.device.release_pending(reset.len());
         for r in reset {
-            r.reply.refuse(WsaError::ConnReset);
+            r.reply.refuse(&sh.table, WsaError::ConnReset);
         }
         Ok(())
     }

@@ -483,10 +483,10 @@ impl Shared {
                 sh.device.retire_listener(id, stats);
                 sh.device.release_pending(refused.len());
                 for r in refused {
-                    r.reply.refuse(WsaError::ConnRefused);
+                    r.reply.refuse(&sh.table, WsaError::ConnRefused);
                 }
             }
-            State::Connected { peer, .. } => peer.close(cell),
+            State::Connected { peer, .. } => peer.close(&sh.table, cell, id),
             State::Connecting { outbound: Some(o), .. } => o.withdraw(), // C7 across the fabric
             _ => {}
         }

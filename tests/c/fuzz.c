@@ -20,8 +20,9 @@
  * condition function: A14; argument checks, made after the descriptor and the socket's state: X4;
  * option levels and names; ioctl codes; startup versions; device switches read back; the
  * effective backlog: L5; condition answers: A7 to A10; A3, A13) the exact result is checked.
- * Only selected events may be reported (E4); SO_ERROR reads the same twice and reads back what was
- * set (C2).
+ * Only selected events may be reported (E4), under the selection WSPEventSelect installs before
+ * its signal's upcall can call back (E1; replayed once before the random steps, see
+ * replay_select_reentry); SO_ERROR reads the same twice and reads back what was set (C2).
  *
  * Buffers live at the end of mmap'd pages followed by a PROT_NONE page: the library is Rust and
  * not instrumented by ASan, so a guard page (and canary bytes in the alignment gap) is what
@@ -1452,14 +1453,8 @@ static WSAEVENT pick_event(int *cls) {
     return (WSAEVENT)PICK(odd);
 }
 
-static void op_select(void) {
-    SOCKET s = pick_desc();
-    int cls;
-    WSAEVENT h = pick_event(&cls);
-    static const LONG masks[] = {0, FD_ACCEPT, FD_CONNECT, FD_CLOSE, FD_ACCEPT | FD_CONNECT | FD_CLOSE, 0x3ff,
-                                 FD_READ | FD_WRITE, 0x400, -1, INT32_MIN};
-    LONG mask = PICK(masks);
-    int *e = errslot(2);
+/* WSPEventSelect(s, h, mask), checked, and the model's selection; `cls` as pick_event says. */
+static void select_checked(SOCKET s, WSAEVENT h, int cls, LONG mask, int *e) {
     struct call c;
     begin(&c, F_SELECT, e);
     c.ds = dstate(s);
@@ -1470,23 +1465,44 @@ static void op_select(void) {
     c.valid_args = 1;
     if (hbad) expect_after_state(&c, WSAEINVAL, 0);
     else if (mask & ~0x3ff) expect_after_state(&c, WSAEINVAL, 0); /* whatever a closed number holds now */
+    /* E1: the provider installs the selection (and non-blocking mode) before it signals the
+     * selected events already recorded, and that signal may be the switch's WPUSetEvent upcall,
+     * which may call back on this very socket: WSPEnumNetworkEvents then reports under the new
+     * selection (E4), and a WSPEventSelect made then is the one in force when this call returns.
+     * So the model takes the new selection before the call, and leaves what a call back selected
+     * after it; a failing call installs nothing and signals nothing, so the old one comes back. */
+    int i = pool_find(s);
+    int installs = i >= 0 && !(mask & ~0x3ff);
+    LONG mask_before = i >= 0 ? pool[i].mask : 0;
+    int nb_before = i >= 0 ? pool[i].nb : 0;
+    if (installs) {
+        pool[i].mask = mask;
+        pool[i].nb = 1;
+    }
     int rc = M.have_procs && pct(30) ? M.procs.lpWSPEventSelect(s, h, mask, e) : wspsan_WSPEventSelect(s, h, mask, e);
     if (end_int(&c, rc)) {
         if (mask & ~0x3ff) fail("WSPEventSelect accepted mask %#x", (unsigned)mask);
         if (hbad) fail("WSPEventSelect accepted handle %p, which holds no eventfd", h);
-        int i = pool_find(s);
-        if (i >= 0) pool[i].nb = 1; /* E1 */
-        set_mask(s, mask);
+    } else if (installs && (i = pool_find(s)) >= 0) {
+        pool[i].mask = mask_before;
+        pool[i].nb = nb_before;
     }
 }
 
-static void op_enum(void) {
+static void op_select(void) {
     SOCKET s = pick_desc();
     int cls;
     WSAEVENT h = pick_event(&cls);
-    WSANETWORKEVENTS *ne = pct(5) ? NULL : gbuf(S_EVENTS, sizeof(WSANETWORKEVENTS), 4);
+    static const LONG masks[] = {0, FD_ACCEPT, FD_CONNECT, FD_CLOSE, FD_ACCEPT | FD_CONNECT | FD_CLOSE, 0x3ff,
+                                 FD_READ | FD_WRITE, 0x400, -1, INT32_MIN};
+    LONG mask = PICK(masks);
+    select_checked(s, h, cls, mask, errslot(2));
+}
+
+/* WSPEnumNetworkEvents(s, h, ne), checked against the model's selection; returns the events
+ * reported, -1 when it failed. `ne` is filled with 0x77 first. */
+static LONG enum_checked(SOCKET s, WSAEVENT h, int cls, WSANETWORKEVENTS *ne, int *e) {
     if (ne) memset(ne, 0x77, sizeof *ne);
-    int *e = errslot(2);
     struct call c;
     begin(&c, F_ENUM, e);
     c.ds = dstate(s);
@@ -1500,7 +1516,9 @@ static void op_enum(void) {
     int si = pool_find(s);
     LONG selected = si >= 0 ? pool[si].mask : 0x3ff;
     int rc = M.have_procs && pct(30) ? M.procs.lpWSPEnumNetworkEvents(s, h, ne, e) : wspsan_WSPEnumNetworkEvents(s, h, ne, e);
+    LONG got = -1;
     if (end_int(&c, rc)) {
+        got = ne->lNetworkEvents;
         if (ne->lNetworkEvents & ~0x3ff) fail("WSPEnumNetworkEvents reported %#x", (unsigned)ne->lNetworkEvents);
         /* E4: only the events in the current selection are reported (none with mask 0). */
         if (ne->lNetworkEvents & ~selected)
@@ -1522,6 +1540,15 @@ static void op_enum(void) {
             }
     }
     if (ne) gb_check(S_EVENTS, "WSPEnumNetworkEvents");
+    return got;
+}
+
+static void op_enum(void) {
+    SOCKET s = pick_desc();
+    int cls;
+    WSAEVENT h = pick_event(&cls);
+    WSANETWORKEVENTS *ne = pct(5) ? NULL : gbuf(S_EVENTS, sizeof(WSANETWORKEVENTS), 4);
+    enum_checked(s, h, cls, ne, errslot(2));
 }
 
 static void close_event_at(int k) {
@@ -1968,11 +1995,23 @@ static int up_close(SOCKET s, LPINT lpErrno) {
     return 0;
 }
 
+/* The replay of replay_select_reentry: the next WPUSetEvent on the main thread calls back on this
+ * socket (WSPEnumNetworkEvents, reporting into reenter_seen, then WSPEventSelect(reenter_mask)). */
+static SOCKET reenter_on;
+static LONG reenter_mask, reenter_seen;
+
 static BOOL up_event(int which, WSAEVENT h, LPINT lpErrno) {
     atomic_fetch_add(&up_calls[2 + which], 1);
     if (!M.sw_events) fail("WPU%sEvent called, but the session's table does not have both", which ? "Reset" : "Set");
     (void)h;
-    if (may_call_back() && pct(10)) {
+    if (which == 0 && reenter_on && is_main()) {
+        SOCKET s = reenter_on;
+        reenter_on = 0;
+        tl_upcall_depth++;
+        reenter_seen = enum_checked(s, NULL, 0, gbuf(S_EVENTS, sizeof(WSANETWORKEVENTS), 4), errslot(0));
+        select_checked(s, NULL, 0, reenter_mask, errslot(0));
+        tl_upcall_depth--;
+    } else if (may_call_back() && pct(10)) {
         tl_upcall_depth++;
         op_any(-3);
         tl_upcall_depth--;
@@ -2110,6 +2149,92 @@ static void op_cleanup(void) {
         M.started--;
         if (M.started == 0) session_ended();
     }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* A directed replay, before the random steps (SPEC E1, E4). The E4 check once failed now and then
+ * with "WSPEnumNetworkEvents reported 0x30 with 0 selected": WSPEventSelect installs its selection
+ * before it signals the selected events already recorded; that signal was the switch's WPUSetEvent
+ * upcall, and a call back from it enumerated the socket while the model still held the old
+ * selection (and a WSPEventSelect called back then was overwritten by the outer one's). Here the
+ * upcall always calls back on a socket with FD_CONNECT and FD_CLOSE recorded and nothing selected:
+ * WSPEnumNetworkEvents, then WSPEventSelect(FD_CLOSE), both checked against the model as in any
+ * step, then the socket is enumerated again under the selection the call back made.             */
+
+static void replay_select_reentry(void) {
+    uint64_t saved = rng_state; /* the seed's steps stay the ones they were */
+    WSPUPCALLTABLE u;
+    memset(&u, 0, sizeof u);
+    u.lpWPUSetEvent = up_set;
+    u.lpWPUResetEvent = up_reset;
+    WSPDATA d;
+    WSPPROC_TABLE t;
+    M.sw_create = M.sw_close = 0;
+    M.sw_events = 1;
+    int rc = wspsan_WSPStartup(0x0202, &d, NULL, u, &t);
+    if (rc != 0) {
+        fail("the E1/E4 replay: WSPStartup gave %d", rc);
+        M.sw_events = 0;
+        return;
+    }
+    M.started = 1;
+    int err = SENTINEL;
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int len = sizeof a;
+    uint32_t on = 1;
+    DWORD n;
+    SOCKET l = wspsan_WSPSocket(AF_INET, SOCK_STREAM, 0, NULL, 0, 0, &err);
+    if (l != INVALID_SOCKET) adopt(l, 0, ST_CREATED, "WSPSocket");
+    SOCKET c = wspsan_WSPSocket(AF_INET, SOCK_STREAM, 0, NULL, 0, 0, &err);
+    if (c != INVALID_SOCKET) adopt(c, 0, ST_CREATED, "WSPSocket");
+    SOCKET acc = INVALID_SOCKET;
+    int ready = l != INVALID_SOCKET && c != INVALID_SOCKET &&
+                wspsan_WSPBind(l, (struct sockaddr *)&a, sizeof a, &err) == 0 &&
+                wspsan_WSPGetSockName(l, (struct sockaddr *)&a, &len, &err) == 0 && wspsan_WSPListen(l, 4, &err) == 0 &&
+                wspsan_WSPIoctl(c, WSPSAN_FIONBIO, &on, sizeof on, NULL, 0, &n, NULL, NULL, NULL, &err) == 0 &&
+                wspsan_WSPConnect(c, (struct sockaddr *)&a, sizeof a, NULL, NULL, NULL, NULL, &err) == SOCKET_ERROR &&
+                err == WSAEWOULDBLOCK && (acc = wspsan_WSPAccept(l, NULL, NULL, NULL, 0, &err)) != INVALID_SOCKET;
+    if (acc != INVALID_SOCKET) {
+        adopt(acc, 0, ST_CONNECTED, "WSPAccept");
+        ready = ready && wspsan_WSPCloseSocket(acc, &err) == 0; /* K3: FD_CLOSE on c */
+        mark_dead(acc);
+    }
+    int li = pool_find(l), ci = pool_find(c);
+    if (!ready || li < 0 || ci < 0) {
+        fail("the E1/E4 replay could not make its connection: %s", code_name(err));
+    } else {
+        pool[li].st = ST_LISTENING;
+        pool[li].addr = a;
+        pool[ci].st = ST_CONNECTED; /* and disconnected since: the same to the model */
+        pool[ci].nb = 1;
+        /* E5: FD_CONNECT and FD_CLOSE are recorded on c, nothing is selected. Selecting FD_CONNECT
+         * signals at once (E1), through WPUSetEvent, whose call back reports FD_CONNECT (E4) and
+         * selects FD_CLOSE instead. */
+        reenter_on = c;
+        reenter_mask = FD_CLOSE;
+        reenter_seen = -1;
+        select_checked(c, (WSAEVENT)(intptr_t)0x5e1ec7, 1, FD_CONNECT, errslot(0));
+        if (reenter_on) {
+            reenter_on = 0;
+            fail("the E1/E4 replay: WSPEventSelect(FD_CONNECT) did not signal the FD_CONNECT recorded (SPEC E1, E5)");
+        } else if (reenter_seen != FD_CONNECT) {
+            fail("the E1/E4 replay: WSPEnumNetworkEvents inside WSPEventSelect's signal reported %#x, not FD_CONNECT "
+                 "(SPEC E1, E4)", (unsigned)reenter_seen);
+        }
+        /* The call back's selection is the one in force: FD_CLOSE is reported now (E4). */
+        LONG got = enum_checked(c, NULL, 0, gbuf(S_EVENTS, sizeof(WSANETWORKEVENTS), 4), errslot(0));
+        if (got != FD_CLOSE)
+            fail("the E1/E4 replay: WSPEnumNetworkEvents under the call back's selection reported %#x, not FD_CLOSE "
+                 "(SPEC E4)", (unsigned)got);
+    }
+    err = SENTINEL;
+    if (wspsan_WSPCleanup(&err) != 0) fail("the E1/E4 replay: WSPCleanup failed with %s", code_name(err));
+    M.started = 0;
+    session_ended();
+    rng_state = saved;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -2474,6 +2599,8 @@ int main(int argc, char **argv) {
     device_defaults();
     int fds_at_start = count_fds();
     printf("fuzz: seed %llu, %s %s\n", (unsigned long long)g_seed, argv[2], timed ? "" : "steps");
+
+    replay_select_reentry();
 
     /* Before startup: every WSP call is WSANOTINITIALISED (X2), device calls work. */
     for (int k = 0; k < 50; k++) op_any(0);

@@ -216,10 +216,9 @@ pub(crate) struct DeviceState {
     network_down: AtomicBool,
     buffer_exhaustion: AtomicBool,
     descriptor_fault: AtomicUsize,
-    /// Written by every socket create and close, on any thread: kept off the read-mostly lines.
-    pub(crate) open: CacheLine<AtomicUsize>,
-    /// Written by every connect and every accept.
-    pub(crate) pending: CacheLine<AtomicUsize>,
+    /// Written by every socket create and close, connect and accept, on any thread: kept off
+    /// the read-mostly lines, and on one line (see [`Counts`]).
+    counts: CacheLine<Counts>,
     pub(crate) refused_no_listener: AtomicU64,
     pub(crate) timed_out: AtomicU64,
     ports: Box<[Mutex<PortSlot>]>,
@@ -232,6 +231,16 @@ pub(crate) struct DeviceState {
     listeners: Mutex<HashMap<u64, Weak<SocketCell>>>,
     /// Counters of listeners already closed.
     retired: Mutex<ListenerStats>,
+}
+
+/// The open sockets and the pending requests. A pair changes both, on both sides of a hand-off
+/// between threads (the connecting thread makes a socket and queues a request, the accepting
+/// one settles the request and makes a socket): on one line, that line moves between the
+/// threads' cores half as often as two lines would.
+#[derive(Default)]
+struct Counts {
+    open: AtomicUsize,
+    pending: AtomicUsize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -253,8 +262,7 @@ impl DeviceState {
             network_down: AtomicBool::new(false),
             buffer_exhaustion: AtomicBool::new(false),
             descriptor_fault: AtomicUsize::new(usize::MAX),
-            open: CacheLine(AtomicUsize::new(0)),
-            pending: CacheLine(AtomicUsize::new(0)),
+            counts: CacheLine(Counts::default()),
             refused_no_listener: AtomicU64::new(0),
             timed_out: AtomicU64::new(0),
             ports: (0..=u16::MAX as usize).map(|_| Mutex::new(PortSlot::default())).collect(),
@@ -283,21 +291,21 @@ impl DeviceState {
 
     /// L9: whether one more descriptor could be opened now.
     pub(crate) fn descriptor_available(&self) -> bool {
-        self.open.load(Relaxed) < self.descriptor_limit()
+        self.counts.open.load(Relaxed) < self.descriptor_limit()
     }
 
     /// Reserve one descriptor (S1: `WSAEMFILE` at the limit).
     pub(crate) fn reserve_descriptor(&self) -> Result<()> {
         let limit = self.descriptor_limit();
-        if self.open.fetch_add(1, Relaxed) >= limit {
-            self.open.fetch_sub(1, Relaxed);
+        if self.counts.open.fetch_add(1, Relaxed) >= limit {
+            self.counts.open.fetch_sub(1, Relaxed);
             return Err(WsaError::MFile);
         }
         Ok(())
     }
 
     pub(crate) fn release_descriptor(&self) {
-        self.open.fetch_sub(1, Relaxed);
+        self.counts.open.fetch_sub(1, Relaxed);
     }
 
     pub(crate) fn max_backlog(&self) -> u32 {
@@ -318,8 +326,8 @@ impl DeviceState {
 
     /// Count one more pending request, unless the device limit is reached (D1).
     pub(crate) fn reserve_pending(&self) -> Result<()> {
-        if self.pending.fetch_add(1, Relaxed) >= self.max_pending.load(Relaxed) {
-            self.pending.fetch_sub(1, Relaxed);
+        if self.counts.pending.fetch_add(1, Relaxed) >= self.max_pending.load(Relaxed) {
+            self.counts.pending.fetch_sub(1, Relaxed);
             return Err(WsaError::NoBufs);
         }
         Ok(())
@@ -327,7 +335,7 @@ impl DeviceState {
 
     pub(crate) fn release_pending(&self, n: usize) {
         if n > 0 {
-            self.pending.fetch_sub(n, Relaxed);
+            self.counts.pending.fetch_sub(n, Relaxed);
         }
     }
 
@@ -452,8 +460,8 @@ impl DeviceState {
             listeners: total,
             refused_no_listener: self.refused_no_listener.load(Relaxed),
             timed_out: self.timed_out.load(Relaxed),
-            open_sockets: self.open.load(Relaxed) as u64,
-            pending: self.pending.load(Relaxed) as u64,
+            open_sockets: self.counts.open.load(Relaxed) as u64,
+            pending: self.counts.pending.load(Relaxed) as u64,
             fabric: FabricStats::default(),
         }
     }

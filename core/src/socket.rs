@@ -293,14 +293,22 @@ impl SocketInner {
     /// request reads it to see a withdrawal, A12) and says whom to wake. Returns the old state.
     #[inline]
     pub(crate) fn set_state(&mut self, cell: &SocketCell, new: State) -> (State, Wake) {
+        let old = self.replace_state(cell, new);
+        let wake = Wake(cell.changed(self));
+        (old, wake)
+    }
+
+    /// [`set_state`](Self::set_state) without telling waiters yet: for a change that goes on
+    /// under the lock, whose caller calls [`SocketCell::changed`] once it is complete, so that a
+    /// spinning waiter does not wake to a lock still held.
+    #[inline]
+    fn replace_state(&mut self, cell: &SocketCell, new: State) -> State {
         let attempt = match &new {
             State::Connecting { attempt, .. } => *attempt,
             _ => 0,
         };
         cell.attempt.store(attempt, Ordering::Release);
-        let old = std::mem::replace(&mut self.state, new);
-        let wake = Wake(cell.changed(self));
-        (old, wake)
+        std::mem::replace(&mut self.state, new)
     }
 
     /// The error a connect attempt ends with when its time is up: `WSAEHOSTUNREACH` while its
@@ -421,8 +429,7 @@ pub(crate) fn answer_then(connector: &SocketCell, attempt: u64, answer: Answer, 
             }
             Answer::Failed(e) => (State::Bound, Err(e)), // C6: may connect again
         };
-        let (old, w) = g.set_state(connector, new);
-        wake = w;
+        let old = g.replace_state(connector, new);
         // Whatever ends the attempt here, a request sent across the fabric is settled: a no-op
         // when its answer is what is being delivered, a withdrawal when the attempt timed out.
         sent = match old {
@@ -439,6 +446,7 @@ pub(crate) fn answer_then(connector: &SocketCell, attempt: u64, answer: Answer, 
             None
         };
         then();
+        wake = Wake(connector.changed(&g));
     }
     if let Some(o) = sent {
         o.withdraw();

@@ -1,5 +1,5 @@
 /* The C ABI's fabric from the environment (SPEC F3) and devices in separate processes on the
- * TCP fabric (SPEC F1, F2, F5, F6, F9, F11).
+ * TCP fabric (SPEC F1, F2, F4, F5, F6, F9, F11).
  *
  * The provider is process-wide and made at the first WSPStartup, and its threads do not survive
  * fork(), so every scenario runs in a process of its own: the parent forks all its children
@@ -362,6 +362,30 @@ static void connector_child(void) {
     CHECK_EQ(st.fabric.connections_open, 1);
     CHECK_EQ(st.fabric.protocol_errors, 0);
     CHECK_EQ(st.fabric.key_failures, 0);
+
+    /* SPEC F4: no device runs at 127.0.<net>.9, so its host refuses the fabric connection: a
+     * blocking connect fails with WSAECONNREFUSED, a non-blocking one returns WSAEWOULDBLOCK and
+     * reports it through SO_ERROR */
+    {
+        char nobody[32];
+        struct sockaddr_in gone;
+        SOCKET u, v;
+        int code = 0, waited;
+        ip_of(nobody, sizeof nobody, 9);
+        gone = h_addr(nobody, LISTEN_PORT);
+        u = h_socket();
+        CHECK_FAILS(wspsan_WSPConnect(u, (const struct sockaddr *)&gone, sizeof gone, NULL, NULL, NULL, NULL, &err),
+                    WSAECONNREFUSED);
+        v = h_socket();
+        h_nonblocking(v, 1);
+        CHECK_FAILS(wspsan_WSPConnect(v, (const struct sockaddr *)&gone, sizeof gone, NULL, NULL, NULL, NULL, &err),
+                    WSAEWOULDBLOCK);
+        for (waited = 0; waited < WAIT_MS && (code = h_so_error(v)) == 0; waited += 5)
+            h_sleep_ms(5);
+        CHECK_EQ(code, WSAECONNREFUSED);
+        h_close(u);
+        h_close(v);
+    }
     /* s stays connected; the process ends without WSPCleanup */
 }
 

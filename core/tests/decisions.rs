@@ -115,6 +115,35 @@ both_ways!(a_listener_closed_during_a_deferring_condition_refuses_the_request, |
     assert_eq!((st.listeners.refused_by_close, st.pending), (1, 0));
 });
 
+// SPEC B1, C4 (decided: port 0 takes a device's ephemeral ports in order from 49152, skipping
+// those in use; a freed port comes back only after the rest of the range)
+#[test]
+fn ephemeral_ports_are_handed_out_in_order() {
+    let p = Provider::new();
+    let port_zero = || {
+        let s = p.socket().unwrap();
+        p.bind(s, lo(0)).unwrap();
+        (s, p.sock_name(s).unwrap().port())
+    };
+    let (first, port) = port_zero();
+    assert_eq!(port, 49152, "a new device starts at the bottom of the range");
+    let taken = p.socket().unwrap();
+    p.bind(taken, lo(49154)).unwrap();
+    assert_eq!(port_zero().1, 49153);
+    assert_eq!(port_zero().1, 49155, "a port in use is skipped");
+    p.close(first).unwrap();
+    assert_eq!(port_zero().1, 49156, "a freed port is not handed out again at once");
+    // the implicit bind of a connect takes the next one too
+    let c = p.socket().unwrap();
+    p.set_nonblocking(c, true).unwrap();
+    assert_eq!(p.connect(c, lo(9), ConnectParams::default()), Err(WsaError::ConnRefused));
+    let l = p.socket().unwrap();
+    p.bind(l, lo(5000)).unwrap();
+    p.listen(l, 1).unwrap();
+    assert_eq!(p.connect(c, lo(5000), ConnectParams::default()), Err(WsaError::WouldBlock));
+    assert_eq!(p.sock_name(c).unwrap().port(), 49157);
+}
+
 // SPEC C4 (decided: running out of ephemeral ports gives WSAENOBUFS)
 both_ways!(ephemeral_port_exhaustion_gives_wsaenobufs, |h| {
     let p = &h.client;

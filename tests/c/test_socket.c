@@ -78,6 +78,24 @@ static void bind_rules(void) {
     CHECK_OK(wspsan_WSPGetSockName(u, (struct sockaddr *)&got, &len, &err));
     CHECK(ntohs(got.sin_port) >= 49152);
     CHECK_EQ(len, 16);
+    /* Decided (README): port 0 goes on in order, skipping a port in use. */
+    if (ntohs(got.sin_port) < 65530) {
+        unsigned short next = (unsigned short)(ntohs(got.sin_port) + 1);
+        SOCKET v = h_socket(), w = h_socket(), x = h_socket();
+        struct sockaddr_in in_use = h_addr("127.0.0.1", (unsigned short)(next + 1)), zero = h_addr("127.0.0.1", 0);
+        CHECK_OK(wspsan_WSPBind(w, (struct sockaddr *)&in_use, sizeof in_use, &err));
+        CHECK_OK(wspsan_WSPBind(v, (struct sockaddr *)&zero, sizeof zero, &err));
+        len = sizeof got;
+        CHECK_OK(wspsan_WSPGetSockName(v, (struct sockaddr *)&got, &len, &err));
+        CHECK_EQ(ntohs(got.sin_port), next);
+        CHECK_OK(wspsan_WSPBind(x, (struct sockaddr *)&zero, sizeof zero, &err));
+        len = sizeof got;
+        CHECK_OK(wspsan_WSPGetSockName(x, (struct sockaddr *)&got, &len, &err));
+        CHECK_EQ(ntohs(got.sin_port), next + 2);
+        h_close(v);
+        h_close(w);
+        h_close(x);
+    }
     h_close(s);
     h_close(t);
     h_close(u);

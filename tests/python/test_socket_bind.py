@@ -91,6 +91,26 @@ def test_port_zero_takes_an_ephemeral_port() -> None:
     assert len(ports) == 20
 
 
+def test_ephemeral_ports_are_handed_out_in_order() -> None:
+    # SPEC B1 (decided: in order from 49152 on a new device, skipping ports in use; a freed port
+    # comes back only after the rest of the range)
+    p = wspsan.Provider()
+
+    def port_zero() -> tuple[wspsan.Socket, int]:
+        s = p.socket()
+        s.bind((HOST, 0))
+        return s, s.getsockname()[1]
+
+    first, port = port_zero()
+    assert port == 49152
+    taken = p.socket()
+    taken.bind((HOST, 49154))
+    kept = [port_zero(), port_zero()]
+    assert [k[1] for k in kept] == [49153, 49155]
+    first.close()
+    assert port_zero()[1] == 49156
+
+
 def test_wildcard_listener_serves_every_nic() -> None:
     # SPEC B2
     p = wspsan.Provider(nics=(HOST, "10.0.0.1"))

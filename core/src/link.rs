@@ -105,10 +105,10 @@ impl PeerLink {
         match self {
             PeerLink::Here(peer) => {
                 if let Some(peer) = table.cell(*peer) {
-                    disconnect(peer, End::Local(closed, id), 0);
+                    disconnect(peer, End::Here(id), 0);
                 }
             }
-            PeerLink::Local(peer) => disconnect(peer, End::Local(closed, id), 0),
+            PeerLink::Local(peer) => disconnect(peer, End::Local(closed), 0),
             PeerLink::Remote(r) => r.close(),
         }
     }
@@ -116,8 +116,8 @@ impl PeerLink {
     /// Whether this link leads to `end`.
     fn leads_to(&self, end: &End<'_>) -> bool {
         match (self, end) {
-            (PeerLink::Here(p), End::Local(_, id)) => p == id,
-            (PeerLink::Local(p), End::Local(c, _)) => std::ptr::eq(Arc::as_ptr(p), *c),
+            (PeerLink::Here(p), End::Here(id)) => p == id,
+            (PeerLink::Local(p), End::Local(c)) => std::ptr::eq(Arc::as_ptr(p), *c),
             (PeerLink::Remote(r), End::Remote(session, id)) => r.is(session, *id),
             _ => false,
         }
@@ -126,8 +126,12 @@ impl PeerLink {
 
 /// The end of a connection that went away, as the end that stays open names it.
 pub(crate) enum End<'a> {
-    /// A socket of this process: its cell and its descriptor.
-    Local(&'a SocketCell, Descriptor),
+    /// A socket of the provider of the end that stays open, by descriptor (that end links to
+    /// it with [`PeerLink::Here`]). Only within one provider: two providers hand out the same
+    /// descriptor values.
+    Here(Descriptor),
+    /// A socket of another provider of this process, by cell ([`PeerLink::Local`]).
+    Local(&'a SocketCell),
     /// The connection `id` of a fabric session.
     Remote(&'a Session, u64),
 }
@@ -149,5 +153,45 @@ pub(crate) fn disconnect(peer: &SocketCell, closed: End<'_>, code: i32) {
     wake.notify(peer);
     if let Some(h) = set {
         crate::events::fire_set(&h);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    fn connected(cell: &SocketCell, peer: PeerLink) {
+        cell.lock().state = State::Connected { remote: SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1), peer };
+    }
+
+    // SPEC K3: two providers hand out the same descriptor values. A socket of another provider
+    // whose link is stale (the socket it led to closed, its cell taken since by a socket
+    // connected within its own provider) must not disconnect that later socket because the
+    // descriptors are equal.
+    #[test]
+    fn a_close_in_another_provider_does_not_disconnect_a_socket_linked_to_an_equal_descriptor() {
+        let d = Descriptor::from_raw(1 << 26);
+        let later = Arc::new(SocketCell::new(Descriptor::from_raw(2 << 26)));
+        connected(&later, PeerLink::Here(d)); // connected to socket `d` of its own provider
+        let elsewhere = SocketCell::new(d); // socket `d` of another provider, closing
+        PeerLink::Local(later.clone()).close(&Table::new(), &elsewhere, d);
+        assert!(matches!(later.lock().state, State::Connected { .. }), "disconnected by a stranger");
+    }
+
+    // SPEC K3: within one provider, and across two, a close reaches the end it is connected to.
+    #[test]
+    fn a_close_disconnects_its_own_peer() {
+        let t = Table::new();
+        let (d, closing) = t.allocate().unwrap();
+        let (e, peer) = t.allocate().unwrap();
+        peer.lock().open_as(e, 0, |_| {});
+        connected(peer, PeerLink::Here(d));
+        PeerLink::Here(e).close(&t, closing, d);
+        assert!(matches!(peer.lock().state, State::Disconnected));
+        let there = Arc::new(SocketCell::new(e));
+        connected(&there, PeerLink::Local(closing.clone()));
+        PeerLink::Local(there.clone()).close(&Table::new(), closing, d);
+        assert!(matches!(there.lock().state, State::Disconnected));
     }
 }

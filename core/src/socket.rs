@@ -248,6 +248,16 @@ impl SocketCell {
         (g.id == id).then_some(g)
     }
 
+    /// Lock the socket if no other thread holds it (poisoning ignored, as [`lock`](Self::lock)).
+    #[inline]
+    pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, SocketInner>> {
+        match self.inner.try_lock() {
+            Ok(g) => Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
     /// Lock the socket. A panic elsewhere never leaves the engine unusable: poisoning is
     /// ignored because every critical section leaves the state consistent before it can panic.
     pub(crate) fn lock(&self) -> MutexGuard<'_, SocketInner> {

@@ -240,3 +240,50 @@ fn storage_of_sockets_closed_under_a_waiting_thread_is_reused() {
     // slots that must wait in the free lists before reuse (16 lists of 1024 and a batch).
     assert!(highest < 24_000, "slot {highest} after 30000 rounds");
 }
+
+// SPEC K1, K2, T2: close_all while accepts and connects are in flight. Every call ends, every
+// socket an accept returns can be closed (or was closed by close_all), and nothing is left open
+// or pending: not even a socket an accept made for a connector that close_all closed meanwhile.
+both_ways!(close_all_races_accepts_in_flight, |h| {
+    use std::time::Duration;
+    use wspsan_core::Wait;
+    let (l, addr) = listener(&h.server, 64);
+    let wait = || Wait { timeout: Some(Duration::from_secs(2)), interrupt: None };
+    let connectors: Vec<_> = (0..4)
+        .map(|_| {
+            let p = h.client.clone();
+            bg(move || {
+                for _ in 0..10_000 {
+                    let Ok(c) = p.socket() else { return };
+                    let r = p.connect_with(c, addr, ConnectParams::default(), wait());
+                    let _ = p.close(c); // close_all may have closed it already
+                    if r == Err(WsaError::ConnRefused) {
+                        return; // the listener is gone
+                    }
+                }
+            })
+        })
+        .collect();
+    let server = h.server.clone();
+    let accepting = bg(move || {
+        loop {
+            match server.accept_with(l, None, wait()) {
+                Ok(a) => {
+                    let r = server.close(a.socket);
+                    assert!(matches!(r, Ok(()) | Err(WsaError::NotSock)), "{r:?}");
+                }
+                Err(e) if e.error == WsaError::Acces => {} // that connector gave up (closed by close_all)
+                Err(e) => return e.error,
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    h.server.close_all().unwrap();
+    let ended = accepting.join();
+    assert!(matches!(ended, WsaError::NotSock | WsaError::Intr), "{ended:?}");
+    for c in connectors {
+        c.join();
+    }
+    assert!(wait_until(|| h.open_sockets() == 0), "sockets left open: {}", h.open_sockets());
+    assert!(wait_until(|| h.server.device().stats().pending == 0), "requests left pending");
+});

@@ -224,3 +224,68 @@ fn bind_on_an_unknown_descriptor_gives_wsaenotsock() {
     let t = p.socket().unwrap();
     p.bind(t, lo(1)).unwrap();
 }
+
+// SPEC B1, B2, C3, T2: while one thread binds a port on one NIC, on the other, on the wildcard
+// (listening, or only bound), and closes each again, connects to both NICs at that port reach
+// only a listener bound to the address they name (or the wildcard), and nothing is left behind.
+both_ways!(connects_race_a_port_rebound_across_nics_and_the_wildcard, layout, |layout| {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+    let h = Hosts::with_nics(layout, &[Ipv4Addr::LOCALHOST, NIC2], &[CLIENT_NIC]);
+    let port = 7360;
+    let targets = [SocketAddrV4::new(Ipv4Addr::LOCALHOST, port), SocketAddrV4::new(NIC2, port)];
+    let stop = Arc::new(AtomicBool::new(false));
+    let wrong = Arc::new(AtomicUsize::new(0));
+    let server = {
+        let (p, stop, wrong) = (h.server.clone(), stop.clone(), wrong.clone());
+        std::thread::spawn(move || {
+            let wildcard = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port);
+            let deadline = Instant::now() + Duration::from_millis(800);
+            while Instant::now() < deadline {
+                for (addr, listens) in [(targets[0], true), (targets[1], true), (wildcard, true), (targets[0], false)] {
+                    let l = p.socket().unwrap();
+                    p.bind(l, addr).unwrap();
+                    if listens {
+                        p.listen(l, 8).unwrap();
+                        p.set_nonblocking(l, true).unwrap();
+                    }
+                    for _ in 0..20 {
+                        let mut check = |req: &mut ConditionRequest<'_>| {
+                            let callee = req.callee_address();
+                            if callee.port() != port || !(addr.ip().is_unspecified() || callee == addr) {
+                                wrong.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Decision::Accept
+                        };
+                        match p.accept(l, Some(&mut check)) {
+                            Ok(a) => p.close(a.socket).unwrap(),
+                            Err(e) => assert!(
+                                matches!(e.error, WsaError::WouldBlock | WsaError::Acces | WsaError::Inval),
+                                "{e:?}"
+                            ),
+                        }
+                    }
+                    p.close(l).unwrap();
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+        })
+    };
+    let mut connects = 0;
+    while !stop.load(Ordering::Relaxed) {
+        for to in targets {
+            let c = nb_connector(&h.client);
+            let r = h.client.connect(c, to, ConnectParams::default());
+            assert!(matches!(r, Err(WsaError::WouldBlock | WsaError::ConnRefused)), "{r:?}");
+            connects += 1;
+            std::thread::yield_now();
+            h.client.close(c).unwrap();
+        }
+    }
+    server.join().unwrap();
+    assert_eq!(wrong.load(Ordering::Relaxed), 0, "requests reached a listener bound to another address");
+    assert!(connects > 0);
+    assert!(wait_until(|| h.open_sockets() == 0), "sockets left open");
+    assert!(wait_until(|| h.server.device().stats().pending == 0), "requests left pending");
+});

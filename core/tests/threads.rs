@@ -184,3 +184,37 @@ both_ways!(closing_the_listener_answers_every_waiting_connector_once, |h| {
     let dev = h.server.device().stats();
     assert_eq!((dev.listeners.accepted, dev.listeners.refused_by_close, dev.pending), (1, 5, 0));
 });
+
+// SPEC T1, T2, C3: two bound sockets that are not listening connect to each other's address at
+// the same time (a simultaneous open). Each connect finds the other socket at its address and
+// must be refused; neither may wait for the other for ever.
+both_ways!(two_bound_sockets_connecting_to_each_other_are_both_refused, |h| {
+    let a = h.client.socket().unwrap();
+    h.client.bind(a, h.client_at(7401)).unwrap();
+    let b = h.server.socket().unwrap();
+    h.server.bind(b, lo(7402)).unwrap();
+    let (to_b, to_a) = (lo(7402), h.client.sock_name(a).unwrap());
+    let rounds = if h.by_messages() { 200 } else { 20_000 };
+    let run = |p: &Provider, s, to| {
+        let p = p.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for _ in 0..rounds {
+                let r = p.connect(s, to, ConnectParams::default());
+                if r != Err(WsaError::ConnRefused) {
+                    let _ = tx.send(Err(r));
+                    return;
+                }
+            }
+            let _ = tx.send(Ok(()));
+        });
+        rx
+    };
+    let (ra, rb) = (run(&h.client, a, to_b), run(&h.server, b, to_a));
+    for rx in [ra, rb] {
+        match rx.recv_timeout(Duration::from_secs(5)) {
+            Ok(r) => assert_eq!(r, Ok(()), "a connect to a socket that does not listen is refused"),
+            Err(_) => panic!("the two connects still wait for each other (deadlock)"),
+        }
+    }
+});

@@ -175,26 +175,39 @@ impl Provider {
             caller_data,
             qos: params.qos.map(|q| Box::new(q.clone())),
         };
-        // The connector stays locked while the listener takes the request (connector before
-        // listener is the one order the two are ever locked in), so a refusal at once puts the
-        // connector back as it was without locking it again. A socket connecting to its own
-        // address finds itself, which is not listening.
+        // The connector stays locked while the listener takes the request when the listener's
+        // lock is free, so a refusal at once puts the connector back as it was without locking
+        // it again. When it is held, the connector is let go first: the socket found at `addr`
+        // may be one that does not listen but connects, at this very moment, to this
+        // connector's address, holding its own lock and waiting for this one's (T1: a
+        // simultaneous open must not deadlock). A socket connecting to its own address finds
+        // itself, which is not listening.
+        let mut g = Some(g);
         let queued = if std::ptr::eq(Arc::as_ptr(listener), Arc::as_ptr(cell)) {
             target.device.refused_no_listener.fetch_add(1, Ordering::Relaxed);
             Err(WsaError::ConnRefused)
+        } else if let Some(lg) = listener.try_lock() {
+            target.enqueue_locked(listener, lg, listener_id, addr, req)
         } else {
+            g = None;
             target.enqueue(listener, listener_id, addr, req)
         };
         let set = match queued {
             Ok(set) => set,
             Err(e) => {
                 target.device.release_pending(1);
-                g.withdraw(cell); // C6: back to bound, may connect again
-                if let Some(code) = stale.0 {
-                    let _ = g.events.record(crate::consts::FD_CONNECT_BIT, code); // signalled when first recorded
+                let mut g = g.unwrap_or_else(|| cell.lock());
+                // Unless the connector was closed while it was let go (it cannot have begun another
+                // attempt: only its own thread does that, and it is here).
+                if g.id == s && g.attempt() == attempt {
+                    g.withdraw(cell); // C6: back to bound, may connect again
+                    if let Some(code) = stale.0 {
+                        let _ = g.events.record(crate::consts::FD_CONNECT_BIT, code); // signalled when first recorded
+                    }
+                    g.so_error = stale.1;
                 }
-                g.so_error = stale.1;
                 drop(g);
+                sh.leave(cell, s); // a blocking connector closed meanwhile left its cell to this thread
                 return Err(e);
             }
         };

@@ -11,8 +11,8 @@ use crate::listen_queue::{ListenQueue, PendingRequest};
 use crate::provider::Call;
 use crate::socket::{Descriptor, SocketCell, SocketInner, State};
 use std::net::SocketAddrV4;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, MutexGuard};
 
 impl Shared {
     /// Put a request in a listener's queue, or refuse it at once (L7, L9, C3). Returns the
@@ -26,7 +26,18 @@ impl Shared {
         addr: SocketAddrV4,
         req: impl FnOnce() -> PendingRequest,
     ) -> Result<Option<EventHandle>> {
-        let mut g = listener.lock();
+        self.enqueue_locked(listener, listener.lock(), id, addr, req)
+    }
+
+    /// [`enqueue`](Self::enqueue) with the listener's cell already locked (`g`).
+    pub(super) fn enqueue_locked(
+        &self,
+        listener: &SocketCell,
+        mut g: MutexGuard<'_, SocketInner>,
+        id: Descriptor,
+        addr: SocketAddrV4,
+        req: impl FnOnce() -> PendingRequest,
+    ) -> Result<Option<EventHandle>> {
         let SocketInner { state, events, id: holds, local, .. } = &mut *g;
         let (State::Listening(q), true) = (state, *holds == id && self.device.binds(*local, addr)) else {
             self.device.refused_no_listener.fetch_add(1, Ordering::Relaxed);

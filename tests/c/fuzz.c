@@ -691,6 +691,15 @@ static uint16_t pick_port(void) {
 /* An address argument (sockaddr *, namelen) with odd lengths and families. When `target` is set,
  * the address is that (a listener's). Returns the pointer (NULL sometimes) and sets *len.
  * *expect_err: the argument check's result (0: passes; WSAEFAULT; WSAEAFNOSUPPORT). */
+/* 127.0.0.1, port 0: what the replays bind their listener to. */
+static struct sockaddr_in loopback_port0(void) {
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return a;
+}
+
 static struct sockaddr *pick_name(const struct sockaddr_in *target, int *len, int *expect_err) {
     static const int odd[] = {-1, 0, 1, 8, 15, 17, 28, 128, INT_MAX, INT_MIN};
     int namelen = pct(92) ? (int)sizeof(struct sockaddr_in) : PICK(odd);
@@ -2179,10 +2188,7 @@ static void replay_select_reentry(void) {
     }
     M.started = 1;
     int err = SENTINEL;
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct sockaddr_in a = loopback_port0();
     int len = sizeof a;
     uint32_t on = 1;
     DWORD n;
@@ -2294,10 +2300,7 @@ static void op_pair(void) {
     SOCKET l = wspsan_WSPSocket(AF_INET, SOCK_STREAM, 0, NULL, 0, 0, &err);
     if (l == INVALID_SOCKET) return;
     adopt(l, 0, ST_CREATED, "WSPSocket");
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct sockaddr_in a = loopback_port0();
     int len = sizeof a;
     uint32_t on = 1;
     DWORD n;

@@ -223,9 +223,11 @@ pub(crate) struct DeviceState {
     pub(crate) timed_out: AtomicU64,
     ports: Box<[Mutex<PortSlot>]>,
     /// For each port, the socket of its one binding, or 0 when it has none or several (one per
-    /// NIC): written under the port's lock, read without it, so that a connect finds its
-    /// listener taking no lock but the listener's own (see [`listener_at`](Self::listener_at)).
+    /// NIC), and the address it is bound to: written under the port's lock, read without it, so
+    /// that a connect finds its listener taking no lock but the listener's own (see
+    /// [`listener_at`](Self::listener_at)).
     sole: Box<[AtomicU64]>,
+    sole_ip: Box<[AtomicU32]>,
     ephemeral_cursor: AtomicU32,
     /// Live listeners, for device statistics; touched only by listen and close.
     listeners: Mutex<HashMap<u64, Weak<SocketCell>>>,
@@ -267,6 +269,7 @@ impl DeviceState {
             timed_out: AtomicU64::new(0),
             ports: (0..=u16::MAX as usize).map(|_| Mutex::new(PortSlot::default())).collect(),
             sole: (0..=u16::MAX as usize).map(|_| AtomicU64::new(0)).collect(),
+            sole_ip: (0..=u16::MAX as usize).map(|_| AtomicU32::new(0)).collect(),
             ephemeral_cursor: AtomicU32::new(0),
             listeners: Mutex::new(HashMap::new()),
             retired: Mutex::new(ListenerStats::default()),
@@ -391,23 +394,31 @@ impl DeviceState {
 
     /// Keep `sole` in step with a port's bindings (call with the port locked).
     fn mirror(&self, port: u16, slot: &PortSlot) {
-        let sole = match slot.bindings.as_slice() {
-            [one] => one.id.raw(),
-            _ => 0,
+        let (sole, ip) = match slot.bindings.as_slice() {
+            [one] => (one.id.raw(), u32::from(one.ip)),
+            _ => (0, 0),
         };
-        self.sole[usize::from(port)].store(sole, Relaxed);
+        // The address first: a reader that sees the socket sees its address, or a later one.
+        self.sole_ip[usize::from(port)].store(ip, Relaxed);
+        self.sole[usize::from(port)].store(sole, Release);
     }
 
-    /// The socket a connect to `addr` should find, to be confirmed under that socket's lock
-    /// with [`binds`](Self::binds): a port with one binding names it with no lock taken (the
-    /// binding may be to another address, or gone by the time the socket is locked, which the
-    /// confirmation sees); a port with several is looked up under its lock.
+    /// The socket a connect to `addr` finds, as [`socket_at`](Self::socket_at), to be confirmed
+    /// under that socket's lock with [`binds`](Self::binds): a port with one binding at that
+    /// address (or at the wildcard, for a NIC) names it with no lock taken (it may be gone by
+    /// the time the socket is locked, which the confirmation sees); any other port is looked up
+    /// under its lock.
     #[inline]
     pub(crate) fn listener_at(&self, addr: SocketAddrV4) -> Option<Descriptor> {
-        match self.sole[usize::from(addr.port())].load(Relaxed) {
-            0 => self.socket_at(addr),
-            sole => Some(Descriptor::from_raw(sole)),
+        let port = usize::from(addr.port());
+        let sole = self.sole[port].load(Acquire);
+        if sole != 0 {
+            let ip = Ipv4Addr::from(self.sole_ip[port].load(Relaxed));
+            if ip == *addr.ip() || (ip.is_unspecified() && self.is_nic(*addr.ip())) {
+                return Some(Descriptor::from_raw(sole));
+            }
         }
+        self.socket_at(addr)
     }
 
     /// Whether a socket bound to `local` is the one [`socket_at`](Self::socket_at) finds for

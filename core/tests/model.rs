@@ -1175,6 +1175,29 @@ fn regression_an_immediate_refusal_keeps_the_previous_fd_connect() {
     );
 }
 
+// SPEC C3, D2: a connect to a NIC where nothing is bound is refused even with the device's
+// pending requests at their limit. The port's only socket, bound to the other NIC, was taken
+// for the one at the address asked for (a lock-free lookup of a port's only binding that did not
+// compare its address), so the pending limit answered WSAENOBUFS.
+#[test]
+fn regression_the_only_binding_of_a_port_on_another_nic_is_nobody_at_the_address() {
+    check(
+        TWO_NICS,
+        &[
+            listener_on(5000, 5),
+            nb_socket(),
+            nb_socket(),
+            Op::Socket { nonblocking: false },
+            Op::Limit(Max::Pending(2)),
+            connect(1, 0),
+            connect(2, 0),
+            Op::Bind(s(3), BindAt::Nic(0, 5001)),
+            Op::Connect { s: s(3), to: To::Nic(1, 5001), data: Data::None, qos: false },
+        ],
+        &["Connect { s: Some(3), to: 127.0.0.2:5001, data: None, qos: false } -> Fail(WSAECONNREFUSED)"],
+    );
+}
+
 // SPEC L9: "the next WSPListen or WSPAccept made when a descriptor is free clears that state".
 // An accept that found a descriptor free but failed with WSAENOBUFS (A11) left the listener
 // exhausted, so it went on refusing every request.

@@ -116,6 +116,15 @@ def root_exports(text, modules):
     return exports
 
 
+def block_end(text, start):
+    """The offset just past the `}` that closes the block opened right before `start`."""
+    depth, k = 1, start
+    while k < len(text) and depth:
+        depth += {"{": 1, "}": -1}.get(text[k], 0)
+        k += 1
+    return k
+
+
 def references(name, text, modules, exports):
     """The modules file module `name` (source `text`, stripped) refers to."""
     refs = set()
@@ -126,10 +135,7 @@ def references(name, text, modules, exports):
     # Where the inline `mod x { .. }` blocks are, to tell `super::` of the file from theirs.
     inline = []  # (start, end) offsets
     for m in re.finditer(r"\bmod\s+" + IDENT + r"\s*\{", text):
-        depth, k = 1, m.end()
-        while k < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[k], 0)
-            k += 1
+        k = block_end(text, m.end())
         inline.append((m.start(), k))
 
     def in_inline(pos):
@@ -137,10 +143,7 @@ def references(name, text, modules, exports):
 
     for m in re.finditer(r"\bcrate\s*::\s*(\{|" + IDENT + r")", text):
         if m.group(1) == "{":
-            depth, k = 1, m.end()
-            while k < len(text) and depth:
-                depth += {"{": 1, "}": -1}.get(text[k], 0)
-                k += 1
+            k = block_end(text, m.end())
             for target in brace_names(text[m.end():k - 1]):
                 add(target)
         else:
@@ -154,10 +157,7 @@ def references(name, text, modules, exports):
             continue  # above the crate root: not valid Rust
         # the crate root: `super::b` names module b (or an item of the root)
         if m.group(2) == "{":
-            depth, k = 1, m.end()
-            while k < len(text) and depth:
-                depth += {"{": 1, "}": -1}.get(text[k], 0)
-                k += 1
+            k = block_end(text, m.end())
             for target in brace_names(text[m.end():k - 1]):
                 add(target)
         elif m.group(2) == "*":
@@ -167,10 +167,7 @@ def references(name, text, modules, exports):
     if name == ROOT:
         for m in re.finditer(r"\buse\s+(\{|" + IDENT + r")", text):
             if m.group(1) == "{":
-                depth, k = 1, m.end()
-                while k < len(text) and depth:
-                    depth += {"{": 1, "}": -1}.get(text[k], 0)
-                    k += 1
+                k = block_end(text, m.end())
                 targets = brace_names(text[m.end():k - 1])
             else:
                 targets = [m.group(1)]

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from docs_dir import docs_dir
+
 DEADLINE_S = 60
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 CONSOLE = re.compile(r":CONSOLE[:(]\d*\)?\]\s*(.*)$")
@@ -76,13 +78,9 @@ def check_page(browser: str, page: Path) -> list[str]:
 
 
 def main() -> int:
-    if len(sys.argv) != 2:
-        print(__doc__.splitlines()[0], file=sys.stderr)
-        return 2
-    root = Path(sys.argv[1]).resolve()
-    if not (root / "index.html").is_file():
-        print(f"error: {root}/index.html missing: run make docs")
-        return 1
+    root = docs_dir(__doc__.splitlines()[0])
+    if isinstance(root, int):
+        return root
     browser = find_browser()
     if browser is None and os.environ.get("CHROMIUM", "").strip():
         print(f"browser check: CHROMIUM={os.environ['CHROMIUM']} is not a program")

@@ -16,6 +16,8 @@ import re
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
+
+from docs_dir import docs_dir
 from urllib.parse import unquote, urlsplit
 
 
@@ -50,13 +52,9 @@ def parse(path: Path, cache: dict[Path, Page]) -> Page:
 
 
 def main() -> int:
-    if len(sys.argv) != 2:
-        print(__doc__.splitlines()[0], file=sys.stderr)
-        return 2
-    root = Path(sys.argv[1]).resolve()
-    if not (root / "index.html").is_file():
-        print(f"error: {root}/index.html missing: run make docs")
-        return 1
+    root = docs_dir(__doc__.splitlines()[0])
+    if isinstance(root, int):
+        return root
     cache: dict[Path, Page] = {}
     broken: list[str] = []
     pages = sorted(root.rglob("*.html"))

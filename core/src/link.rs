@@ -89,9 +89,9 @@ impl Reply {
 pub(crate) enum PeerLink {
     /// The other end is a socket of this end's own provider, found in its table by descriptor.
     Here(Descriptor),
-    /// The other end lives in another provider of this process. Its cell outlives the socket (a table's cells serve
-    /// one socket after another), but not while this link matters: a socket's links are dropped
-    /// when it closes, before its cell can take a later socket.
+    /// The other end lives in another provider of this process. Its cell outlives the socket
+    /// (a table's cells serve one socket after another), but not while this link matters: a
+    /// socket's links are dropped when it closes, before its cell can take a later socket.
     Local(Arc<SocketCell>),
     /// The other end is across the TCP fabric.
     Remote(Arc<RemoteLink>),
